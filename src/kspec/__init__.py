@@ -1,0 +1,74 @@
+"""kspec: a compiler for neural-network architectures.
+
+Write a model once, as a ``.kspec`` file or YAML; kspec checks it, reports
+mistakes at the exact line and column, and lowers it to a Keras 3 model.
+
+    import kspec
+    spec = kspec.load("examples/siamese.kspec")
+    model = kspec.build(spec)            # a keras.Model
+    model.summary()
+
+Importing kspec does not import keras or tensorflow; :func:`build` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kspec.compiler.diagnostics import Diagnostic, KspecError
+from kspec.compiler.pipeline import load_path, load_text
+from kspec.spec.ir import Span, Spec
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["load", "loads", "build", "compile_spec", "save", "Spec", "Span", "Diagnostic", "KspecError", "__version__"]
+
+__version__ = "0.1.0"
+
+
+def load(path: str | Path, *, defines: Mapping[str, Any] | None = None) -> Spec:
+    """Load and check a spec file (``.kspec``, ``.yaml`` or ``.yml``).
+
+    Raises :class:`KspecError` listing every problem found; ``OSError`` if
+    the file cannot be read."""
+    return load_path(path, defines)
+
+
+def loads(text: str, *, format: str = "kspec", file: str = "<string>",
+          defines: Mapping[str, Any] | None = None) -> Spec:
+    """Load and check spec text; ``format`` is ``"kspec"`` or ``"yaml"``."""
+    return load_text(text, file, format, defines)
+
+
+def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
+    """Build a Keras model from a spec (or a spec file's path).
+
+    ``model`` picks a model by name when the spec has several; by default
+    the last one is built (with every model it uses)."""
+    from kspec.runtime.lower import lower_model
+
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    try:
+        spec.model(model)
+    except KeyError:
+        names = [m.name for m in spec.models]
+        from kspec.compiler.diagnostics import did_you_mean
+
+        raise KspecError(Diagnostic("K207", f"no model named '{model}' (the spec has: {', '.join(names)})",
+                                    spec.span, did_you_mean(model or "", names))) from None
+    return lower_model(spec, model)
+
+
+#: ``compile_spec`` is the name DESIGN.md gives :func:`build`.
+compile_spec = build
+
+
+def save(model: keras.Model, path: str | Path) -> Path:
+    """Save a built model atomically as ``.keras``, ``.h5`` or ``.json``."""
+    from kspec.runtime.save import save_model
+
+    return save_model(model, path)

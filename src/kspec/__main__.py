@@ -1,0 +1,7 @@
+"""``python -m kspec``."""
+
+import sys
+
+from kspec.cli import main
+
+sys.exit(main())

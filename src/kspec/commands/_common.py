@@ -1,0 +1,73 @@
+"""What every subcommand shares: exit codes, error printing, -D parsing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from kspec.compiler.diagnostics import KspecError
+
+__all__ = ["EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "run_guarded", "parse_defines", "add_defines", "fail_usage"]
+
+EXIT_OK = 0
+EXIT_SPEC = 1
+EXIT_USAGE = 2
+
+
+class UsageFailure(Exception):
+    """A usage or I/O problem: printed as ``kspec: error: ...``, exit 2."""
+
+
+def fail_usage(message: str) -> UsageFailure:
+    return UsageFailure(message)
+
+
+def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand, turning spec errors into exit 1 and usage/I-O
+    errors into exit 2, never a traceback for a user's mistake."""
+    try:
+        return run(args)
+    except KspecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_SPEC
+    except UsageFailure as exc:
+        print(f"kspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnicodeDecodeError as exc:
+        print(f"kspec: error: the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"kspec: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kspec: interrupted", file=sys.stderr)
+        return 130
+
+
+def add_defines(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a file-level parameter (repeatable), e.g. -D width=128")
+
+
+def parse_defines(items: list[str]) -> dict[str, Any]:
+    """``["width=128", "act=relu"]`` -> ``{"width": 128, "act": "relu"}``
+    (values read as YAML scalars: numbers, true/false, null, strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise fail_usage(f"-D expects NAME=VALUE, got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)) or value is None and raw.strip() not in ("null", "~"):
+            value = raw
+        out[name] = value
+    return out

@@ -1,0 +1,332 @@
+"""Static graph checks on the IR: names, references, cycles, dead inputs.
+
+These run before any Keras import, on the IR after block expansion. Each
+function is a pass ``(spec) -> diagnostics``; :func:`check_graph` runs
+them all and collects what they find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kspec.compiler.diagnostics import Diagnostic, did_you_mean
+from kspec.spec import ir
+from kspec.spec.ir import Span
+
+__all__ = ["check_graph", "tensor_order", "model_order", "call_refs", "ModelIndex"]
+
+
+def call_refs(value: object) -> Iterator[ir.Ref]:
+    """Every tensor :class:`~kspec.spec.ir.Ref` inside a call argument."""
+    if isinstance(value, ir.Ref):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from call_refs(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from call_refs(v)
+
+
+def _expr_uses(expr: ir.Expr) -> Iterator[tuple[str, Span | None]]:
+    for name in expr.inputs:
+        yield name, expr.span
+    for step in expr.steps:
+        for value in step.call_kwargs.values():
+            for ref in call_refs(value):
+                yield ref.name, ref.span or step.span or expr.span
+
+
+Statement = ir.Assign | ir.Output
+
+
+@dataclass
+class ModelIndex:
+    """What a functional model defines, by name."""
+
+    inputs: dict[str, ir.Input]
+    layers: dict[str, ir.LayerDef]
+    producers: dict[str, Statement]  # tensor name -> statement that defines it
+
+    @classmethod
+    def of(cls, model: ir.FunctionalModel) -> ModelIndex:
+        producers: dict[str, Statement] = {}
+        for node in model.nodes:
+            for t in node.targets:
+                producers.setdefault(t, node)
+        for out in model.outputs:
+            producers.setdefault(out.name, out)
+        return cls(
+            inputs={i.name: i for i in model.inputs},
+            layers={d.name: d for d in model.layers},
+            producers=producers,
+        )
+
+    def tensors(self) -> set[str]:
+        return set(self.inputs) | set(self.producers)
+
+
+def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    seen: dict[str, Span | None] = {}
+
+    def claim(name: str, span: Span | None, what: str) -> None:
+        if name in seen:
+            first = seen[name]
+            where = f" (first defined at {first})" if first else ""
+            diags.append(Diagnostic("K202", f"duplicate name '{name}'{where}", span,
+                                    notes=(("first definition", first),) if first else ()))
+        else:
+            seen[name] = span
+        if name in model_names and what == "layer":
+            diags.append(Diagnostic("K202", f"layer '{name}' has the name of a model", span,
+                                    hint="rename the layer or the model"))
+
+    for inp in model.inputs:
+        claim(inp.name, inp.at("name"), "input")
+    for d in model.layers:
+        claim(d.name, d.span, "layer")
+    for node in model.nodes:
+        for t in node.targets:
+            claim(t, node.span, "tensor")
+    for out in model.outputs:
+        claim(out.name, out.span, "output")
+    return diags
+
+
+def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[str]) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    tensors = index.tensors()
+    callables = set(index.layers) | model_names
+
+    def check_expr(expr: ir.Expr) -> None:
+        for name, span in _expr_uses(expr):
+            if name in tensors:
+                continue
+            if name in callables:
+                diags.append(Diagnostic("K201", f"'{name}' is a layer, not a tensor", span,
+                                        hint=f"apply it to a tensor: x -> {name}"))
+            else:
+                diags.append(Diagnostic("K201", f"undefined tensor '{name}'", span, did_you_mean(name, tensors)))
+        for step in expr.steps:
+            check_callee(step.layer)
+
+    def check_callee(callee: ir.LayerCall | ir.LayerRef) -> None:
+        if isinstance(callee, ir.LayerRef):
+            if callee.ref == model.name:
+                diags.append(Diagnostic("K204", f"model '{model.name}' uses itself as a layer", callee.span))
+            elif callee.ref not in callables:
+                hint = did_you_mean(callee.ref, callables | tensors)
+                what = "tensor" if callee.ref in tensors else "layer or model"
+                msg = (f"'{callee.ref}' is a tensor, not a layer" if callee.ref in tensors
+                       else f"undefined {what} '{callee.ref}'")
+                diags.append(Diagnostic("K208", msg, callee.span, hint))
+
+    for d in model.layers:
+        for c in d.stack:
+            if isinstance(c, ir.LayerRef) and c.ref == d.name:
+                diags.append(Diagnostic("K204", f"layer '{d.name}' refers to itself", c.span))
+            else:
+                check_callee(c)
+    for node in model.nodes:
+        check_expr(node.value)
+    for out in model.outputs:
+        check_expr(out.value)
+    return diags
+
+
+def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    state: dict[int, int] = {}  # id(statement) -> 1 visiting, 2 done
+    statements: list[Statement] = [*model.nodes, *model.outputs]
+    reported: set[frozenset[str]] = set()
+
+    def name_of(st: Statement) -> str:
+        return st.targets[0] if isinstance(st, ir.Assign) else st.name
+
+    # Iterative DFS so that very deep graphs cannot exhaust the stack.
+    for root in statements:
+        if state.get(id(root)):
+            continue
+        stack: list[tuple[Statement, Iterator[tuple[str, Span | None]]]] = [(root, _expr_uses(root.value))]
+        path: list[Statement] = [root]
+        state[id(root)] = 1
+        while stack:
+            st, uses = stack[-1]
+            advanced = False
+            for name, _span in uses:
+                dep = index.producers.get(name)
+                if dep is None:
+                    continue
+                mark = state.get(id(dep))
+                if mark == 1:
+                    cyc = path[path.index(dep):]
+                    names = [name_of(s) for s in cyc]
+                    key = frozenset(names)
+                    if key not in reported:
+                        reported.add(key)
+                        chain = " -> ".join([*names, names[0]])
+                        diags.append(Diagnostic("K204", f"cycle: {chain}", dep.span,
+                                                hint="a tensor cannot depend on itself"))
+                    continue
+                if mark == 2:
+                    continue
+                state[id(dep)] = 1
+                stack.append((dep, _expr_uses(dep.value)))
+                path.append(dep)
+                advanced = True
+                break
+            if not advanced:
+                state[id(st)] = 2
+                stack.pop()
+                path.pop()
+    return diags
+
+
+def _dead_inputs(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnostic]:
+    used: set[str] = set()
+    todo: list[Statement] = list(model.outputs)
+    seen: set[int] = set()
+    while todo:
+        st = todo.pop()
+        if id(st) in seen:
+            continue
+        seen.add(id(st))
+        for name, _ in _expr_uses(st.value):
+            used.add(name)
+            dep = index.producers.get(name)
+            if dep is not None:
+                todo.append(dep)
+    return [
+        Diagnostic("K205", f"input '{inp.name}' is not used by any output", inp.span,
+                   hint="remove it, or connect it to an output")
+        for inp in model.inputs
+        if inp.name not in used
+    ]
+
+
+def _check_model(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    if not model.inputs:
+        diags.append(Diagnostic("K206", f"model '{model.name}' has no inputs", model.span))
+    if not model.outputs:
+        diags.append(Diagnostic("K206", f"model '{model.name}' has no outputs", model.span))
+    index = ModelIndex.of(model)
+    diags += _check_names(model, model_names)
+    diags += _check_refs(model, index, model_names)
+    if diags:
+        return diags
+    diags += _cycle_diags(model, index)
+    if not diags:
+        diags += _dead_inputs(model, index)
+    return diags
+
+
+def _check_sequential(model: ir.SequentialModel, model_names: set[str]) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    if model.input is None:
+        diags.append(Diagnostic("K206", f"sequential model '{model.name}' needs an input shape", model.span,
+                                hint="add 'input (784,)' (or 'input: {shape: [784]}' in YAML)"))
+    for c in model.layers:
+        if isinstance(c, ir.LayerRef):
+            if c.ref == model.name:
+                diags.append(Diagnostic("K204", f"model '{model.name}' uses itself as a layer", c.span))
+            elif c.ref not in model_names:
+                diags.append(Diagnostic("K208", f"undefined layer or model '{c.ref}'", c.span,
+                                        did_you_mean(c.ref, model_names)))
+    if not model.layers:
+        diags.append(Diagnostic("K206", f"sequential model '{model.name}' has no layers", model.span))
+    return diags
+
+
+def model_order(spec: ir.Spec) -> tuple[list[str], list[Diagnostic]]:
+    """Model names so that every model comes after the models it uses,
+    and a diagnostic for each cycle of models using each other."""
+    deps: dict[str, list[tuple[str, Span | None]]] = {}
+    names = {m.name for m in spec.models}
+    for m in spec.models:
+        refs: list[tuple[str, Span | None]] = []
+        callees: list[ir.LayerCall | ir.LayerRef] = []
+        if isinstance(m, ir.SequentialModel):
+            callees = list(m.layers)
+        else:
+            local = {d.name for d in m.layers}
+            callees = [c for d in m.layers for c in d.stack]
+            callees += [s.layer for st in [*m.nodes, *m.outputs] for s in st.value.steps]
+            callees = [c for c in callees if not (isinstance(c, ir.LayerRef) and c.ref in local)]
+        for c in callees:
+            if isinstance(c, ir.LayerRef) and c.ref in names and c.ref != m.name:
+                refs.append((c.ref, c.span))
+        deps[m.name] = refs
+    order: list[str] = []
+    state: dict[str, int] = {}
+    diags: list[Diagnostic] = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cyc = trail[trail.index(name):] + [name]
+            diags.append(Diagnostic("K204", f"models use each other in a cycle: {' -> '.join(cyc)}", None))
+            return
+        state[name] = 1
+        for dep, _ in deps.get(name, []):
+            visit(dep, [*trail, name])
+        state[name] = 2
+        order.append(name)
+
+    for m in spec.models:
+        visit(m.name, [])
+    return order, diags
+
+
+def check_graph(spec: ir.Spec) -> list[Diagnostic]:
+    """Every static graph problem in ``spec`` (empty when it is sound)."""
+    diags: list[Diagnostic] = []
+    names: dict[str, ir.FunctionalModel | ir.SequentialModel] = {}
+    for m in spec.models:
+        if m.name in names:
+            diags.append(Diagnostic("K202", f"duplicate model name '{m.name}'", m.span))
+        names[m.name] = m
+    model_names = set(names)
+    if not spec.models:
+        diags.append(Diagnostic("K206", "the spec defines no model", spec.span))
+    for m in spec.models:
+        if isinstance(m, ir.FunctionalModel):
+            diags += _check_model(m, model_names)
+        else:
+            diags += _check_sequential(m, model_names)
+    _, cycle_diags = model_order(spec)
+    diags += cycle_diags
+    return diags
+
+
+def tensor_order(model: ir.FunctionalModel) -> list[Statement]:
+    """Statements sorted so each comes after the tensors it uses; ties keep
+    declaration order (so lowering is deterministic). Assumes the model
+    passed :func:`check_graph`."""
+    index = ModelIndex.of(model)
+    statements: list[Statement] = [*model.nodes, *model.outputs]
+    position = {id(s): i for i, s in enumerate(statements)}
+    indegree = {id(s): 0 for s in statements}
+    users: dict[int, list[Statement]] = {id(s): [] for s in statements}
+    for st in statements:
+        deps = {id(index.producers[n]) for n, _ in _expr_uses(st.value) if n in index.producers}
+        deps.discard(id(st))
+        indegree[id(st)] = len(deps)
+        for d in deps:
+            users[d].append(st)
+    import heapq
+
+    ready = [(position[id(s)], id(s), s) for s in statements if indegree[id(s)] == 0]
+    heapq.heapify(ready)
+    order: list[Statement] = []
+    while ready:
+        _, _, st = heapq.heappop(ready)
+        order.append(st)
+        for user in users[id(st)]:
+            indegree[id(user)] -= 1
+            if indegree[id(user)] == 0:
+                heapq.heappush(ready, (position[id(user)], id(user), user))
+    return order

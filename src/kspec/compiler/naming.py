@@ -1,0 +1,148 @@
+"""Deterministic Keras layer names, derived from the spec alone.
+
+Compiling the same spec twice, in one process or two, must give the same
+names, so kspec never lets Keras pick names from its global counters:
+
+- the last layer of ``h = x -> Conv2D(8, 3) -> ReLU()`` is named ``h``; the
+  ones before it ``h_conv2d`` (then ``h_conv2d_2`` ... if repeated);
+- the last layer of an output expression takes the output's name;
+- a named single layer takes its name; a named stack's layers are
+  ``encoder_embedding``, ``encoder_lstm``;
+- a sequential model's layers are named like Keras would in a fresh
+  session: ``dense``, ``dense_1``, ...;
+- an explicit ``name="..."`` argument always wins.
+
+Names that the spec chooses (targets, outputs, named layers, inputs,
+explicit names) are reserved first, so a derived name never takes one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kspec.spec import ir
+
+__all__ = ["snake", "LayerNames", "name_functional", "name_sequential", "explicit_name"]
+
+
+def snake(name: str) -> str:
+    """Keras's own class-name to layer-name rule: ``Conv2D`` -> ``conv2d``,
+    ``BatchNormalization`` -> ``batch_normalization``, ``ReLU`` -> ``re_lu``."""
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+
+
+def explicit_name(callee: ir.LayerCall | ir.LayerRef) -> str | None:
+    """The ``name=`` a layer call gives itself, if it is a plain string."""
+    if isinstance(callee, ir.LayerCall):
+        n = callee.kwargs.get("name")
+        if isinstance(n, str):
+            return n
+    return None
+
+
+@dataclass
+class LayerNames:
+    """Names for every inline layer of a model, by position.
+
+    Keys: ``("def", i, j)`` for layer ``j`` of named layer ``i``;
+    ``("stmt", i, j)`` for step ``j`` of statement ``i`` (nodes first, then
+    outputs, in declaration order); ``("seq", j)`` for sequential layers.
+    ``identity`` maps an output index to the name of an Identity layer that
+    must carry the output's name (the output ends in a shared layer or is a
+    plain reference)."""
+
+    names: dict[tuple[object, ...], str] = field(default_factory=dict)
+    identity: dict[int, str] = field(default_factory=dict)
+
+
+class _Allocator:
+    def __init__(self, reserved: set[str]) -> None:
+        self.taken = set(reserved)
+
+    def fresh(self, base: str, first_suffix: int = 2) -> str:
+        if base not in self.taken:
+            self.taken.add(base)
+            return base
+        i = first_suffix
+        while f"{base}_{i}" in self.taken:
+            i += 1
+        name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+
+def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNames:
+    """Layer names for a functional model (see the module docstring)."""
+    result = LayerNames()
+    reserved: set[str] = {i.name for i in model.inputs}
+    reserved |= {d.name for d in model.layers}
+    statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
+    for st in statements:
+        reserved |= set(st.targets) if isinstance(st, ir.Assign) else {st.name}
+        for step in st.value.steps:
+            n = explicit_name(step.layer)
+            if n:
+                reserved.add(n)
+            if isinstance(step.layer, ir.LayerRef):
+                reserved.add(step.layer.ref)
+    for d in model.layers:
+        for c in d.stack:
+            n = explicit_name(c)
+            if n:
+                reserved.add(n)
+    alloc = _Allocator(reserved)
+
+    for i, d in enumerate(model.layers):
+        for j, c in enumerate(d.stack):
+            if isinstance(c, ir.LayerRef):
+                continue
+            n = explicit_name(c)
+            if n:
+                result.names[("def", i, j)] = n
+            elif len(d.stack) == 1:
+                result.names[("def", i, j)] = d.name
+            else:
+                result.names[("def", i, j)] = alloc.fresh(f"{d.name}_{snake(c.type)}")
+
+    n_nodes = len(model.nodes)
+    for i, st in enumerate(statements):
+        primary = st.targets[0] if isinstance(st, ir.Assign) else st.name
+        is_output = isinstance(st, ir.Output)
+        steps = st.value.steps
+        last = len(steps) - 1
+        for j, step in enumerate(steps):
+            if isinstance(step.layer, ir.LayerRef):
+                continue
+            n = explicit_name(step.layer)
+            if n:
+                result.names[("stmt", i, j)] = n
+            elif j == last:
+                result.names[("stmt", i, j)] = primary
+            else:
+                result.names[("stmt", i, j)] = alloc.fresh(f"{primary}_{snake(step.layer.type)}")
+        if is_output:
+            final = steps[-1].layer if steps else None
+            out_index = i - n_nodes
+            needs_identity = final is None or isinstance(final, ir.LayerRef)
+            if final is not None and not needs_identity and explicit_name(final) not in (None, primary):
+                needs_identity = True
+            if needs_identity:
+                result.identity[out_index] = primary
+    return result
+
+
+def name_sequential(model: ir.SequentialModel) -> LayerNames:
+    """Layer names for a sequential model: Keras's fresh-session names."""
+    result = LayerNames()
+    reserved = {n for c in model.layers if (n := explicit_name(c))}
+    if model.input is not None:
+        reserved.add(model.input.name)
+    alloc = _Allocator(reserved)
+    for j, c in enumerate(model.layers):
+        if isinstance(c, ir.LayerRef):
+            continue
+        n = explicit_name(c)
+        result.names[("seq", j)] = n if n else alloc.fresh(snake(c.type), first_suffix=1)
+    return result

@@ -1,0 +1,97 @@
+"""The front half of the compiler: text -> checked IR.
+
+The passes, in order (each a plain function over the IR):
+
+1. parse: ``.kspec`` text (Lark) or YAML text (safe_load + pydantic) -> Spec
+2. expand: block calls, loops and parameters evaluated away
+3. check_graph: names, references, cycles, unused inputs
+
+Nothing here imports keras or tensorflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kspec.compiler.diagnostics import Diagnostic, KspecError
+from kspec.compiler.graph import check_graph
+from kspec.spec import ir
+from kspec.spec.ir import Span
+
+__all__ = ["parse_text", "load_text", "load_path", "read_source", "format_for", "PASSES", "expand"]
+
+YAML_SUFFIXES = (".yaml", ".yml")
+KSPEC_SUFFIXES = (".kspec",)
+
+
+def format_for(file: str, format: str | None = None) -> str:
+    """``"yaml"`` or ``"kspec"``, from an explicit format or the suffix."""
+    if format is not None:
+        if format not in ("yaml", "kspec"):
+            raise ValueError(f"unknown spec format '{format}': use 'kspec' or 'yaml'")
+        return format
+    suffix = Path(file).suffix.lower()
+    if suffix in YAML_SUFFIXES:
+        return "yaml"
+    return "kspec"
+
+
+def parse_text(text: str, file: str = "<string>", format: str | None = None) -> ir.Spec:
+    """Pass 1: parse either front end into the IR (no checks beyond syntax
+    and structure)."""
+    fmt = format_for(file, format)
+    if fmt == "yaml":
+        from kspec.spec.yaml_form import load_yaml
+
+        return load_yaml(text, file)
+    try:
+        from kspec.compiler.parser import parse_kspec
+    except ImportError:  # pragma: no cover - the language front end ships with kspec
+        raise KspecError(Diagnostic("K103", "the .kspec language front end is not available", Span(file=file))) from None
+    return parse_kspec(text, file)
+
+
+def expand(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> ir.Spec:
+    """Pass 2: evaluate blocks, loops and parameters away."""
+    try:
+        from kspec.compiler.expand import expand_spec
+    except ImportError:
+        if defines:
+            raise KspecError(Diagnostic("K211", "this spec has no parameters to set", spec.span)) from None
+        return spec
+    return expand_spec(spec, defines or {})
+
+
+def check(spec: ir.Spec) -> ir.Spec:
+    """Pass 3: static graph checks; raises with every problem found."""
+    diags = check_graph(spec)
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        raise KspecError(diags)
+    return spec
+
+
+#: The pipeline, in order, for ``--debug-passes`` style tooling and docs.
+PASSES: tuple[tuple[str, Callable[..., ir.Spec]], ...] = (("parse", parse_text), ("expand", expand), ("check", check))
+
+
+def load_text(text: str, file: str = "<string>", format: str | None = None,
+              defines: Mapping[str, Any] | None = None) -> ir.Spec:
+    """Parse, expand and check spec text."""
+    spec = parse_text(text, file, format)
+    spec = expand(spec, defines)
+    return check(spec)
+
+
+def read_source(path: str | Path) -> str:
+    """A spec file's text; ``OSError``/``UnicodeDecodeError`` propagate (I/O
+    errors, exit code 2 at the command line)."""
+    return Path(path).read_text(encoding="utf-8")
+
+
+def load_path(path: str | Path, defines: Mapping[str, Any] | None = None, format: str | None = None) -> ir.Spec:
+    """Read, parse, expand and check a spec file."""
+    text = read_source(path)
+    return load_text(text, str(path), format, defines)

@@ -1,0 +1,69 @@
+"""Saving compiled models: ``.keras``, legacy ``.h5`` and Keras JSON.
+
+Writes are atomic: the model goes to a temporary file beside the target,
+which replaces the target only once it is complete. On any failure nothing
+is left behind and an existing file is untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMATS", "save_model", "format_of"]
+
+#: Output suffix -> description.
+FORMATS = {".keras": "Keras v3 archive", ".h5": "legacy HDF5", ".json": "Keras JSON (model.to_json())"}
+
+
+class _DropLegacyNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "considered legacy" not in record.getMessage()
+
+
+class _quiet_absl:
+    """Drop Keras's "HDF5 is legacy" notice (the user chose .h5 on purpose)."""
+
+    def __enter__(self) -> None:
+        self.filter = _DropLegacyNotice()
+        logging.getLogger("absl").addFilter(self.filter)
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("absl").removeFilter(self.filter)
+
+
+def format_of(path: str | os.PathLike[str]) -> str:
+    """The output format for ``path`` (its suffix), or raise ``ValueError``."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"unknown output format '{suffix or Path(path).name}': use {', '.join(FORMATS)}")
+    return suffix
+
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save ``model`` to ``path`` atomically, in the format its suffix names."""
+    target = Path(path)
+    suffix = format_of(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix == ".json":
+            tmp.write_text(model.to_json(), encoding="utf-8")
+        else:
+            tmp.unlink()  # Keras refuses to overwrite in some versions; let it create the file
+            with warnings.catch_warnings(), _quiet_absl():
+                # Asking for .h5 is the user's explicit choice; Keras's "legacy format" notice is noise.
+                warnings.filterwarnings("ignore", message=r".*HDF5 file.*legacy.*")
+                warnings.filterwarnings("ignore", message=r".*legacy.*HDF5.*")
+                model.save(str(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,397 @@
+"""The kspec intermediate representation (IR).
+
+Both front ends (the ``.kspec`` language and the YAML form) produce these
+models, and the runtime lowers them to Keras. Every node may carry a source
+``span``; spans are kept out of equality and out of the serialized form, so
+two specs that say the same thing are equal wherever they came from.
+
+Argument values (``Value``) are plain data: ``None``, ``bool``, ``int``,
+``float``, ``str``, lists, string-keyed dicts, and the IR nodes :class:`Call`
+(``l2(0.01)``), :class:`Ref` (a tensor named in a call argument), and the
+expression nodes of the language (:class:`Var`, :class:`BinOp`, ...) that
+block expansion evaluates away before lowering.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+__all__ = [
+    "Span",
+    "IRNode",
+    "Call",
+    "Ref",
+    "Var",
+    "BinOp",
+    "UnaryOp",
+    "Cond",
+    "Format",
+    "LayerCall",
+    "LayerRef",
+    "Callee",
+    "Step",
+    "Expr",
+    "Input",
+    "LayerDef",
+    "Assign",
+    "Output",
+    "FunctionalModel",
+    "SequentialModel",
+    "Model",
+    "Spec",
+    "SPAN_KEY",
+    "KEY_SPANS_KEY",
+]
+
+#: Front ends may put these keys into raw mappings; IR nodes pop them into
+#: ``span`` and ``key_spans`` before validation.
+SPAN_KEY = "__span__"
+KEY_SPANS_KEY = "__key_spans__"
+
+
+class Span(BaseModel):
+    """A region of a source file: 1-based line and column, end exclusive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str = "<string>"
+    line: int = 1
+    column: int = 1
+    end_line: int | None = None
+    end_column: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class IRNode(BaseModel):
+    """Base of every IR node: frozen, strict about unknown fields, span-aware.
+
+    ``span`` locates the node in its source; ``key_spans`` locates its
+    keyword arguments or fields (for example where ``units=`` was written).
+    Neither takes part in equality or serialization.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+    key_spans: dict[str, Span] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pop_spans(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (SPAN_KEY in data or KEY_SPANS_KEY in data):
+            data = dict(data)
+            span = data.pop(SPAN_KEY, None)
+            key_spans = data.pop(KEY_SPANS_KEY, None)
+            if span is not None and "span" not in data:
+                data["span"] = span
+            if key_spans is not None and "key_spans" not in data:
+                data["key_spans"] = key_spans
+        return data
+
+    def _semantic(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in type(self).model_fields if k not in ("span", "key_spans")}
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        assert isinstance(other, IRNode)
+        return self._semantic() == other._semantic()
+
+    def __hash__(self) -> int:  # pragma: no cover - nodes hold lists and dicts
+        raise TypeError(f"unhashable IR node {type(self).__name__}")
+
+    def at(self, key: str | None = None) -> Span | None:
+        """The span of field/argument ``key`` if known, else of the node."""
+        if key is not None and key in self.key_spans:
+            return self.key_spans[key]
+        return self.span
+
+
+# --------------------------------------------------------------------------
+# Values
+
+
+def _tag_values(data: Any) -> Any:
+    """Route dicts carrying a ``kind`` tag to the matching node type.
+
+    Plain dicts remain dict literals; a literal dict that itself has a
+    ``kind`` key is written as ``{"kind": "dict", "items": {...}}``.
+    """
+    if isinstance(data, list):
+        return [_tag_values(v) for v in data]
+    if isinstance(data, dict):
+        kind = data.get("kind")
+        if kind == "dict" and set(data) - {SPAN_KEY, KEY_SPANS_KEY} == {"kind", "items"}:
+            return {k: _tag_values(v) for k, v in data["items"].items()}
+        cls = _VALUE_KINDS.get(kind) if isinstance(kind, str) else None
+        if cls is not None:
+            return cls.model_validate(data)
+        return {k: _tag_values(v) for k, v in data.items() if k not in (SPAN_KEY, KEY_SPANS_KEY)}
+    return data
+
+
+_VALUE_KINDS: dict[str, type[IRNode]] = {}  # filled once the node classes exist
+
+
+class _ValueHolder(IRNode):
+    """Mixin: tag nested value dicts before pydantic sees them."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key in ("args", "kwargs", "left", "right", "operand", "test", "then", "otherwise", "parts", "call_kwargs"):
+            if key in out:
+                out[key] = _tag_values(out[key])
+        return out
+
+
+
+
+
+def _check_value(data: Any) -> Any:
+    """Validate an argument value: plain data or a tagged IR value node."""
+    data = _tag_values(data)
+    _ensure_plain(data)
+    return data
+
+
+def _ensure_plain(data: Any) -> None:
+    if data is None or isinstance(data, (bool, int, float, str, IRNode)):
+        return
+    if isinstance(data, list):
+        for item in data:
+            _ensure_plain(item)
+        return
+    if isinstance(data, tuple):
+        raise ValueError("tuples are not values; use a list")
+    if isinstance(data, dict):
+        for key, item in data.items():
+            if not isinstance(key, str):
+                raise ValueError(f"dictionary keys must be strings, got {key!r}")
+            _ensure_plain(item)
+        return
+    raise ValueError(f"not a spec value: {type(data).__name__}")
+
+
+#: An argument value. Plain data, or one of the value nodes above.
+Value = Annotated[Any, BeforeValidator(_check_value), WithJsonSchema({"description": "a kspec value"})]
+
+
+class Call(_ValueHolder):
+    """A call in argument position: ``l2(0.01)``, ``GlorotUniform(seed=1)``,
+    ``Bidirectional(LSTM(8))``'s inner layer, ``Adam(learning_rate=1e-3)``."""
+
+    kind: Literal["call"] = "call"
+    fn: str
+    args: list[Value] = Field(default_factory=list)
+    kwargs: dict[str, Value] = Field(default_factory=dict)
+
+
+class Ref(IRNode):
+    """A tensor named inside a call argument, e.g. ``initial_state=[h, c]``."""
+
+    kind: Literal["ref"] = "ref"
+    name: str
+
+
+class Var(IRNode):
+    """A block or file parameter (or loop index) used in a value."""
+
+    kind: Literal["var"] = "var"
+    name: str
+
+
+class BinOp(_ValueHolder):
+    """``left op right`` on parameter values; evaluated by block expansion."""
+
+    kind: Literal["binop"] = "binop"
+    op: Literal["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
+    left: Value
+    right: Value
+
+
+class UnaryOp(_ValueHolder):
+    """``-x`` or ``not x`` on parameter values."""
+
+    kind: Literal["unary"] = "unary"
+    op: Literal["-", "not"]
+    operand: Value
+
+
+class Cond(_ValueHolder):
+    """``then if test else otherwise``."""
+
+    kind: Literal["cond"] = "cond"
+    test: Value
+    then: Value
+    otherwise: Value
+
+
+class Format(_ValueHolder):
+    """A string with ``{expr}`` holes, e.g. ``"stage{i}"``: parts alternate
+    literal text and values."""
+
+    kind: Literal["format"] = "format"
+    parts: list[Value]
+
+
+_VALUE_KINDS.update(
+    {"call": Call, "ref": Ref, "var": Var, "binop": BinOp, "unary": UnaryOp, "cond": Cond, "format": Format}
+)
+
+
+ExprValue = Union[Call, Ref, Var, BinOp, UnaryOp, Cond, Format]
+
+
+# --------------------------------------------------------------------------
+# Layers and tensors
+
+
+class LayerCall(_ValueHolder):
+    """An inline layer: ``Dense(64, activation="relu")``.
+
+    Each use builds a new layer (new weights). ``type`` is a Keras layer
+    class name, or the name of a block (expanded before lowering).
+    """
+
+    kind: Literal["layer"] = "layer"
+    type: str
+    args: list[Value] = Field(default_factory=list)
+    kwargs: dict[str, Value] = Field(default_factory=dict)
+
+
+class LayerRef(IRNode):
+    """A use of something named: a named layer or stack (shared weights) or
+    another model of the spec (a shared sub-model)."""
+
+    kind: Literal["ref"] = "ref"
+    ref: str
+
+
+Callee = LayerCall | LayerRef
+
+
+class Step(_ValueHolder):
+    """One application in a chain: the layer, plus keyword arguments of the
+    call itself (``initial_state=[h, c]``, ``value=v``, ``training=false``).
+
+    Tensors in ``call_kwargs`` are :class:`Ref` values."""
+
+    layer: LayerCall | LayerRef = Field(discriminator="kind")
+    call_kwargs: dict[str, Value] = Field(default_factory=dict)
+
+
+class Expr(IRNode):
+    """A tensor expression: ``inputs`` (tensor names, positional) fed to the
+    first step, each later step applied to the result of the one before.
+
+    With no steps, ``inputs`` must name exactly one tensor (a plain
+    reference)."""
+
+    inputs: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Expr:
+        if not self.steps and len(self.inputs) != 1:
+            raise ValueError("an expression without layers must name exactly one tensor")
+        return self
+
+
+class Input(IRNode):
+    """A model input: ``input image: (None, None, 3) float32``.
+
+    ``shape`` excludes the batch dimension; ``None`` is an unknown size."""
+
+    name: str
+    shape: list[int | None]
+    dtype: str = "float32"
+    batch_size: int | None = None
+    sparse: bool = False
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, shape: list[int | None]) -> list[int | None]:
+        for d in shape:
+            if d is not None and d <= 0:
+                raise ValueError(f"dimensions must be positive or None, got {d}")
+        return shape
+
+
+class LayerDef(IRNode):
+    """A named layer or named stack: one set of weights however often it is
+    applied (``encoder = Embedding(1000, 64) -> LSTM(32)``)."""
+
+    name: str
+    stack: list[LayerCall | LayerRef] = Field(min_length=1)
+
+
+class Assign(IRNode):
+    """``h = x -> Dense(8)``; several targets destructure a layer's several
+    results (``seq, h, c = x -> LSTM(8, return_state=true)``)."""
+
+    targets: list[str] = Field(min_length=1)
+    value: Expr
+
+
+class Output(IRNode):
+    """A named model output. The name becomes the Keras name of the layer
+    that produces it, so losses and metrics can be keyed by it."""
+
+    name: str
+    value: Expr
+
+
+class FunctionalModel(IRNode):
+    """A DAG model lowered through the Keras Functional API. Statements may
+    appear in any order; kspec sorts them by their dependencies."""
+
+    kind: Literal["functional"] = "functional"
+    name: str
+    inputs: list[Input] = Field(default_factory=list)
+    layers: list[LayerDef] = Field(default_factory=list)
+    nodes: list[Assign] = Field(default_factory=list)
+    outputs: list[Output] = Field(default_factory=list)
+
+
+class SequentialModel(IRNode):
+    """A plain stack lowered to ``keras.Sequential``."""
+
+    kind: Literal["sequential"] = "sequential"
+    name: str
+    input: Input | None = None
+    layers: list[LayerCall | LayerRef] = Field(default_factory=list)
+
+
+Model = FunctionalModel | SequentialModel
+
+
+class Spec(IRNode):
+    """A spec file: one or more models."""
+
+    models: list[FunctionalModel | SequentialModel] = Field(default_factory=list)
+
+    def model(self, name: str | None = None) -> FunctionalModel | SequentialModel:
+        """The model called ``name``, or the only/last model when ``None``.
+
+        Raises ``KeyError`` when there is no such model (callers turn it into
+        a located diagnostic)."""
+        if name is None:
+            if not self.models:
+                raise KeyError("<none>")
+            return self.models[-1]
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+for _m in (Call, Ref, Var, BinOp, UnaryOp, Cond, Format, LayerCall, Step, Expr, FunctionalModel, SequentialModel, Spec):
+    _m.model_rebuild()

@@ -1,0 +1,593 @@
+"""The YAML front end: YAML text -> IR, and IR -> canonical YAML text.
+
+Loading uses PyYAML's safe composer only (no Python tags, no code), keeps
+the line and column of every mapping and value, rewrites the YAML form's
+short-hands into IR dictionaries and validates them with pydantic. Every
+problem is reported as a :class:`~kspec.compiler.diagnostics.Diagnostic` at
+the YAML position of the offending value.
+
+The YAML form (``docs/yaml.md`` has the full reference)::
+
+    models:
+      - name: matcher
+        inputs:
+          left: {shape: [100], dtype: int32}
+        layers:                       # named layers / stacks: shared weights
+          encoder: [{Embedding: [10000, 64]}, {LSTM: [32]}]
+        nodes:
+          - {name: l, from: left, apply: encoder}
+          - {name: merged, from: [l, r], apply: Concatenate}
+        outputs:
+          same: {from: merged, apply: {Dense: {units: 1, activation: sigmoid}}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.spec import ir
+from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
+
+__all__ = ["load_yaml", "dump_yaml", "spec_to_data"]
+
+# ---------------------------------------------------------------------------
+# YAML text -> located Python data
+
+
+class _Located:
+    """Raw YAML data with spans: mappings become dicts holding SPAN_KEY and
+    KEY_SPANS_KEY (the span of each key's value); sequences are lists."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.constructor = yaml.SafeLoader("")  # only used to build scalars
+        self.errors: list[Diagnostic] = []
+
+    def span(self, node: yaml.Node) -> Span:
+        s, e = node.start_mark, node.end_mark
+        return Span(file=self.file, line=s.line + 1, column=s.column + 1, end_line=e.line + 1, end_column=e.column + 1)
+
+    def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        if depth > 200:
+            raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
+        if isinstance(node, yaml.ScalarNode):
+            return self.constructor.construct_object(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, depth + 1) for item in node.value]
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {SPAN_KEY: self.span(node)}
+            key_spans: dict[str, Span] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.errors.append(Diagnostic("K102", "mapping keys must be plain names", self.span(key_node)))
+                    continue
+                key = self.constructor.construct_object(key_node)
+                if not isinstance(key, str):
+                    key = str(key) if not isinstance(key, bool) else str(key).lower()
+                if key in out:
+                    self.errors.append(Diagnostic("K102", f"duplicate key '{key}'", self.span(key_node)))
+                    continue
+                out[key] = self.build(value_node, depth + 1)
+                key_spans[key] = self.span(value_node)
+                key_spans["key:" + key] = self.span(key_node)
+            out[KEY_SPANS_KEY] = key_spans
+            return out
+        raise KspecError(Diagnostic("K101", "unsupported YAML node", self.span(node)))  # pragma: no cover
+
+
+def _compose(text: str, file: str) -> Any:
+    located = _Located(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise KspecError(Diagnostic("K101", f"YAML syntax error: {problem}", span)) from None
+    except yaml.YAMLError as exc:
+        raise KspecError(Diagnostic("K101", f"YAML syntax error: {exc}", Span(file=file))) from None
+    if node is None:
+        raise KspecError(Diagnostic("K102", "the file is empty: expected a mapping with 'models'", Span(file=file)))
+    try:
+        data = located.build(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
+        raise KspecError(Diagnostic("K101", f"YAML error: {exc.problem}", span)) from None
+    if located.errors:
+        raise KspecError(located.errors)
+    return data
+
+
+# ---------------------------------------------------------------------------
+# located data -> IR dictionaries (short-hands expanded)
+
+
+def _sp(data: Any) -> Span | None:
+    return data.get(SPAN_KEY) if isinstance(data, dict) else None
+
+
+def _ks(data: Any, key: str) -> Span | None:
+    if isinstance(data, dict):
+        spans = data.get(KEY_SPANS_KEY, {})
+        return spans.get(key) or data.get(SPAN_KEY)
+    return None
+
+
+def _keys(data: dict[str, Any]) -> list[str]:
+    return [k for k in data if k not in (SPAN_KEY, KEY_SPANS_KEY)]
+
+
+def _strip(data: Any) -> Any:
+    """Located data -> plain data (spans dropped)."""
+    if isinstance(data, dict):
+        return {k: _strip(v) for k, v in data.items() if k not in (SPAN_KEY, KEY_SPANS_KEY)}
+    if isinstance(data, list):
+        return [_strip(v) for v in data]
+    return data
+
+
+_MODEL_KEYS = {"name", "kind", "inputs", "layers", "nodes", "outputs", "input"}
+_NODE_KEYS = {"name", "from", "apply"}
+_STEP_FULL = {"layer", "ref", "args", "kwargs", "call"}
+_INPUT_KEYS = {"shape", "dtype", "batch_size", "sparse"}
+_VALUE_SUGAR = {"fn": "call"}
+
+
+class _Normalizer:
+    """Turns the YAML form's short-hands into IR dictionaries.
+
+    Problems are collected in ``errors``; the result is still returned so
+    that more than one problem can be reported."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[Diagnostic] = []
+        self.named: set[str] = set()
+
+    def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K102") -> None:
+        self.errors.append(Diagnostic(code, message, span or Span(file=self.file), hint))
+
+    def expect_keys(self, data: dict[str, Any], allowed: set[str], what: str) -> None:
+        for key in _keys(data):
+            if key not in allowed:
+                self.error(
+                    f"unknown field '{key}' in {what}",
+                    _ks(data, "key:" + key),
+                    did_you_mean(key, allowed) or f"allowed fields: {', '.join(sorted(allowed))}",
+                )
+
+    # -- spec ---------------------------------------------------------------
+
+    def spec(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.error("a spec must be a mapping with a 'models' list", None)
+            return {"models": []}
+        self.expect_keys(data, {"models"}, "the spec")
+        models = data.get("models")
+        if models is None:
+            self.error("a spec needs a 'models' list", _sp(data))
+            return {"models": []}
+        if not isinstance(models, list):
+            self.error("'models' must be a list of models", _ks(data, "models"))
+            return {"models": []}
+        for m in models:
+            if isinstance(m, dict) and isinstance(m.get("name"), str):
+                self.named.add(m["name"])
+            if isinstance(m, dict) and isinstance(m.get("layers"), dict):
+                self.named.update(_keys(m["layers"]))
+        return {SPAN_KEY: _sp(data), "models": [self.model(m) for m in models]}
+
+    def model(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            self.error("a model must be a mapping with 'name' and 'inputs'/'outputs' or 'kind: sequential'", None)
+            return data
+        self.expect_keys(data, _MODEL_KEYS, "a model")
+        kind = data.get("kind", "functional")
+        out: dict[str, Any] = {SPAN_KEY: _sp(data), KEY_SPANS_KEY: data.get(KEY_SPANS_KEY, {}), "kind": kind}
+        if "name" in data:
+            out["name"] = data["name"]
+        if kind == "sequential":
+            for bad in ("inputs", "nodes", "outputs"):
+                if bad in data:
+                    self.error(f"a sequential model has no '{bad}'; use 'input' and 'layers'", _ks(data, "key:" + bad))
+            if data.get("input") is not None:
+                out["input"] = self.input("input", data["input"], _ks(data, "input"))
+            layers = data.get("layers", [])
+            if not isinstance(layers, list):
+                self.error("'layers' of a sequential model must be a list", _ks(data, "layers"))
+                layers = []
+            out["layers"] = [self.callee(x, _ks(data, "layers")) for x in layers]
+            return out
+        if kind != "functional":
+            self.error(f"unknown model kind '{kind}'", _ks(data, "kind"), "use 'functional' or 'sequential'")
+            return out
+        if "input" in data:
+            self.error("a functional model lists 'inputs'", _ks(data, "key:input"))
+        out["inputs"] = self.inputs(data.get("inputs", {}), _ks(data, "inputs"))
+        out["layers"] = self.layer_defs(data.get("layers", {}), _ks(data, "layers"))
+        nodes = data.get("nodes", [])
+        if not isinstance(nodes, list):
+            self.error("'nodes' must be a list", _ks(data, "nodes"))
+            nodes = []
+        out["nodes"] = [self.node(n) for n in nodes]
+        out["outputs"] = self.outputs(data.get("outputs", {}), _ks(data, "outputs"))
+        return out
+
+    # -- inputs -------------------------------------------------------------
+
+    def inputs(self, data: Any, span: Span | None) -> list[Any]:
+        if isinstance(data, dict):
+            return [self.input(k, data[k], _ks(data, k)) for k in _keys(data)]
+        if isinstance(data, list):
+            result = []
+            for item in data:
+                if isinstance(item, dict) and "name" in item:
+                    rest = {k: v for k, v in item.items() if k != "name"}
+                    result.append(self.input(item["name"], rest, _sp(item)))
+                else:
+                    self.error("an input in a list needs a 'name'", _sp(item) or span)
+            return result
+        self.error("'inputs' must map input names to shapes", span)
+        return []
+
+    def input(self, name: Any, data: Any, span: Span | None) -> Any:
+        if isinstance(data, list) or data is None:
+            return {SPAN_KEY: span, "name": name, "shape": data if data is not None else []}
+        if isinstance(data, dict):
+            self.expect_keys(data, _INPUT_KEYS | {"name"}, "an input")
+            out = {k: _strip(v) for k, v in data.items() if k not in (SPAN_KEY, KEY_SPANS_KEY)}
+            out.setdefault("name", name)
+            out[SPAN_KEY] = _sp(data) or span
+            out[KEY_SPANS_KEY] = data.get(KEY_SPANS_KEY, {})
+            return out
+        self.error("an input is a shape list or a mapping with 'shape' and 'dtype'", span)
+        return {"name": name, "shape": []}
+
+    # -- named layers -------------------------------------------------------
+
+    def layer_defs(self, data: Any, span: Span | None) -> list[Any]:
+        if not isinstance(data, dict):
+            self.error("'layers' must map names to a layer or a list of layers", span)
+            return []
+        out = []
+        for name in _keys(data):
+            value = data[name]
+            items = value if isinstance(value, list) else [value]
+            stack = [self.callee(x, _ks(data, name)) for x in items]
+            out.append({SPAN_KEY: _ks(data, "key:" + name), "name": name, "stack": stack})
+        return out
+
+    # -- nodes and outputs --------------------------------------------------
+
+    def node(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            self.error("a node is a mapping with 'name', 'from' and 'apply'", None)
+            return {}
+        self.expect_keys(data, _NODE_KEYS, "a node")
+        if "name" not in data:
+            self.error("a node needs a 'name'", _sp(data))
+        name = data.get("name")
+        targets = name if isinstance(name, list) else [name]
+        return {SPAN_KEY: _sp(data), "targets": targets, "value": self.expr(data)}
+
+    def outputs(self, data: Any, span: Span | None) -> list[Any]:
+        if isinstance(data, dict):
+            result = []
+            for name in _keys(data):
+                value = data[name]
+                if isinstance(value, str):
+                    expr = {SPAN_KEY: _ks(data, name), "inputs": [value], "steps": []}
+                elif isinstance(value, dict):
+                    self.expect_keys(value, {"from", "apply"}, "an output")
+                    expr = self.expr(value)
+                else:
+                    self.error("an output is a tensor name or a mapping with 'from' and 'apply'", _ks(data, name))
+                    continue
+                result.append({SPAN_KEY: _ks(data, "key:" + name), "name": name, "value": expr})
+            return result
+        self.error("'outputs' must map output names to tensors", span)
+        return []
+
+    def expr(self, data: dict[str, Any]) -> Any:
+        src = data.get("from", [])
+        inputs = src if isinstance(src, list) else [src]
+        apply = data.get("apply", [])
+        steps = apply if isinstance(apply, list) else [apply]
+        return {
+            SPAN_KEY: _sp(data),
+            "inputs": inputs,
+            "steps": [self.step(s, _ks(data, "apply")) for s in steps],
+        }
+
+    # -- layers -------------------------------------------------------------
+
+    def step(self, data: Any, span: Span | None) -> Any:
+        call_kwargs: dict[str, Any] = {}
+        if isinstance(data, dict) and "call" in data:
+            raw = data["call"]
+            if not isinstance(raw, dict):
+                self.error("'call' holds the call's keyword arguments as a mapping", _ks(data, "call"))
+            else:
+                call_kwargs = {k: self.call_arg(raw[k]) for k in _keys(raw)}
+            data = {k: v for k, v in data.items() if k != "call"}
+            data[KEY_SPANS_KEY] = {k: v for k, v in data.get(KEY_SPANS_KEY, {}).items() if k not in ("call", "key:call")}
+        return {SPAN_KEY: _sp(data) or span, "layer": self.callee(data, span), "call_kwargs": call_kwargs}
+
+    def call_arg(self, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"kind": "ref", "name": data}
+        if isinstance(data, list):
+            return [self.call_arg(v) for v in data]
+        return self.value(data)
+
+    def callee(self, data: Any, span: Span | None) -> Any:
+        if isinstance(data, str):
+            if data in self.named:
+                return {SPAN_KEY: span, "kind": "ref", "ref": data}
+            return {SPAN_KEY: span, "kind": "layer", "type": data}
+        if not isinstance(data, dict):
+            self.error("a layer is a name, or a mapping such as {Dense: {units: 8}}", span)
+            return {"kind": "layer", "type": "?"}
+        keys = _keys(data)
+        if "ref" in keys:
+            self.expect_keys(data, {"ref"}, "a layer reference")
+            return {SPAN_KEY: _sp(data), "kind": "ref", "ref": data["ref"]}
+        if "layer" in keys:
+            self.expect_keys(data, {"layer", "args", "kwargs"}, "a layer")
+            return {
+                SPAN_KEY: _sp(data),
+                KEY_SPANS_KEY: dict(_sp_map(data.get("kwargs"))),
+                "kind": "layer",
+                "type": data["layer"],
+                "args": self.value(data.get("args", [])),
+                "kwargs": self.value(data.get("kwargs", {})),
+            }
+        if len(keys) != 1:
+            self.error(
+                "a layer mapping has exactly one key, the layer type: {Dense: {units: 8}}",
+                _sp(data),
+                f"found keys: {', '.join(keys)}" if keys else None,
+            )
+            return {"kind": "layer", "type": "?"}
+        type_ = keys[0]
+        body = data[type_]
+        out: dict[str, Any] = {SPAN_KEY: _ks(data, "key:" + type_), "kind": "layer", "type": type_}
+        if body is None:
+            return out
+        if isinstance(body, list):
+            out["args"] = self.value(body)
+            return out
+        if isinstance(body, dict):
+            kwargs = {k: body[k] for k in _keys(body) if k != "args"}
+            if "args" in body:
+                args = body["args"]
+                out["args"] = self.value(args if isinstance(args, list) else [args])
+            out["kwargs"] = {k: self.value(v) for k, v in kwargs.items()}
+            out[KEY_SPANS_KEY] = dict(_sp_map(body))
+            return out
+        out["args"] = [self.value(body)]
+        return out
+
+    def value(self, data: Any) -> Any:
+        if isinstance(data, list):
+            return [self.value(v) for v in data]
+        if isinstance(data, dict):
+            keys = _keys(data)
+            if "kind" not in keys and "fn" in keys:
+                self.expect_keys(data, {"fn", "args", "kwargs"}, "a call value")
+                return {
+                    "kind": "call",
+                    "fn": data["fn"],
+                    "args": self.value(data.get("args", [])),
+                    "kwargs": self.value(data.get("kwargs", {})),
+                }
+            if "kind" in keys and data.get("kind") == "dict":
+                return {"kind": "dict", "items": self.value(data.get("items", {}))}
+            if "kind" in keys:
+                return {k: self.value(data[k]) for k in keys}
+            return {k: self.value(data[k]) for k in keys}
+        return data
+
+
+def _sp_map(data: Any) -> dict[str, Span]:
+    if isinstance(data, dict):
+        return {k: v for k, v in data.get(KEY_SPANS_KEY, {}).items() if not k.startswith("key:")}
+    return {}
+
+
+# ---------------------------------------------------------------------------
+# pydantic errors -> located diagnostics
+
+
+def _locate(data: Any, loc: tuple[int | str, ...]) -> Span | None:
+    """The span of the deepest located mapping along ``loc`` in ``data``."""
+    best = _sp(data)
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            if isinstance(part, str) and part in node:
+                best = _ks(node, part) or best
+                node = node[part]
+            else:
+                break
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            best = _sp(node) or best
+        else:
+            break
+        if isinstance(node, dict) and node.get(SPAN_KEY) is not None:
+            best = node[SPAN_KEY]
+    return best
+
+
+def _describe(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper() and "[" in p)]
+    return ".".join(parts)
+
+
+def _validation_diagnostics(exc: ValidationError, data: Any, file: str) -> list[Diagnostic]:
+    diags = []
+    seen: set[tuple[object, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("function-after",))))
+        span = _locate(data, loc) or Span(file=file)
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        where = _describe(loc)
+        key = (span.line, span.column, msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        text = f"{msg} (at '{where}')" if where else msg
+        diags.append(Diagnostic("K102", text, span))
+    return diags
+
+
+def load_yaml(text: str, file: str = "<string>") -> ir.Spec:
+    """Parse YAML text into a validated :class:`~kspec.spec.ir.Spec`.
+
+    Raises :class:`KspecError` with located diagnostics on any problem."""
+    raw = _compose(text, file)
+    norm = _Normalizer(file)
+    data = norm.spec(raw)
+    if norm.errors:
+        raise KspecError(norm.errors)
+    try:
+        return ir.Spec.model_validate(data)
+    except ValidationError as exc:
+        raise KspecError(_validation_diagnostics(exc, data, file)) from None
+
+
+# ---------------------------------------------------------------------------
+# IR -> canonical YAML
+
+
+def _dump_value(value: Any) -> Any:
+    if isinstance(value, ir.Call):
+        out: dict[str, Any] = {"fn": value.fn}
+        if value.args:
+            out["args"] = _dump_value(value.args)
+        if value.kwargs:
+            out["kwargs"] = _dump_value(value.kwargs)
+        return out
+    if isinstance(value, ir.IRNode):
+        dumped = value.model_dump(mode="python")
+        return {k: _dump_value(getattr(value, k)) if k != "kind" else v for k, v in dumped.items()}
+    if isinstance(value, list):
+        return [_dump_value(v) for v in value]
+    if isinstance(value, dict):
+        items = {k: _dump_value(v) for k, v in value.items()}
+        if "kind" in value or "fn" in value:
+            return {"kind": "dict", "items": items}
+        return items
+    return value
+
+
+def _dump_callee(callee: ir.LayerCall | ir.LayerRef, named: set[str]) -> Any:
+    if isinstance(callee, ir.LayerRef):
+        return callee.ref if callee.ref in named else {"ref": callee.ref}
+    if not callee.args and not callee.kwargs:
+        return callee.type if callee.type not in named else {callee.type: None}
+    if callee.args and not callee.kwargs:
+        return {callee.type: _dump_value(callee.args)}
+    body: dict[str, Any] = {}
+    if callee.args:
+        body["args"] = _dump_value(callee.args)
+    if "args" in callee.kwargs:
+        return {"layer": callee.type, "args": _dump_value(callee.args), "kwargs": _dump_value(callee.kwargs)}
+    body.update({k: _dump_value(v) for k, v in callee.kwargs.items()})
+    return {callee.type: body}
+
+
+def _dump_call_arg(value: Any) -> Any:
+    if isinstance(value, ir.Ref):
+        return value.name
+    if isinstance(value, list):
+        return [_dump_call_arg(v) for v in value]
+    return _dump_value(value)
+
+
+def _dump_expr(expr: ir.Expr, named: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if expr.inputs:
+        out["from"] = expr.inputs[0] if len(expr.inputs) == 1 else list(expr.inputs)
+    steps = []
+    for step in expr.steps:
+        callee = _dump_callee(step.layer, named)
+        if step.call_kwargs:
+            if isinstance(callee, str):
+                callee = {"ref": callee} if isinstance(step.layer, ir.LayerRef) else {callee: None}
+            callee = {**callee, "call": {k: _dump_call_arg(v) for k, v in step.call_kwargs.items()}}
+        steps.append(callee)
+    if steps:
+        out["apply"] = steps[0] if len(steps) == 1 else steps
+    return out
+
+
+def _dump_input(inp: ir.Input) -> Any:
+    extra = inp.model_dump(exclude={"name", "shape"}, exclude_defaults=True)
+    if not extra:
+        return list(inp.shape)
+    return {"shape": list(inp.shape), **extra}
+
+
+def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
+    """The canonical YAML-form data of a spec (plain dicts and lists)."""
+    named = {m.name for m in spec.models}
+    for m in spec.models:
+        if isinstance(m, ir.FunctionalModel):
+            named.update(d.name for d in m.layers)
+    models = []
+    for m in spec.models:
+        if isinstance(m, ir.SequentialModel):
+            seq: dict[str, Any] = {"name": m.name, "kind": "sequential"}
+            if m.input is not None:
+                seq["input"] = _dump_input(m.input)
+            seq["layers"] = [_dump_callee(c, named) for c in m.layers]
+            models.append(seq)
+            continue
+        fm: dict[str, Any] = {"name": m.name}
+        fm["inputs"] = {i.name: _dump_input(i) for i in m.inputs}
+        if m.layers:
+            fm["layers"] = {
+                d.name: (_dump_callee(d.stack[0], named) if len(d.stack) == 1 else [_dump_callee(c, named) for c in d.stack])
+                for d in m.layers
+            }
+        if m.nodes:
+            fm["nodes"] = [
+                {"name": n.targets[0] if len(n.targets) == 1 else list(n.targets), **_dump_expr(n.value, named)}
+                for n in m.nodes
+            ]
+        outputs: dict[str, Any] = {}
+        for o in m.outputs:
+            if not o.value.steps:
+                outputs[o.name] = o.value.inputs[0]
+            else:
+                outputs[o.name] = _dump_expr(o.value, named)
+        fm["outputs"] = outputs
+        models.append(fm)
+    return {"models": models}
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _repr_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(v, (dict, list)) for v in data) and len(data) <= 8
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _repr_list)
+
+
+def dump_yaml(spec: ir.Spec) -> str:
+    """Canonical YAML text for ``spec``; ``load_yaml`` reads it back equal."""
+    return yaml.dump(spec_to_data(spec), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
