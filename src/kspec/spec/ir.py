@@ -40,6 +40,7 @@ __all__ = [
     "FunctionalModel",
     "SequentialModel",
     "Model",
+    "Section",
     "Spec",
     "SPAN_KEY",
     "KEY_SPANS_KEY",
@@ -373,10 +374,29 @@ class SequentialModel(IRNode):
 Model = FunctionalModel | SequentialModel
 
 
+class Section(_ValueHolder):
+    """A ``compile`` or ``train`` section: settings for one model, as plain
+    values (``optimizer``, ``loss``, ``epochs``, ``callbacks`` ...). They are
+    validated by :mod:`kspec.spec.training`, not here, so that both front
+    ends stay simple."""
+
+    model: str
+    settings: dict[str, Value] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "settings" in data:
+            data = {**data, "settings": _tag_values(data["settings"])}
+        return data
+
+
 class Spec(IRNode):
-    """A spec file: one or more models."""
+    """A spec file: one or more models, and how each is compiled/trained."""
 
     models: list[FunctionalModel | SequentialModel] = Field(default_factory=list)
+    compile: list[Section] = Field(default_factory=list)
+    train: list[Section] = Field(default_factory=list)
 
     def model(self, name: str | None = None) -> FunctionalModel | SequentialModel:
         """The model called ``name``, or the only/last model when ``None``.
@@ -393,5 +413,6 @@ class Spec(IRNode):
         raise KeyError(name)
 
 
-for _m in (Call, Ref, Var, BinOp, UnaryOp, Cond, Format, LayerCall, Step, Expr, FunctionalModel, SequentialModel, Spec):
+for _m in (Call, Ref, Var, BinOp, UnaryOp, Cond, Format, LayerCall, Step, Expr, FunctionalModel, SequentialModel,
+           Section, Spec):
     _m.model_rebuild()

@@ -167,7 +167,7 @@ class _Normalizer:
         if not isinstance(data, dict):
             self.error("a spec must be a mapping with a 'models' list", None)
             return {"models": []}
-        self.expect_keys(data, {"models"}, "the spec")
+        self.expect_keys(data, {"models", "compile", "train"}, "the spec")
         models = data.get("models")
         if models is None:
             self.error("a spec needs a 'models' list", _sp(data))
@@ -180,7 +180,32 @@ class _Normalizer:
                 self.named.add(m["name"])
             if isinstance(m, dict) and isinstance(m.get("layers"), dict):
                 self.named.update(_keys(m["layers"]))
-        return {SPAN_KEY: _sp(data), "models": [self.model(m) for m in models]}
+        return {
+            SPAN_KEY: _sp(data),
+            "models": [self.model(m) for m in models],
+            "compile": self.sections(data.get("compile"), "compile", _ks(data, "compile")),
+            "train": self.sections(data.get("train"), "train", _ks(data, "train")),
+        }
+
+    def sections(self, data: Any, what: str, span: Span | None) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, dict):
+            self.error(f"'{what}' maps model names to their {what} settings", span)
+            return []
+        out = []
+        for name in _keys(data):
+            body = data[name]
+            if not isinstance(body, dict):
+                self.error(f"the {what} settings of '{name}' must be a mapping", _ks(data, name))
+                continue
+            out.append({
+                SPAN_KEY: _ks(data, "key:" + name),
+                KEY_SPANS_KEY: dict(_sp_map(body)),
+                "model": name,
+                "settings": {k: self.value(body[k]) for k in _keys(body)},
+            })
+        return out
 
     def model(self, data: Any) -> Any:
         if not isinstance(data, dict):
@@ -572,7 +597,12 @@ def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
                 outputs[o.name] = _dump_expr(o.value, named)
         fm["outputs"] = outputs
         models.append(fm)
-    return {"models": models}
+    out: dict[str, Any] = {"models": models}
+    for what in ("compile", "train"):
+        sections = getattr(spec, what)
+        if sections:
+            out[what] = {sec.model: {k: _dump_value(v) for k, v in sec.settings.items()} for sec in sections}
+    return out
 
 
 class _Dumper(yaml.SafeDumper):
