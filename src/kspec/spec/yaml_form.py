@@ -574,6 +574,9 @@ def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
             seq: dict[str, Any] = {"name": m.name, "kind": "sequential"}
             if m.input is not None:
                 seq["input"] = _dump_input(m.input)
+                if m.input.name != "input":
+                    shape = seq["input"]
+                    seq["input"] = {"name": m.input.name, **(shape if isinstance(shape, dict) else {"shape": shape})}
             seq["layers"] = [_dump_callee(c, named) for c in m.layers]
             models.append(seq)
             continue
