@@ -1,0 +1,177 @@
+"""Hypothesis strategies for random, valid kspec IR.
+
+``specs()`` draws a spec holding a functional DAG (random depth and width,
+shared layers applied several times, merges, shared sub-models, several
+outputs) or a sequential stack. Every spec it draws passes the static checks
+and builds in Keras; tensors stay rank 2 so shapes are easy to track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+
+from kspec.spec import ir
+
+ACTIVATIONS = [None, "relu", "tanh", "sigmoid", "linear"]
+MERGES_SAME = ["Add", "Average", "Multiply", "Maximum", "Minimum"]
+
+
+def _dense(draw: st.DrawFn, units: int) -> ir.LayerCall:
+    kwargs: dict[str, object] = {}
+    act = draw(st.sampled_from(ACTIVATIONS))
+    if act is not None:
+        kwargs["activation"] = act
+    if draw(st.booleans()):
+        kwargs["use_bias"] = False
+    reg = draw(st.sampled_from([None, "l2", "l1_l2"]))
+    if reg == "l2":
+        kwargs["kernel_regularizer"] = ir.Call(fn="l2", args=[0.01])
+    elif reg == "l1_l2":
+        kwargs["bias_regularizer"] = ir.Call(fn="l1_l2", kwargs={"l1": 0.001, "l2": 0.01})
+    if draw(st.booleans()):
+        return ir.LayerCall(type="Dense", args=[units], kwargs=kwargs)
+    return ir.LayerCall(type="Dense", kwargs={"units": units, **kwargs})
+
+
+def _step(layer: ir.LayerCall | ir.LayerRef) -> ir.Step:
+    return ir.Step(layer=layer)
+
+
+@dataclass
+class _Graph:
+    dims: dict[str, int] = field(default_factory=dict)
+    nodes: list[ir.Assign] = field(default_factory=list)
+    layers: list[ir.LayerDef] = field(default_factory=list)
+    counter: int = 0
+
+    def fresh(self, prefix: str = "t") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+
+@st.composite
+def sub_model(draw: st.DrawFn, name: str, in_dim: int) -> tuple[ir.SequentialModel, int]:
+    """A small sequential model usable as a shared layer."""
+    out_dim = draw(st.integers(1, 5))
+    layers: list[ir.LayerCall | ir.LayerRef] = [_dense(draw, draw(st.integers(1, 5)))]
+    layers.append(ir.LayerCall(type="Dense", args=[out_dim]))
+    model = ir.SequentialModel(name=name, input=ir.Input(name=f"{name}_in", shape=[in_dim]), layers=layers)
+    return model, out_dim
+
+
+@st.composite
+def functional_spec(draw: st.DrawFn) -> ir.Spec:
+    g = _Graph()
+    inputs = []
+    for i in range(draw(st.integers(1, 3))):
+        d = draw(st.integers(1, 6))
+        name = f"in{i}"
+        inputs.append(ir.Input(name=name, shape=[d]))
+        g.dims[name] = d
+    extra_models: list[ir.SequentialModel] = []
+
+    for _ in range(draw(st.integers(1, 6))):
+        names = sorted(g.dims)
+        kind = draw(st.sampled_from(["chain", "shared", "merge", "concat", "submodel"]))
+        if kind == "chain":
+            src = draw(st.sampled_from(names))
+            steps = [_step(_dense(draw, u)) for u in draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))]
+            last = steps[-1].layer
+            assert isinstance(last, ir.LayerCall)
+            units = last.args[0] if last.args else last.kwargs["units"]
+            t = g.fresh()
+            g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=[src], steps=steps)))
+            g.dims[t] = int(units)  # type: ignore[arg-type]
+        elif kind == "shared":
+            src = draw(st.sampled_from(names))
+            same = [n for n in names if g.dims[n] == g.dims[src]]
+            users = draw(st.lists(st.sampled_from(same), min_size=2, max_size=3))
+            units = draw(st.integers(1, 6))
+            lname = g.fresh("shared")
+            g.layers.append(ir.LayerDef(name=lname, stack=[_dense(draw, units)]))
+            for u in users:
+                t = g.fresh()
+                g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=[u], steps=[_step(ir.LayerRef(ref=lname))])))
+                g.dims[t] = units
+        elif kind == "merge":
+            src = draw(st.sampled_from(names))
+            same = [n for n in names if g.dims[n] == g.dims[src]]
+            merge = draw(st.sampled_from(MERGES_SAME))
+            ins = draw(st.lists(st.sampled_from(same), min_size=2, max_size=3))
+            t = g.fresh()
+            g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=ins, steps=[_step(ir.LayerCall(type=merge))])))
+            g.dims[t] = g.dims[src]
+        elif kind == "concat":
+            ins = draw(st.lists(st.sampled_from(names), min_size=2, max_size=3))
+            t = g.fresh()
+            g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=ins, steps=[_step(ir.LayerCall(type="Concatenate"))])))
+            g.dims[t] = sum(g.dims[n] for n in ins)
+        else:
+            src = draw(st.sampled_from(names))
+            mname = f"sub{len(extra_models)}"
+            model, out_dim = draw(sub_model(mname, g.dims[src]))
+            extra_models.append(model)
+            same = [n for n in names if g.dims[n] == g.dims[src]]
+            for u in draw(st.lists(st.sampled_from(same), min_size=1, max_size=2)):
+                t = g.fresh()
+                g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=[u], steps=[_step(ir.LayerRef(ref=mname))])))
+                g.dims[t] = out_dim
+
+    produced = [n.targets[0] for n in g.nodes]
+    pool = produced or [i.name for i in inputs]
+    chosen = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
+    outputs = [
+        ir.Output(name=f"out{k}", value=ir.Expr(inputs=[src], steps=[_step(ir.LayerCall(type="Dense", args=[draw(st.integers(1, 4))]))]))
+        for k, src in enumerate(chosen)
+    ]
+    # Connect every input that no output depends on yet.
+    used = _ancestors(g.nodes, chosen)
+    for inp in inputs:
+        if inp.name not in used:
+            outputs.append(ir.Output(name=f"out{len(outputs)}",
+                                     value=ir.Expr(inputs=[inp.name], steps=[_step(ir.LayerCall(type="Dense", args=[1]))])))
+    # Drop shared layers that ended up unused? They are all used by construction.
+    main = ir.FunctionalModel(name="net", inputs=inputs, layers=g.layers, nodes=g.nodes, outputs=outputs)
+    return ir.Spec(models=[*extra_models, main])
+
+
+def _ancestors(nodes: list[ir.Assign], roots: list[str]) -> set[str]:
+    producers = {n.targets[0]: n for n in nodes}
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        node = producers.get(name)
+        if node is not None:
+            todo.extend(node.value.inputs)
+    return seen
+
+
+@st.composite
+def sequential_spec(draw: st.DrawFn) -> ir.Spec:
+    d = draw(st.integers(1, 8))
+    layers: list[ir.LayerCall | ir.LayerRef] = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["dense", "dense", "dropout", "bn", "act", "ln"]))
+        if kind == "dense":
+            layers.append(_dense(draw, draw(st.integers(1, 8))))
+        elif kind == "dropout":
+            layers.append(ir.LayerCall(type="Dropout", args=[draw(st.sampled_from([0.1, 0.25, 0.5]))]))
+        elif kind == "bn":
+            layers.append(ir.LayerCall(type="BatchNormalization"))
+        elif kind == "ln":
+            layers.append(ir.LayerCall(type="LayerNormalization"))
+        else:
+            layers.append(ir.LayerCall(type="Activation", args=[draw(st.sampled_from(["relu", "tanh"]))]))
+    layers.append(ir.LayerCall(type="Dense", args=[draw(st.integers(1, 4))]))
+    return ir.Spec(models=[ir.SequentialModel(name="stack", input=ir.Input(name="input", shape=[d]), layers=layers)])
+
+
+def specs() -> st.SearchStrategy[ir.Spec]:
+    """Random valid specs, functional or sequential."""
+    return st.one_of(functional_spec(), sequential_spec())
