@@ -74,8 +74,7 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
     def claim(name: str, span: Span | None, what: str) -> None:
         if name in seen:
             first = seen[name]
-            where = f" (first defined at {first})" if first else ""
-            diags.append(Diagnostic("K202", f"duplicate name '{name}'{where}", span,
+            diags.append(Diagnostic("K202", f"duplicate name '{name}'", span,
                                     notes=(("first definition", first),) if first else ()))
         else:
             seen[name] = span

@@ -292,6 +292,7 @@ class _Lowerer:
             k = position[id(st)]
             expr = st.value
             current = [tensors[n] for n in expr.inputs]
+            label = "this expression"
             for j, step in enumerate(expr.steps):
                 call_kwargs = {key: self.call_arg(v, tensors, step.span) for key, v in step.call_kwargs.items()}
                 if isinstance(step.layer, ir.LayerRef):
@@ -310,11 +311,13 @@ class _Lowerer:
             if isinstance(st, ir.Assign):
                 if len(st.targets) != len(current):
                     if len(st.targets) == 1:
-                        raise self.fail("K206", f"this expression gives {len(current)} tensors; name each of them: "
+                        raise self.fail("K206", f"{label} gives {len(current)} tensors; name each of them: "
                                         f"{', '.join(f'{st.targets[0]}{i + 1}' for i in range(len(current)))} = ...",
                                         st.span)
-                    raise self.fail("K206", f"{len(st.targets)} names for {len(current)} tensor"
-                                    f"{'s' if len(current) != 1 else ''}", st.span)
+                    n = len(current)
+                    raise self.fail("K206", f"{label} gives {n} tensor{'s' if n != 1 else ''}, but "
+                                    f"{len(st.targets)} names are given ({', '.join(st.targets)})", st.span,
+                                    "give one name per result")
                 for t, tensor in zip(st.targets, current):
                     tensors[t] = tensor
             else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
 
 __all__ = [
     "Span",
@@ -391,10 +391,24 @@ class Section(_ValueHolder):
         return data
 
 
+def _model_kind(data: Any) -> str:
+    if isinstance(data, dict):
+        kind = data.get("kind", "functional")
+        return kind if kind in ("functional", "sequential") else "functional"
+    return "sequential" if isinstance(data, SequentialModel) else "functional"
+
+
+#: A model of either kind; errors name only the fields of the kind given.
+AnyModel = Annotated[
+    Annotated[FunctionalModel, Tag("functional")] | Annotated[SequentialModel, Tag("sequential")],
+    Discriminator(_model_kind),
+]
+
+
 class Spec(IRNode):
     """A spec file: one or more models, and how each is compiled/trained."""
 
-    models: list[FunctionalModel | SequentialModel] = Field(default_factory=list)
+    models: list[AnyModel] = Field(default_factory=list)
     compile: list[Section] = Field(default_factory=list)
     train: list[Section] = Field(default_factory=list)
 

@@ -87,7 +87,11 @@ def _compose(text: str, file: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise KspecError(Diagnostic("K101", f"YAML syntax error: {problem}", span)) from None
+        notes: tuple[tuple[str, Span | None], ...] = ()
+        ctx = exc.context_mark
+        if exc.context and ctx is not None and exc.problem_mark is not None and ctx.line != exc.problem_mark.line:
+            notes = ((exc.context, Span(file=file, line=ctx.line + 1, column=ctx.column + 1)),)
+        raise KspecError(Diagnostic("K101", f"YAML syntax error: {problem}", span, notes=notes)) from None
     except yaml.YAMLError as exc:
         raise KspecError(Diagnostic("K101", f"YAML syntax error: {exc}", Span(file=file))) from None
     if node is None:
@@ -459,7 +463,8 @@ def _validation_diagnostics(exc: ValidationError, data: Any, file: str) -> list[
     diags = []
     seen: set[tuple[object, ...]] = set()
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("function-after",))))
+        loc = tuple(p for p in err["loc"]
+                    if not (isinstance(p, str) and ("[" in p or p in ("function-after", "functional", "sequential"))))
         span = _locate(data, loc) or Span(file=file)
         msg = err["msg"]
         if msg.startswith("Value error, "):
