@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError
 from kspec.compiler.pipeline import load_path, load_text
+from kspec.runtime._hook import install as _install_keras_hook
 from kspec.spec.ir import Span, Spec
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 __all__ = ["load", "loads", "build", "compile_spec", "save", "Spec", "Span", "Diagnostic", "KspecError", "__version__"]
 
 __version__ = "0.1.0"
+
+# Saved models that use kspec's Keras objects (the ``rmse`` loss) reload with
+# plain ``keras.models.load_model`` once kspec is imported, without importing
+# keras here: registration happens when keras is imported.
+_install_keras_hook()
 
 
 def load(path: str | Path, *, defines: Mapping[str, Any] | None = None) -> Spec:
@@ -47,8 +53,10 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
     """Build a Keras model from a spec (or a spec file's path).
 
     ``model`` picks a model by name when the spec has several; by default
-    the last one is built (with every model it uses)."""
+    the last one is built (with every model it uses). When the spec has a
+    ``compile`` section for it, the model comes back compiled."""
     from kspec.runtime.lower import lower_model
+    from kspec.spec.training import compile_section
 
     if not isinstance(spec, Spec):
         spec = load(spec)
@@ -60,7 +68,14 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
 
         raise KspecError(Diagnostic("K207", f"no model named '{model}' (the spec has: {', '.join(names)})",
                                     spec.span, did_you_mean(model or "", names))) from None
-    return lower_model(spec, model)
+    built = lower_model(spec, model)
+    target = spec.model(model).name
+    settings = compile_section(spec, target)
+    if settings is not None:
+        from kspec.runtime.training import compile_model
+
+        compile_model(built, settings, next(s for s in spec.compile if s.model == target))
+    return built
 
 
 #: ``compile_spec`` is the name DESIGN.md gives :func:`build`.

@@ -66,7 +66,9 @@ def expand(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> ir.Spec:
 
 def check(spec: ir.Spec) -> ir.Spec:
     """Pass 3: static graph checks; raises with every problem found."""
-    diags = check_graph(spec)
+    from kspec.spec.training import check_sections
+
+    diags = check_graph(spec) + check_sections(spec)
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise KspecError(diags)

@@ -1,0 +1,268 @@
+"""Training a built model as its spec says: compile, callbacks, fit, history.
+
+- :func:`compile_model` applies checked ``compile`` settings (optimizer with
+  learning-rate schedule, losses, loss weights and metrics, per output where
+  given) to a built model. ``rmse`` is kspec's registered
+  :class:`~kspec.runtime.losses.RootMeanSquaredError`, so the saved model
+  reloads compiled.
+- :func:`fit` builds the callbacks, runs ``model.fit`` with Keras's
+  progress bar, stops cleanly on Ctrl-C (the best checkpoint written so far
+  stays), and :func:`write_history` saves the history as JSON, CSV and a PNG
+  plot of every loss and metric per epoch.
+
+Keras rejecting an argument (``Adam(learning_rat=...)``) becomes a located
+:class:`Diagnostic` at the setting that holds it.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.compiler.naming import snake
+from kspec.runtime._quiet import import_keras
+from kspec.runtime.lower import clean_keras_message
+from kspec.spec import ir
+from kspec.spec.ir import Span
+from kspec.spec.training import CompileSettings, TrainSettings
+
+__all__ = ["compile_model", "make_callbacks", "fit", "FitResult", "write_history", "plot_history"]
+
+
+@lru_cache(maxsize=None)
+def _classes(module_name: str) -> dict[str, type]:
+    """Public classes of a keras submodule by class name and by snake name."""
+    keras = import_keras()
+    module: Any = keras
+    for part in module_name.split("."):
+        module = getattr(module, part)
+    out: dict[str, type] = {}
+    for name in dir(module):
+        obj = getattr(module, name)
+        if not name.startswith("_") and inspect.isclass(obj):
+            out[name] = obj
+            out.setdefault(snake(name), obj)
+    return out
+
+
+class _Resolver:
+    """Turns spec values (names and :class:`ir.Call`) into Keras objects."""
+
+    def __init__(self, span: Span | None) -> None:
+        self.span = span
+
+    def fail(self, message: str, hint: str | None = None) -> KspecError:
+        return KspecError(Diagnostic("K310", message, self.span, hint))
+
+    def construct(self, cls: Callable[..., Any], call: ir.Call, what: str) -> Any:
+        args = [self.plain(a) for a in call.args]
+        kwargs = {k: self.plain(v) for k, v in call.kwargs.items()}
+        try:
+            return cls(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise self.fail(f"cannot create {what} '{call.fn}': {clean_keras_message(exc)}",
+                            _kwarg_hint(cls, kwargs)) from None
+
+    def plain(self, value: Any) -> Any:
+        if isinstance(value, ir.Call):
+            schedules = _classes("optimizers.schedules")
+            if value.fn in schedules:
+                return self.construct(schedules[value.fn], value, "learning-rate schedule")
+            raise self.fail(f"'{value.fn}(...)' is not allowed here", "only learning-rate schedules are calls")
+        if isinstance(value, list):
+            return [self.plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.plain(v) for k, v in value.items()}
+        return value
+
+    def optimizer(self, value: str | ir.Call) -> Any:
+        classes = {k.lower(): v for k, v in _classes("optimizers").items()}
+        name = value.fn if isinstance(value, ir.Call) else value
+        cls = classes.get(name.lower())
+        if cls is None:
+            raise self.fail(f"unknown optimizer '{name}'", did_you_mean(name, classes))
+        return self.construct(cls, value if isinstance(value, ir.Call) else ir.Call(fn=name), "optimizer")
+
+    def loss(self, value: str | ir.Call | None) -> Any:
+        from kspec.runtime.losses import CUSTOM_LOSSES
+
+        if value is None:
+            return None
+        name = value.fn if isinstance(value, ir.Call) else value
+        if name in CUSTOM_LOSSES or name == "RootMeanSquaredError":
+            cls = CUSTOM_LOSSES.get(name, CUSTOM_LOSSES["rmse"])
+            return self.construct(cls, value if isinstance(value, ir.Call) else ir.Call(fn=name), "loss")
+        return self._keras_object(value, "losses", "loss")
+
+    def metric(self, value: str | ir.Call) -> Any:
+        if value in ("rmse", "root_mean_squared_error"):
+            return _classes("metrics")["RootMeanSquaredError"]()
+        return self._keras_object(value, "metrics", "metric")
+
+    def _keras_object(self, value: str | ir.Call, module: str, what: str) -> Any:
+        if isinstance(value, str):
+            return value  # Keras resolves its own names (and keeps them as written in the saved config)
+        cls = _classes(module).get(value.fn)
+        if cls is None:
+            raise self.fail(f"'{value.fn}' takes no arguments here", f"write it as a plain name, or use its class")
+        return self.construct(cls, value, what)
+
+
+def _kwarg_hint(cls: Callable[..., Any], kwargs: dict[str, Any]) -> str | None:
+    try:
+        params = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return None
+    for key in kwargs:
+        if key not in params:
+            return did_you_mean(key, params) or f"it accepts: {', '.join(params)}"
+    return None
+
+
+def _per_output(value: Any, convert: Callable[[Any], Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: convert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [convert(v) for v in value]
+    return convert(value)
+
+
+def compile_model(model: Any, settings: CompileSettings, section: ir.Section | None = None) -> Any:
+    """Compile ``model`` in place with checked settings; returns it."""
+    r = _Resolver(section.at("optimizer") if section else None)
+    optimizer = r.optimizer(settings.optimizer)
+    r.span = section.at("loss") if section else None
+    loss = _per_output(settings.loss, r.loss)
+    metric_lists: dict[str, Any] = {}
+    for key in ("metrics", "weighted_metrics"):
+        r.span = section.at(key) if section else None
+        value = getattr(settings, key)
+        if isinstance(value, dict):
+            metric_lists[key] = {k: [r.metric(m) for m in (v if isinstance(v, list) else [v])]
+                                 for k, v in value.items()}
+        elif value is not None:
+            metric_lists[key] = [r.metric(m) for m in value]
+    try:
+        model.compile(optimizer=optimizer, loss=loss, loss_weights=settings.loss_weights,
+                      metrics=metric_lists.get("metrics"), weighted_metrics=metric_lists.get("weighted_metrics"),
+                      run_eagerly=settings.run_eagerly, jit_compile=settings.jit_compile,
+                      steps_per_execution=settings.steps_per_execution)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise KspecError(Diagnostic("K311", f"Keras cannot compile model '{model.name}': {clean_keras_message(exc)}",
+                                    section.span if section else None)) from None
+    # Build the optimizer's slots now, so a model saved before training
+    # reloads its optimizer state without Keras's "skipping variables" warning.
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def make_callbacks(settings: TrainSettings, section: ir.Section | None = None) -> list[Any]:
+    """The ``callbacks`` of a train section as Keras callback objects.
+
+    Directories for checkpoint, TensorBoard and CSV files are created."""
+    classes = _classes("callbacks")
+    r = _Resolver(section.at("callbacks") if section else None)
+    out = []
+    for value in settings.callbacks:
+        call = value if isinstance(value, ir.Call) else ir.Call(fn=value)
+        cb = r.construct(classes[call.fn], call, "callback")
+        for attr in ("filepath", "log_dir", "filename"):
+            target = getattr(cb, attr, None)
+            if isinstance(target, str) and target:
+                path = Path(target)
+                (path if attr == "log_dir" else path.parent).mkdir(parents=True, exist_ok=True)
+        out.append(cb)
+    return out
+
+
+@dataclass
+class FitResult:
+    """What a training run produced."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    interrupted: bool = False
+
+
+def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tuple[Any, Any] | None = None,
+        callbacks: list[Any] | None = None, verbose: int | str | None = None) -> FitResult:
+    """Run ``model.fit``; Ctrl-C ends training cleanly with the history so far."""
+    keras = import_keras()
+    if settings.seed is not None:
+        keras.utils.set_random_seed(settings.seed)
+    history = keras.callbacks.History()
+    class_weight = ({int(k): v for k, v in settings.class_weight.items()} if settings.class_weight else None)
+    result = FitResult()
+    try:
+        model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size,
+                  validation_split=settings.validation_split if validation is None else 0.0,
+                  validation_data=validation, shuffle=settings.shuffle, class_weight=class_weight,
+                  callbacks=[*(callbacks or []), history],
+                  verbose=settings.verbose if verbose is None else verbose)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    result.epochs_run = max((len(v) for v in result.history.values()), default=0)
+    return result
+
+
+def write_history(history: dict[str, list[float]], prefix: str | Path) -> list[Path]:
+    """Write ``prefix.json``, ``prefix.csv`` and ``prefix.png``; returns the paths."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    keys = sorted(history)
+    epochs = max((len(v) for v in history.values()), default=0)
+    json_path = prefix.with_name(prefix.name + ".json")
+    json_path.write_text(json.dumps({"epochs": epochs, "history": history}, indent=2) + "\n", encoding="utf-8")
+    csv_path = prefix.with_name(prefix.name + ".csv")
+    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", *keys])
+        for i in range(epochs):
+            w.writerow([i + 1, *(repr(history[k][i]) if i < len(history[k]) else "" for k in keys)])
+    png_path = prefix.with_name(prefix.name + ".png")
+    plot_history(history, png_path)
+    return [json_path, csv_path, png_path]
+
+
+def _groups(history: dict[str, list[float]]) -> list[str]:
+    """Base metric names (``loss``, ``mae`` ...), each plotted with its ``val_`` twin."""
+    bases = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    bases += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
+    return sorted(set(bases), key=lambda k: (k != "loss", k))
+
+
+def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
+    """A PNG with one panel per loss/metric, training and validation curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = _groups(history) or ["loss"]
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, groups):
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
+            values = history.get(key)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=80)
+    plt.close(fig)
+    return Path(path)
