@@ -1,0 +1,112 @@
+"""``kspec train SPEC --data TRAIN [--val VAL] [-o MODEL]``: train as the spec says.
+
+The spec's ``compile`` section compiles the model, its ``train`` section
+gives epochs, batch size, validation, class weights and callbacks. Data is
+checked against the spec before training starts. At the end kspec saves the
+model, writes the history (JSON, CSV) and a PNG plot, and prints where
+everything went. Ctrl-C stops training cleanly: the model and history so
+far are saved, and any checkpoint already written stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
+
+NAME = "train"
+HELP = "train a spec's model on .npz or CSV data (compile and train sections of the spec)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
+    parser.add_argument("--data", required=True, metavar="TRAIN", help="training data: .npz (arrays by input/output "
+                        "name, or x and y) or .csv (columns mapped by the train section's 'data')")
+    parser.add_argument("--val", metavar="VAL", help="validation data file (overrides validation_data/_split)")
+    parser.add_argument("-o", "--output", metavar="MODEL", help="where to save the trained model (.keras or .h5; "
+                        "default: SPEC's name with .keras)")
+    parser.add_argument("--model", metavar="NAME", help="which model to train when the spec has several")
+    parser.add_argument("--epochs", type=int, metavar="N", help="override the spec's epochs")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="override the spec's batch_size")
+    parser.add_argument("--history", metavar="PREFIX", help="history files prefix (default: MODEL without suffix "
+                        "plus .history): PREFIX.json, PREFIX.csv, PREFIX.png")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_defines(parser)
+
+
+def _fit_arg(arrays: dict[str, Any]) -> Any:
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+
+def run(args: argparse.Namespace) -> int:
+    from kspec.runtime.save import format_of
+
+    spec_path = Path(args.spec)
+    out = Path(args.output) if args.output else Path(spec_path.with_suffix(".keras").name)
+    try:
+        if format_of(out) == ".json":
+            raise ValueError("a trained model needs weights: save it as .keras or .h5")
+    except ValueError as exc:
+        raise fail_usage(str(exc)) from None
+    if str(out.parent) and not out.parent.exists():
+        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    for path in (args.data, args.val):
+        if path is not None and not Path(path).is_file():
+            raise fail_usage(f"no data file '{path}'")
+    if args.epochs is not None and args.epochs < 1 or args.batch_size is not None and args.batch_size < 1:
+        raise fail_usage("--epochs and --batch-size must be at least 1")
+
+    import kspec
+    from kspec.compiler.diagnostics import Diagnostic, KspecError
+    from kspec.spec.training import train_section
+
+    spec = kspec.load(spec_path, defines=parse_defines(args.define))
+    model_ir = spec.model(args.model) if args.model is None or any(m.name == args.model for m in spec.models) \
+        else None
+    if model_ir is None:
+        kspec.build(spec, args.model)  # raises the located "no model named" error
+        raise AssertionError("unreachable")
+    if not any(s.model == model_ir.name for s in spec.compile):
+        raise KspecError(Diagnostic("K307", f"model '{model_ir.name}' has no compile section: kspec cannot train it",
+                                    model_ir.span, "add compile: {" + model_ir.name + ": {optimizer: adam, loss: mse}}"))
+    settings = train_section(spec, model_ir.name)
+    updates: dict[str, Any] = {}
+    if args.epochs is not None:
+        updates["epochs"] = args.epochs
+    if args.batch_size is not None:
+        updates["batch_size"] = args.batch_size
+    if args.val is not None:
+        updates.update(validation_data=args.val, validation_split=0.0)
+    settings = settings.model_copy(update=updates)
+    section = next((s for s in spec.train if s.model == model_ir.name), None)
+
+    from kspec.runtime.data import load_data, ports
+    from kspec.runtime.training import fit, make_callbacks, write_history
+
+    model = kspec.build(spec, model_ir.name)
+    ins, outs = ports(model_ir, model)
+    train = load_data(args.data, ins, outs, settings.data)
+    validation = None
+    if settings.validation_data:
+        val = load_data(settings.validation_data, ins, outs, settings.data)
+        validation = (_fit_arg(val.x), _fit_arg(val.y))
+    callbacks = make_callbacks(settings, section)
+    print(f"training '{model.name}' on {train.rows:,} rows from {args.data} for {settings.epochs} epoch(s)")
+    result = fit(model, _fit_arg(train.x), _fit_arg(train.y), settings, validation=validation,
+                 callbacks=callbacks, verbose=0 if args.quiet else None)
+    kspec.save(model, out)
+    prefix = Path(args.history or settings.history or out.with_suffix("").as_posix() + ".history")
+    written = write_history(result.history, prefix) if result.history else []
+    state = "interrupted after" if result.interrupted else "trained for"
+    print(f"{state} {result.epochs_run} epoch(s); final: " + ", ".join(
+        f"{k}={v[-1]:.4g}" for k, v in sorted(result.history.items()) if v))
+    print(f"wrote {out}")
+    for path in written:
+        print(f"wrote {path}")
+    for cb in callbacks:
+        target = getattr(cb, "filepath", None) or getattr(cb, "log_dir", None) or getattr(cb, "filename", None)
+        if isinstance(target, str):
+            print(f"{type(cb).__name__}: {target}")
+    return 130 if result.interrupted else EXIT_OK
