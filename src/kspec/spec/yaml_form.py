@@ -54,6 +54,9 @@ class _Located:
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         if depth > 200:
             raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
+        if node.tag and not node.tag.startswith("tag:yaml.org,2002:"):
+            raise KspecError(Diagnostic("K101", f"YAML tag '{node.tag}' is not allowed: a spec is plain data",
+                                        self.span(node), "remove the tag"))
         if isinstance(node, yaml.ScalarNode):
             return self.constructor.construct_object(node, deep=True)
         if isinstance(node, yaml.SequenceNode):
