@@ -38,6 +38,9 @@ __all__ = ["load_yaml", "dump_yaml", "spec_to_data"]
 # YAML text -> located Python data
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
+
+
 class _Located:
     """Raw YAML data with spans: mappings become dicts holding SPAN_KEY and
     KEY_SPANS_KEY (the span of each key's value); sequences are lists."""
@@ -54,7 +57,7 @@ class _Located:
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         if depth > 200:
             raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
-        if node.tag and not node.tag.startswith("tag:yaml.org,2002:"):
+        if node.tag not in _PLAIN_TAGS:
             raise KspecError(Diagnostic("K101", f"YAML tag '{node.tag}' is not allowed: a spec is plain data",
                                         self.span(node), "remove the tag"))
         if isinstance(node, yaml.ScalarNode):
