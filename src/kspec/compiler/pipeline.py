@@ -68,7 +68,12 @@ def check(spec: ir.Spec) -> ir.Spec:
     """Pass 3: static graph checks; raises with every problem found."""
     from kspec.spec.training import check_sections
 
-    diags = check_graph(spec) + check_sections(spec)
+    graph = check_graph(spec)
+    diags = graph + check_sections(spec)
+    if not any(d.severity == "error" for d in graph):
+        from kspec.compiler.static import static_check
+
+        diags += static_check(spec)  # arguments and shapes, from the layer catalogue
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise KspecError(diags)

@@ -1,0 +1,176 @@
+"""Regenerate ``src/kspec/compiler/catalogue.json`` from the installed Keras.
+
+The catalogue lets ``kspec check`` validate layer arguments without importing
+keras: for every public ``keras.layers`` class, its constructor parameters
+(in order), their defaults, which are required, and which extra keywords the
+class accepts through ``**kwargs`` up to ``keras.layers.Layer``; for the
+regularizers, initializers, constraints, activations, losses, metrics and
+optimizers a spec may name, their names and parameters.
+
+    python scripts/gen_catalogue.py            # rewrite the shipped file
+    python scripts/gen_catalogue.py --check    # exit 1 if it is stale
+
+``tests/test_static_catalogue.py`` calls :func:`generate` and compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+CATALOGUE = Path(__file__).resolve().parent.parent / "src" / "kspec" / "compiler" / "catalogue.json"
+
+#: ``Layer.__init__`` takes these through ``**kwargs`` (kspec.runtime.lower
+#: accepts exactly the same set).
+LAYER_BASE_EXTRA = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
+
+
+def _default(value: Any) -> Any:
+    """A JSON-ready form of a parameter default (repr for anything else)."""
+    if value is inspect.Parameter.empty:
+        return None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str, type(None))) for v in value):
+        return list(value)
+    return {"repr": repr(value)}
+
+
+def _signature(fn: Any) -> dict[str, Any] | None:
+    """Parameters of ``fn`` (a function, or a class's ``__init__``)."""
+    try:
+        sig = inspect.signature(fn.__init__ if inspect.isclass(fn) else fn)
+    except (TypeError, ValueError):
+        return None
+    params = []
+    varargs = varkw = False
+    for p in sig.parameters.values():
+        if p.name == "self":
+            continue
+        if p.kind == p.VAR_POSITIONAL:
+            varargs = True
+            continue
+        if p.kind == p.VAR_KEYWORD:
+            varkw = True
+            continue
+        params.append({
+            "name": p.name,
+            "positional": p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD),
+            "required": p.default is inspect.Parameter.empty,
+            "default": _default(p.default),
+        })
+    return {"params": params, "varargs": varargs, "varkw": varkw}
+
+
+def _layer_entry(keras: Any, cls: type) -> dict[str, Any]:
+    entry = _signature(cls) or {"params": [], "varargs": False, "varkw": False}
+    own = {p["name"] for p in entry["params"]}
+    extra: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            s = inspect.signature(init)
+        except (TypeError, ValueError):  # pragma: no cover
+            break
+        extra |= {p.name for p in s.parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind == p.VAR_KEYWORD for p in s.parameters.values()):
+            break
+        if klass is keras.layers.Layer:
+            extra |= set(LAYER_BASE_EXTRA)
+            break
+    extra.discard("self")
+    entry["extra"] = sorted(extra - own)
+    return entry
+
+
+def _snake(name: str) -> str:
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+
+
+def _functions(module: Any) -> dict[str, Any]:
+    """Every public callable of ``module`` with its signature."""
+    out: dict[str, Any] = {}
+    for name in sorted(dir(module)):
+        obj = getattr(module, name)
+        if name.startswith("_") or not callable(obj) or name in ("get", "serialize", "deserialize"):
+            continue
+        sig = _signature(obj)
+        if sig is not None:
+            out[name] = sig
+    return out
+
+
+def _identifiers(module: Any) -> list[str]:
+    """Strings ``module.get`` accepts (``"l2"``, ``"glorot_uniform"`` ...)."""
+    get = getattr(module, "get", None)
+    if get is None:
+        return []
+    found: set[str] = set()
+    for name in dir(module):
+        if name.startswith("_"):
+            continue
+        for cand in {name, _snake(name)}:
+            try:
+                if get(cand) is not None:
+                    found.add(cand)
+            except Exception:  # noqa: BLE001 - Keras raises many types for unknown names
+                continue
+    return sorted(found)
+
+
+def generate() -> dict[str, Any]:
+    """The catalogue for the installed Keras, as JSON-ready data."""
+    sys.path.insert(0, str(CATALOGUE.parent.parent.parent))
+    from kspec.runtime._quiet import import_keras
+
+    keras = import_keras()
+    layers: dict[str, Any] = {}
+    for name in sorted(dir(keras.layers)):
+        obj = getattr(keras.layers, name)
+        if name.startswith("_") or not inspect.isclass(obj) or not issubclass(obj, keras.layers.Layer):
+            continue
+        layers[name] = _layer_entry(keras, obj)
+    data: dict[str, Any] = {"keras_version": keras.__version__, "layers": layers}
+    for kind in ("regularizers", "initializers", "constraints"):
+        module = getattr(keras, kind)
+        data[kind] = {"functions": _functions(module), "identifiers": _identifiers(module)}
+    data["activations"] = sorted(n for n in dir(keras.activations)
+                                 if not n.startswith("_") and n not in ("get", "serialize", "deserialize"))
+    for kind in ("losses", "metrics", "optimizers"):
+        data[kind] = sorted(_functions(getattr(keras, kind)))
+    return data
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the shipped catalogue is stale")
+    args = parser.parse_args(argv)
+    text = dumps(generate())
+    if args.check:
+        if CATALOGUE.read_text(encoding="utf-8") != text:
+            print(f"{CATALOGUE} is stale: run python scripts/gen_catalogue.py", file=sys.stderr)
+            return 1
+        print("catalogue is up to date")
+        return 0
+    CATALOGUE.write_text(text, encoding="utf-8")
+    print(f"wrote {CATALOGUE} ({len(text):,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""The layer catalogue: what Keras accepts, known without importing keras.
+
+``catalogue.json`` (package data) is generated from the installed Keras by
+``scripts/gen_catalogue.py``; a test regenerates it in memory and compares,
+so it cannot silently drift from the Keras that kspec builds with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["Param", "Signature", "Catalogue", "catalogue"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One constructor parameter."""
+
+    name: str
+    positional: bool
+    required: bool
+    default: Any
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A constructor or function signature, plus the keywords a layer class
+    accepts through ``**kwargs`` (``name``, ``dtype``, ``input_shape`` ...)."""
+
+    params: tuple[Param, ...]
+    varargs: bool
+    varkw: bool
+    extra: frozenset[str]
+
+    @property
+    def positional(self) -> list[str]:
+        return [p.name for p in self.params if p.positional]
+
+    @property
+    def accepted(self) -> frozenset[str]:
+        """Every keyword the constructor accepts."""
+        return frozenset(p.name for p in self.params) | self.extra
+
+    def default(self, name: str) -> Any:
+        for p in self.params:
+            if p.name == name:
+                return p.default
+        return None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Signature:
+        params = tuple(Param(p["name"], p["positional"], p["required"], p["default"]) for p in data["params"])
+        return cls(params, bool(data["varargs"]), bool(data["varkw"]), frozenset(data.get("extra", ())))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the static checks need to know about Keras."""
+
+    keras_version: str
+    layers: dict[str, Signature]
+    functions: dict[str, dict[str, Signature]]  # "regularizers" -> name -> signature
+    identifiers: dict[str, frozenset[str]]  # "regularizers" -> strings ``get`` accepts
+    activations: frozenset[str]
+    losses: frozenset[str]
+    metrics: frozenset[str]
+    optimizers: frozenset[str]
+
+
+def _parse(data: dict[str, Any]) -> Catalogue:
+    kinds = ("regularizers", "initializers", "constraints")
+    return Catalogue(
+        keras_version=data["keras_version"],
+        layers={n: Signature.of(s) for n, s in data["layers"].items()},
+        functions={k: {n: Signature.of(s) for n, s in data[k]["functions"].items()} for k in kinds},
+        identifiers={k: frozenset(data[k]["identifiers"]) for k in kinds},
+        activations=frozenset(data["activations"]),
+        losses=frozenset(data["losses"]),
+        metrics=frozenset(data["metrics"]),
+        optimizers=frozenset(data["optimizers"]),
+    )
+
+
+def load_data() -> dict[str, Any]:
+    """The raw shipped catalogue (JSON data)."""
+    text = resources.files("kspec.compiler").joinpath("catalogue.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """The shipped catalogue, loaded once per process."""
+    return _parse(load_data())

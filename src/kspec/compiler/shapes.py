@@ -1,0 +1,930 @@
+"""Static shape inference: every tensor's shape and every layer's parameter
+count, computed from the spec with the rules Keras applies, without keras.
+
+A shape is a tuple whose first entry is the batch size (``None``); an
+unknown shape is ``None``. A layer without a rule here gets an unknown
+output shape and an unknown parameter count, and inference goes on around
+it without reporting anything it cannot be sure of. A mismatch that Keras
+would reject is a ``K401`` diagnostic at the layer, naming the shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kspec.compiler.catalogue import Signature, catalogue
+from kspec.compiler.diagnostics import Diagnostic
+from kspec.compiler.graph import model_order, tensor_order
+from kspec.compiler.naming import LayerNames, name_functional, name_sequential
+from kspec.spec import ir
+from kspec.spec.ir import Span
+
+__all__ = ["Shape", "ShapeError", "LayerInfo", "ModelShapes", "SpecShapes", "infer_spec", "fmt_shape", "RULES"]
+
+Shape = tuple[int | None, ...]
+TShape = Shape | None
+
+
+class ShapeError(Exception):
+    """A shape mismatch Keras would reject (the message names the shapes)."""
+
+
+def fmt_shape(shape: TShape) -> str:
+    """``(None, 32)``, ``(None,)``, or ``?`` for an unknown shape."""
+    if shape is None:
+        return "?"
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _fmt_all(shapes: list[TShape]) -> str:
+    return " and ".join(fmt_shape(s) for s in shapes) if shapes else "no tensors"
+
+
+# --------------------------------------------------------------------------
+# Arguments
+
+
+class Args:
+    """A layer's arguments by name, with the catalogue's defaults."""
+
+    def __init__(self, call: ir.LayerCall | ir.Call, sig: Signature) -> None:
+        self.sig = sig
+        self.values: dict[str, Any] = dict(call.kwargs)
+        for name, value in zip(sig.positional, call.args):
+            self.values.setdefault(name, value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self.values:
+            return self.values[name]
+        d = self.sig.default(name)
+        return default if d is None else d
+
+    def given(self, name: str) -> bool:
+        return name in self.values
+
+
+def _ints(value: Any, n: int) -> tuple[int, ...]:
+    if isinstance(value, bool):
+        raise TypeError("not an int")
+    if isinstance(value, int):
+        return (value,) * n
+    if isinstance(value, list) and len(value) == n and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], int):
+        return (value[0],) * n
+    raise TypeError(f"expected {n} integers, got {value!r}")
+
+
+def _pairs(value: Any, n: int) -> tuple[tuple[int, int], ...]:
+    """``1`` / ``(1, 2)`` / ``((1, 1), (2, 2))`` cropping or padding specs."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ((value, value),) * n
+    if isinstance(value, list) and len(value) == n:
+        out = []
+        for v in value:
+            if isinstance(v, int):
+                out.append((v, v))
+            elif isinstance(v, list) and len(v) == 2:
+                out.append((int(v[0]), int(v[1])))
+            else:
+                raise TypeError("bad pair")
+        return tuple(out)
+    if n == 1 and isinstance(value, list) and len(value) == 2:
+        return ((int(value[0]), int(value[1])),)
+    raise TypeError(f"expected {n} pairs, got {value!r}")
+
+
+# --------------------------------------------------------------------------
+# Rules: (layer type, args, input shapes, call kwargs) -> (outputs, params)
+
+Result = tuple[list[TShape], int | None]
+Rule = Callable[["Ctx"], Result]
+
+
+@dataclass
+class Ctx:
+    """What a rule sees: the layer type, its arguments, the input shapes
+    (all known), and the call's keyword arguments (tensors as shapes)."""
+
+    type: str
+    args: Args
+    inputs: list[Shape]
+    call: dict[str, Any]
+    sub: Callable[[ir.Call, list[TShape]], Result]
+
+    def one(self) -> Shape:
+        if len(self.inputs) != 1:
+            raise ShapeError(f"{self.type} takes one tensor, got {len(self.inputs)}: {_fmt_all(list(self.inputs))}")
+        return self.inputs[0]
+
+    def rank(self, shape: Shape, rank: int) -> None:
+        if len(shape) != rank:
+            raise ShapeError(f"{self.type} expects an input of rank {rank}, got {fmt_shape(shape)}")
+
+    def min_rank(self, shape: Shape, rank: int) -> None:
+        if len(shape) < rank:
+            raise ShapeError(f"{self.type} expects an input of rank {rank} or more, got {fmt_shape(shape)}")
+
+
+def _last(ctx: Ctx, shape: Shape) -> int:
+    d = shape[-1]
+    if d is None:
+        raise _Unknown()
+    return d
+
+
+class _Unknown(Exception):
+    """A rule cannot tell: the result is unknown (never an error)."""
+
+
+def _identity(ctx: Ctx) -> Result:
+    return [ctx.one()], 0
+
+
+def _dense(ctx: Ctx) -> Result:
+    x = ctx.one()
+    ctx.min_rank(x, 2)
+    units = int(ctx.args.get("units"))
+    d = _last(ctx, x)
+    bias = units if ctx.args.get("use_bias", True) else 0
+    return [(*x[:-1], units)], d * units + bias
+
+
+def _embedding(ctx: Ctx) -> Result:
+    x = ctx.one()
+    n, dim = int(ctx.args.get("input_dim")), int(ctx.args.get("output_dim"))
+    return [(*x, dim)], n * dim
+
+
+def _channels_first(ctx: Ctx) -> bool:
+    return ctx.args.get("data_format") == "channels_first"
+
+
+def _split(ctx: Ctx, x: Shape, rank: int) -> tuple[list[int | None], int | None]:
+    ctx.rank(x, rank + 2)
+    if _channels_first(ctx):
+        return list(x[2:]), x[1]
+    return list(x[1:-1]), x[-1]
+
+
+def _join(ctx: Ctx, x: Shape, spatial: list[int | None], channels: int | None) -> Shape:
+    if _channels_first(ctx):
+        return (x[0], channels, *spatial)
+    return (x[0], *spatial, channels)
+
+
+def _conv_len(ctx: Ctx, x: Shape, n: int | None, k: int, s: int, d: int, padding: str) -> int | None:
+    if n is None:
+        return None
+    if padding == "valid":
+        out = (n - d * (k - 1) - 1) // s + 1
+        if out <= 0:
+            raise ShapeError(f"{ctx.type}: input {fmt_shape(x)} is too small for kernel size {k}"
+                             + (f" with dilation {d}" if d != 1 else "") + " (output size would be "
+                             f"{out})")
+        return out
+    return (n - 1) // s + 1
+
+
+def _conv_out(ctx: Ctx, x: Shape, spatial: list[int | None], rank: int) -> list[int | None]:
+    k = _ints(ctx.args.get("kernel_size"), rank)
+    s = _ints(ctx.args.get("strides", 1), rank)
+    d = _ints(ctx.args.get("dilation_rate", 1), rank)
+    padding = str(ctx.args.get("padding", "valid")).lower()
+    return [_conv_len(ctx, x, n, k[i], s[i], d[i], padding) for i, n in enumerate(spatial)]
+
+
+def _conv(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        spatial, c = _split(ctx, x, rank)
+        if c is None:
+            raise _Unknown()
+        filters = int(ctx.args.get("filters"))
+        groups = int(ctx.args.get("groups", 1) or 1)
+        if c % groups:
+            raise ShapeError(f"{ctx.type}: {c} input channels cannot be split into {groups} groups")
+        k = math.prod(_ints(ctx.args.get("kernel_size"), rank))
+        bias = filters if ctx.args.get("use_bias", True) else 0
+        out = _conv_out(ctx, x, spatial, rank)
+        return [_join(ctx, x, out, filters)], k * (c // groups) * filters + bias
+    return rule
+
+
+def _conv_transpose(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        spatial, c = _split(ctx, x, rank)
+        if c is None:
+            raise _Unknown()
+        filters = int(ctx.args.get("filters"))
+        ks = _ints(ctx.args.get("kernel_size"), rank)
+        ss = _ints(ctx.args.get("strides", 1), rank)
+        ds = _ints(ctx.args.get("dilation_rate", 1), rank)
+        op = ctx.args.get("output_padding")
+        ops_ = _ints(op, rank) if op is not None else None
+        padding = str(ctx.args.get("padding", "valid")).lower()
+        out: list[int | None] = []
+        for i, n in enumerate(spatial):
+            if n is None:
+                out.append(None)
+                continue
+            k = ks[i] + (ks[i] - 1) * (ds[i] - 1)
+            if ops_ is None:
+                out.append(n * ss[i] + max(k - ss[i], 0) if padding == "valid" else n * ss[i])
+            else:
+                pad = k // 2 if padding == "same" else 0
+                out.append((n - 1) * ss[i] + k - 2 * pad + ops_[i])
+        bias = filters if ctx.args.get("use_bias", True) else 0
+        return [_join(ctx, x, out, filters)], math.prod(ks) * c * filters + bias
+    return rule
+
+
+def _separable(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        spatial, c = _split(ctx, x, rank)
+        if c is None:
+            raise _Unknown()
+        filters = int(ctx.args.get("filters"))
+        dm = int(ctx.args.get("depth_multiplier", 1))
+        k = math.prod(_ints(ctx.args.get("kernel_size"), rank))
+        bias = filters if ctx.args.get("use_bias", True) else 0
+        out = _conv_out(ctx, x, spatial, rank)
+        return [_join(ctx, x, out, filters)], k * c * dm + c * dm * filters + bias
+    return rule
+
+
+def _depthwise(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        spatial, c = _split(ctx, x, rank)
+        if c is None:
+            raise _Unknown()
+        dm = int(ctx.args.get("depth_multiplier", 1))
+        k = math.prod(_ints(ctx.args.get("kernel_size"), rank))
+        bias = c * dm if ctx.args.get("use_bias", True) else 0
+        out = _conv_out(ctx, x, spatial, rank)
+        return [_join(ctx, x, out, c * dm)], k * c * dm + bias
+    return rule
+
+
+def _pool(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        spatial, c = _split(ctx, x, rank)
+        p = _ints(ctx.args.get("pool_size", 2), rank)
+        strides = ctx.args.get("strides")
+        s = p if strides is None else _ints(strides, rank)
+        padding = str(ctx.args.get("padding", "valid")).lower()
+        out: list[int | None] = []
+        for i, n in enumerate(spatial):
+            if n is None:
+                out.append(None)
+            elif padding == "valid":
+                o = (n - p[i]) // s[i] + 1
+                if o <= 0:
+                    raise ShapeError(f"{ctx.type}: input {fmt_shape(x)} is too small for pool size {p[i]} "
+                                     f"(output size would be {o})")
+                out.append(o)
+            else:
+                out.append((n - 1) // s[i] + 1)
+        return [_join(ctx, x, out, c)], 0
+    return rule
+
+
+def _global_pool(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        spatial, c = _split(ctx, x, rank)
+        if ctx.args.get("keepdims", False):
+            return [_join(ctx, x, [1] * len(spatial), c)], 0
+        return [(x[0], c)], 0
+    return rule
+
+
+def _flatten(ctx: Ctx) -> Result:
+    x = ctx.one()
+    rest = x[1:]
+    if not rest:
+        return [(x[0], 1)], 0
+    return [(x[0], None if any(d is None for d in rest) else math.prod(d for d in rest if d is not None))], 0
+
+
+def _reshape(ctx: Ctx) -> Result:
+    x = ctx.one()
+    target = [int(v) for v in ctx.args.get("target_shape")]
+    rest = x[1:]
+    if any(d is None for d in rest):
+        return [(x[0], *(None if t == -1 else t for t in target))], 0
+    size = math.prod(d for d in rest if d is not None)
+    known = math.prod(t for t in target if t != -1)
+    if -1 not in target:
+        if size != known:
+            raise ShapeError(f"Reshape: cannot reshape {fmt_shape(x)} ({size} values) to "
+                             f"{fmt_shape((None, *target))} ({known} values)")
+        return [(x[0], *target)], 0
+    if known == 0 or size % known:
+        raise ShapeError(f"Reshape: cannot reshape {fmt_shape(x)} ({size} values) to "
+                         f"{fmt_shape((None, *target))}: {size} is not a multiple of {known}")
+    return [(x[0], *(size // known if t == -1 else t for t in target))], 0
+
+
+def _permute(ctx: Ctx) -> Result:
+    x = ctx.one()
+    dims = [int(d) for d in ctx.args.get("dims")]
+    if sorted(dims) != list(range(1, len(x))):
+        raise ShapeError(f"Permute: dims {tuple(dims)} do not match input {fmt_shape(x)}")
+    return [(x[0], *(x[d] for d in dims))], 0
+
+
+def _repeat(ctx: Ctx) -> Result:
+    x = ctx.one()
+    ctx.rank(x, 2)
+    return [(x[0], int(ctx.args.get("n")), x[1])], 0
+
+
+def _crop(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        default = 1 if rank == 1 else 0
+        pairs = _pairs(ctx.args.get("cropping", default), rank)
+        if rank == 1:
+            ctx.rank(x, 3)
+            spatial, c = [x[1]], x[2]
+        else:
+            spatial, c = _split(ctx, x, rank)
+        out: list[int | None] = []
+        for n, (a, b) in zip(spatial, pairs):
+            if n is None:
+                out.append(None)
+                continue
+            if n - a - b <= 0:
+                raise ShapeError(f"{ctx.type}: cropping {a + b} from a dimension of size {n} in {fmt_shape(x)} "
+                                 "leaves nothing")
+            out.append(n - a - b)
+        if rank == 1:
+            return [(x[0], out[0], c)], 0
+        return [_join(ctx, x, out, c)], 0
+    return rule
+
+
+def _pad(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        pairs = _pairs(ctx.args.get("padding", 1), rank)
+        if rank == 1:
+            ctx.rank(x, 3)
+            spatial, c = [x[1]], x[2]
+        else:
+            spatial, c = _split(ctx, x, rank)
+        out = [None if n is None else n + a + b for n, (a, b) in zip(spatial, pairs)]
+        if rank == 1:
+            return [(x[0], out[0], c)], 0
+        return [_join(ctx, x, out, c)], 0
+    return rule
+
+
+def _upsample(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        size = _ints(ctx.args.get("size", 2), rank)
+        if rank == 1:
+            ctx.rank(x, 3)
+            return [(x[0], None if x[1] is None else x[1] * size[0], x[2])], 0
+        spatial, c = _split(ctx, x, rank)
+        return [_join(ctx, x, [None if n is None else n * f for n, f in zip(spatial, size)], c)], 0
+    return rule
+
+
+def _axes(value: Any, rank: int) -> list[int]:
+    axes = value if isinstance(value, list) else [value]
+    return [int(a) % rank for a in axes]
+
+
+def _batchnorm(ctx: Ctx) -> Result:
+    x = ctx.one()
+    axes = _axes(ctx.args.get("axis", -1), len(x))
+    dims = [x[a] for a in axes]
+    if any(d is None for d in dims):
+        raise _Unknown()
+    c = math.prod(d for d in dims if d is not None)
+    n = 2 + int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
+    return [x], n * c
+
+
+def _layernorm(ctx: Ctx) -> Result:
+    x = ctx.one()
+    axes = _axes(ctx.args.get("axis", -1), len(x))
+    dims = [x[a] for a in axes]
+    if any(d is None for d in dims):
+        raise _Unknown()
+    c = math.prod(d for d in dims if d is not None)
+    n = int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
+    if ctx.args.get("rms_scaling", False):
+        n = 1
+    return [x], n * c
+
+
+def _prelu(ctx: Ctx) -> Result:
+    x = ctx.one()
+    shape = list(x[1:])
+    shared = ctx.args.get("shared_axes")
+    if shared is not None:
+        for i in shared if isinstance(shared, list) else [shared]:
+            shape[int(i) - 1] = 1
+    if any(d is None for d in shape):
+        raise _Unknown()
+    return [x], math.prod(d for d in shape if d is not None)
+
+
+def _merge_names(type_: str) -> str:
+    return {"Add": "added", "Subtract": "subtracted", "Multiply": "multiplied", "Average": "averaged",
+            "Maximum": "compared", "Minimum": "compared"}.get(type_, "merged")
+
+
+def _merge(ctx: Ctx) -> Result:
+    ins = ctx.inputs
+    if ctx.type == "Subtract" and len(ins) != 2:
+        raise ShapeError(f"Subtract takes exactly 2 tensors, got {len(ins)}")
+    out: TShape = ins[0][1:]
+    for s in ins[1:]:
+        out = _elemwise(ctx, out, s[1:], ins)
+    batch = {s[0] for s in ins} - {None}
+    return [(next(iter(batch)) if len(batch) == 1 else None, *(out or ()))], 0
+
+
+def _elemwise(ctx: Ctx, a: Shape, b: Shape, ins: list[Shape]) -> Shape:
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return a
+    out = list(a[: -len(b)])
+    for i, j in zip(a[-len(b):], b):
+        if i is None or j is None:
+            out.append(None)
+        elif i == 1:
+            out.append(j)
+        elif j == 1 or i == j:
+            out.append(i)
+        else:
+            raise ShapeError(f"{ctx.type}: shapes {_fmt_all(list(ins))} cannot be {_merge_names(ctx.type)}")
+    return tuple(out)
+
+
+def _concatenate(ctx: Ctx) -> Result:
+    ins = ctx.inputs
+    axis = int(ctx.args.get("axis", -1))
+    ranks = {len(s) for s in ins}
+    if len(ranks) != 1:
+        raise ShapeError(f"Concatenate: shapes {_fmt_all(list(ins))} have different ranks")
+    rank = len(ins[0])
+    ax = axis % rank
+    if ax == 0:
+        raise ShapeError(f"Concatenate: cannot join {_fmt_all(list(ins))} along the batch axis")
+    for i in range(1, rank):
+        if i == ax:
+            continue
+        dims = {s[i] for s in ins} - {None}
+        if len(dims) > 1:
+            raise ShapeError(f"Concatenate: shapes {_fmt_all(list(ins))} differ outside axis {axis} "
+                             "and cannot be concatenated")
+    out = list(ins[0])
+    total: int | None = 0
+    for s in ins:
+        total = None if total is None or s[ax] is None else total + s[ax]  # type: ignore[operator]
+    out[ax] = total
+    return [tuple(out)], 0
+
+
+def _dot(ctx: Ctx) -> Result:
+    if len(ctx.inputs) != 2:
+        raise ShapeError(f"Dot takes exactly 2 tensors, got {len(ctx.inputs)}")
+    a, b = list(ctx.inputs[0]), list(ctx.inputs[1])
+    axes = ctx.args.get("axes")
+    if isinstance(axes, int):
+        ax = [axes % len(a), axes % len(b)] if axes < 0 else [axes, axes]
+    else:
+        ax = [int(axes[0]) % len(a), int(axes[1]) % len(b)]
+    if a[ax[0]] is not None and b[ax[1]] is not None and a[ax[0]] != b[ax[1]]:
+        raise ShapeError(f"Dot: shapes {_fmt_all(list(ctx.inputs))} cannot be multiplied along axes "
+                         f"({ax[0]}, {ax[1]}): {a[ax[0]]} != {b[ax[1]]}")
+    a.pop(ax[0])
+    b.pop(ax[1])
+    b.pop(0)
+    out = a + b
+    if len(out) == 1:
+        out.append(1)
+    return [tuple(out)], 0
+
+
+_RNN_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def _rnn(ctx: Ctx) -> Result:
+    x = ctx.inputs[0]
+    ctx.rank(x, 3)
+    units = int(ctx.args.get("units"))
+    d = _last(ctx, x)
+    gates = _RNN_GATES[ctx.type]
+    bias = gates * units if ctx.args.get("use_bias", True) else 0
+    if ctx.type == "GRU" and ctx.args.get("reset_after", True) and bias:
+        bias *= 2
+    params = gates * units * (d + units) + bias
+    out: Shape = (x[0], x[1], units) if ctx.args.get("return_sequences", False) else (x[0], units)
+    if ctx.args.get("return_state", False):
+        n_states = 2 if ctx.type == "LSTM" else 1
+        return [out, *[(x[0], units)] * n_states], params
+    return [out], params
+
+
+def _bidirectional(ctx: Ctx) -> Result:
+    inner = ctx.args.get("layer")
+    if not isinstance(inner, ir.Call):
+        raise _Unknown()
+    outs, params = ctx.sub(inner, [ctx.inputs[0]])
+    if params is None or any(o is None for o in outs):
+        raise _Unknown()
+    back = ctx.args.get("backward_layer")
+    if back is not None:
+        raise _Unknown()
+    out, states = outs[0], outs[1:]
+    assert out is not None
+    mode = ctx.args.get("merge_mode", "concat")
+    if mode == "concat":
+        first: list[TShape] = [(*out[:-1], None if out[-1] is None else out[-1] * 2)]
+    elif mode is None:
+        first = [out, out]
+    else:
+        first = [out]
+    return [*first, *states, *states], 2 * params
+
+
+def _time_distributed(ctx: Ctx) -> Result:
+    inner = ctx.args.get("layer")
+    x = ctx.one()
+    if not isinstance(inner, ir.Call) or len(x) < 3:
+        raise _Unknown()
+    outs, params = ctx.sub(inner, [(x[0], *x[2:])])
+    if len(outs) != 1 or outs[0] is None:
+        raise _Unknown()
+    o = outs[0]
+    return [(o[0], x[1], *o[1:])], params
+
+
+def _mha(ctx: Ctx) -> Result:
+    ins = list(ctx.inputs)
+    names = ["query", "value", "key"]
+    shapes: dict[str, Shape] = dict(zip(names, ins))
+    for n in names:
+        if n in ctx.call:
+            shapes[n] = ctx.call[n]
+    if "query" not in shapes or "value" not in shapes:
+        raise _Unknown()
+    q, v = shapes["query"], shapes["value"]
+    k = shapes.get("key", v)
+    if v[1:-1] != k[1:-1]:
+        raise ShapeError(f"MultiHeadAttention: value {fmt_shape(v)} and key {fmt_shape(k)} must agree in "
+                         "every dimension but the last")
+    heads, kd = int(ctx.args.get("num_heads")), int(ctx.args.get("key_dim"))
+    vd_ = ctx.args.get("value_dim")
+    vd = kd if vd_ is None else int(vd_)
+    if ctx.args.get("attention_axes") is not None or ctx.args.get("use_gate", False):
+        raise _Unknown()
+    qd, vdim, kdim = q[-1], v[-1], k[-1]
+    if qd is None or vdim is None or kdim is None:
+        raise _Unknown()
+    out_shape = ctx.args.get("output_shape")
+    if out_shape is None:
+        tail: tuple[int, ...] = (qd,)
+    else:
+        tail = tuple(out_shape) if isinstance(out_shape, list) else (int(out_shape),)
+    b = 1 if ctx.args.get("use_bias", True) else 0
+    params = (qd * heads * kd + b * heads * kd) + (kdim * heads * kd + b * heads * kd) + \
+        (vdim * heads * vd + b * heads * vd) + (heads * vd * math.prod(tail) + b * math.prod(tail))
+    outs: list[TShape] = [(*q[:-1], *tail)]
+    if ctx.call.get("return_attention_scores") is True:
+        outs.append((q[0], heads, *q[1:-1], *k[1:-1]) if len(q) == 3 else None)
+    return outs, params
+
+
+def _attention(ctx: Ctx) -> Result:
+    ins = ctx.inputs
+    if len(ins) not in (2, 3):
+        raise ShapeError(f"{ctx.type} takes 2 or 3 tensors (query, value[, key]), got {len(ins)}")
+    q, v = ins[0], ins[1]
+    params = int(bool(ctx.args.get("use_scale", False)))
+    if ctx.args.get("score_mode", "dot") == "concat":
+        params += 1
+    outs: list[TShape] = [(*q[:-1], v[-1])]
+    if ctx.call.get("return_attention_scores") is True:
+        outs.append((*q[:-1], v[-2]))
+    return outs, params
+
+
+RULES: dict[str, Rule] = {
+    "Dense": _dense, "Embedding": _embedding, "Flatten": _flatten, "Reshape": _reshape, "Permute": _permute,
+    "RepeatVector": _repeat, "BatchNormalization": _batchnorm, "LayerNormalization": _layernorm,
+    "PReLU": _prelu, "Concatenate": _concatenate, "Dot": _dot,
+    "SimpleRNN": _rnn, "GRU": _rnn, "LSTM": _rnn, "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed, "MultiHeadAttention": _mha, "Attention": _attention,
+    "AdditiveAttention": _attention,
+}
+for _n in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+    RULES[_n] = _merge
+for _n in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D",
+           "SpatialDropout3D", "ActivityRegularization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+           "Identity", "Masking"):
+    RULES[_n] = _identity
+for _r in (1, 2, 3):
+    RULES[f"Conv{_r}D"] = _conv(_r)
+    RULES[f"Conv{_r}DTranspose"] = _conv_transpose(_r)
+    RULES[f"MaxPooling{_r}D"] = _pool(_r)
+    RULES[f"AveragePooling{_r}D"] = _pool(_r)
+    RULES[f"GlobalMaxPooling{_r}D"] = _global_pool(_r)
+    RULES[f"GlobalAveragePooling{_r}D"] = _global_pool(_r)
+    RULES[f"Cropping{_r}D"] = _crop(_r)
+    RULES[f"ZeroPadding{_r}D"] = _pad(_r)
+    RULES[f"UpSampling{_r}D"] = _upsample(_r)
+for _r in (1, 2):
+    RULES[f"SeparableConv{_r}D"] = _separable(_r)
+    RULES[f"DepthwiseConv{_r}D"] = _depthwise(_r)
+
+_MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"})
+
+
+# --------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class LayerInfo:
+    """One layer of a model as ``summary`` shows it."""
+
+    name: str
+    type: str
+    outputs: list[TShape]
+    params: int | None
+    span: Span | None = None
+    shared: bool = False  # a named layer or sub-model applied by reference
+    calls: int = 0  # how many times it is applied
+    inbound: list[str] = field(default_factory=list)  # names of the layers feeding it
+
+
+@dataclass
+class ModelShapes:
+    """Inferred shapes of one model."""
+
+    name: str
+    kind: str
+    inputs: list[TShape] = field(default_factory=list)
+    outputs: list[TShape] = field(default_factory=list)
+    layers: list[LayerInfo] = field(default_factory=list)
+    tensors: dict[str, TShape] = field(default_factory=dict)
+
+    @property
+    def params(self) -> int | None:
+        total = 0
+        for layer in self.layers:
+            if layer.params is None:
+                return None
+            total += layer.params
+        return total
+
+
+@dataclass
+class SpecShapes:
+    """Inferred shapes of every model, and the diagnostics found."""
+
+    models: dict[str, ModelShapes] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# Inference
+
+
+class _Instance:
+    """One layer object: built (weights sized) on its first application."""
+
+    def __init__(self, info: LayerInfo, call: ir.LayerCall | None, model: ModelShapes | None) -> None:
+        self.info = info
+        self.call = call
+        self.model = model
+        self.built = False
+
+
+class _Inferer:
+    def __init__(self, spec: ir.Spec, skip: set[int]) -> None:
+        self.spec = spec
+        self.skip = skip
+        self.cat = catalogue()
+        self.result = SpecShapes()
+
+    def error(self, message: str, span: Span | None) -> None:
+        self.result.diagnostics.append(Diagnostic("K401", message, span))
+
+    # -- a single layer --------------------------------------------------------
+
+    def rule_apply(self, call: ir.LayerCall | ir.Call, type_: str, ins: list[TShape],
+                   call_kwargs: dict[str, Any]) -> Result:
+        """Raises ShapeError; returns unknowns where no rule applies."""
+        rule = RULES.get(type_)
+        sig = self.cat.layers.get(type_)
+        if rule is None or sig is None or id(call) in self.skip:
+            return [None], None
+        if any(s is None for s in ins) or any(v is None for v in call_kwargs.values()):
+            return [None], None
+        if type_ in _MERGES and len(ins) < 2:
+            raise ShapeError(f"{type_} merges several tensors, got {len(ins)}: {_fmt_all(ins)}")
+        known = [s for s in ins if s is not None]
+        ctx = Ctx(type_, Args(call, sig), known, call_kwargs, self.sub)
+        try:
+            return rule(ctx)
+        except ShapeError:
+            raise
+        except (_Unknown, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError):
+            return [None], None
+
+    def sub(self, call: ir.Call, ins: list[TShape]) -> Result:
+        """A wrapped layer (``Bidirectional(LSTM(8))``)."""
+        return self.rule_apply(call, call.fn, ins, {})
+
+    def apply(self, inst: _Instance, ins: list[TShape], call_kwargs: dict[str, Any], span: Span | None) -> list[TShape]:
+        info = inst.info
+        info.calls += 1
+        if inst.model is not None:
+            return self.apply_model(inst, ins, span)
+        assert inst.call is not None
+        try:
+            outs, params = self.rule_apply(inst.call, inst.call.type, ins, call_kwargs)
+        except ShapeError as exc:
+            self.error(str(exc), span)
+            outs, params = [None], None
+            if not inst.built:
+                inst.built = True
+                info.params = None
+            return outs
+        if not inst.built:
+            inst.built = True
+            info.params = params
+            info.outputs = outs
+        elif info.params is not None and params is not None and params != info.params:
+            self.error(f"shared layer '{info.name}' ({info.type}) cannot be applied to {_fmt_all(ins)}: "
+                       "its weights were built for a different input shape", span)
+            return [None] * len(outs)
+        return outs
+
+    def apply_model(self, inst: _Instance, ins: list[TShape], span: Span | None) -> list[TShape]:
+        m = inst.model
+        assert m is not None
+        if len(ins) != len(m.inputs):
+            self.error(f"model '{m.name}' takes {len(m.inputs)} input{'s' if len(m.inputs) != 1 else ''}, "
+                       f"got {len(ins)}: {_fmt_all(ins)}", span)
+            return [None] * len(m.outputs)
+        for got, want in zip(ins, m.inputs):
+            if got is None or want is None:
+                continue
+            if len(got) != len(want) or any(a is not None and b is not None and a != b
+                                             for a, b in zip(got[1:], want[1:])):
+                self.error(f"model '{m.name}' expects input {fmt_shape(want)}, got {fmt_shape(got)}", span)
+                return [None] * len(m.outputs)
+        return list(m.outputs)
+
+    # -- models ---------------------------------------------------------------
+
+    def run(self) -> SpecShapes:
+        order, diags = model_order(self.spec)
+        if diags:
+            return self.result
+        models = {m.name: m for m in self.spec.models}
+        for name in order:
+            m = models[name]
+            self.result.models[name] = self.functional(m) if isinstance(m, ir.FunctionalModel) else self.sequential(m)
+        return self.result
+
+    def input_shape(self, inp: ir.Input) -> Shape:
+        return (inp.batch_size, *inp.shape)
+
+    def model_instance(self, ref: str, span: Span | None) -> _Instance:
+        m = self.result.models.get(ref)
+        if m is None:
+            m = ModelShapes(ref, "functional")
+        info = LayerInfo(ref, "Functional" if m.kind == "functional" else "Sequential", list(m.outputs),
+                         m.params, span, shared=True)
+        return _Instance(info, None, m)
+
+    def new(self, call: ir.LayerCall, name: str) -> _Instance:
+        return _Instance(LayerInfo(name, call.type, [None], None, call.span), call, None)
+
+    def functional(self, model: ir.FunctionalModel) -> ModelShapes:
+        out = ModelShapes(model.name, "functional")
+        names: LayerNames = name_functional(model, {m.name for m in self.spec.models})
+        tensors: dict[str, TShape] = {}
+        producer: dict[str, str] = {}
+        for inp in model.inputs:
+            shape = self.input_shape(inp)
+            tensors[inp.name] = shape
+            out.inputs.append(shape)
+            out.layers.append(LayerInfo(inp.name, "InputLayer", [shape], 0, inp.span))
+            producer[inp.name] = inp.name
+        stacks: dict[str, list[_Instance]] = {}
+        for i, d in enumerate(model.layers):
+            stack: list[_Instance] = []
+            for j, c in enumerate(d.stack):
+                if isinstance(c, ir.LayerRef):
+                    stack.extend(stacks[c.ref] if c.ref in stacks else [self.model_instance(c.ref, c.span)])
+                else:
+                    inst = self.new(c, names.names[("def", i, j)])
+                    inst.info.shared = True
+                    stack.append(inst)
+            stacks[d.name] = stack
+        registered: set[int] = set()
+        statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
+        position = {id(s): k for k, s in enumerate(statements)}
+        for st in tensor_order(model):
+            k = position[id(st)]
+            expr = st.value
+            current = [tensors.get(n) for n in expr.inputs]
+            feeders = [producer.get(n, n) for n in expr.inputs]
+            for j, step in enumerate(expr.steps):
+                ck = {key: self.call_arg(v, tensors) for key, v in step.call_kwargs.items()}
+                if isinstance(step.layer, ir.LayerRef):
+                    ref = step.layer.ref
+                    insts = stacks[ref] if ref in stacks else [self.model_instance(ref, step.layer.span)]
+                else:
+                    insts = [self.new(step.layer, names.names[("stmt", k, j)])]
+                span = step.layer.span or step.span or expr.span
+                for n, inst in enumerate(insts):
+                    if id(inst.info) not in registered:
+                        registered.add(id(inst.info))
+                        out.layers.append(inst.info)
+                    for f in feeders:
+                        if f not in inst.info.inbound:
+                            inst.info.inbound.append(f)
+                    current = self.apply(inst, current, ck if n == 0 else {}, span)
+                    feeders = [inst.info.name]
+            if isinstance(st, ir.Assign):
+                if len(st.targets) != len(current):
+                    if all(s is not None for s in current):
+                        self.error(f"{len(st.targets)} name{'s' if len(st.targets) != 1 else ''} for "
+                                   f"{len(current)} tensor{'s' if len(current) != 1 else ''}", st.span)
+                    current = [None] * len(st.targets)
+                for t, s in zip(st.targets, current):
+                    tensors[t] = s
+                    producer[t] = feeders[0] if feeders else t
+            else:
+                if len(current) != 1 and all(s is not None for s in current):
+                    self.error(f"output '{st.name}' must be one tensor, got {len(current)}", st.span)
+                shape = current[0] if len(current) == 1 else None
+                tensors[st.name] = shape
+                producer[st.name] = feeders[0] if feeders else st.name
+                ident = names.identity.get(k - len(model.nodes))
+                if ident is not None:
+                    out.layers.append(LayerInfo(ident, "Identity", [shape], 0, st.span, inbound=list(feeders),
+                                                calls=1))
+                    producer[st.name] = ident
+        out.outputs = [tensors.get(o.name) for o in model.outputs]
+        out.tensors = tensors
+        return out
+
+    def call_arg(self, value: Any, tensors: dict[str, TShape]) -> Any:
+        if isinstance(value, ir.Ref):
+            return tensors.get(value.name)
+        if isinstance(value, list):
+            return [self.call_arg(v, tensors) for v in value]
+        return value
+
+    def sequential(self, model: ir.SequentialModel) -> ModelShapes:
+        out = ModelShapes(model.name, "sequential")
+        names = name_sequential(model)
+        if model.input is None:
+            return out
+        shape: TShape = self.input_shape(model.input)
+        out.inputs = [shape]
+        current: list[TShape] = [shape]
+        feeder = model.input.name
+        for j, c in enumerate(model.layers):
+            if isinstance(c, ir.LayerRef):
+                inst = self.model_instance(c.ref, c.span)
+            else:
+                inst = self.new(c, names.names[("seq", j)])
+            inst.info.inbound.append(feeder)
+            out.layers.append(inst.info)
+            current = self.apply(inst, current, {}, c.span)
+            feeder = inst.info.name
+        out.outputs = [current[0] if len(current) == 1 else None]
+        out.tensors = {}
+        return out
+
+
+def infer_spec(spec: ir.Spec, skip: set[int] | None = None) -> SpecShapes:
+    """Shapes and parameter counts of every model of a graph-checked spec.
+
+    ``skip`` holds ``id()`` of layer calls whose arguments are wrong: their
+    outputs are unknown, so one mistake is reported once."""
+    return _Inferer(spec, skip or set()).run()

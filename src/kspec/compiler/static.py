@@ -1,0 +1,249 @@
+"""Static argument checks from the layer catalogue (no keras import).
+
+Every inline layer of a checked, expanded spec is compared with the
+catalogue of the installed Keras: unknown layers and arguments (with
+suggestions), missing required arguments, arguments given twice, too many
+positional arguments; values that are calls (``l2(0.01)``,
+``GlorotUniform(seed=1)``, ``Bidirectional(LSTM(8))``) are resolved by the
+argument they are given to, exactly as :mod:`kspec.runtime.lower` resolves
+them; activation, initializer, regularizer and constraint names given as
+strings are checked too.
+
+:func:`static_check` runs these checks and static shape inference
+(:mod:`kspec.compiler.shapes`) and returns every diagnostic found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from kspec.compiler.catalogue import Catalogue, Signature, catalogue
+from kspec.compiler.diagnostics import Diagnostic, did_you_mean
+from kspec.spec import ir
+from kspec.spec.ir import Span
+
+__all__ = ["static_check", "check_arguments", "check_layer_call", "layer_calls", "bind_args", "WRAPPED_LAYER_KEYS"]
+
+#: Arguments whose call values are layers (``Bidirectional(layer=LSTM(8))``).
+WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
+_KINDS = {"regularizer": "regularizers", "initializer": "initializers", "constraint": "constraints"}
+_STRING_KINDS = (("activation", "activation"), ("regularizer", "regularizers"), ("initializer", "initializers"),
+                 ("constraint", "constraints"))
+
+
+def layer_calls(spec: ir.Spec) -> Iterator[ir.LayerCall]:
+    """Every inline layer of every model, in declaration order."""
+    for model in spec.models:
+        if isinstance(model, ir.SequentialModel):
+            callees: list[ir.LayerCall | ir.LayerRef] = list(model.layers)
+        else:
+            callees = [c for d in model.layers for c in d.stack]
+            callees += [s.layer for st in [*model.nodes, *model.outputs] for s in st.value.steps]
+        for c in callees:
+            if isinstance(c, ir.LayerCall):
+                yield c
+
+
+def bind_args(sig: Signature, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Positional and keyword arguments by parameter name (no checks)."""
+    out = dict(kwargs)
+    for name, value in zip(sig.positional, args):
+        out.setdefault(name, value)
+    return out
+
+
+def _kind_of(key: str) -> str | None:
+    for suffix, kind in _KINDS.items():
+        if key.endswith(suffix):
+            return kind
+    return None
+
+
+class _Checker:
+    def __init__(self, cat: Catalogue, model_names: set[str]) -> None:
+        self.cat = cat
+        self.model_names = model_names
+        self.diags: list[Diagnostic] = []
+        self.bad: set[int] = set()  # id() of layer calls with argument errors
+
+    def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, message, span, hint))
+
+    # -- layers ---------------------------------------------------------------
+
+    def layer(self, call: ir.LayerCall) -> None:
+        before = len(self.diags)
+        self.check_layer(call)
+        if len(self.diags) > before:
+            self.bad.add(id(call))
+
+    def check_layer(self, call: ir.LayerCall) -> None:
+        sig = self.cat.layers.get(call.type)
+        if sig is None:
+            self.error("K203", f"unknown layer '{call.type}'", call.span,
+                       did_you_mean(call.type, [*self.cat.layers, *self.model_names]))
+            return
+        if call.type == "Lambda":
+            self.error("K210", "Lambda layers are not allowed: a spec never runs Python code", call.span,
+                       "use a built-in layer, or register a custom layer class")
+            return
+        names = sig.positional
+        for i, value in enumerate(call.args):
+            key = names[i] if i < len(names) else f"#{i}"
+            self.value(value, key, call.span)
+        for key, value in call.kwargs.items():
+            self.value(value, key, call.at(key))
+        before = len(self.diags)
+        self.signature(call, sig)
+        if len(self.diags) == before:
+            self.strings(call, sig)
+
+    def signature(self, call: ir.LayerCall, sig: Signature) -> None:
+        """Mirror ``Signature.bind`` on the constructor, as lowering does."""
+        accepted = sig.accepted
+        unknown = [k for k in call.kwargs if k not in accepted]
+        for key in unknown:
+            self.error("K301", f"{call.type} has no argument '{key}'", call.at(key), did_you_mean(key, accepted))
+        if unknown:
+            return
+        problem = _bind_problem(sig, len(call.args), call.kwargs)
+        if problem is None:
+            return
+        kind, name = problem
+        if kind == "twice":
+            self.error("K301", f"{call.type}: argument '{name}' is given twice", call.at(name))
+        elif kind == "too_many":
+            positional = sig.positional
+            self.error("K301", f"{call.type} takes at most {len(positional)} positional argument"
+                       f"{'s' if len(positional) != 1 else ''} ({', '.join(positional)}), got {len(call.args)}",
+                       call.span)
+        else:
+            self.error("K303", f"{call.type} needs argument '{name}'", call.span)
+
+    def strings(self, call: ir.LayerCall, sig: Signature) -> None:
+        """Activation / initializer / regularizer / constraint names."""
+        bound = bind_args(sig, list(call.args), dict(call.kwargs))
+        for key, value in bound.items():
+            if not isinstance(value, str):
+                continue
+            for suffix, kind in _STRING_KINDS:
+                if not key.endswith(suffix):
+                    continue
+                pool = self.cat.activations if kind == "activation" else self.cat.identifiers[kind]
+                if value not in pool:
+                    what = kind if kind == "activation" else kind[:-1]
+                    self.error("K302", f"{call.type}: unknown {what} '{value}' for '{key}'",
+                               call.at(key), did_you_mean(value, pool))
+                break
+
+    # -- values ---------------------------------------------------------------
+
+    def value(self, value: Any, key: str, span: Span | None) -> None:
+        if isinstance(value, ir.Call):
+            self.call_value(value, key, span)
+        elif isinstance(value, ir.Ref):
+            self.error("K302", f"tensor '{value.name}' cannot be a layer argument ('{key}')", value.span or span,
+                       "tensors go in call arguments: Layer(...)(x, key=tensor)")
+        elif isinstance(value, list):
+            for v in value:
+                self.value(v, key, span)
+        elif isinstance(value, dict):
+            for v in value.values():
+                self.value(v, key, span)
+
+    def call_value(self, call: ir.Call, key: str, span: Span | None) -> None:
+        where = call.span or span
+        kind = _kind_of(key)
+        kinds: list[str]
+        if kind is not None:
+            kinds = [kind]
+        elif key in WRAPPED_LAYER_KEYS or call.fn in self.cat.layers:
+            kinds = ["layers"]
+        else:
+            kinds = ["layers", "regularizers", "initializers", "constraints"]
+        for k in kinds:
+            if k == "layers":
+                if call.fn in self.cat.layers:
+                    self.layer(ir.LayerCall(type=call.fn, args=call.args, kwargs=call.kwargs, span=where,
+                                            key_spans=call.key_spans))
+                    return
+                continue
+            sig = self.cat.functions[k].get(call.fn)
+            if sig is not None:
+                self.function(call, sig, k[:-1], where)
+                return
+        if call.fn in self.cat.activations:
+            self.error("K304", f"activation '{call.fn}' takes no arguments here", where,
+                       f'write activation="{call.fn}", or use an activation layer such as LeakyReLU(...)')
+            return
+        pool: set[str] = set()
+        for k in kinds:
+            pool |= set(self.cat.layers) if k == "layers" else set(self.cat.functions[k])
+        what = kinds[0][:-1] if len(kinds) == 1 else "function"
+        self.error("K304", f"unknown {what} '{call.fn}' in '{key}'", where, did_you_mean(call.fn, pool))
+
+    def function(self, call: ir.Call, sig: Signature, what: str, where: Span | None) -> None:
+        for i, v in enumerate(call.args):
+            self.value(v, f"#{i}", where)
+        accepted = sig.accepted
+        if not sig.varkw:
+            for key in call.kwargs:
+                if key not in accepted:
+                    self.error("K302", f"invalid {what} {call.fn}(...): unexpected argument '{key}'",
+                               call.at(key) if call.key_spans else where, did_you_mean(key, accepted))
+                    return
+        problem = _bind_problem(sig, len(call.args), {k: v for k, v in call.kwargs.items() if k in accepted})
+        if problem is None:
+            return
+        kind, name = problem
+        detail = {"twice": f"argument '{name}' is given twice",
+                  "too_many": f"takes at most {len(sig.positional)} positional arguments, got {len(call.args)}",
+                  "missing": f"needs argument '{name}'"}[kind]
+        self.error("K302", f"invalid {what} {call.fn}(...): {detail}", where)
+
+
+def _bind_problem(sig: Signature, n_args: int, kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """The first problem ``inspect.Signature.bind`` would report, if any:
+    ``("twice", name)``, ``("too_many", "")`` or ``("missing", name)``."""
+    positional = sig.positional
+    for name in positional[:n_args]:
+        if name in kwargs:
+            return "twice", name
+    if n_args > len(positional) and not sig.varargs:
+        return "too_many", ""
+    bound = set(positional[:n_args]) | set(kwargs)
+    for p in sig.params:
+        if p.required and p.name not in bound:
+            return "missing", p.name
+    return None
+
+
+def check_layer_call(call: ir.LayerCall, model_names: set[str] | None = None) -> list[Diagnostic]:
+    """Argument diagnostics for one inline layer."""
+    checker = _Checker(catalogue(), model_names or set())
+    checker.layer(call)
+    return checker.diags
+
+
+def _check_all(spec: ir.Spec) -> _Checker:
+    checker = _Checker(catalogue(), {m.name for m in spec.models})
+    for call in layer_calls(spec):
+        checker.layer(call)
+    return checker
+
+
+def check_arguments(spec: ir.Spec) -> list[Diagnostic]:
+    """Argument diagnostics for every inline layer of ``spec``."""
+    return _check_all(spec).diags
+
+
+def static_check(spec: ir.Spec) -> list[Diagnostic]:
+    """Argument checks, then static shape inference; every diagnostic.
+
+    Layers with argument errors get unknown shapes, so one mistake is
+    reported once."""
+    from kspec.compiler.shapes import infer_spec
+
+    checker = _check_all(spec)
+    return [*checker.diags, *infer_spec(spec, checker.bad).diagnostics]
