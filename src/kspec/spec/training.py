@@ -220,7 +220,7 @@ class _Checker:
         if kind == "optimizer":
             pool |= {n.lower() for n in known}
         if fn not in pool:
-            self.error("K303", f"unknown {kind} '{fn}'", key, did_you_mean(fn, pool))
+            self.error("K303", f"unknown {kind} '{fn}'", key, did_you_mean(fn, known))
 
     def outputs(self, mapping: dict[str, Any], outputs: list[str], key: str) -> None:
         for name in mapping:
