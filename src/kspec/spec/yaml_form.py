@@ -58,7 +58,8 @@ class _Located:
         if depth > 200:
             raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
         if node.tag not in _PLAIN_TAGS:
-            raise KspecError(Diagnostic("K101", f"YAML tag '{node.tag}' is not allowed: a spec is plain data",
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise KspecError(Diagnostic("K101", f"YAML tag '{shown}' is not allowed: a spec is plain data",
                                         self.span(node), "remove the tag"))
         if isinstance(node, yaml.ScalarNode):
             return self.constructor.construct_object(node, deep=True)

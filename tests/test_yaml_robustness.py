@@ -1,0 +1,56 @@
+"""The YAML front end on arbitrary input: it either returns a Spec or raises
+KspecError whose every diagnostic has a location; never another exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kspec
+from kspec import KspecError
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
+
+
+def _loads_or_located_error(text: str) -> None:
+    try:
+        kspec.loads(text, format="yaml", file="fuzz.yaml")
+    except KspecError as exc:
+        assert exc.diagnostics
+        for d in exc.diagnostics:
+            assert d.span is not None and d.span.file == "fuzz.yaml" and d.span.line >= 1
+
+
+@given(st.text(max_size=300))
+def test_random_text(text: str) -> None:
+    _loads_or_located_error(text)
+
+
+@given(st.sampled_from(EXAMPLES), st.data())
+def test_random_mutations_of_examples(path: Path, data: st.DataObject) -> None:
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        op = data.draw(st.sampled_from(["delete", "duplicate", "truncate", "insert"]))
+        if op == "delete" and len(lines) > 1:
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "truncate":
+            lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i])))]
+        else:
+            lines.insert(i, data.draw(st.sampled_from(["  - 3", "x: [", "  foo: bar", "]", "- {name: 1}", "\t"])))
+    _loads_or_located_error("\n".join(lines))
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+                        st.sampled_from(["models", "name", "inputs", "outputs", "nodes", "layers", "from", "apply",
+                                         "kind", "input", "shape", "Dense", "call", "fn", "args"]), kids, max_size=4),
+                    max_leaves=30))
+def test_random_yaml_structures(data: object) -> None:
+    _loads_or_located_error(yaml.safe_dump({"models": [data]}) if not isinstance(data, dict) else yaml.safe_dump(data))
