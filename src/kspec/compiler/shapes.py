@@ -725,8 +725,17 @@ class _Inferer:
         self.cat = catalogue()
         self.result = SpecShapes()
 
-    def error(self, message: str, span: Span | None) -> None:
-        self.result.diagnostics.append(Diagnostic("K401", message, span))
+    def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
+        self.result.diagnostics.append(Diagnostic(code, message, span, hint))
+
+    def destructure_error(self, st: ir.Assign, label: str, n: int) -> None:
+        """As lowering words it: one name per result of the expression."""
+        if len(st.targets) == 1:
+            names = ", ".join(f"{st.targets[0]}{i + 1}" for i in range(n))
+            self.error(f"{label} gives {n} tensors; name each of them: {names} = ...", st.span, code="K206")
+            return
+        self.error(f"{label} gives {n} tensor{'s' if n != 1 else ''}, but {len(st.targets)} names are given "
+                   f"({', '.join(st.targets)})", st.span, "give one name per result", code="K206")
 
     # -- a single layer --------------------------------------------------------
 
@@ -850,6 +859,7 @@ class _Inferer:
             k = position[id(st)]
             expr = st.value
             current = [tensors.get(n) for n in expr.inputs]
+            label = "this expression"
             feeders = [producer.get(n, n) for n in expr.inputs]
             for j, step in enumerate(expr.steps):
                 ck = {key: self.call_arg(v, tensors) for key, v in step.call_kwargs.items()}
@@ -859,6 +869,7 @@ class _Inferer:
                 else:
                     insts = [self.new(step.layer, names.names[("stmt", k, j)])]
                 span = step.layer.span or step.span or expr.span
+                label = f"'{step.layer.ref}'" if isinstance(step.layer, ir.LayerRef) else step.layer.type
                 for n, inst in enumerate(insts):
                     if id(inst.info) not in registered:
                         registered.add(id(inst.info))
@@ -870,16 +881,15 @@ class _Inferer:
                     feeders = [inst.info.name]
             if isinstance(st, ir.Assign):
                 if len(st.targets) != len(current):
-                    if all(s is not None for s in current):
-                        self.error(f"{len(st.targets)} name{'s' if len(st.targets) != 1 else ''} for "
-                                   f"{len(current)} tensor{'s' if len(current) != 1 else ''}", st.span)
+                    self.destructure_error(st, label, len(current))
                     current = [None] * len(st.targets)
                 for t, s in zip(st.targets, current):
                     tensors[t] = s
                     producer[t] = feeders[0] if feeders else t
             else:
                 if len(current) != 1 and all(s is not None for s in current):
-                    self.error(f"output '{st.name}' must be one tensor, got {len(current)}", st.span)
+                    self.error(f"output '{st.name}' must be one tensor, got {len(current)}", st.span,
+                               "destructure the layer's results first, then output one of them", code="K206")
                 shape = current[0] if len(current) == 1 else None
                 tensors[st.name] = shape
                 producer[st.name] = feeders[0] if feeders else st.name
