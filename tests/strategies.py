@@ -93,7 +93,8 @@ def functional_spec(draw: st.DrawFn) -> ir.Spec:
             g.layers.append(ir.LayerDef(name=lname, stack=[_dense(draw, units)]))
             for u in users:
                 t = g.fresh()
-                g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=[u], steps=[_step(ir.LayerRef(ref=lname))])))
+                expr = ir.Expr(inputs=[u], steps=[_step(ir.LayerRef(ref=lname))])
+                g.nodes.append(ir.Assign(targets=[t], value=expr))
                 g.dims[t] = units
         elif kind == "merge":
             src = draw(st.sampled_from(names))
@@ -106,7 +107,8 @@ def functional_spec(draw: st.DrawFn) -> ir.Spec:
         elif kind == "concat":
             ins = draw(st.lists(st.sampled_from(names), min_size=2, max_size=3))
             t = g.fresh()
-            g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=ins, steps=[_step(ir.LayerCall(type="Concatenate"))])))
+            expr = ir.Expr(inputs=ins, steps=[_step(ir.LayerCall(type="Concatenate"))])
+            g.nodes.append(ir.Assign(targets=[t], value=expr))
             g.dims[t] = sum(g.dims[n] for n in ins)
         else:
             src = draw(st.sampled_from(names))
@@ -123,15 +125,15 @@ def functional_spec(draw: st.DrawFn) -> ir.Spec:
     pool = produced or [i.name for i in inputs]
     chosen = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
     outputs = [
-        ir.Output(name=f"out{k}", value=ir.Expr(inputs=[src], steps=[_step(ir.LayerCall(type="Dense", args=[draw(st.integers(1, 4))]))]))
+        ir.Output(name=f"out{k}", value=ir.Expr(inputs=[src], steps=[_step(_dense(draw, draw(st.integers(1, 4))))]))
         for k, src in enumerate(chosen)
     ]
     # Connect every input that no output depends on yet.
     used = _ancestors(g.nodes, chosen)
     for inp in inputs:
         if inp.name not in used:
-            outputs.append(ir.Output(name=f"out{len(outputs)}",
-                                     value=ir.Expr(inputs=[inp.name], steps=[_step(ir.LayerCall(type="Dense", args=[1]))])))
+            expr = ir.Expr(inputs=[inp.name], steps=[_step(ir.LayerCall(type="Dense", args=[1]))])
+            outputs.append(ir.Output(name=f"out{len(outputs)}", value=expr))
     # Drop shared layers that ended up unused? They are all used by construction.
     main = ir.FunctionalModel(name="net", inputs=inputs, layers=g.layers, nodes=g.nodes, outputs=outputs)
     return ir.Spec(models=[*extra_models, main])

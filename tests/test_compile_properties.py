@@ -47,7 +47,7 @@ def test_random_specs_compile_and_round_trip_through_json(spec: ir.Spec) -> None
     expected = _as_list(model.predict(feed, verbose=0))
     got = _as_list(clone.predict(feed, verbose=0))
     assert len(expected) == len(got)
-    for a, b in zip(expected, got):
+    for a, b in zip(expected, got, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 

@@ -47,10 +47,37 @@ def test_random_mutations_of_examples(path: Path, data: st.DataObject) -> None:
     _loads_or_located_error("\n".join(lines))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
-                        st.sampled_from(["models", "name", "inputs", "outputs", "nodes", "layers", "from", "apply",
-                                         "kind", "input", "shape", "Dense", "call", "fn", "args"]), kids, max_size=4),
-                    max_leaves=30))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+        lambda kids: (
+            st.lists(kids, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "models",
+                        "name",
+                        "inputs",
+                        "outputs",
+                        "nodes",
+                        "layers",
+                        "from",
+                        "apply",
+                        "kind",
+                        "input",
+                        "shape",
+                        "Dense",
+                        "call",
+                        "fn",
+                        "args",
+                    ]
+                ),
+                kids,
+                max_size=4,
+            )
+        ),
+        max_leaves=30,
+    )
+)
 def test_random_yaml_structures(data: object) -> None:
     _loads_or_located_error(yaml.safe_dump({"models": [data]}) if not isinstance(data, dict) else yaml.safe_dump(data))

@@ -25,7 +25,7 @@ from kspec.spec.ir import Span, Spec
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["load", "loads", "build", "compile_spec", "save", "Spec", "Span", "Diagnostic", "KspecError", "__version__"]
+__all__ = ["Diagnostic", "KspecError", "Span", "Spec", "__version__", "build", "compile_spec", "load", "loads", "save"]
 
 __version__ = "0.1.0"
 

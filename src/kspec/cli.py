@@ -16,7 +16,7 @@ from kspec import __version__
 from kspec.commands import COMMANDS
 from kspec.commands._common import EXIT_USAGE, run_guarded
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):

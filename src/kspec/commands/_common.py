@@ -11,7 +11,7 @@ import yaml
 
 from kspec.compiler.diagnostics import KspecError
 
-__all__ = ["EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "run_guarded", "parse_defines", "add_defines", "fail_usage"]
+__all__ = ["EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "add_defines", "fail_usage", "parse_defines", "run_guarded"]
 
 EXIT_OK = 0
 EXIT_SPEC = 1
@@ -50,8 +50,14 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
 
 
 def add_defines(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a file-level parameter (repeatable), e.g. -D width=128")
+    parser.add_argument(
+        "-D",
+        "--define",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a file-level parameter (repeatable), e.g. -D width=128",
+    )
 
 
 def parse_defines(items: list[str]) -> dict[str, Any]:
@@ -67,7 +73,7 @@ def parse_defines(items: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        if isinstance(value, (dict, list)) or value is None and raw.strip() not in ("null", "~"):
+        if isinstance(value, (dict, list)) or (value is None and raw.strip() not in ("null", "~")):
             value = raw
         out[name] = value
     return out

@@ -14,7 +14,7 @@ from typing import Literal
 
 from kspec.spec.ir import Span
 
-__all__ = ["Diagnostic", "KspecError", "render", "render_all", "suggest", "did_you_mean", "MAX_REPORTED"]
+__all__ = ["MAX_REPORTED", "Diagnostic", "KspecError", "did_you_mean", "render", "render_all", "suggest"]
 
 #: At most this many diagnostics are printed; the rest are counted.
 MAX_REPORTED = 20
@@ -46,8 +46,15 @@ class Diagnostic:
             "end_line": span.end_line if span else None,
             "end_column": span.end_column if span else None,
             "hint": self.hint,
-            "notes": [{"message": m, "file": s.file if s else None, "line": s.line if s else None,
-                       "column": s.column if s else None} for m, s in self.notes],
+            "notes": [
+                {
+                    "message": m,
+                    "file": s.file if s else None,
+                    "line": s.line if s else None,
+                    "column": s.column if s else None,
+                }
+                for m, s in self.notes
+            ],
         }
 
 

@@ -14,7 +14,7 @@ from kspec.compiler.diagnostics import Diagnostic, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["check_graph", "tensor_order", "model_order", "call_refs", "ModelIndex"]
+__all__ = ["ModelIndex", "call_refs", "check_graph", "model_order", "tensor_order"]
 
 
 def call_refs(value: object) -> Iterator[ir.Ref]:
@@ -74,13 +74,19 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
     def claim(name: str, span: Span | None, what: str) -> None:
         if name in seen:
             first = seen[name]
-            diags.append(Diagnostic("K202", f"duplicate name '{name}'", span,
-                                    notes=(("first definition", first),) if first else ()))
+            diags.append(
+                Diagnostic(
+                    "K202", f"duplicate name '{name}'", span, notes=(("first definition", first),) if first else ()
+                )
+            )
         else:
             seen[name] = span
         if name in model_names and what == "layer":
-            diags.append(Diagnostic("K202", f"layer '{name}' has the name of a model", span,
-                                    hint="rename the layer or the model"))
+            diags.append(
+                Diagnostic(
+                    "K202", f"layer '{name}' has the name of a model", span, hint="rename the layer or the model"
+                )
+            )
 
     for inp in model.inputs:
         claim(inp.name, inp.at("name"), "input")
@@ -104,8 +110,11 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
             if name in tensors:
                 continue
             if name in callables:
-                diags.append(Diagnostic("K201", f"'{name}' is a layer, not a tensor", span,
-                                        hint=f"apply it to a tensor: x -> {name}"))
+                diags.append(
+                    Diagnostic(
+                        "K201", f"'{name}' is a layer, not a tensor", span, hint=f"apply it to a tensor: x -> {name}"
+                    )
+                )
             else:
                 diags.append(Diagnostic("K201", f"undefined tensor '{name}'", span, did_you_mean(name, tensors)))
         for step in expr.steps:
@@ -118,8 +127,11 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
             elif callee.ref not in callables:
                 hint = did_you_mean(callee.ref, callables | tensors)
                 what = "tensor" if callee.ref in tensors else "layer or model"
-                msg = (f"'{callee.ref}' is a tensor, not a layer" if callee.ref in tensors
-                       else f"undefined {what} '{callee.ref}'")
+                msg = (
+                    f"'{callee.ref}' is a tensor, not a layer"
+                    if callee.ref in tensors
+                    else f"undefined {what} '{callee.ref}'"
+                )
                 diags.append(Diagnostic("K208", msg, callee.span, hint))
 
     for d in model.layers:
@@ -160,14 +172,15 @@ def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnosti
                     continue
                 mark = state.get(id(dep))
                 if mark == 1:
-                    cyc = path[path.index(dep):]
+                    cyc = path[path.index(dep) :]
                     names = [name_of(s) for s in cyc]
                     key = frozenset(names)
                     if key not in reported:
                         reported.add(key)
                         chain = " -> ".join([*names, names[0]])
-                        diags.append(Diagnostic("K204", f"cycle: {chain}", dep.span,
-                                                hint="a tensor cannot depend on itself"))
+                        diags.append(
+                            Diagnostic("K204", f"cycle: {chain}", dep.span, hint="a tensor cannot depend on itself")
+                        )
                     continue
                 if mark == 2:
                     continue
@@ -198,8 +211,12 @@ def _dead_inputs(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnosti
             if dep is not None:
                 todo.append(dep)
     return [
-        Diagnostic("K205", f"input '{inp.name}' is not used by any output", inp.span,
-                   hint="remove it, or connect it to an output")
+        Diagnostic(
+            "K205",
+            f"input '{inp.name}' is not used by any output",
+            inp.span,
+            hint="remove it, or connect it to an output",
+        )
         for inp in model.inputs
         if inp.name not in used
     ]
@@ -225,15 +242,22 @@ def _check_model(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
 def _check_sequential(model: ir.SequentialModel, model_names: set[str]) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     if model.input is None:
-        diags.append(Diagnostic("K206", f"sequential model '{model.name}' needs an input shape", model.span,
-                                hint="add 'input (784,)' (or 'input: {shape: [784]}' in YAML)"))
+        diags.append(
+            Diagnostic(
+                "K206",
+                f"sequential model '{model.name}' needs an input shape",
+                model.span,
+                hint="add 'input (784,)' (or 'input: {shape: [784]}' in YAML)",
+            )
+        )
     for c in model.layers:
         if isinstance(c, ir.LayerRef):
             if c.ref == model.name:
                 diags.append(Diagnostic("K204", f"model '{model.name}' uses itself as a layer", c.span))
             elif c.ref not in model_names:
-                diags.append(Diagnostic("K208", f"undefined layer or model '{c.ref}'", c.span,
-                                        did_you_mean(c.ref, model_names)))
+                diags.append(
+                    Diagnostic("K208", f"undefined layer or model '{c.ref}'", c.span, did_you_mean(c.ref, model_names))
+                )
     if not model.layers:
         diags.append(Diagnostic("K206", f"sequential model '{model.name}' has no layers", model.span))
     return diags
@@ -266,7 +290,7 @@ def model_order(spec: ir.Spec) -> tuple[list[str], list[Diagnostic]]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cyc = trail[trail.index(name):] + [name]
+            cyc = [*trail[trail.index(name) :], name]
             diags.append(Diagnostic("K204", f"models use each other in a cycle: {' -> '.join(cyc)}", None))
             return
         state[name] = 1

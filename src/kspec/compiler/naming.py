@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from kspec.spec import ir
 
-__all__ = ["snake", "LayerNames", "name_functional", "name_sequential", "explicit_name"]
+__all__ = ["LayerNames", "explicit_name", "name_functional", "name_sequential", "snake"]
 
 
 def snake(name: str) -> str:

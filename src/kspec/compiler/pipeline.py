@@ -20,7 +20,7 @@ from kspec.compiler.graph import check_graph
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["parse_text", "load_text", "load_path", "read_source", "format_for", "PASSES", "expand"]
+__all__ = ["PASSES", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KSPEC_SUFFIXES = (".kspec",)
@@ -49,7 +49,8 @@ def parse_text(text: str, file: str = "<string>", format: str | None = None) -> 
     try:
         from kspec.compiler.parser import parse_kspec
     except ImportError:  # pragma: no cover - the language front end ships with kspec
-        raise KspecError(Diagnostic("K103", "the .kspec language front end is not available", Span(file=file))) from None
+        missing = Diagnostic("K103", "the .kspec language front end is not available", Span(file=file))
+        raise KspecError(missing) from None
     return parse_kspec(text, file)
 
 

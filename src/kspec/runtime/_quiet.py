@@ -16,7 +16,7 @@ import sys
 import tempfile
 from types import ModuleType
 
-__all__ = ["import_keras", "NOISE"]
+__all__ = ["NOISE", "import_keras"]
 
 #: Start-up lines that carry no information for a kspec user.
 NOISE = re.compile(
@@ -54,8 +54,8 @@ def import_keras() -> ModuleType:
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import tensorflow as tf  # loads the C++ runtime while captured
             import keras
+            import tensorflow as tf  # loads the C++ runtime while captured
 
             tf.config.list_physical_devices()  # device start-up logs its notices now
         finally:

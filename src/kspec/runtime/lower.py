@@ -11,7 +11,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -21,7 +21,7 @@ from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["lower_spec", "lower_model", "layer_classes", "clean_keras_message"]
+__all__ = ["clean_keras_message", "layer_classes", "lower_model", "lower_spec"]
 
 _WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
 
@@ -52,7 +52,7 @@ def layer_classes() -> dict[str, type]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _init_params(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
     """The constructor signature and every keyword it accepts, following
     ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``."""
@@ -109,8 +109,12 @@ class _Lowerer:
         if isinstance(value, ir.Call):
             return self.call_value(value, key, owner, span)
         if isinstance(value, ir.Ref):
-            raise self.fail("K302", f"tensor '{value.name}' cannot be a layer argument ('{key}')",
-                            value.span or span, "tensors go in call arguments: Layer(...)(x, key=tensor)")
+            raise self.fail(
+                "K302",
+                f"tensor '{value.name}' cannot be a layer argument ('{key}')",
+                value.span or span,
+                "tensors go in call arguments: Layer(...)(x, key=tensor)",
+            )
         if isinstance(value, (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format)):
             raise self.fail("K209", f"unresolved parameter expression in '{key}'", value.span or span)
         if isinstance(value, list):
@@ -133,13 +137,18 @@ class _Lowerer:
         elif key in _WRAPPED_LAYER_KEYS or call.fn in layers:
             modules = [("layer", None)]
         else:
-            modules = [("layer", None), ("regularizer", keras.regularizers),
-                       ("initializer", keras.initializers), ("constraint", keras.constraints)]
+            modules = [
+                ("layer", None),
+                ("regularizer", keras.regularizers),
+                ("initializer", keras.initializers),
+                ("constraint", keras.constraints),
+            ]
         for what, module in modules:
             if what == "layer":
                 if call.fn in layers:
-                    inner = ir.LayerCall(type=call.fn, args=call.args, kwargs=call.kwargs, span=where,
-                                         key_spans=call.key_spans)
+                    inner = ir.LayerCall(
+                        type=call.fn, args=call.args, kwargs=call.kwargs, span=where, key_spans=call.key_spans
+                    )
                     return self.make_layer(inner, self.fresh_inner_name(owner, call))
                 continue
             fn = getattr(module, call.fn, None)
@@ -149,13 +158,18 @@ class _Lowerer:
                 try:
                     return fn(*args, **kwargs)
                 except Exception as exc:  # Keras validates arguments with many exception types
-                    raise self.fail("K302", f"invalid {what} {call.fn}(...): {clean_keras_message(exc)}",
-                                    where) from None
+                    raise self.fail(
+                        "K302", f"invalid {what} {call.fn}(...): {clean_keras_message(exc)}", where
+                    ) from None
         if call.fn in dir(keras.activations):
-            raise self.fail("K304", f"activation '{call.fn}' takes no arguments here", where,
-                            f'write activation="{call.fn}", or use an activation layer such as LeakyReLU(...)')
+            raise self.fail(
+                "K304",
+                f"activation '{call.fn}' takes no arguments here",
+                where,
+                f'write activation="{call.fn}", or use an activation layer such as LeakyReLU(...)',
+            )
         pool: set[str] = set()
-        for what, module in modules:
+        for _what, module in modules:
             pool |= set(layers) if module is None else {n for n in dir(module) if not n.startswith("_")}
         kind = modules[0][0] if len(modules) == 1 else "function"
         raise self.fail("K304", f"unknown {kind} '{call.fn}' in '{key}'", where, did_you_mean(call.fn, pool))
@@ -173,8 +187,12 @@ class _Lowerer:
             hint = did_you_mean(call.type, [*classes, *self.models])
             raise self.fail("K203", f"unknown layer '{call.type}'", call.span, hint)
         if call.type == "Lambda":
-            raise self.fail("K210", "Lambda layers are not allowed: a spec never runs Python code", call.span,
-                            "use a built-in layer, or register a custom layer class")
+            raise self.fail(
+                "K210",
+                "Lambda layers are not allowed: a spec never runs Python code",
+                call.span,
+                "use a built-in layer, or register a custom layer class",
+            )
         return cls
 
     def check_args(self, cls: type, call: ir.LayerCall, args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -182,8 +200,11 @@ class _Lowerer:
         diags: list[Diagnostic] = []
         for key in call.kwargs:
             if key not in accepted:
-                diags.append(Diagnostic("K301", f"{call.type} has no argument '{key}'", call.at(key),
-                                        did_you_mean(key, accepted)))
+                diags.append(
+                    Diagnostic(
+                        "K301", f"{call.type} has no argument '{key}'", call.at(key), did_you_mean(key, accepted)
+                    )
+                )
         if not diags:
             try:
                 sig.bind(None, *args, **kwargs)
@@ -193,17 +214,23 @@ class _Lowerer:
                 if m:
                     diags.append(Diagnostic("K303", f"{call.type} needs argument '{m.group(1)}'", call.span))
                 elif "too many positional" in msg:
-                    positional = [p.name for p in sig.parameters.values()
-                                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
-                    diags.append(Diagnostic(
-                        "K301", f"{call.type} takes at most {len(positional)} positional argument"
-                        f"{'s' if len(positional) != 1 else ''} ({', '.join(positional)}), got {len(args)}",
-                        call.span))
+                    positional = [
+                        p.name
+                        for p in sig.parameters.values()
+                        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+                    ]
+                    diags.append(
+                        Diagnostic(
+                            "K301",
+                            f"{call.type} takes at most {len(positional)} positional argument"
+                            f"{'s' if len(positional) != 1 else ''} ({', '.join(positional)}), got {len(args)}",
+                            call.span,
+                        )
+                    )
                 else:
                     m = re.search(r"multiple values for argument '(\w+)'", msg)
                     name = m.group(1) if m else "?"
-                    diags.append(Diagnostic("K301", f"{call.type}: argument '{name}' is given twice",
-                                            call.at(name)))
+                    diags.append(Diagnostic("K301", f"{call.type}: argument '{name}' is given twice", call.at(name)))
         if diags:
             raise KspecError([*self.diags, *diags])
 
@@ -232,8 +259,15 @@ class _Lowerer:
 
     # -- application -----------------------------------------------------------
 
-    def apply(self, layer: Any, label: str, inputs: list[Any], call_kwargs: dict[str, Any], span: Span | None,
-              shapes: Callable[[], str]) -> Any:
+    def apply(
+        self,
+        layer: Any,
+        label: str,
+        inputs: list[Any],
+        call_kwargs: dict[str, Any],
+        span: Span | None,
+        shapes: Callable[[], str],
+    ) -> Any:
         try:
             if len(inputs) == 1:
                 return layer(inputs[0], **call_kwargs)
@@ -245,8 +279,9 @@ class _Lowerer:
         except KspecError:
             raise
         except Exception as exc:
-            raise self.fail("K401", f"{label} cannot be applied to {shapes()}: {clean_keras_message(exc)}",
-                            span) from None
+            raise self.fail(
+                "K401", f"{label} cannot be applied to {shapes()}: {clean_keras_message(exc)}", span
+            ) from None
 
     # -- models ---------------------------------------------------------------
 
@@ -261,8 +296,13 @@ class _Lowerer:
 
     def make_input(self, inp: ir.Input) -> Any:
         try:
-            return self.keras.Input(shape=tuple(inp.shape), dtype=inp.dtype, name=inp.name,
-                                    batch_size=inp.batch_size, sparse=inp.sparse or None)
+            return self.keras.Input(
+                shape=tuple(inp.shape),
+                dtype=inp.dtype,
+                name=inp.name,
+                batch_size=inp.batch_size,
+                sparse=inp.sparse or None,
+            )
         except Exception as exc:
             raise self.fail("K302", f"invalid input '{inp.name}': {clean_keras_message(exc)}", inp.span) from None
 
@@ -305,25 +345,35 @@ class _Lowerer:
                 for n, layer in enumerate(layers):
                     kw = call_kwargs if n == 0 else {}
                     got = current
-                    result = self.apply(layer, label, got, kw, step.span or expr.span,
-                                        lambda got=got: _shapes(got))
+                    result = self.apply(layer, label, got, kw, step.span or expr.span, lambda got=got: _shapes(got))
                     current = list(result) if isinstance(result, (list, tuple)) else [result]
             if isinstance(st, ir.Assign):
                 if len(st.targets) != len(current):
                     if len(st.targets) == 1:
-                        raise self.fail("K206", f"{label} gives {len(current)} tensors; name each of them: "
-                                        f"{', '.join(f'{st.targets[0]}{i + 1}' for i in range(len(current)))} = ...",
-                                        st.span)
+                        raise self.fail(
+                            "K206",
+                            f"{label} gives {len(current)} tensors; name each of them: "
+                            f"{', '.join(f'{st.targets[0]}{i + 1}' for i in range(len(current)))} = ...",
+                            st.span,
+                        )
                     n = len(current)
-                    raise self.fail("K206", f"{label} gives {n} tensor{'s' if n != 1 else ''}, but "
-                                    f"{len(st.targets)} names are given ({', '.join(st.targets)})", st.span,
-                                    "give one name per result")
-                for t, tensor in zip(st.targets, current):
+                    raise self.fail(
+                        "K206",
+                        f"{label} gives {n} tensor{'s' if n != 1 else ''}, but "
+                        f"{len(st.targets)} names are given ({', '.join(st.targets)})",
+                        st.span,
+                        "give one name per result",
+                    )
+                for t, tensor in zip(st.targets, current, strict=True):
                     tensors[t] = tensor
             else:
                 if len(current) != 1:
-                    raise self.fail("K206", f"output '{st.name}' must be one tensor, got {len(current)}", st.span,
-                                    "destructure the layer's results first, then output one of them")
+                    raise self.fail(
+                        "K206",
+                        f"output '{st.name}' must be one tensor, got {len(current)}",
+                        st.span,
+                        "destructure the layer's results first, then output one of them",
+                    )
                 out = current[0]
                 ident = names.identity.get(k - len(model.nodes))
                 if ident is not None:
@@ -340,8 +390,9 @@ class _Lowerer:
                 name=model.name,
             )
         except Exception as exc:
-            raise self.fail("K402", f"model '{model.name}' cannot be built: {clean_keras_message(exc)}",
-                            model.span) from None
+            raise self.fail(
+                "K402", f"model '{model.name}' cannot be built: {clean_keras_message(exc)}", model.span
+            ) from None
 
     def call_arg(self, value: Any, tensors: dict[str, Any], span: Span | None) -> Any:
         if isinstance(value, ir.Ref):
@@ -366,8 +417,9 @@ class _Lowerer:
                 raise
             except Exception as exc:
                 shape = _shapes([seq.outputs[0]]) if seq.layers and seq.built else "its input"
-                raise self.fail("K401", f"{label} cannot be applied to {shape}: {clean_keras_message(exc)}",
-                                c.span) from None
+                raise self.fail(
+                    "K401", f"{label} cannot be applied to {shape}: {clean_keras_message(exc)}", c.span
+                ) from None
         return seq
 
 

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMATS", "save_model", "format_of"]
+__all__ = ["FORMATS", "format_of", "save_model"]
 
 #: Output suffix -> description.
 FORMATS = {".keras": "Keras v3 archive", ".h5": "legacy HDF5", ".json": "Keras JSON (model.to_json())"}
