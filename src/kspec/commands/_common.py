@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -11,11 +12,21 @@ import yaml
 
 from kspec.compiler.diagnostics import KspecError
 
-__all__ = ["EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "add_defines", "fail_usage", "parse_defines", "run_guarded"]
+__all__ = [
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_SPEC",
+    "EXIT_USAGE",
+    "add_defines",
+    "fail_usage",
+    "parse_defines",
+    "run_guarded",
+]
 
 EXIT_OK = 0
 EXIT_SPEC = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 class UsageFailure(Exception):
@@ -47,6 +58,15 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     except KeyboardInterrupt:
         print("kspec: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in kspec, not a mistake in the spec
+        if os.environ.get("KSPEC_DEBUG") == "1":
+            raise
+        print(
+            f"kspec: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in kspec, not in your spec; set KSPEC_DEBUG=1 to see the traceback.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 def add_defines(parser: argparse.ArgumentParser) -> None:
