@@ -716,6 +716,7 @@ class _Instance:
         self.call = call
         self.model = model
         self.built = False
+        self.first_inputs: list[TShape] = []
 
 
 class _Inferer:
@@ -780,11 +781,12 @@ class _Inferer:
             return outs
         if not inst.built:
             inst.built = True
+            inst.first_inputs = list(ins)
             info.params = params
             info.outputs = outs
         elif info.params is not None and params is not None and params != info.params:
-            self.error(f"shared layer '{info.name}' ({info.type}) cannot be applied to {_fmt_all(ins)}: "
-                       "its weights were built for a different input shape", span)
+            self.error(f"shared layer '{info.name}' ({info.type}) was built for {_fmt_all(inst.first_inputs)} "
+                       f"and cannot be applied to {_fmt_all(ins)}", span)
             return [None] * len(outs)
         return outs
 
