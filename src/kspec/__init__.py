@@ -25,7 +25,7 @@ from kspec.spec.ir import Span, Spec
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["Diagnostic", "KspecError", "Span", "Spec", "__version__", "build", "compile_spec", "load", "loads", "save"]
+__all__ = ["Diagnostic", "KspecError", "Span", "Spec", "__version__", "build", "compile_spec", "decompile", "load", "loads", "save"]
 
 __version__ = "0.1.0"
 
@@ -87,3 +87,17 @@ def save(model: keras.Model, path: str | Path) -> Path:
     from kspec.runtime.save import save_model
 
     return save_model(model, path)
+
+
+def decompile(model_or_path: keras.Model | str | Path, *, keep_names: bool = False,
+              allow_custom: bool = False) -> Spec:
+    """Read a Keras model (a live ``keras.Model``, or a ``.keras``, ``.h5``
+    or Keras JSON file, loaded in safe mode) back into a spec.
+
+    Only non-default layer arguments are written; straight runs become
+    chains, shared layers and sub-models stay shared. ``keep_names`` keeps
+    every Keras layer name. Raises :class:`KspecError` for what a spec
+    cannot express (a Lambda layer, a custom layer ...), naming the layer."""
+    from kspec.runtime.decompile import decompile as _decompile
+
+    return _decompile(model_or_path, keep_names=keep_names, allow_custom=allow_custom)

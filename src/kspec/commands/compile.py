@@ -1,4 +1,4 @@
-"""``kspec compile SPEC [-o OUT] [--model NAME]``: build and save a model."""
+"""``kspec compile SPEC [-o OUT] [--model NAME] [--weights FILE]``: build and save a model."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="output file; its suffix picks the format: .keras (default), .h5, .json")
     parser.add_argument("--model", metavar="NAME", help="which model to compile when the spec has several")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="load weights (a .weights.h5 file, e.g. from kspec decompile) before saving")
     add_defines(parser)
 
 
@@ -31,12 +33,23 @@ def run(args: argparse.Namespace) -> int:
         raise fail_usage(str(exc)) from None
     if out.parent and not out.parent.exists():
         raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    weights = Path(args.weights) if args.weights else None
+    if weights is not None and not weights.is_file():
+        raise fail_usage(f"cannot read weights '{weights}': no such file")
     defines = parse_defines(args.define)
 
     import kspec
 
     spec = kspec.load(spec_path, defines=defines)
     model = kspec.build(spec, args.model)
+    if weights is not None:
+        try:
+            model.load_weights(str(weights))
+        except Exception as exc:  # Keras raises ValueError/KeyError/OSError on a mismatched file
+            from kspec.runtime.lower import clean_keras_message
+
+            raise fail_usage(f"cannot load weights '{weights}' into model '{model.name}': "
+                             f"{clean_keras_message(exc)}") from None
     kspec.save(model, out)
     print(f"wrote {out} (model '{model.name}', {model.count_params():,} parameters)")
     return EXIT_OK

@@ -1,0 +1,97 @@
+"""``kspec decompile MODEL -o OUT``: a Keras model file back into a spec.
+
+MODEL is ``.keras``, ``.h5`` or Keras JSON (``model.to_json()``), loaded in
+Keras's safe mode; OUT is ``.kspec`` or ``.yaml``. When the model file holds
+weights they are written beside the spec as ``<OUT stem>.weights.h5``, laid
+out for the model the spec compiles to, so that
+``kspec compile OUT --weights <OUT stem>.weights.h5`` gives the same outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from kspec.commands._common import EXIT_OK, fail_usage
+
+NAME = "decompile"
+HELP = "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)"
+
+_OUT_FORMATS = (".kspec", ".yaml", ".yml")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="the Keras model file (.keras, .h5 or .json)")
+    parser.add_argument("-o", "--output", metavar="OUT", required=True,
+                        help="the spec to write; its suffix picks the form: .kspec or .yaml")
+    parser.add_argument("--keep-names", action="store_true",
+                        help="keep every Keras layer name (adds name=... where the spec would derive another)")
+    parser.add_argument("--allow-custom", action="store_true",
+                        help="refer to registered custom layers instead of refusing them")
+    parser.add_argument("--no-weights", action="store_true", help="do not write the weights file")
+
+
+def weights_path(out: Path) -> Path:
+    """``model.kspec`` -> ``model.weights.h5`` beside it."""
+    return out.with_name(f"{out.stem}.weights.h5")
+
+
+def render_spec(spec: object, out: Path) -> str:
+    """The spec as text in the form ``out``'s suffix names."""
+    from kspec.spec.ir import Spec
+
+    assert isinstance(spec, Spec)
+    if out.suffix.lower() == ".kspec":
+        try:
+            from kspec.compiler.printer import print_kspec  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise fail_usage("the .kspec printer is not available in this version: write .yaml instead") from None
+        return str(print_kspec(spec))
+    from kspec.spec.yaml_form import dump_yaml
+
+    return dump_yaml(spec)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    src = Path(args.model)
+    out = Path(args.output)
+    if src.suffix.lower() not in (".keras", ".h5", ".json"):
+        raise fail_usage(f"unknown model format '{src.suffix or src.name}': use .keras, .h5 or .json")
+    if out.suffix.lower() not in _OUT_FORMATS:
+        raise fail_usage(f"unknown spec format '{out.suffix or out.name}': use .kspec or .yaml")
+    if not src.exists():
+        raise fail_usage(f"cannot read '{src}': no such file")
+    if str(out.parent) and not out.parent.exists():
+        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+
+    from kspec.runtime.decompile import decompile_model, load_keras_model, transfer_weights
+    from kspec.runtime.lower import lower_spec
+
+    model = load_keras_model(src)
+    result = decompile_model(model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src))
+    text = render_spec(result.spec, out)
+    _write_atomic(out, text)
+    lines = text.count("\n")
+    message = f"wrote {out} ({lines} lines, {len(result.spec.models)} model{'s' if len(result.spec.models) != 1 else ''})"
+    if src.suffix.lower() != ".json" and not args.no_weights and model.weights:
+        built = lower_spec(result.spec)
+        transfer_weights(result, built)
+        target = built[result.spec.model().name]
+        wpath = weights_path(out)
+        target.save_weights(str(wpath))
+        message += f" and {wpath}"
+    print(message)
+    return EXIT_OK

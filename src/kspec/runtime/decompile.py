@@ -1,0 +1,718 @@
+"""Decompiling: any Keras model back into a short, readable kspec IR.
+
+The inverse of :mod:`kspec.runtime.lower`. It reads the model's own
+serialized configuration (``model.get_config()``), the public, documented
+form Keras saves, and rebuilds the spec:
+
+- each layer is written by its class name with only the constructor
+  arguments that differ from the defaults (each value is compared with the
+  configuration of a layer built from the required arguments alone), and
+  every layer written is checked: built back from the IR, its configuration
+  must equal the original's (names aside);
+- straight runs of single-use layers become one chain; a layer applied
+  several times becomes a named layer (one set of weights); a nested model
+  becomes a separate model of the spec used by name (a shared sub-model);
+  ``keras.Sequential`` comes back as a sequential model;
+- layers with several results are destructured; tensors passed as call
+  arguments (``initial_state=``, attention ``value=``) become references;
+- the last layer of each statement keeps its Keras name through the target
+  or output name (the lowering names that layer after it); names of layers
+  inside chains are dropped unless ``keep_names`` asks for them;
+- a compiled model's optimizer, loss and metrics become a ``compile``
+  section.
+
+Lambda layers and custom layers are refused with a diagnostic naming the
+layer, unless ``allow_custom`` asks to refer to registered custom layers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kspec.compiler.diagnostics import Diagnostic, KspecError
+from kspec.compiler.naming import LayerNames, name_functional, name_sequential, snake
+from kspec.runtime._quiet import import_keras
+from kspec.runtime.lower import _Lowerer, clean_keras_message, layer_classes
+from kspec.spec import ir
+from kspec.spec.ir import Span
+
+__all__ = ["decompile", "decompile_model", "load_keras_model", "Decompiled", "transfer_weights"]
+
+_MODEL_CLASSES = ("Functional", "Sequential", "Model")
+#: Keys whose tuples may be written as one number when all parts are equal.
+_COLLAPSIBLE = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "padding", "cropping",
+                "depth_multiplier"}
+_SERIALIZED_MODULES = {"keras.initializers": "initializers", "keras.regularizers": "regularizers",
+                       "keras.constraints": "constraints"}
+
+#: A layer's place in the IR, as :mod:`kspec.compiler.naming` keys it.
+LayerKey = tuple[object, ...]
+
+
+@dataclass
+class Decompiled:
+    """The result of decompiling: the spec, and for each of its models the
+    original Keras layer behind each inline layer (keyed like
+    :class:`kspec.compiler.naming.LayerNames`), used to carry weights over."""
+
+    spec: ir.Spec
+    originals: dict[str, dict[LayerKey, Any]] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+
+
+def _span(where: str) -> Span:
+    return Span(file=where, line=1, column=1)
+
+
+def _sanitize(name: str) -> str:
+    out = re.sub(r"\W", "_", name)
+    if not out or out[0].isdigit():
+        out = f"t_{out}"
+    return out
+
+
+class _Names:
+    """Unique names within one model."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        base = _sanitize(base)
+        if base not in self.taken:
+            self.taken.add(base)
+            return base
+        i = 2
+        while f"{base}_{i}" in self.taken:
+            i += 1
+        self.taken.add(f"{base}_{i}")
+        return f"{base}_{i}"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-normal form of a config value (tuples become lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _strip_names(value: Any) -> Any:
+    """A config with layer names removed (names are compared separately)."""
+    if isinstance(value, dict):
+        is_layer = "trainable" in value and "name" in value
+        return {k: _strip_names(v) for k, v in value.items() if not (is_layer and k == "name")}
+    if isinstance(value, list):
+        return [_strip_names(v) for v in value]
+    return value
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _history(value: dict[str, Any]) -> tuple[str, int, int]:
+    name, node, index = value["config"]["keras_history"]
+    return str(name), int(node), int(index)
+
+
+def _required(cls: type) -> list[str]:
+    """Constructor parameters without defaults, in order."""
+    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    return [p.name for p in params if p.name != "self" and p.default is p.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+@dataclass
+class _App:
+    """One application of a layer in a functional model."""
+
+    layer: str
+    node: int
+    inputs: list[tuple[str, int, int]]
+    kwargs: dict[str, Any]
+    n_out: int
+
+
+class _Decompiler:
+    def __init__(self, keep_names: bool, allow_custom: bool, where: str) -> None:
+        self.keras = import_keras()
+        self.keep_names = keep_names
+        self.allow_custom = allow_custom
+        self.where = where
+        self.models: list[ir.FunctionalModel | ir.SequentialModel] = []
+        self.model_names: dict[int, str] = {}
+        self.global_names = _Names(set())
+        self.result = Decompiled(spec=ir.Spec())
+        self.lowerer = _Lowerer(ir.Spec())
+        self._ref_cache: dict[str, dict[str, Any]] = {}
+
+    # -- errors ---------------------------------------------------------------
+
+    def fail(self, message: str, hint: str | None = None, code: str = "K501") -> KspecError:
+        return KspecError(Diagnostic(code, message, _span(self.where), hint))
+
+    # -- values ---------------------------------------------------------------
+
+    def value(self, key: str, value: Any, owner: str, collapse: bool) -> Any:
+        if isinstance(value, (tuple, list)):
+            items = [self.value(key, v, owner, collapse) for v in value]
+            if collapse and key in _COLLAPSIBLE and items and all(i == items[0] for i in items):
+                if isinstance(items[0], int) and not isinstance(items[0], bool):
+                    return items[0]
+                if isinstance(items[0], list) and len(items[0]) == 2 and items[0][0] == items[0][1] \
+                        and isinstance(items[0][0], int):
+                    return items[0][0]
+            return items
+        if isinstance(value, dict):
+            if "class_name" in value and "config" in value:
+                return self.serialized(key, value, owner, collapse)
+            return {str(k): self.value(key, v, owner, collapse) for k, v in value.items()}
+        if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
+            return value
+        return value
+
+    def serialized(self, key: str, value: dict[str, Any], owner: str, collapse: bool) -> Any:
+        keras = self.keras
+        module = str(value.get("module") or "")
+        cls_name = str(value["class_name"])
+        config = value.get("config") or {}
+        if cls_name in ("DTypePolicy", "FloatDTypePolicy") and isinstance(config, dict):
+            return config.get("name")
+        if module in _SERIALIZED_MODULES:
+            mod = getattr(keras, _SERIALIZED_MODULES[module])
+            cls = getattr(mod, cls_name, None)
+            if cls is None or value.get("registered_name") not in (None, cls_name):
+                raise self.fail(f"layer '{owner}': '{key}' uses custom {_SERIALIZED_MODULES[module][:-1]} "
+                                f"'{cls_name}', which a spec cannot express")
+            try:
+                default = _plain(cls().get_config())
+            except Exception:
+                default = {}
+            kwargs = {k: self.value(k, v, owner, collapse) for k, v in config.items()
+                      if _plain(v) != default.get(k, object())}
+            alias = snake(cls_name)
+            fn = alias if callable(getattr(mod, alias, None)) else cls_name
+            if not kwargs:
+                return fn
+            return ir.Call(fn=fn, kwargs=kwargs)
+        if cls_name in layer_classes() and module.startswith("keras"):
+            call = self.layer_call({"class_name": cls_name, "config": config, "module": module,
+                                    "registered_name": value.get("registered_name")}, owner, collapse)
+            return ir.Call(fn=call.type, args=call.args, kwargs=call.kwargs)
+        raise self.fail(f"layer '{owner}': '{key}' holds a {cls_name} object, which a spec cannot express")
+
+    # -- layers ---------------------------------------------------------------
+
+    def check_class(self, entry: dict[str, Any], name: str) -> type:
+        cls_name = str(entry.get("class_name"))
+        if cls_name == "Lambda":
+            raise self.fail(f"layer '{name}' is a Lambda layer, which a spec cannot express: "
+                            "a spec never runs Python code", "replace it with a built-in or registered custom layer",
+                            code="K502")
+        module = str(entry.get("module") or "")
+        cls = layer_classes().get(cls_name)
+        registered = entry.get("registered_name")
+        if cls is None or not module.startswith("keras") or (registered not in (None, cls_name)):
+            hint = None if self.allow_custom else "register the layer and decompile with --allow-custom"
+            raise self.fail(f"layer '{name}' has class '{registered or cls_name}', which is not a keras.layers class",
+                            hint, code="K503")
+        return cls
+
+    def reference_config(self, cls: type, config: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        try:
+            base = {"name": config.get("name", "x"), **{p: config[p] for p in required if p in config}}
+            key = cls.__name__ + json.dumps(_plain(base), sort_keys=True)
+            if key not in self._ref_cache:
+                self._ref_cache[key] = _plain(cls.from_config(base).get_config())  # type: ignore[attr-defined]
+            return self._ref_cache[key]
+        except Exception:
+            return {}
+
+    def layer_call(self, entry: dict[str, Any], name: str, collapse: bool = True) -> ir.LayerCall:
+        """A LayerCall for one serialized layer; checked by rebuilding it."""
+        cls = self.check_class(entry, name)
+        config = dict(entry["config"])
+        last_err = ""
+        for attempt_collapse in ((True, False) if collapse else (False,)):
+            for full in (False, True):
+                call = self._layer_call(cls, str(entry["class_name"]), config, name, attempt_collapse, full)
+                ok, last_err = self.same_layer(call, config)
+                if ok:
+                    return call
+        raise self.fail(f"layer '{name}' ({entry['class_name']}) cannot be written exactly: {last_err}", code="K504")
+
+    def _layer_call(self, cls: type, cls_name: str, config: dict[str, Any], name: str, collapse: bool,
+                    full: bool) -> ir.LayerCall:
+        from kspec.runtime.lower import _init_params
+
+        _, accepted = _init_params(cls)
+        required = [p for p in _required(cls) if p in config]
+        ref = {} if full else self.reference_config(cls, config, required)
+        args = [self.value(p, config[p], name, collapse) for p in required]
+        kwargs: dict[str, Any] = {}
+        for key, val in config.items():
+            if key in required or key == "name" or key not in accepted:
+                continue
+            if key in ref and _plain(val) == ref[key]:
+                continue
+            kwargs[key] = self.value(key, val, name, collapse)
+        if full:
+            kwargs.pop("dtype", None) if kwargs.get("dtype") == "float32" else None
+            kwargs.pop("trainable", None) if kwargs.get("trainable") is True else None
+        return ir.LayerCall(type=cls_name, args=args, kwargs=kwargs)
+
+    def same_layer(self, call: ir.LayerCall, config: dict[str, Any]) -> tuple[bool, str]:
+        try:
+            built = self.lowerer.make_layer(call, str(config.get("name", "x")))
+        except KspecError as exc:
+            return False, exc.diagnostics[0].message
+        except Exception as exc:  # pragma: no cover - defensive
+            return False, clean_keras_message(exc)
+        want = _strip_names(_plain(config))
+        got = _strip_names(_plain(built.get_config()))
+        if want == got:
+            return True, ""
+        diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+        return False, f"configuration differs in {', '.join(diff)}"
+
+    # -- models ---------------------------------------------------------------
+
+    def model(self, model: Any) -> str:
+        """Decompile ``model`` (and every model nested in it); its spec name."""
+        if id(model) in self.model_names:
+            return self.model_names[id(model)]
+        name = self.global_names.fresh(model.name)
+        self.model_names[id(model)] = name
+        try:
+            config = model.get_config()
+        except Exception as exc:
+            raise self.fail(f"model '{model.name}' has no configuration: {clean_keras_message(exc)}") from None
+        cls_name = type(model).__name__
+        if cls_name == "Sequential":
+            built = self.sequential(model, name, config)
+        elif "layers" in config and "input_layers" in config:
+            built = self.functional(model, name, config)
+        else:
+            raise self.fail(f"model '{model.name}' is a subclassed model ({cls_name}); only Functional and "
+                            "Sequential models can be decompiled", code="K503")
+        self.models.append(built)
+        self.result.sources[name] = model
+        return name
+
+    def make_input(self, name: str, config: dict[str, Any]) -> ir.Input:
+        shape = list(config.get("batch_shape") or config.get("batch_input_shape") or [None])
+        dtype = config.get("dtype") or "float32"
+        if isinstance(dtype, dict):
+            dtype = self.serialized("dtype", dtype, name, False)
+        return ir.Input(name=name, shape=[None if d is None else int(d) for d in shape[1:]], dtype=str(dtype),
+                        batch_size=shape[0], sparse=bool(config.get("sparse", False)))
+
+    def sequential(self, model: Any, name: str, config: dict[str, Any]) -> ir.SequentialModel:
+        entries = list(config.get("layers", []))
+        inp: ir.Input | None = None
+        if entries and entries[0].get("class_name") == "InputLayer":
+            first = entries.pop(0)
+            inp = self.make_input(_sanitize(first["config"].get("name", "input")), first["config"])
+        elif config.get("build_input_shape"):
+            shape = list(config["build_input_shape"])
+            inp = ir.Input(name="input", shape=shape[1:], batch_size=shape[0])
+        layers: list[ir.LayerCall | ir.LayerRef] = []
+        originals: dict[LayerKey, Any] = {}
+        live = list(model.layers)
+        for j, entry in enumerate(entries):
+            lname = str(entry["config"].get("name", f"layer{j}"))
+            obj = live[j] if j < len(live) else None
+            if entry.get("class_name") in _MODEL_CLASSES and obj is not None:
+                layers.append(ir.LayerRef(ref=self.model(obj)))
+                continue
+            call = self.layer_call(entry, lname)
+            layers.append(call)
+            originals[("seq", j)] = obj
+        seq = ir.SequentialModel(name=name, input=inp, layers=layers)
+        if self.keep_names:
+            seq = self.name_sequential(seq, entries)
+        self.result.originals[name] = originals
+        return seq
+
+    def name_sequential(self, seq: ir.SequentialModel, entries: list[dict[str, Any]]) -> ir.SequentialModel:
+        names = name_sequential(seq)
+        layers = list(seq.layers)
+        for j, c in enumerate(layers):
+            want = str(entries[j]["config"].get("name"))
+            if isinstance(c, ir.LayerCall) and names.names.get(("seq", j)) != want:
+                layers[j] = c.model_copy(update={"kwargs": {**c.kwargs, "name": want}})
+        return seq.model_copy(update={"layers": layers})
+
+    def functional(self, model: Any, name: str, config: dict[str, Any]) -> ir.FunctionalModel:
+        return _Functional(self, model, name, config).build()
+
+
+def _pairs(value: Any) -> list[tuple[str, int, int]]:
+    """``input_layers``/``output_layers`` as a list of (layer, node, index)."""
+    if isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[0], str) \
+            and isinstance(value[1], int):
+        return [(value[0], value[1], value[2])]
+    return [(str(v[0]), int(v[1]), int(v[2])) for v in value]
+
+
+class _Functional:
+    """Decompiles one functional model's graph."""
+
+    def __init__(self, owner: _Decompiler, model: Any, name: str, config: dict[str, Any]) -> None:
+        self.d = owner
+        self.model = model
+        self.name = name
+        self.config = config
+        self.entries = {str(e["name"]): e for e in config["layers"]}
+        self.order = [str(e["name"]) for e in config["layers"]]
+
+    def live(self, lname: str) -> Any:
+        try:
+            return self.model.get_layer(lname)
+        except ValueError:
+            return None
+
+    def apps(self) -> list[_App]:
+        apps: list[_App] = []
+        for lname in self.order:
+            entry = self.entries[lname]
+            if entry["class_name"] == "InputLayer":
+                continue
+            obj = self.live(lname)
+            for k, node in enumerate(entry.get("inbound_nodes", [])):
+                args = list(node.get("args", []))
+                if len(args) == 1 and isinstance(args[0], (list, tuple)) and args[0] and all(
+                        _is_tensor(a) for a in args[0]):
+                    args = list(args[0])
+                if not all(_is_tensor(a) for a in args):
+                    raise self.d.fail(f"layer '{lname}' is called with a non-tensor positional argument, "
+                                      "which a spec cannot express")
+                kwargs = {}
+                rnn = obj is not None and isinstance(obj, (self.d.keras.layers.RNN, self.d.keras.layers.Bidirectional))
+                for key, val in (node.get("kwargs") or {}).items():
+                    if val is None and key == "mask":
+                        continue
+                    if key == "training" and val is False and rnn:
+                        continue
+                    kwargs[key] = val
+                apps.append(_App(lname, k, [_history(a) for a in args], kwargs, self.n_outputs(obj, k)))
+        return apps
+
+    def n_outputs(self, obj: Any, node: int) -> int:
+        nodes = getattr(obj, "_inbound_nodes", None) or []
+        counts = {len(n.outputs) for n in nodes if hasattr(n, "outputs")}
+        return counts.pop() if len(counts) == 1 else 0
+
+    def build(self) -> ir.FunctionalModel:
+        d = self.d
+        apps = self.apps()
+        by_key = {(a.layer, a.node): a for a in apps}
+        uses: dict[tuple[str, int, int], int] = {}
+        kw_used: set[tuple[str, int, int]] = set()
+
+        def refs(value: Any) -> list[tuple[str, int, int]]:
+            if _is_tensor(value):
+                return [_history(value)]
+            if isinstance(value, (list, tuple)):
+                return [r for v in value for r in refs(v)]
+            if isinstance(value, dict):
+                return [r for v in value.values() for r in refs(v)]
+            return []
+
+        max_index: dict[tuple[str, int], int] = {}
+        for a in apps:
+            for t in a.inputs:
+                uses[t] = uses.get(t, 0) + 1
+            for t in refs(a.kwargs):
+                kw_used.add(t)
+                uses[t] = uses.get(t, 0) + 1
+        outputs = _pairs(self.config["output_layers"])
+        inputs = _pairs(self.config["input_layers"])
+        for t in [*uses, *outputs]:
+            max_index[(t[0], t[1])] = max(max_index.get((t[0], t[1]), 0), t[2])
+        for a in apps:
+            if a.n_out <= 0:
+                a.n_out = max_index.get((a.layer, a.node), 0) + 1
+        out_set = set(outputs)
+
+        # Names: models, inputs and shared layers first.
+        names = _Names(set(d.global_names.taken))
+        ir_inputs: list[ir.Input] = []
+        tensor_name: dict[tuple[str, int, int], str] = {}
+        for lname, node, idx in inputs:
+            entry = self.entries[lname]
+            iname = names.fresh(lname)
+            ir_inputs.append(d.make_input(iname, entry["config"]))
+            tensor_name[(lname, node, idx)] = iname
+
+        callee: dict[str, ir.LayerCall | ir.LayerRef] = {}
+        layer_defs: list[ir.LayerDef] = []
+        originals: dict[LayerKey, Any] = {}
+        count: dict[str, int] = {}
+        for a in apps:
+            count[a.layer] = count.get(a.layer, 0) + 1
+        for lname in self.order:
+            if lname not in count:
+                continue
+            entry = self.entries[lname]
+            if entry["class_name"] in _MODEL_CLASSES:
+                obj = self.live(lname)
+                callee[lname] = ir.LayerRef(ref=d.model(obj))
+            elif count[lname] > 1:
+                dname = names.fresh(lname)
+                call = d.layer_call(entry, lname)
+                if d.keep_names and dname != lname:
+                    call = call.model_copy(update={"kwargs": {**call.kwargs, "name": lname}})
+                originals[("def", len(layer_defs), 0)] = self.live(lname)
+                layer_defs.append(ir.LayerDef(name=dname, stack=[call]))
+                callee[lname] = ir.LayerRef(ref=dname)
+            else:
+                callee[lname] = d.layer_call(entry, lname)
+        names.taken |= set(d.global_names.taken)
+
+        # Which applications fold into their single consumer's chain.
+        producer = {(a.layer, a.node): a for a in apps}
+
+        def inline(a: _App) -> bool:
+            t = (a.layer, a.node, 0)
+            return a.n_out == 1 and t not in out_set and t not in kw_used and uses.get(t, 0) == 1
+
+        consumer_of: dict[tuple[str, int, int], _App] = {}
+        for a in apps:
+            if len(a.inputs) == 1:
+                consumer_of[a.inputs[0]] = a
+        folded: set[tuple[str, int]] = set()
+        for a in apps:
+            t = (a.layer, a.node, 0)
+            if inline(a) and t in consumer_of:
+                folded.add((a.layer, a.node))
+
+        # Name every tensor that is not folded.
+        out_names: dict[tuple[str, int, int], str] = {}
+        for t in outputs:
+            if t in out_names:
+                continue
+            out_names[t] = names.fresh(t[0])
+        for a in apps:
+            if (a.layer, a.node) in folded:
+                continue
+            base = a.layer if count[a.layer] == 1 else f"{a.layer}_{a.node + 1}"
+            for i in range(a.n_out):
+                t = (a.layer, a.node, i)
+                direct_output = (t in out_names and a.n_out == 1 and isinstance(callee[a.layer], ir.LayerCall))
+                if direct_output:
+                    tensor_name[t] = out_names[t]
+                else:
+                    tensor_name[t] = names.fresh(base if i == 0 else f"{base}_{i}")
+
+        def as_value(value: Any) -> Any:
+            if _is_tensor(value):
+                return ir.Ref(name=tensor_name[_history(value)])
+            if isinstance(value, (list, tuple)):
+                return [as_value(v) for v in value]
+            if isinstance(value, dict):
+                return {str(k): as_value(v) for k, v in value.items()}
+            return value
+
+        def chain(a: _App) -> tuple[list[str], list[ir.Step], list[_App]]:
+            seq = [a]
+            while len(seq[0].inputs) == 1 and (seq[0].inputs[0][0], seq[0].inputs[0][1]) in folded:
+                seq.insert(0, producer[(seq[0].inputs[0][0], seq[0].inputs[0][1])])
+            steps = [ir.Step(layer=callee[x.layer], call_kwargs={k: as_value(v) for k, v in x.kwargs.items()})
+                     for x in seq]
+            return [tensor_name[t] for t in seq[0].inputs], steps, seq
+
+        nodes: list[ir.Assign] = []
+        outs: dict[tuple[str, int, int], ir.Output] = {}
+        node_apps: list[list[_App]] = []
+        out_apps: dict[tuple[str, int, int], list[_App]] = {}
+        for a in apps:
+            if (a.layer, a.node) in folded:
+                continue
+            ins, steps, seq = chain(a)
+            expr = ir.Expr(inputs=ins, steps=steps)
+            t0 = (a.layer, a.node, 0)
+            if a.n_out == 1 and tensor_name[t0] == out_names.get(t0):
+                outs[t0] = ir.Output(name=out_names[t0], value=expr)
+                out_apps[t0] = seq
+            else:
+                targets = [tensor_name[(a.layer, a.node, i)] for i in range(a.n_out)]
+                nodes.append(ir.Assign(targets=targets, value=expr))
+                node_apps.append(seq)
+        for t in outputs:
+            if t not in outs:
+                outs[t] = ir.Output(name=out_names[t], value=ir.Expr(inputs=[tensor_name[t]]))
+                out_apps[t] = []
+        ordered_outs: list[ir.Output] = []
+        seen: set[tuple[str, int, int]] = set()
+        final_out_apps: list[list[_App]] = []
+        for t in outputs:
+            if t in seen:
+                o = ir.Output(name=names.fresh(t[0]), value=ir.Expr(inputs=[out_names[t]]))
+                ordered_outs.append(o)
+                final_out_apps.append([])
+                continue
+            seen.add(t)
+            ordered_outs.append(outs[t])
+            final_out_apps.append(out_apps[t])
+
+        for k, seq in enumerate([*node_apps, *final_out_apps]):
+            for j, x in enumerate(seq):
+                if isinstance(callee[x.layer], ir.LayerCall):
+                    originals[("stmt", k, j)] = self.live(x.layer)
+        fm = ir.FunctionalModel(name=self.name, inputs=ir_inputs, layers=layer_defs, nodes=nodes,
+                                outputs=ordered_outs)
+        if d.keep_names:
+            fm = self.keep(fm, [*node_apps, *final_out_apps])
+        d.result.originals[self.name] = originals
+        return fm
+
+    def keep(self, fm: ir.FunctionalModel, stmt_apps: list[list[_App]]) -> ir.FunctionalModel:
+        """Add ``name=`` wherever the derived Keras name differs from the original."""
+        for _ in range(6):
+            names = name_functional(fm, {m.name for m in self.d.models} | {self.name})
+            changed = False
+            nodes = list(fm.nodes)
+            outputs = list(fm.outputs)
+            statements: list[ir.Assign | ir.Output] = [*nodes, *outputs]
+            for k, seq in enumerate(stmt_apps):
+                st = statements[k]
+                steps = list(st.value.steps)
+                for j, x in enumerate(seq):
+                    step = steps[j]
+                    if isinstance(step.layer, ir.LayerCall) and names.names.get(("stmt", k, j)) != x.layer:
+                        steps[j] = step.model_copy(update={"layer": step.layer.model_copy(
+                            update={"kwargs": {**step.layer.kwargs, "name": x.layer}})})
+                        changed = True
+                value = st.value.model_copy(update={"steps": steps})
+                if k < len(nodes):
+                    nodes[k] = nodes[k].model_copy(update={"value": value})
+                else:
+                    outputs[k - len(nodes)] = outputs[k - len(nodes)].model_copy(update={"value": value})
+            fm = fm.model_copy(update={"nodes": nodes, "outputs": outputs})
+            if not changed:
+                break
+        return fm
+
+
+def _compile_section(d: _Decompiler, model: Any, name: str) -> ir.Section | None:
+    """The ``compile`` settings of a compiled model, when Keras kept them."""
+    try:
+        cfg = model.get_compile_config() if getattr(model, "compiled", False) else None
+    except Exception:
+        cfg = None
+    if not cfg:
+        return None
+    settings: dict[str, Any] = {}
+    for key in ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics"):
+        val = cfg.get(key)
+        if val is None:
+            continue
+        try:
+            settings[key] = _setting(d, key, val)
+        except KspecError:
+            continue
+    return ir.Section(model=name, settings=settings) if settings else None
+
+
+def _setting(d: _Decompiler, key: str, value: Any) -> Any:
+    keras = d.keras
+    if isinstance(value, dict) and "class_name" in value and "config" in value:
+        module = str(value.get("module") or "")
+        cls_name = str(value["class_name"])
+        config = dict(value.get("config") or {})
+        mod = {"keras.optimizers": keras.optimizers, "keras.losses": keras.losses,
+               "keras.metrics": keras.metrics}.get(module)
+        cls = getattr(mod, cls_name, None) if mod is not None else None
+        if cls is None:
+            if module.startswith("keras.src.losses") or module.startswith("keras.src.metrics"):
+                return snake(cls_name)
+            raise d.fail(f"compile setting '{key}' holds {cls_name}, which a spec cannot express")
+        try:
+            default = _plain(cls().get_config())
+        except Exception:
+            default = {}
+        kwargs = {k: _plain(v) for k, v in config.items() if _plain(v) != default.get(k, object())}
+        kwargs.pop("name", None)
+        return ir.Call(fn=cls_name, kwargs=kwargs) if kwargs else snake(cls_name)
+    if isinstance(value, (list, tuple)):
+        return [_setting(d, key, v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _setting(d, key, v) for k, v in value.items()}
+    return _plain(value)
+
+
+def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool = False,
+                    where: str | None = None) -> Decompiled:
+    """Decompile a live ``keras.Model`` (see the module docstring)."""
+    d = _Decompiler(keep_names, allow_custom, where or f"<model {getattr(model, 'name', '?')}>")
+    keras = d.keras
+    if not isinstance(model, keras.Model):
+        raise d.fail(f"not a Keras model: {type(model).__name__}", code="K503")
+    top = d.model(model)
+    sections: list[ir.Section] = []
+    section = _compile_section(d, model, top)
+    if section is not None:
+        sections.append(section)
+    d.result.spec = ir.Spec(models=d.models, compile=sections)
+    return d.result
+
+
+def load_keras_model(path: str | Path) -> Any:
+    """Load a ``.keras``, ``.h5`` or Keras JSON model in safe mode."""
+    keras = import_keras()
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".keras", ".h5", ".json"):
+        raise KspecError(Diagnostic("K500", f"unknown model format '{suffix or p.name}': use .keras, .h5 or .json",
+                                    _span(str(p))))
+    try:
+        if suffix == ".json":
+            return keras.models.model_from_json(p.read_text(encoding="utf-8"))
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return keras.models.load_model(str(p), safe_mode=True, compile=True)
+    except OSError:
+        raise
+    except Exception as exc:
+        message = clean_keras_message(exc)
+        hint = None
+        if "Lambda" in message or "safe_mode" in message:
+            hint = "the model holds a Lambda layer (Python code), which kspec refuses to load"
+        raise KspecError(Diagnostic("K500", f"cannot load model: {message}", _span(str(p)), hint)) from None
+
+
+def decompile(model_or_path: Any, *, keep_names: bool = False, allow_custom: bool = False) -> ir.Spec:
+    """Decompile a ``keras.Model`` or a model file into a spec."""
+    if isinstance(model_or_path, (str, Path)):
+        model = load_keras_model(model_or_path)
+        return decompile_model(model, keep_names=keep_names, allow_custom=allow_custom,
+                               where=str(model_or_path)).spec
+    return decompile_model(model_or_path, keep_names=keep_names, allow_custom=allow_custom).spec
+
+
+def transfer_weights(result: Decompiled, built: dict[str, Any]) -> int:
+    """Copy weights from the original layers into the rebuilt models
+    (``lower_spec``'s result), matching layers by their place in the spec.
+    Returns the number of layers whose weights were set."""
+    n = 0
+    models = {m.name: m for m in result.spec.models}
+    for name, originals in result.originals.items():
+        m = models[name]
+        target = built.get(name)
+        if target is None:
+            continue
+        names: LayerNames = (name_sequential(m) if isinstance(m, ir.SequentialModel)
+                             else name_functional(m, set(models)))
+        for key, layer in originals.items():
+            if layer is None or not layer.weights:
+                continue
+            new = target.get_layer(names.names[key])
+            new.set_weights(layer.get_weights())
+            n += 1
+    return n
