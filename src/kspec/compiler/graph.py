@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kspec.compiler.diagnostics import Diagnostic, did_you_mean
+from kspec.compiler.naming import explicit_name
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
@@ -97,6 +98,34 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
             claim(t, node.span, "tensor")
     for out in model.outputs:
         claim(out.name, out.span, "output")
+
+    # Explicit name="..." arguments become Keras layer names too: they must
+    # not take a name the model already uses (the last layer of a statement
+    # may repeat the statement's own name).
+    def claim_layer_name(callee: ir.LayerCall | ir.LayerRef, own: str | None) -> None:
+        name = explicit_name(callee)
+        if name is None or name == own:
+            return
+        if name in seen:
+            first = seen[name]
+            diags.append(
+                Diagnostic(
+                    "K202",
+                    f"layer name '{name}' is already used in model '{model.name}'",
+                    callee.at("name"),
+                    notes=(("first use", first),) if first else (),
+                )
+            )
+        else:
+            seen[name] = callee.at("name")
+
+    for d in model.layers:
+        for c in d.stack:
+            claim_layer_name(c, d.name if len(d.stack) == 1 else None)
+    for st in [*model.nodes, *model.outputs]:
+        primary = st.targets[0] if isinstance(st, ir.Assign) else st.name
+        for j, step in enumerate(st.value.steps):
+            claim_layer_name(step.layer, primary if j == len(st.value.steps) - 1 else None)
     return diags
 
 
