@@ -17,6 +17,7 @@ Keras rejecting an argument (``Adam(learning_rat=...)``) becomes a located
 from __future__ import annotations
 
 import csv
+import importlib.util
 import inspect
 import json
 import math
@@ -103,17 +104,35 @@ class _Resolver:
         return self._keras_object(value, "losses", "loss")
 
     def metric(self, value: str | ir.Call) -> Any:
-        if value in ("rmse", "root_mean_squared_error"):
-            return _classes("metrics")["RootMeanSquaredError"]()
+        if isinstance(value, str) and value in _LOSS_DEPENDENT:
+            return value  # Keras picks the right accuracy / crossentropy from the loss
         return self._keras_object(value, "metrics", "metric")
 
     def _keras_object(self, value: str | ir.Call, module: str, what: str) -> Any:
-        if isinstance(value, str):
-            return value  # Keras resolves its own names (and keeps them as written in the saved config)
-        cls = _classes(module).get(value.fn)
-        if cls is None:
-            raise self.fail(f"'{value.fn}' takes no arguments here", f"write it as a plain name, or use its class")
-        return self.construct(cls, value, what)
+        """A Keras loss or metric object. Names are resolved to classes here
+        (``mse`` -> ``MeanSquaredError``) rather than left to Keras: the
+        legacy .h5 format cannot reload some short names."""
+        name = value.fn if isinstance(value, ir.Call) else value
+        classes = _classes(module)
+        cls = classes.get(_ALIASES.get(name, name))
+        if cls is None or (module == "losses" and not issubclass(cls, import_keras().losses.Loss)):
+            if isinstance(value, str):
+                return value
+            raise self.fail(f"'{value.fn}' takes no arguments here", "write it as a plain name, or use its class")
+        call = value if isinstance(value, ir.Call) else ir.Call(fn=name)
+        if module == "metrics" and "name" not in call.kwargs and not name[:1].isupper():
+            call = call.model_copy(update={"kwargs": {**call.kwargs, "name": name}})  # history keys as written
+        return self.construct(cls, call, what)
+
+
+#: Metric names whose meaning Keras derives from the loss.
+_LOSS_DEPENDENT = frozenset({"accuracy", "acc", "crossentropy", "ce"})
+#: Short names -> Keras class names.
+_ALIASES = {
+    "mse": "MeanSquaredError", "mae": "MeanAbsoluteError", "mape": "MeanAbsolutePercentageError",
+    "msle": "MeanSquaredLogarithmicError", "kld": "KLDivergence", "logcosh": "LogCosh",
+    "rmse": "RootMeanSquaredError", "log_cosh": "LogCosh",
+}
 
 
 def _kwarg_hint(cls: Callable[..., Any], kwargs: dict[str, Any]) -> str | None:
@@ -173,6 +192,9 @@ def make_callbacks(settings: TrainSettings, section: ir.Section | None = None) -
     out = []
     for value in settings.callbacks:
         call = value if isinstance(value, ir.Call) else ir.Call(fn=value)
+        if call.fn == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
+            raise r.fail("the TensorBoard callback needs the 'tensorboard' package, which is not installed",
+                         "pip install tensorboard")
         cb = r.construct(classes[call.fn], call, "callback")
         for attr in ("filepath", "log_dir", "filename"):
             target = getattr(cb, attr, None)
