@@ -122,7 +122,8 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
     for d in model.layers:
         for c in d.stack:
             claim_layer_name(c, d.name if len(d.stack) == 1 else None)
-    for st in [*model.nodes, *model.outputs]:
+    statements: list[Statement] = [*model.nodes, *model.outputs]
+    for st in statements:
         primary = st.targets[0] if isinstance(st, ir.Assign) else st.name
         for j, step in enumerate(st.value.steps):
             claim_layer_name(step.layer, primary if j == len(st.value.steps) - 1 else None)
@@ -305,7 +306,8 @@ def model_order(spec: ir.Spec) -> tuple[list[str], list[Diagnostic]]:
         else:
             local = {d.name for d in m.layers}
             callees = [c for d in m.layers for c in d.stack]
-            callees += [s.layer for st in [*m.nodes, *m.outputs] for s in st.value.steps]
+            statements: list[Statement] = [*m.nodes, *m.outputs]
+            callees += [s.layer for st in statements for s in st.value.steps]
             callees = [c for c in callees if not (isinstance(c, ir.LayerRef) and c.ref in local)]
         for c in callees:
             if isinstance(c, ir.LayerRef) and c.ref in names and c.ref != m.name:

@@ -50,7 +50,7 @@ def import_keras() -> ModuleType:
         import keras
 
         _keras = keras
-        return keras
+        return _keras
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
@@ -68,4 +68,4 @@ def import_keras() -> ModuleType:
     if kept:
         sys.stderr.write("\n".join(kept) + "\n")
     _keras = keras
-    return keras
+    return _keras

@@ -11,7 +11,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -57,7 +57,7 @@ def _init_params(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
     """The constructor signature and every keyword it accepts, following
     ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``."""
     keras = import_keras()
-    sig = inspect.signature(cls.__init__)
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own constructor
     accepted: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -345,7 +345,7 @@ class _Lowerer:
                 for n, layer in enumerate(layers):
                     kw = call_kwargs if n == 0 else {}
                     got = current
-                    result = self.apply(layer, label, got, kw, step.span or expr.span, lambda got=got: _shapes(got))
+                    result = self.apply(layer, label, got, kw, step.span or expr.span, partial(_shapes, got))
                     current = list(result) if isinstance(result, (list, tuple)) else [result]
             if isinstance(st, ir.Assign):
                 if len(st.targets) != len(current):
@@ -469,6 +469,7 @@ def _needed(spec: ir.Spec, target: str) -> set[str]:
             callees = list(m.layers)
         else:
             callees = [c for d in m.layers for c in d.stack]
-            callees += [s.layer for st in [*m.nodes, *m.outputs] for s in st.value.steps]
+            statements: list[ir.Assign | ir.Output] = [*m.nodes, *m.outputs]
+            callees += [s.layer for st in statements for s in st.value.steps]
         todo += [c.ref for c in callees if isinstance(c, ir.LayerRef) and c.ref in models]
     return seen
