@@ -16,34 +16,48 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
-    "Span",
-    "IRNode",
-    "Call",
-    "Ref",
-    "Var",
-    "BinOp",
-    "UnaryOp",
-    "Cond",
-    "Format",
-    "LayerCall",
-    "LayerRef",
-    "Callee",
-    "Step",
-    "Expr",
-    "Input",
-    "LayerDef",
-    "Assign",
-    "Output",
-    "FunctionalModel",
-    "SequentialModel",
-    "Model",
-    "Section",
-    "Spec",
-    "SPAN_KEY",
     "KEY_SPANS_KEY",
+    "SPAN_KEY",
+    "Assign",
+    "BinOp",
+    "Call",
+    "Callee",
+    "Cond",
+    "Expr",
+    "Format",
+    "FunctionalModel",
+    "IRNode",
+    "Input",
+    "LayerCall",
+    "LayerDef",
+    "LayerRef",
+    "Model",
+    "Output",
+    "Param",
+    "For",
+    "Block",
+    "BlockStatement",
+    "Ref",
+    "Section",
+    "SequentialModel",
+    "Span",
+    "Spec",
+    "Step",
+    "UnaryOp",
+    "Var",
 ]
 
 #: Front ends may put these keys into raw mappings; IR nodes pop them into
@@ -62,6 +76,10 @@ class Span(BaseModel):
     column: int = 1
     end_line: int | None = None
     end_column: int | None = None
+    #: Set by block expansion: the call site this code was expanded from,
+    #: and the block's name (renderers add a note pointing at the call).
+    via: Span | None = None
+    via_block: str | None = None
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
@@ -248,7 +266,7 @@ _VALUE_KINDS.update(
 )
 
 
-ExprValue = Union[Call, Ref, Var, BinOp, UnaryOp, Cond, Format]
+ExprValue = Call | Ref | Var | BinOp | UnaryOp | Cond | Format
 
 
 # --------------------------------------------------------------------------
@@ -405,12 +423,75 @@ AnyModel = Annotated[
 ]
 
 
+class Param(_ValueHolder):
+    """A parameter: file-level (``param width: int = 64``, overridable with
+    ``-D width=128``) or of a block (``filters: int``, ``stride: int = 1``).
+
+    ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``any`` or
+    ``None`` (untyped). ``has_default`` tells a default of ``none`` from no
+    default at all."""
+
+    name: str
+    type: str | None = None
+    default: Value = None
+    has_default: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "default" in data:
+            data = {**data, "default": _tag_values(data["default"])}
+        return data
+
+
+class For(_ValueHolder):
+    """``for i in range(start, stop, step) { ... }`` inside a block: the body
+    is expanded once per value of ``var``. Names assigned in the body may be
+    rebound on each pass (``x = x -> unit(filters)``)."""
+
+    kind: Literal["for"] = "for"
+    var: str
+    range: list[Value] = Field(min_length=1, max_length=3)
+    body: list[BlockStatement] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_range(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "range" in data:
+            data = {**data, "range": _tag_values(data["range"])}
+        return data
+
+
+BlockStatement = Annotated[Assign | For, Field(union_mode="smart")]
+
+
+class Block(IRNode):
+    """A parameterised subgraph: ``block residual(x, filters: int) {...}``.
+
+    ``inputs`` are its tensor parameters; ``params`` its value parameters.
+    Inside a block statements run in order and a name may be rebound. A call
+    ``y = x -> residual(64)`` is replaced by the block's statements before
+    lowering (see :mod:`kspec.compiler.expand`)."""
+
+    name: str
+    inputs: list[str] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    body: list[BlockStatement] = Field(default_factory=list)
+    returns: list[Expr] = Field(min_length=1)
+
+
 class Spec(IRNode):
-    """A spec file: one or more models, and how each is compiled/trained."""
+    """A spec file: one or more models, and how each is compiled/trained.
+
+    ``params``, ``blocks`` and ``uses`` (files whose blocks this one uses)
+    belong to the language's abstraction layer; expansion removes them."""
 
     models: list[AnyModel] = Field(default_factory=list)
     compile: list[Section] = Field(default_factory=list)
     train: list[Section] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    blocks: list[Block] = Field(default_factory=list)
+    uses: list[str] = Field(default_factory=list)
 
     def model(self, name: str | None = None) -> FunctionalModel | SequentialModel:
         """The model called ``name``, or the only/last model when ``None``.
@@ -427,6 +508,6 @@ class Spec(IRNode):
         raise KeyError(name)
 
 
-for _m in (Call, Ref, Var, BinOp, UnaryOp, Cond, Format, LayerCall, Step, Expr, FunctionalModel, SequentialModel,
-           Section, Spec):
+for _m in (Span, Call, Ref, Var, BinOp, UnaryOp, Cond, Format, LayerCall, Step, Expr, FunctionalModel, SequentialModel,
+           Section, Param, For, Block, Spec):
     _m.model_rebuild()

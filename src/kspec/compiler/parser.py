@@ -1,0 +1,1027 @@
+"""The ``.kspec`` front end: text -> IR.
+
+Lark (LALR, grammar in ``kspec/grammars/kspec.lark``) builds a syntax tree;
+one :class:`_Builder` transformer turns it into :mod:`kspec.spec.ir` nodes,
+every node with its source span. A name in an argument is resolved by what
+it is defined as: a parameter or loop index becomes :class:`~kspec.spec.ir.Var`,
+a tensor in a call argument a :class:`~kspec.spec.ir.Ref`, anything else a
+plain string (``activation=relu``). Syntax errors become a ``K103``
+diagnostic that says, in words, what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import VisitError
+from lark.tree import Meta
+from lark.visitors import Transformer, v_args
+from pydantic import ValidationError
+
+from kspec.compiler.diagnostics import Diagnostic, KspecError
+from kspec.spec import ir
+from kspec.spec.ir import Span
+
+__all__ = ["parse_kspec", "parse_with_comments", "Comment"]
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A ``# ...`` comment and where it was (for ``kspec fmt``)."""
+
+    line: int
+    column: int
+    text: str
+    own_line: bool
+
+
+# ---------------------------------------------------------------------------
+# the parser object
+
+
+_COMMENTS: list[Token] = []
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _COMMENTS.append},
+    )
+
+
+# ---------------------------------------------------------------------------
+# raw values: names are resolved once their scope is known
+
+
+@dataclass(frozen=True)
+class _Name:
+    name: str
+    span: Span
+
+
+@dataclass
+class _RawCall:
+    """``Name(args...)`` before we know if it is a layer, a block, a ref or
+    a value call."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    span: Span
+    key_spans: dict[str, Span] = field(default_factory=dict)
+
+
+@dataclass
+class _RawOp:
+    op: str
+    operands: list[Any]
+    span: Span
+
+
+@dataclass
+class _Kw:
+    name: str
+    value: Any
+    span: Span
+
+
+@dataclass
+class _Head:
+    kind: str  # "name" | "call" | "apply"
+    span: Span
+    name: _Name | None = None
+    call: _RawCall | None = None
+    applied: list[Any] = field(default_factory=list)
+    applied_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Callee:
+    kind: str  # "name" | "call" | "apply"
+    span: Span
+    name: _Name | None = None
+    call: _RawCall | None = None
+    applied_kwargs: dict[str, Any] = field(default_factory=dict)
+    applied_positional: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class _RawExpr:
+    head: _Head
+    steps: list[_Callee]
+    span: Span
+
+
+@dataclass
+class _Stmt:
+    kind: str  # input, assign, output, for, return, seq_input, seq_layer, setting
+    span: Span
+    data: dict[str, Any]
+
+
+@dataclass
+class _Names:
+    """What the file defines, collected before the tree is transformed."""
+
+    models: set[str] = field(default_factory=set)
+    blocks: dict[str, set[str]] = field(default_factory=dict)  # block -> its value-parameter names
+    params: set[str] = field(default_factory=set)
+
+
+class _Fail(Exception):
+    def __init__(self, diag: Diagnostic) -> None:
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    out: list[str] = []
+    i = 0
+    escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "0": "\0"}
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            out.append(escapes.get(body[i + 1], "\\" + body[i + 1]))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# the transformer
+
+
+@v_args(inline=True)
+class _Builder(Transformer[Token, Any]):
+    """Syntax tree -> IR. Statement-level nodes are collected raw and
+    resolved when their model/block (hence their scope) is complete."""
+
+    def __init__(self, file: str, names: _Names) -> None:
+        super().__init__()
+        self.file = file
+        self.names = names
+
+    # -- spans --------------------------------------------------------------
+
+    def _span(self, meta: Meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(file=self.file)
+        return Span(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
+                    end_column=meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(file=self.file, line=tok.line or 1, column=tok.column or 1, end_line=tok.end_line,
+                    end_column=tok.end_column)
+
+    def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> _Fail:
+        return _Fail(Diagnostic(code, message, span, hint))
+
+    # -- atoms --------------------------------------------------------------
+
+    def integer(self, tok: Token) -> int:
+        return int(str(tok).replace("_", ""))
+
+    def number(self, tok: Token) -> float:
+        return float(str(tok).replace("_", ""))
+
+    def string(self, tok: Token) -> str:
+        return _unquote(str(tok))
+
+    def true(self, _tok: Token) -> bool:
+        return True
+
+    def false(self, _tok: Token) -> bool:
+        return False
+
+    def none(self, _tok: Token) -> None:
+        return None
+
+    def name(self, tok: Token) -> _Name:
+        return _Name(str(tok), self._tspan(tok))
+
+    def call_value(self, call: _RawCall) -> _RawCall:
+        return call
+
+    def values(self, *items: Any) -> list[Any]:
+        return list(items)
+
+    def list(self, items: list[Any] | None) -> list[Any]:
+        return items if items is not None else []
+
+    def tuple(self, *items: Any) -> list[Any]:
+        return list(items)
+
+    def dict(self, *pairs: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for pair in pairs:
+            if pair is None:
+                continue
+            key, value = pair
+            out[key] = value
+        return out
+
+    def pair(self, key: Token, value: Any) -> tuple[str, Any]:
+        text = str(key)
+        return (_unquote(text) if key.type == "STRING" else text, value)
+
+    @v_args(meta=True, inline=True)
+    def cond(self, meta: Meta, then: Any, test: Any, otherwise: Any) -> _RawOp:
+        return _RawOp("if", [test, then, otherwise], self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def or_(self, meta: Meta, a: Any, b: Any) -> _RawOp:
+        return _RawOp("or", [a, b], self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def and_(self, meta: Meta, a: Any, b: Any) -> _RawOp:
+        return _RawOp("and", [a, b], self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def not_(self, meta: Meta, a: Any) -> _RawOp:
+        return _RawOp("not", [a], self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def neg(self, meta: Meta, a: Any) -> Any:
+        if isinstance(a, (int, float)) and not isinstance(a, bool):
+            return -a
+        return _RawOp("-", [a], self._span(meta))
+
+    def pos(self, a: Any) -> Any:
+        return a
+
+    @v_args(meta=True, inline=True)
+    def compare(self, meta: Meta, a: Any, op: Token, b: Any) -> _RawOp:
+        return _RawOp(str(op), [a, b], self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def binop(self, meta: Meta, a: Any, op: Token, b: Any) -> _RawOp:
+        return _RawOp(str(op), [a, b], self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def pow(self, meta: Meta, a: Any, b: Any) -> _RawOp:
+        return _RawOp("**", [a, b], self._span(meta))
+
+    # -- calls --------------------------------------------------------------
+
+    @v_args(meta=True, inline=True)
+    def kwarg(self, meta: Meta, name: Token, value: Any) -> _Kw:
+        return _Kw(str(name), value, self._tspan(name))
+
+    def arglist(self, *items: Any) -> list[Any]:
+        return [i for i in items if not _is_placeholder(i)]
+
+    @v_args(meta=True, inline=True)
+    def call(self, meta: Meta, name: Token, arglist: list[Any] | None) -> _RawCall:
+        args, kwargs, spans = self._split_args(arglist or [])
+        return _RawCall(str(name), args, kwargs, self._span(meta), spans)
+
+    def _split_args(self, items: list[Any]) -> tuple[list[Any], dict[str, Any], dict[str, Span]]:
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        for item in items:
+            if isinstance(item, _Kw):
+                if item.name in kwargs:
+                    raise self._fail("K103", f"argument '{item.name}' is given twice", item.span)
+                kwargs[item.name] = item.value
+                spans[item.name] = item.span
+            elif kwargs:
+                raise self._fail("K103", "a positional argument cannot follow a keyword argument",
+                                 _value_span(item) or spans[list(spans)[-1]])
+            else:
+                args.append(item)
+        return args, kwargs, spans
+
+    @v_args(meta=True, inline=True)
+    def head_name(self, meta: Meta, tok: Token) -> _Head:
+        return _Head("name", self._span(meta), name=_Name(str(tok), self._tspan(tok)))
+
+    @v_args(meta=True, inline=True)
+    def head_call(self, meta: Meta, call: _RawCall) -> _Head:
+        return _Head("call", self._span(meta), call=call)
+
+    @v_args(meta=True, inline=True)
+    def head_apply(self, meta: Meta, call: _RawCall, arglist: list[Any] | None) -> _Head:
+        args, kwargs, _ = self._split_args(arglist or [])
+        return _Head("apply", self._span(meta), call=call, applied=args, applied_kwargs=kwargs)
+
+    @v_args(meta=True, inline=True)
+    def callee_name(self, meta: Meta, tok: Token) -> _Callee:
+        return _Callee("name", self._span(meta), name=_Name(str(tok), self._tspan(tok)))
+
+    @v_args(meta=True, inline=True)
+    def callee_call(self, meta: Meta, call: _RawCall) -> _Callee:
+        return _Callee("call", self._span(meta), call=call)
+
+    @v_args(meta=True, inline=True)
+    def callee_apply(self, meta: Meta, call: _RawCall, arglist: list[Any] | None) -> _Callee:
+        args, kwargs, _ = self._split_args(arglist or [])
+        return _Callee("apply", self._span(meta), call=call, applied_kwargs=kwargs, applied_positional=args)
+
+    @v_args(meta=True, inline=True)
+    def expr(self, meta: Meta, head: _Head, *steps: _Callee) -> _RawExpr:
+        return _RawExpr(head, list(steps), self._span(meta))
+
+    # -- statements ---------------------------------------------------------
+
+    def dim(self, tok: Token) -> int | None:
+        return None if tok.type == "NONE" else int(str(tok).replace("_", ""))
+
+    def shape0(self) -> list[int | None]:
+        return []
+
+    def shape1(self, d: int | None) -> list[int | None]:
+        return [d]
+
+    def shapen(self, *dims: Any) -> list[int | None]:
+        return list(dims)
+
+    def input_opts(self, *kws: Any) -> list[_Kw]:
+        return [k for k in kws if isinstance(k, _Kw)]
+
+    @v_args(meta=True, inline=True)
+    def input_decl(self, meta: Meta, name: Token, shape: list[int | None], dtype: Token | None,
+                   opts: list[_Kw] | None) -> _Stmt:
+        return _Stmt("input", self._span(meta), {"name": str(name), "shape": shape, "dtype": dtype, "opts": opts,
+                                                 "name_span": self._tspan(name)})
+
+    @v_args(meta=True, inline=True)
+    def seq_input(self, meta: Meta, name: Token | None, shape: list[int | None], dtype: Token | None,
+                  opts: list[_Kw] | None) -> _Stmt:
+        return _Stmt("input", self._span(meta), {"name": str(name) if name is not None else "input", "shape": shape,
+                                                 "dtype": dtype, "opts": opts,
+                                                 "name_span": self._tspan(name) if name else self._span(meta)})
+
+    @v_args(meta=True, inline=True)
+    def seq_layer(self, meta: Meta, callee: _Callee) -> _Stmt:
+        return _Stmt("seq_layer", self._span(meta), {"callee": callee})
+
+    @v_args(meta=True)
+    def assign(self, meta: Meta, children: list[Any]) -> _Stmt:
+        *targets, value = children
+        return _Stmt("assign", self._span(meta), {"targets": [str(t) for t in targets], "expr": value,
+                                                  "target_spans": [self._tspan(t) for t in targets]})
+
+    @v_args(meta=True, inline=True)
+    def output_decl(self, meta: Meta, name: Token, value: _RawExpr) -> _Stmt:
+        return _Stmt("output", self._span(meta), {"name": str(name), "expr": value})
+
+    @v_args(meta=True)
+    def for_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
+        var, bounds, *body = children
+        if len(bounds) > 3:
+            raise self._fail("K103", "range() takes at most 3 numbers: range(stop), range(start, stop, step)",
+                             self._span(meta))
+        return _Stmt("for", self._span(meta), {"var": str(var), "range": bounds, "body": body,
+                                               "var_span": self._tspan(var)})
+
+    @v_args(meta=True)
+    def return_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
+        return _Stmt("return", self._span(meta), {"exprs": list(children)})
+
+    @v_args(meta=True, inline=True)
+    def setting(self, meta: Meta, name: Token, value: Any) -> _Stmt:
+        return _Stmt("setting", self._tspan(name), {"name": str(name), "value": value})
+
+    # -- top level ----------------------------------------------------------
+
+    @v_args(meta=True)
+    def model(self, meta: Meta, children: list[Any]) -> ir.FunctionalModel:
+        name, *stmts = children
+        return _ModelResolver(self, str(name), self._span(meta)).functional(stmts)
+
+    @v_args(meta=True)
+    def sequential(self, meta: Meta, children: list[Any]) -> ir.SequentialModel:
+        name, inp, *layers = children
+        return _ModelResolver(self, str(name), self._span(meta)).sequential(inp, layers)
+
+    @v_args(meta=True)
+    def block(self, meta: Meta, children: list[Any]) -> ir.Block:
+        name, *rest = children
+        params = [p for p in rest if isinstance(p, tuple)]
+        stmts = [s for s in rest if isinstance(s, _Stmt)]
+        return _ModelResolver(self, str(name), self._span(meta)).block(params, stmts)
+
+    def bdefault(self, value: Any) -> tuple[str, Any]:
+        return ("default", value)
+
+    @v_args(meta=True, inline=True)
+    def bparam(self, meta: Meta, name: Token, type_: Token | None, default: tuple[str, Any] | None) -> tuple[Any, ...]:
+        has_default = default is not None
+        value = default[1] if default is not None else None
+        return (str(name), str(type_) if type_ is not None else None, value, has_default, self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def param(self, meta: Meta, name: Token, type_: Token | None, value: Any) -> ir.Param:
+        resolved = _Resolver(self, set(self.names.params), "layer").value(value)
+        _check_param_type(self, str(type_) if type_ else None, self._span(meta))
+        return ir.Param(name=str(name), type=str(type_) if type_ else None, default=resolved, has_default=True,
+                        span=self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def use(self, meta: Meta, path: Token) -> tuple[str, str, Span]:
+        return ("use", _unquote(str(path)), self._span(meta))
+
+    @v_args(meta=True)
+    def section(self, meta: Meta, children: list[Any]) -> tuple[str, ir.Section]:
+        kw, name, *settings = children
+        resolver = _Resolver(self, set(self.names.params), "section")
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        for st in settings:
+            key = st.data["name"]
+            if key in values:
+                raise self._fail("K103", f"'{key}' is set twice in this {kw} section", st.span)
+            values[key] = resolver.value(st.data["value"])
+            spans[key] = st.span
+        return (str(kw), ir.Section(model=str(name), settings=values, span=self._tspan(name), key_spans=spans))
+
+    @v_args(meta=True)
+    def start(self, meta: Meta, children: list[Any]) -> ir.Spec:
+        models, blocks, params, uses = [], [], [], []
+        sections: dict[str, list[ir.Section]] = {"compile": [], "train": []}
+        for item in children:
+            if isinstance(item, (ir.FunctionalModel, ir.SequentialModel)):
+                models.append(item)
+            elif isinstance(item, ir.Block):
+                blocks.append(item)
+            elif isinstance(item, ir.Param):
+                params.append(item)
+            elif isinstance(item, tuple) and item[0] == "use":
+                uses.append(item[1])
+            elif isinstance(item, tuple):
+                sections[item[0]].append(item[1])
+        return ir.Spec(models=models, blocks=blocks, params=params, uses=uses, compile=sections["compile"],
+                       train=sections["train"], span=Span(file=self.file))
+
+
+def _is_placeholder(x: Any) -> bool:
+    return x is None
+
+
+def _value_span(value: Any) -> Span | None:
+    if isinstance(value, (_Name, _RawCall, _RawOp)):
+        return value.span
+    return None
+
+
+_PARAM_TYPES = ("int", "float", "bool", "str", "any")
+
+
+def _check_param_type(b: _Builder, type_: str | None, span: Span) -> None:
+    if type_ is not None and type_ not in _PARAM_TYPES:
+        raise b._fail("K103", f"unknown parameter type '{type_}'", span,
+                      f"use one of: {', '.join(_PARAM_TYPES)}")
+
+
+# ---------------------------------------------------------------------------
+# resolving names and building statements
+
+
+_OPS = {"+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"}
+
+
+class _Resolver:
+    """Raw values -> IR values in one scope.
+
+    ``mode`` says what an unknown bare name means: ``"layer"`` and
+    ``"section"``: a string; ``"call"``: a tensor (:class:`Ref`)."""
+
+    def __init__(self, b: _Builder, scope: set[str], mode: str) -> None:
+        self.b = b
+        self.scope = scope
+        self.mode = mode
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, _Name):
+            if v.name in self.scope:
+                return ir.Var(name=v.name, span=v.span)
+            if self.mode == "call":
+                return ir.Ref(name=v.name, span=v.span)
+            return v.name
+        if isinstance(v, _RawCall):
+            return ir.Call(fn=v.name, args=[self.value(a) for a in v.args],
+                           kwargs={k: self.value(x) for k, x in v.kwargs.items()}, span=v.span, key_spans=v.key_spans)
+        if isinstance(v, _RawOp):
+            ops = [self.value(o) for o in v.operands]
+            if v.op == "if":
+                return ir.Cond(test=ops[0], then=ops[1], otherwise=ops[2], span=v.span)
+            if v.op in ("not", "-"):
+                return ir.UnaryOp(op=v.op, operand=ops[0], span=v.span)
+            return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)
+        if isinstance(v, list):
+            return [self.value(x) for x in v]
+        if isinstance(v, dict):
+            return {k: self.value(x) for k, x in v.items()}
+        return v
+
+
+class _ModelResolver:
+    """Builds one model or block from its raw statements."""
+
+    def __init__(self, b: _Builder, name: str, span: Span) -> None:
+        self.b = b
+        self.name = name
+        self.span = span
+        self.scope: set[str] = set(b.names.params)
+        self.shared: set[str] = set(b.names.models) - {name}
+
+    # -- pieces -------------------------------------------------------------
+
+    def input(self, st: _Stmt) -> ir.Input:
+        d = st.data
+        extra: dict[str, Any] = {}
+        key_spans: dict[str, Span] = {}
+        for kw in d["opts"] or []:
+            if kw.name not in ("batch_size", "sparse"):
+                raise self.b._fail("K103", f"unknown input option '{kw.name}'", kw.span,
+                                   "an input takes 'batch_size' and 'sparse'")
+            extra[kw.name] = kw.value
+            key_spans[kw.name] = kw.span
+        if d["dtype"] is not None:
+            extra["dtype"] = str(d["dtype"])
+        for dim in d["shape"]:
+            if dim is not None and dim <= 0:
+                raise self.b._fail("K103", f"dimensions must be positive or None, got {dim}", st.span)
+        try:
+            return ir.Input(name=d["name"], shape=d["shape"], span=st.span, key_spans=key_spans, **extra)
+        except ValidationError as exc:
+            raise self.b._fail("K103", f"invalid input: {exc.errors()[0]['msg']}", st.span) from None
+
+    def values(self, mode: str) -> _Resolver:
+        return _Resolver(self.b, self.scope, mode)
+
+    def layer_call(self, call: _RawCall) -> ir.LayerCall:
+        r = self.values("layer")
+        return ir.LayerCall(type=call.name, args=[r.value(a) for a in call.args],
+                            kwargs={k: r.value(v) for k, v in call.kwargs.items()}, span=call.span,
+                            key_spans=call.key_spans)
+
+    def call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        r = self.values("call")
+        return {k: r.value(v) for k, v in kwargs.items()}
+
+    def tensor_names(self, items: list[Any], what: str) -> list[str]:
+        out = []
+        for item in items:
+            if not isinstance(item, _Name):
+                raise self.b._fail("K103", f"{what} takes tensor names here, not a value",
+                                   _value_span(item) or self.span,
+                                   "layer arguments go in the first parentheses: Dense(8)(x)")
+            out.append(item.name)
+        return out
+
+    def block_call(self, call: _RawCall) -> tuple[list[str], ir.LayerCall]:
+        """``residual(x, 64)``: leading tensor names are the inputs."""
+        params = self.b.names.blocks[call.name]
+        inputs: list[str] = []
+        args = list(call.args)
+        while args and isinstance(args[0], _Name) and args[0].name not in self.scope and args[0].name not in params:
+            inputs.append(args.pop(0).name)
+        lc = self.layer_call(_RawCall(call.name, args, call.kwargs, call.span, call.key_spans))
+        return inputs, lc
+
+    def callee(self, c: _Callee) -> ir.Step:
+        if c.kind == "name":
+            assert c.name is not None
+            n = c.name.name
+            if n in self.b.names.blocks:
+                return ir.Step(layer=ir.LayerCall(type=n, span=c.span), span=c.span)
+            return ir.Step(layer=ir.LayerRef(ref=n, span=c.span), span=c.span)
+        assert c.call is not None
+        call = c.call
+        if c.kind == "apply" and c.applied_positional:
+            raise self.b._fail("K103", "a step in a chain gets its tensor from the left of '->'; "
+                               "only keyword arguments may follow", _value_span(c.applied_positional[0]) or c.span)
+        if call.name in self.shared:
+            if call.args:
+                raise self.b._fail("K103", f"'{call.name}' is a named layer or model; it takes no layer arguments",
+                                   call.span, f"apply it to tensors: {call.name}(x) or x -> {call.name}")
+            kwargs = {**call.kwargs, **c.applied_kwargs}
+            return ir.Step(layer=ir.LayerRef(ref=call.name, span=call.span), call_kwargs=self.call_kwargs(kwargs),
+                           span=c.span)
+        return ir.Step(layer=self.layer_call(call), call_kwargs=self.call_kwargs(c.applied_kwargs), span=c.span)
+
+    def expr(self, e: _RawExpr) -> tuple[ir.Expr, bool]:
+        """The IR expression, and whether it has input tensors (else it is
+        a layer stack)."""
+        h = e.head
+        inputs: list[str] = []
+        steps: list[ir.Step] = []
+        has_inputs = True
+        if h.kind == "name":
+            assert h.name is not None
+            if h.name.name in self.shared:
+                steps.append(ir.Step(layer=ir.LayerRef(ref=h.name.name, span=h.span), span=h.span))
+                has_inputs = False
+            elif h.name.name in self.b.names.blocks and e.steps:
+                steps.append(ir.Step(layer=ir.LayerCall(type=h.name.name, span=h.span), span=h.span))
+                has_inputs = False
+            else:
+                inputs.append(h.name.name)
+        else:
+            assert h.call is not None
+            call = h.call
+            if call.name in self.shared:
+                if h.kind == "apply":
+                    if call.args or call.kwargs:
+                        raise self.b._fail("K103", f"'{call.name}' is a named layer or model; it takes no layer "
+                                           "arguments", call.span)
+                    inputs = self.tensor_names(h.applied, f"'{call.name}'")
+                    kwargs = h.applied_kwargs
+                else:
+                    inputs = self.tensor_names(call.args, f"'{call.name}'")
+                    kwargs = call.kwargs
+                steps.append(ir.Step(layer=ir.LayerRef(ref=call.name, span=call.span),
+                                     call_kwargs=self.call_kwargs(kwargs), span=h.span))
+                has_inputs = bool(inputs)
+            elif call.name in self.b.names.blocks and h.kind == "call":
+                inputs, lc = self.block_call(call)
+                steps.append(ir.Step(layer=lc, span=h.span))
+                has_inputs = bool(inputs)
+            else:
+                lc = self.layer_call(call)
+                if h.kind == "apply":
+                    inputs = self.tensor_names(h.applied, call.name)
+                    steps.append(ir.Step(layer=lc, call_kwargs=self.call_kwargs(h.applied_kwargs), span=h.span))
+                    has_inputs = bool(inputs)
+                else:
+                    steps.append(ir.Step(layer=lc, span=h.span))
+                    has_inputs = False
+        steps += [self.callee(c) for c in e.steps]
+        if not has_inputs:
+            for st in steps:
+                if st.call_kwargs:
+                    raise self.b._fail("K103", "call arguments need a tensor to call the layer on", st.span)
+        return ir.Expr(inputs=inputs, steps=steps, span=e.span), has_inputs
+
+    def tensor_expr(self, e: _RawExpr, what: str) -> ir.Expr:
+        expr, has_inputs = self.expr(e)
+        if not has_inputs:
+            raise self.b._fail("K103", f"{what} needs an input tensor", e.span,
+                               "write it as a chain from a tensor: x -> Dense(8)")
+        return expr
+
+    # -- models -------------------------------------------------------------
+
+    def functional(self, stmts: list[_Stmt]) -> ir.FunctionalModel:
+        self.shared |= self._layer_def_names(stmts)
+        inputs, layers, nodes, outputs = [], [], [], []
+        for st in stmts:
+            if st.kind == "input":
+                inputs.append(self.input(st))
+            elif st.kind == "output":
+                expr = self.tensor_expr(st.data["expr"], "an output")
+                outputs.append(ir.Output(name=st.data["name"], value=expr, span=st.span))
+            elif st.kind == "assign":
+                expr, has_inputs = self.expr(st.data["expr"])
+                targets = st.data["targets"]
+                if has_inputs:
+                    nodes.append(ir.Assign(targets=targets, value=expr, span=st.span))
+                else:
+                    if len(targets) != 1:
+                        raise self.b._fail("K103", "a named layer has one name", st.data["target_spans"][1])
+                    layers.append(ir.LayerDef(name=targets[0], stack=[s.layer for s in expr.steps], span=st.span))
+            elif st.kind == "for":
+                raise self.b._fail("K103", "loops are written inside blocks", st.span,
+                                   "put the loop in a block and call the block from the model")
+            elif st.kind == "return":
+                raise self.b._fail("K103", "'return' belongs in a block; a model names its results with 'output'",
+                                   st.span)
+        return ir.FunctionalModel(name=self.name, inputs=inputs, layers=layers, nodes=nodes, outputs=outputs,
+                                  span=self.span)
+
+    def _layer_def_names(self, stmts: list[_Stmt]) -> set[str]:
+        """Names assigned a chain without an input tensor (fixpoint, since
+        ``stack = encoder -> Dense(2)`` depends on ``encoder``)."""
+        found: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for st in stmts:
+                if st.kind != "assign" or len(st.data["targets"]) != 1 or st.data["targets"][0] in found:
+                    continue
+                head = st.data["expr"].head
+                known = self.shared | found
+                is_def = False
+                if head.kind == "name":
+                    is_def = head.name.name in known
+                elif head.kind == "call":
+                    n = head.call.name
+                    if n in known:
+                        is_def = False
+                    elif n in self.b.names.blocks:
+                        is_def = not any(isinstance(a, _Name) and a.name not in self.scope
+                                         and a.name not in self.b.names.blocks[n] for a in head.call.args[:1])
+                    else:
+                        is_def = True
+                if is_def:
+                    found.add(st.data["targets"][0])
+                    changed = True
+        return found
+
+    def sequential(self, inp: _Stmt | None, layers: list[_Stmt]) -> ir.SequentialModel:
+        callees: list[ir.LayerCall | ir.LayerRef] = []
+        for st in layers:
+            step = self.callee(st.data["callee"])
+            if step.call_kwargs:
+                raise self.b._fail("K103", "a sequential layer takes no call arguments", st.span)
+            callees.append(step.layer)
+        return ir.SequentialModel(name=self.name, input=self.input(inp) if inp is not None else None, layers=callees,
+                                  span=self.span)
+
+    # -- blocks -------------------------------------------------------------
+
+    def block(self, params: list[tuple[Any, ...]], stmts: list[_Stmt]) -> ir.Block:
+        inputs: list[str] = []
+        values: list[ir.Param] = []
+        seen: set[str] = set()
+        for name, type_, default, has_default, span in params:
+            if name in seen:
+                raise self.b._fail("K103", f"parameter '{name}' is listed twice", span)
+            seen.add(name)
+            if type_ is None and not has_default:
+                if values:
+                    raise self.b._fail("K103", f"tensor parameter '{name}' must come before the value parameters",
+                                       span, "give it a type (filters: int) if it is a value")
+                inputs.append(name)
+                continue
+            if type_ == "tensor":
+                inputs.append(name)
+                continue
+            _check_param_type(self.b, type_, span)
+            self.scope.add(name)
+            values.append(ir.Param(name=name, type=type_, default=None, has_default=has_default, span=span))
+        resolved: list[ir.Param] = []
+        for (name, _t, default, _h, _s), p in zip([q for q in params if q[0] not in inputs], values, strict=True):
+            resolved.append(p.model_copy(update={"default": self.values("layer").value(default)}) if p.has_default
+                            else p)
+        body, returns = self._block_body(stmts, top=True)
+        if not returns:
+            raise self.b._fail("K103", f"block '{self.name}' has no 'return'", self.span,
+                               "end the block with: return <tensor>")
+        return ir.Block(name=self.name, inputs=inputs, params=resolved, body=body, returns=returns, span=self.span)
+
+    def _block_body(self, stmts: list[_Stmt], top: bool) -> tuple[list[Any], list[ir.Expr]]:
+        body: list[Any] = []
+        returns: list[ir.Expr] = []
+        for st in stmts:
+            if returns:
+                raise self.b._fail("K103", "nothing may follow 'return' in a block", st.span)
+            if st.kind == "assign":
+                expr, has_inputs = self.expr(st.data["expr"])
+                if not has_inputs:
+                    raise self.b._fail("K103", "named layers (shared weights) are defined in models, not blocks",
+                                       st.span, "apply the layers to a tensor: y = x -> Dense(8)")
+                body.append(ir.Assign(targets=st.data["targets"], value=expr, span=st.span))
+            elif st.kind == "for":
+                var = st.data["var"]
+                bounds = [self.values("layer").value(v) for v in st.data["range"]]
+                added = var not in self.scope
+                self.scope.add(var)
+                inner, inner_returns = self._block_body(st.data["body"], top=False)
+                if added:
+                    self.scope.discard(var)
+                if inner_returns:
+                    raise self.b._fail("K103", "'return' cannot be inside a loop", st.span)
+                body.append(ir.For(var=var, range=bounds, body=inner, span=st.span))
+            elif st.kind == "return":
+                if not top:
+                    raise self.b._fail("K103", "'return' cannot be inside a loop", st.span)
+                returns = [self.tensor_expr(e, "a returned value") for e in st.data["exprs"]]
+            elif st.kind == "input":
+                raise self.b._fail("K103", "a block takes its tensors as parameters, not 'input'", st.span,
+                                   f"block {self.name}(x, ...)")
+            elif st.kind == "output":
+                raise self.b._fail("K103", "a block gives its results with 'return', not 'output'", st.span)
+        return body, returns
+
+
+# ---------------------------------------------------------------------------
+# syntax errors in words
+
+
+_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "DTYPE": "a dtype",
+    "TRUE": "true",
+    "FALSE": "false",
+    "NONE": "None",
+    "COMP_OP": "a comparison",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "SECTION_KW": "'compile' or 'train'",
+    "$END": "the end of the file",
+}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+_WHAT_OPENS = {"(": "the parentheses", "[": "the list", "{": "the braces"}
+
+
+def _describe_terminal(name: str, parser: Lark) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    try:
+        pattern = parser.get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    if pattern.type == "str":
+        return f"'{pattern.value}'"
+    return name.lower()
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    text = str(tok)
+    if tok.type == "NAME":
+        return f"name '{text}'"
+    if tok.type in ("INT", "NUMBER"):
+        return f"number {text}"
+    if tok.type == "STRING":
+        return f"string {text}"
+    return f"'{text}'"
+
+
+_TOKEN_RE = re.compile(r'"([^"\\\n]|\\.)*"|\'([^\'\\\n]|\\.)*\'|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\S', re.S)
+
+
+def _open_brackets(text: str, upto: int) -> list[tuple[str, int, int, str]]:
+    """Brackets still open before offset ``upto``: (char, line, col, word before)."""
+    stack: list[tuple[str, int, int, str]] = []
+    prev_word = ""
+    for m in _TOKEN_RE.finditer(text, 0, upto):
+        start = m.start()
+        tok = m.group(0)
+        if tok in _CLOSERS:
+            ln = text.count("\n", 0, start) + 1
+            col = start - (text.rfind("\n", 0, start) + 1) + 1
+            stack.append((tok, ln, col, prev_word))
+        elif tok in (")", "]", "}"):
+            if stack and _CLOSERS[stack[-1][0]] == tok:
+                stack.pop()
+        if not tok.startswith("#"):
+            prev_word = tok
+    return stack
+
+
+def _opening_words(char: str, prev: str) -> str:
+    if char == "(" and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prev or "") and prev not in ("range",):
+        return "the call"
+    if char == "(" and prev == "range":
+        return "the range"
+    if char == "{":
+        if prev == "" or prev in ("=", ":", ",", "[", "("):
+            return "the dictionary"
+        return "the body"
+    return _WHAT_OPENS[char]
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line = getattr(exc, "line", 1) or 1
+    column = getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        span = Span(file=file, line=line, column=column, end_line=line, end_column=column + 1)
+        if ch in "\"'":
+            return Diagnostic("K103", "unterminated string", span, "close the string on the same line")
+        return Diagnostic("K103", f"unexpected character {ch!r}", span)
+    assert isinstance(exc, (UnexpectedToken, UnexpectedEOF))
+    tok = exc.token if isinstance(exc, UnexpectedToken) else Token("$END", "")
+    expected = set(exc.expected) if isinstance(exc, UnexpectedToken) else set()
+    expected.discard("COMMENT")
+    if tok.type == "$END":
+        lines = text.splitlines() or [""]
+        line = len(lines)
+        column = len(lines[-1]) + 1
+        offset = len(text)
+        span = Span(file=file, line=line, column=column)
+    else:
+        offset = tok.start_pos if tok.start_pos is not None else len(text)
+        span = Span(file=file, line=tok.line or line, column=tok.column or column, end_line=tok.end_line,
+                    end_column=tok.end_column)
+    parser = _lark()
+    words = sorted({_describe_terminal(e, parser) for e in expected})
+    stack = _open_brackets(text, offset)
+    got = _describe_token(tok)
+    if stack:
+        char, ln, col, prev = stack[-1]
+        closer = _CLOSERS[char]
+        closer_terms = {t for t in expected if _describe_terminal(t, parser) == f"'{closer}'"}
+        if closer_terms or tok.type == "$END":
+            return Diagnostic("K103", f"expected '{closer}' to close {_opening_words(char, prev)} opened at {ln}:{col}",
+                              span, f"found {got}")
+    if not words:
+        return Diagnostic("K103", f"unexpected {got}", span)
+    if len(words) > 6:
+        words = _summarise(words)
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return Diagnostic("K103", f"unexpected {got}; expected {listed}", span)
+
+
+def _summarise(words: list[str]) -> list[str]:
+    valueish = {"a name", "a number", "a string", "true", "false", "None", "'['", "'{'", "'('", "'-'", "'+'",
+                "'not'"}
+    if len(valueish & set(words)) >= 5:
+        rest = [w for w in words if w not in valueish]
+        return ["a value", *rest][:6]
+    return words[:6]
+
+
+# ---------------------------------------------------------------------------
+# entry points
+
+
+def _collect_names(tree: Tree[Token]) -> _Names:
+    names = _Names()
+    for item in tree.children:
+        if not isinstance(item, Tree):
+            continue
+        if item.data in ("model", "sequential"):
+            names.models.add(str(item.children[0]))
+        elif item.data == "block":
+            params: set[str] = set()
+            for p in item.children[1:]:
+                if isinstance(p, Tree) and p.data == "bparam" and (p.children[1] is not None
+                                                                   or p.children[2] is not None) \
+                        and not (p.children[1] is not None and str(p.children[1]) == "tensor"):
+                    params.add(str(p.children[0]))
+            names.blocks[str(item.children[0])] = params
+        elif item.data == "param":
+            names.params.add(str(item.children[0]))
+    return names
+
+
+def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, list[Comment]]:
+    """Parse ``.kspec`` text; also return its comments (for ``kspec fmt``)."""
+    parser = _lark()
+    _COMMENTS.clear()
+    try:
+        tree = parser.parse(text)
+    except UnexpectedInput as exc:
+        raise KspecError(_syntax_diagnostic(exc, text, file)) from None
+    except RecursionError:
+        raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
+    comments = [_comment(tok, text) for tok in _COMMENTS]
+    _COMMENTS.clear()
+    names = _collect_names(tree)
+    try:
+        spec = _Builder(file, names).transform(tree)
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, _Fail):
+            raise KspecError(inner.diag) from None
+        if isinstance(inner, KspecError):
+            raise inner from None
+        if isinstance(inner, ValidationError):
+            raise KspecError(Diagnostic("K103", f"invalid spec: {inner.errors()[0]['msg']}",
+                                        _meta_span(exc, file))) from None
+        if isinstance(inner, RecursionError):
+            raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
+        raise
+    except RecursionError:
+        raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
+    assert isinstance(spec, ir.Spec)
+    return spec, comments
+
+
+def _meta_span(exc: VisitError, file: str) -> Span:
+    obj = exc.obj
+    meta = getattr(obj, "meta", None)
+    if meta is not None and not getattr(meta, "empty", True):
+        return Span(file=file, line=meta.line, column=meta.column)
+    return Span(file=file)
+
+
+def _comment(tok: Token, text: str) -> Comment:
+    start = tok.start_pos or 0
+    before = text[text.rfind("\n", 0, start) + 1 : start]
+    return Comment(line=tok.line or 1, column=tok.column or 1, text=str(tok).rstrip(), own_line=not before.strip())
+
+
+def parse_kspec(text: str, file: str = "<string>") -> ir.Spec:
+    """Parse ``.kspec`` text into the IR (no checks beyond syntax and
+    structure). Raises :class:`KspecError` with a located ``K103``."""
+    return parse_with_comments(text, file)[0]
+
+
+def iter_comments(text: str) -> Iterator[Comment]:  # pragma: no cover - convenience
+    """The comments of ``text`` in order."""
+    yield from parse_with_comments(text)[1]
+
