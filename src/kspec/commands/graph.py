@@ -1,0 +1,267 @@
+"""``kspec graph SPEC -o FILE``: the model's layer graph, statically.
+
+One box per layer with its type and output shape. A layer applied several
+times (a named layer, a shared stack) is ONE box with several incoming
+edges and a bold border marked ``shared xN``; a model used as a layer is a
+3-D box (``box3d``) of type Functional/Sequential.
+
+Formats, by the output's suffix:
+
+- ``.dot``: Graphviz text, always available;
+- ``.svg``: drawn by kspec itself (a layered layout, plain SVG text): no
+  extra dependency, deterministic output;
+- ``.png``: the same layout drawn with matplotlib (a kspec dependency for
+  training plots); if it is missing, exit 2 with how to install it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
+from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
+
+NAME = "graph"
+HELP = "draw a model's layer graph as .dot, .svg or .png (static: no TensorFlow)"
+FORMATS = (".dot", ".svg", ".png")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
+    parser.add_argument("-o", "--output", metavar="FILE", required=True,
+                        help="output file: .dot (Graphviz text), .svg or .png")
+    parser.add_argument("--model", metavar="NAME", help="which model (default: the last one)")
+    add_defines(parser)
+
+
+@dataclass
+class Node:
+    """A box: one layer object, however often it is applied."""
+
+    id: str
+    title: str  # name (Type)
+    shape: str
+    shared: int  # number of applications when > 1
+    submodel: bool
+
+
+def graph_of(m: ModelShapes) -> tuple[list[Node], list[tuple[str, str]]]:
+    """Nodes and edges (source id, target id) of a model's layer graph."""
+    nodes: list[Node] = []
+    edges: list[tuple[str, str]] = []
+    known = {layer.name for layer in m.layers}
+    if m.kind == "sequential":
+        nodes.append(Node("input", "input (InputLayer)", fmt_shape(m.inputs[0] if m.inputs else None), 0, False))
+        known.add("input")
+    for layer in m.layers:
+        nodes.append(_node(layer))
+        for src in layer.inbound:
+            if src in known:
+                edges.append((src, layer.name))
+    if m.kind == "sequential" and m.layers:
+        edges = [("input", m.layers[0].name)] + [(a.name, b.name) for a, b in zip(m.layers, m.layers[1:])]
+    return nodes, edges
+
+
+def _node(layer: LayerInfo) -> Node:
+    if len(layer.outputs) > 1:
+        shape = "[" + ", ".join(fmt_shape(s) for s in layer.outputs) + "]"
+    else:
+        shape = fmt_shape(layer.outputs[0] if layer.outputs else None)
+    sub = layer.type in ("Functional", "Sequential")
+    return Node(layer.name, f"{layer.name} ({layer.type})", shape, layer.calls if layer.calls > 1 else 0, sub)
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(name: str, nodes: list[Node], edges: list[tuple[str, str]]) -> str:
+    """Graphviz text for the graph."""
+    out = [f"digraph {_q(name)} {{", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica", fontsize=11];']
+    for n in nodes:
+        parts = [n.title, n.shape] + ([f"shared x{n.shared}"] if n.shared else [])
+        attrs = ['label="' + "\\n".join(_q(p)[1:-1] for p in parts) + '"']
+        if n.submodel:
+            attrs.append("shape=box3d")
+        if n.shared:
+            attrs.append("penwidth=2.5")
+            attrs.append('color="#1f5fbf"')
+        out.append(f"  {_q(n.id)} [{', '.join(attrs)}];")
+    for a, b in edges:
+        out.append(f"  {_q(a)} -> {_q(b)};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+# -- layout (for .svg and .png) -------------------------------------------------
+
+BOX_H = 46
+GAP_Y = 34
+GAP_X = 24
+CHAR_W = 7.0
+
+
+@dataclass
+class Placed:
+    node: Node
+    x: float
+    y: float
+    w: float
+
+
+def layout(nodes: list[Node], edges: list[tuple[str, str]]) -> tuple[list[Placed], float, float]:
+    """Layered layout: rank = longest path from a source; boxes centred."""
+    rank = {n.id: 0 for n in nodes}
+    preds: dict[str, list[str]] = {n.id: [] for n in nodes}
+    for a, b in edges:
+        if a in preds and b in preds:
+            preds[b].append(a)
+    for n in nodes:  # nodes come in dependency order
+        rank[n.id] = max((rank[p] + 1 for p in preds[n.id] if p != n.id), default=0)
+    rows: dict[int, list[Node]] = {}
+    for n in nodes:
+        rows.setdefault(rank[n.id], []).append(n)
+
+    def width(n: Node) -> float:
+        return max(len(n.title), len(n.shape), 10) * CHAR_W + 20
+
+    total_w = max(sum(width(n) for n in row) + GAP_X * (len(row) - 1) for row in rows.values()) + 2 * GAP_X
+    placed: list[Placed] = []
+    for r in sorted(rows):
+        row = rows[r]
+        row_w = sum(width(n) for n in row) + GAP_X * (len(row) - 1)
+        x = (total_w - row_w) / 2
+        for n in row:
+            placed.append(Placed(n, x, GAP_Y + r * (BOX_H + GAP_Y), width(n)))
+            x += width(n) + GAP_X
+    height = GAP_Y + len(rows) * (BOX_H + GAP_Y)
+    return placed, total_w, height
+
+
+def route(placed: list[Placed], a: Placed, b: Placed, lane: int) -> list[tuple[float, float]]:
+    """Points of an edge: straight between adjacent rows; an edge that skips
+    rows goes around the boxes between them, on the right."""
+    start = (a.x + a.w / 2, a.y + BOX_H)
+    end = (b.x + b.w / 2, b.y)
+    between = [p for p in placed if a.y < p.y < b.y]
+    if not between:
+        return [start, end]
+    right = max(p.x + p.w for p in [*between, a, b]) + 14 + 10 * lane
+    return [(a.x + a.w, a.y + BOX_H / 2), (right, a.y + BOX_H / 2), (right, b.y + BOX_H / 2),
+            (b.x + b.w, b.y + BOX_H / 2)]
+
+
+def _routes(placed: list[Placed], edges: list[tuple[str, str]]) -> list[list[tuple[float, float]]]:
+    at = {p.node.id: p for p in placed}
+    out: list[list[tuple[float, float]]] = []
+    lane = 0
+    for a, b in edges:
+        if a in at and b in at:
+            pts = route(placed, at[a], at[b], lane)
+            lane += len(pts) > 2
+            out.append(pts)
+    return out
+
+
+def _extent(placed: list[Placed], routes: list[list[tuple[float, float]]], w: float) -> float:
+    return max([w, *(x + GAP_X for r in routes for x, _ in r)])
+
+
+def to_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
+    """A standalone SVG drawing of the graph."""
+    placed, w, h = layout(nodes, edges)
+    routes = _routes(placed, edges)
+    w = _extent(placed, routes, w)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
+           f'viewBox="0 0 {w:.0f} {h:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>']
+    for pts in routes:
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        out.append(f'<polyline points="{coords}" fill="none" stroke="#444" marker-end="url(#arrow)"/>')
+    for p in placed:
+        n = p.node
+        stroke, sw = ("#1f5fbf", 2.5) if n.shared else ("#222", 1)
+        fill = "#eef3fb" if n.submodel else "#ffffff"
+        if n.submodel:
+            out.append(f'<rect x="{p.x + 4:.1f}" y="{p.y - 4:.1f}" width="{p.w:.1f}" height="{BOX_H}" '
+                       f'fill="{fill}" stroke="{stroke}" stroke-width="{sw}"/>')
+        out.append(f'<rect x="{p.x:.1f}" y="{p.y:.1f}" width="{p.w:.1f}" height="{BOX_H}" rx="4" fill="{fill}" '
+                   f'stroke="{stroke}" stroke-width="{sw}"/>')
+        cx = p.x + p.w / 2
+        out.append(f'<text x="{cx:.1f}" y="{p.y + 18:.1f}" text-anchor="middle">{escape(n.title)}</text>')
+        sub = n.shape + (f"  shared x{n.shared}" if n.shared else "")
+        out.append(f'<text x="{cx:.1f}" y="{p.y + 36:.1f}" text-anchor="middle" fill="#555">{escape(sub)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
+    """The same layout, drawn with matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import FancyArrowPatch, Rectangle
+    except ImportError:
+        raise fail_usage("writing .png needs matplotlib: pip install matplotlib (or write .dot or .svg)") from None
+    placed, w, h = layout(nodes, edges)
+    routes = _routes(placed, edges)
+    w = _extent(placed, routes, w)
+    dpi = 100
+    fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.axis("off")
+    for pts in routes:
+        xs, ys = zip(*pts)
+        ax.plot(xs[:-1], ys[:-1], color="#444", linewidth=1)
+        ax.add_patch(FancyArrowPatch(pts[-2], pts[-1], arrowstyle="-|>", mutation_scale=10, color="#444",
+                                     shrinkA=0, shrinkB=0))
+    for p in placed:
+        n = p.node
+        stroke, sw = ("#1f5fbf", 2.5) if n.shared else ("#222", 1.0)
+        fill = "#eef3fb" if n.submodel else "#ffffff"
+        if n.submodel:
+            ax.add_patch(Rectangle((p.x + 4, p.y - 4), p.w, BOX_H, facecolor=fill, edgecolor=stroke, linewidth=sw))
+        ax.add_patch(Rectangle((p.x, p.y), p.w, BOX_H, facecolor=fill, edgecolor=stroke, linewidth=sw))
+        cx = p.x + p.w / 2
+        ax.text(cx, p.y + 15, n.title, ha="center", va="center", fontsize=9)
+        sub = n.shape + (f"  shared x{n.shared}" if n.shared else "")
+        ax.text(cx, p.y + 33, sub, ha="center", va="center", fontsize=8, color="#555")
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kspec.compiler.pipeline import load_path
+
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise fail_usage(f"cannot write '{out}': use a .dot, .svg or .png file")
+    if out.parent and not out.parent.exists():
+        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    spec = load_path(args.spec, parse_defines(args.define))
+    try:
+        target = spec.model(args.model).name
+    except KeyError:
+        names = [m.name for m in spec.models]
+        raise KspecError(Diagnostic("K207", f"no model named '{args.model}' (the spec has: {', '.join(names)})",
+                                    spec.span, did_you_mean(args.model or "", names))) from None
+    nodes, edges = graph_of(infer_spec(spec).models[target])
+    if suffix == ".dot":
+        out.write_text(to_dot(target, nodes, edges), encoding="utf-8")
+    elif suffix == ".svg":
+        out.write_text(to_svg(nodes, edges), encoding="utf-8")
+    else:
+        to_png(nodes, edges, out)
+    print(f"wrote {out} ({len(nodes)} layers, model '{target}')")
+    return EXIT_OK

@@ -1,0 +1,77 @@
+"""``kspec summary SPEC``: each layer's output shape and parameter count,
+from static inference (no TensorFlow); ``--keras`` prints Keras's own."""
+
+from __future__ import annotations
+
+import argparse
+
+from kspec.commands._common import EXIT_OK, add_defines, parse_defines
+from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
+
+NAME = "summary"
+HELP = "print each layer's output shape and parameter count (static; --keras for Keras's own)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
+    parser.add_argument("--model", metavar="NAME", help="which model (default: the last one)")
+    parser.add_argument("--keras", action="store_true", help="build the real model and print model.summary()")
+    add_defines(parser)
+
+
+def _count(n: int | None) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _row(info: LayerInfo) -> tuple[str, str, str, str]:
+    shapes = ", ".join(fmt_shape(s) for s in info.outputs) if len(info.outputs) > 1 else fmt_shape(
+        info.outputs[0] if info.outputs else None)
+    if len(info.outputs) > 1:
+        shapes = f"[{shapes}]"
+    links = ", ".join(info.inbound)
+    if info.calls > 1:
+        links = f"{links} (shared: {info.calls} calls)"
+    return f"{info.name} ({info.type})", shapes, _count(info.params), links
+
+
+def format_summary(m: ModelShapes) -> str:
+    """A table like ``model.summary()``, computed statically."""
+    rows = [_row(layer) for layer in m.layers]
+    head = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+    if m.kind == "sequential":  # like Keras: a stack needs no links
+        rows = [(a, b, c, "") for a, b, c, _ in rows]
+        head = (*head[:3], "")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    line = "-" * (sum(widths) + (6 if widths[3] else 4))
+
+    def fmt(r: tuple[str, str, str, str]) -> str:
+        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
+
+    out = [f'Model: "{m.name}" ({m.kind})', line, fmt(head), line.replace("-", "=")]
+    out += [fmt(r) for r in rows]
+    out.append(line)
+    out.append(f"Total params: {_count(m.params)}")
+    unknown = [layer.name for layer in m.layers if layer.params is None]
+    if unknown:
+        out.append(f"(no static rule for: {', '.join(unknown)}; use --keras for exact figures)")
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kspec.compiler.pipeline import load_path
+
+    spec = load_path(args.spec, parse_defines(args.define))
+    try:
+        target = spec.model(args.model).name
+    except KeyError:
+        names = [m.name for m in spec.models]
+        raise KspecError(Diagnostic("K207", f"no model named '{args.model}' (the spec has: {', '.join(names)})",
+                                    spec.span, did_you_mean(args.model or "", names))) from None
+    if args.keras:
+        import kspec
+
+        kspec.build(spec, target).summary()
+        return EXIT_OK
+    print(format_summary(infer_spec(spec).models[target]))
+    return EXIT_OK
