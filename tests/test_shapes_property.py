@@ -160,3 +160,132 @@ def test_random_sequential_specs_match_keras(data: dict[str, Any]) -> None:
 @given(merge_specs())
 def test_random_merge_specs_match_keras(data: dict[str, Any]) -> None:
     _agree(data)
+
+
+# --------------------------------------------------------------------------
+# One layer of each family, with random arguments and input shapes
+
+
+def _dims(n: int, lo: int = 1, hi: int = 6) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.integers(lo, hi), min_size=n, max_size=n)
+
+
+@st.composite
+def single_layer_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """A one-layer sequential model: (input shape, layer)."""
+    small = st.integers(1, 3)
+    pad = st.sampled_from(["valid", "same"])
+    family = draw(st.sampled_from(["conv", "convT", "sep", "pool", "gpool", "reshape", "rnn", "bidi", "td",
+                                   "norm", "misc", "embed"]))
+    rank = draw(st.integers(1, 3))
+    spatial = draw(_dims(rank, 2, 7))
+    chans = draw(small)
+    image = [*spatial, chans]
+    if family == "conv":
+        return _one(image, {f"Conv{rank}D": {"filters": draw(small), "kernel_size": draw(small),
+                                             "strides": draw(st.integers(1, 2)), "padding": draw(pad),
+                                             "use_bias": draw(st.booleans())}})
+    if family == "convT":
+        args: dict[str, Any] = {"filters": draw(small), "kernel_size": draw(small),
+                                "strides": draw(st.integers(1, 2)), "padding": draw(pad)}
+        if draw(st.booleans()):
+            args["output_padding"] = 0
+        return _one(image, {f"Conv{rank}DTranspose": args})
+    if family == "sep":
+        r = min(rank, 2)
+        img = [*spatial[:r], chans]
+        if draw(st.booleans()):
+            return _one(img, {f"SeparableConv{r}D": {"filters": draw(small), "kernel_size": draw(small),
+                                                     "depth_multiplier": draw(small), "padding": draw(pad)}})
+        return _one(img, {f"DepthwiseConv{r}D": {"kernel_size": draw(small), "depth_multiplier": draw(small),
+                                                 "strides": draw(st.integers(1, 2))}})
+    if family == "pool":
+        kind = draw(st.sampled_from(["MaxPooling", "AveragePooling"]))
+        return _one(image, {f"{kind}{rank}D": {"pool_size": draw(small), "padding": draw(pad)}})
+    if family == "gpool":
+        kind = draw(st.sampled_from(["GlobalMaxPooling", "GlobalAveragePooling"]))
+        return _one(image, {f"{kind}{rank}D": {"keepdims": draw(st.booleans())}})
+    if family == "reshape":
+        n = draw(st.integers(1, 4))
+        choice = draw(st.sampled_from(["Reshape", "Flatten", "Permute", "RepeatVector", "Crop", "Pad", "Up"]))
+        if choice == "Reshape":
+            return _one([n * 2, 3], {"Reshape": [[draw(st.sampled_from([-1, 3, 2, 6])), draw(st.sampled_from(
+                [-1, 2, 4]))]]})
+        if choice == "Flatten":
+            return _one(image, "Flatten")
+        if choice == "Permute":
+            return _one(image, {"Permute": [draw(st.permutations(list(range(1, rank + 2))))]})
+        if choice == "RepeatVector":
+            return _one([chans], {"RepeatVector": [n]})
+        if choice == "Crop":
+            return _one(image, {f"Cropping{rank}D": {"cropping": draw(st.integers(0, 2))}})
+        if choice == "Pad":
+            return _one(image, {f"ZeroPadding{rank}D": {"padding": draw(st.integers(0, 2))}})
+        return _one(image, {f"UpSampling{rank}D": {"size": draw(st.integers(1, 2))}})
+    if family in ("rnn", "bidi"):
+        kind = draw(st.sampled_from(["LSTM", "GRU", "SimpleRNN"]))
+        inner: dict[str, Any] = {"units": draw(small), "return_sequences": draw(st.booleans())}
+        if kind == "GRU":
+            inner["reset_after"] = draw(st.booleans())
+        if family == "rnn":
+            return _one([spatial[0], chans], {kind: inner})
+        return _one([spatial[0], chans], {"Bidirectional": {"layer": {"fn": kind, "kwargs": inner},
+                                                            "merge_mode": draw(st.sampled_from(
+                                                                ["concat", "sum", "mul", "ave"]))}})
+    if family == "td":
+        return _one([spatial[0], chans, 2], {"TimeDistributed": {"layer": {"fn": "Dense", "args": [draw(small)]}}})
+    if family == "norm":
+        if draw(st.booleans()):
+            return _one(image, {"BatchNormalization": {"center": draw(st.booleans()),
+                                                       "scale": draw(st.booleans())}})
+        return _one(image, {"LayerNormalization": {"axis": draw(st.sampled_from([-1, 1]))}})
+    if family == "embed":
+        return _one([spatial[0]], {"Embedding": [draw(st.integers(2, 20)), draw(small)]})
+    return _one(image, draw(st.sampled_from(["ReLU", {"LeakyReLU": {}}, {"Activation": ["tanh"]}, "PReLU",
+                                             {"PReLU": {"shared_axes": [1]}}, {"Dense": [2]}, "Softmax",
+                                             {"GaussianNoise": [0.1]}, {"SpatialDropout1D": [0.1]}])))
+
+
+def _one(shape: list[int], layer: Any) -> dict[str, Any]:
+    return {"models": [{"name": "m", "kind": "sequential", "input": shape, "layers": [layer]}]}
+
+
+@given(single_layer_specs())
+def test_random_single_layers_match_keras(data: dict[str, Any]) -> None:
+    _agree(data)
+
+
+def _functional(inputs: dict[str, Any], nodes: list[Any], out: Any) -> dict[str, Any]:
+    return {"models": [{"name": "m", "inputs": inputs, "nodes": nodes, "outputs": {"out": out}}]}
+
+
+@pytest.mark.parametrize("data", [
+    _functional({"q": [4, 8], "v": [6, 5]},
+                [{"name": "a", "from": ["q", "v"], "apply": {"MultiHeadAttention": {"num_heads": 2, "key_dim": 3}}}],
+                {"from": "a", "apply": "Flatten"}),
+    _functional({"q": [4, 8], "v": [6, 5], "k": [6, 7]},
+                [{"name": "a", "from": ["q", "v", "k"],
+                  "apply": {"MultiHeadAttention": {"num_heads": 2, "key_dim": 3, "value_dim": 2,
+                                                   "output_shape": 5}}}],
+                {"from": "a", "apply": "Flatten"}),
+    _functional({"q": [4, 8], "v": [6, 8]},
+                [{"name": "a", "from": ["q", "v"], "apply": {"Attention": {"use_scale": True}}}],
+                {"from": "a", "apply": "Flatten"}),
+    _functional({"x": [5, 3]},
+                [{"name": ["o", "h", "c", "h2", "c2"], "from": "x",
+                  "apply": {"Bidirectional": {"layer": {"fn": "LSTM", "args": [4],
+                                                        "kwargs": {"return_state": True}}}}},
+                 {"name": "z", "from": ["o", "h", "c2"], "apply": "Concatenate"}],
+                {"from": "z", "apply": {"Dense": [1]}}),
+    _functional({"a": [3, 4], "b": [3, 4]},
+                [{"name": "d", "from": ["a", "b"], "apply": {"Dot": {"axes": [2, 2], "normalize": True}}}],
+                {"from": "d", "apply": "Flatten"}),
+    _functional({"a": [3, 4], "b": [1, 4]},
+                [{"name": "d", "from": ["a", "b"], "apply": "Multiply"}],
+                {"from": "d", "apply": {"Dense": [2]}}),
+    _functional({"a": [3, 4], "b": [3, 2]},
+                [{"name": "d", "from": ["a", "b"], "apply": {"Concatenate": {"axis": 2}}}],
+                {"from": "d", "apply": {"Conv1D": [2, 2]}}),
+], ids=["mha", "mha_key_dims", "attention", "bidi_states", "dot", "broadcast", "concat_axis"])
+def test_multi_input_families_match_keras(data: dict[str, Any]) -> None:
+    _agree(data)

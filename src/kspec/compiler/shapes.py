@@ -318,6 +318,9 @@ def _flatten(ctx: Ctx) -> Result:
 def _reshape(ctx: Ctx) -> Result:
     x = ctx.one()
     target = [int(v) for v in ctx.args.get("target_shape")]
+    if target.count(-1) > 1 or any(t == 0 or t < -1 for t in target):
+        raise ShapeError(f"Reshape: target_shape {fmt_shape(tuple(target))} may hold positive sizes and at most "
+                         "one -1")
     rest = x[1:]
     if any(d is None for d in rest):
         return [(x[0], *(None if t == -1 else t for t in target))], 0
