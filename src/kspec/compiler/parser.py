@@ -152,6 +152,10 @@ def _unquote(text: str) -> str:
     escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "0": "\0"}
     while i < len(body):
         ch = body[i]
+        if ch == "\\" and body[i + 1 : i + 2] == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            i += 6
+            continue
         if ch == "\\" and i + 1 < len(body):
             out.append(escapes.get(body[i + 1], "\\" + body[i + 1]))
             i += 2
@@ -448,7 +452,7 @@ class _Builder(Transformer[Token, Any]):
                 raise self._fail("K103", f"'{key}' is set twice in this {kw} section", st.span)
             values[key] = resolver.value(st.data["value"])
             spans[key] = st.span
-        return (str(kw), ir.Section(model=str(name), settings=values, span=self._tspan(name), key_spans=spans))
+        return (str(kw), ir.Section(model=str(name), settings=values, span=self._span(meta), key_spans=spans))
 
     @v_args(meta=True)
     def start(self, meta: Meta, children: list[Any]) -> ir.Spec:

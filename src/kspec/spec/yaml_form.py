@@ -178,7 +178,7 @@ class _Normalizer:
         if not isinstance(data, dict):
             self.error("a spec must be a mapping with a 'models' list", None)
             return {"models": []}
-        self.expect_keys(data, {"models", "compile", "train"}, "the spec")
+        self.expect_keys(data, {"models", "compile", "train", "params", "blocks", "uses"}, "the spec")
         models = data.get("models")
         if models is None:
             self.error("a spec needs a 'models' list", _sp(data))
@@ -196,7 +196,96 @@ class _Normalizer:
             "models": [self.model(m) for m in models],
             "compile": self.sections(data.get("compile"), "compile", _ks(data, "compile")),
             "train": self.sections(data.get("train"), "train", _ks(data, "train")),
+            "params": self.params(data.get("params"), _ks(data, "params"), "params"),
+            "blocks": self.blocks(data.get("blocks"), _ks(data, "blocks")),
+            "uses": self.uses(data.get("uses"), _ks(data, "uses")),
         }
+
+    # -- the language's abstraction layer: params, blocks, uses ---------------
+
+    def uses(self, data: Any, span: Span | None) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, list) or not all(isinstance(u, str) for u in data):
+            self.error("'uses' is a list of file names", span)
+            return []
+        return list(data)
+
+    def params(self, data: Any, span: Span | None, what: str) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, dict):
+            self.error(f"'{what}' maps parameter names to {{type: ..., default: ...}}", span)
+            return []
+        out = []
+        for name in _keys(data):
+            body = data[name]
+            if not isinstance(body, dict):
+                body = {SPAN_KEY: _ks(data, name), "default": body}
+            self.expect_keys(body, {"type", "default"}, "a parameter")
+            out.append({
+                SPAN_KEY: _ks(data, "key:" + name),
+                "name": name,
+                "type": body.get("type"),
+                "default": self.value(body.get("default")),
+                "has_default": "default" in body,
+            })
+        return out
+
+    def blocks(self, data: Any, span: Span | None) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, dict):
+            self.error("'blocks' maps block names to {inputs, params, body, return}", span)
+            return []
+        out = []
+        for name in _keys(data):
+            body = data[name]
+            if not isinstance(body, dict):
+                self.error(f"block '{name}' must be a mapping with 'inputs', 'params', 'body' and 'return'",
+                           _ks(data, name))
+                continue
+            self.expect_keys(body, {"inputs", "params", "body", "return"}, "a block")
+            returns = body.get("return", [])
+            returns = returns if isinstance(returns, list) else [returns]
+            out.append({
+                SPAN_KEY: _ks(data, "key:" + name),
+                "name": name,
+                "inputs": _strip(body.get("inputs", [])),
+                "params": self.params(body.get("params"), _ks(body, "params"), "params"),
+                "body": self.block_body(body.get("body", []), _ks(body, "body")),
+                "returns": [self.return_expr(r, _ks(body, "return")) for r in returns],
+            })
+        return out
+
+    def block_body(self, data: Any, span: Span | None) -> list[Any]:
+        if not isinstance(data, list):
+            self.error("a block's 'body' is a list of nodes", span)
+            return []
+        out = []
+        for item in data:
+            if isinstance(item, dict) and "for" in item:
+                self.expect_keys(item, {"for", "range", "body"}, "a loop")
+                bounds = item.get("range", [])
+                out.append({
+                    SPAN_KEY: _sp(item),
+                    "kind": "for",
+                    "var": item["for"],
+                    "range": self.value(bounds if isinstance(bounds, list) else [bounds]),
+                    "body": self.block_body(item.get("body", []), _ks(item, "body")),
+                })
+            else:
+                out.append(self.node(item))
+        return out
+
+    def return_expr(self, data: Any, span: Span | None) -> Any:
+        if isinstance(data, str):
+            return {SPAN_KEY: span, "inputs": [data], "steps": []}
+        if isinstance(data, dict):
+            self.expect_keys(data, {"from", "apply"}, "a returned value")
+            return self.expr(data)
+        self.error("a block returns tensor names or {from, apply} expressions", span)
+        return {"inputs": ["?"]}
 
     def sections(self, data: Any, what: str, span: Span | None) -> list[Any]:
         if data is None:
@@ -612,11 +701,51 @@ def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
                 outputs[o.name] = _dump_expr(o.value, named)
         fm["outputs"] = outputs
         models.append(fm)
-    out: dict[str, Any] = {"models": models}
+    out: dict[str, Any] = {}
+    if spec.uses:
+        out["uses"] = list(spec.uses)
+    if spec.params:
+        out["params"] = _dump_params(spec.params)
+    if spec.blocks:
+        out["blocks"] = {b.name: _dump_block(b, named) for b in spec.blocks}
+    out["models"] = models
     for what in ("compile", "train"):
         sections = getattr(spec, what)
         if sections:
             out[what] = {sec.model: {k: _dump_value(v) for k, v in sec.settings.items()} for sec in sections}
+    return out
+
+
+def _dump_params(params: list[ir.Param]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in params:
+        body: dict[str, Any] = {}
+        if p.type is not None:
+            body["type"] = p.type
+        if p.has_default:
+            body["default"] = _dump_value(p.default)
+        out[p.name] = body
+    return out
+
+
+def _dump_body(body: list[Any], named: set[str]) -> list[Any]:
+    out: list[Any] = []
+    for st in body:
+        if isinstance(st, ir.For):
+            out.append({"for": st.var, "range": _dump_value(st.range), "body": _dump_body(st.body, named)})
+        else:
+            out.append({"name": st.targets[0] if len(st.targets) == 1 else list(st.targets),
+                        **_dump_expr(st.value, named)})
+    return out
+
+
+def _dump_block(b: ir.Block, named: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"inputs": list(b.inputs)}
+    if b.params:
+        out["params"] = _dump_params(b.params)
+    out["body"] = _dump_body(b.body, named)
+    returns = [r.inputs[0] if not r.steps else _dump_expr(r, named) for r in b.returns]
+    out["return"] = returns[0] if len(returns) == 1 else returns
     return out
 
 

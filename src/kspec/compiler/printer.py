@@ -1,0 +1,336 @@
+"""IR -> canonical ``.kspec`` text (the layout ``kspec fmt`` writes).
+
+``parse_kspec(print_kspec(spec))`` equals ``spec``. With the comments of
+the source (from :func:`kspec.compiler.parser.parse_with_comments`) every
+comment is kept, before or after the statement it was written next to.
+
+Layout: two-space indent, one statement per line, one blank line between
+top-level items (and where the source had one inside a body), chains as
+``x -> A() -> B()``, broken before each ``->`` when a line would pass
+100 columns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from kspec.spec import ir
+
+__all__ = ["print_kspec", "format_value", "KEYWORDS"]
+
+#: Words a bare name cannot be (they start statements or are literals).
+KEYWORDS = frozenset({
+    "model", "sequential", "block", "param", "use", "compile", "train", "input", "output", "return", "for", "in",
+    "range", "with", "if", "else", "and", "or", "not", "true", "false", "none", "True", "False", "None",
+})
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+WIDTH = 100
+_PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "+": 5, "-": 5, "*": 6,
+         "/": 6, "//": 6, "%": 6, "**": 8}
+
+
+def _is_name(text: str) -> bool:
+    return bool(_IDENT.match(text)) and text not in KEYWORDS
+
+
+def _string(text: str) -> str:
+    out = json.dumps(text, ensure_ascii=False)
+    return out
+
+
+def format_value(value: Any) -> str:
+    """A value as ``.kspec`` source: ``[1, 2]``, ``l2(0.01)``, ``"relu"``."""
+    return _value(value, 0)
+
+
+def _value(v: Any, parent: int) -> str:
+    if v is None:
+        return "none"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            raise ValueError(f"{v} has no .kspec form")
+        text = repr(v)
+        return text
+    if isinstance(v, str):
+        return _string(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x, 0) for x in v) + "]"
+    if isinstance(v, dict):
+        items = [f"{k if _is_name(k) else _string(k)}: {_value(x, 0)}" for k, x in v.items()]
+        return "{" + ", ".join(items) + "}"
+    if isinstance(v, ir.Call):
+        return _call(v.fn, v.args, v.kwargs)
+    if isinstance(v, (ir.Ref, ir.Var)):
+        return v.name
+    if isinstance(v, ir.BinOp):
+        prec = _PREC[v.op]
+        left = _value(v.left, prec if v.op != "**" else prec + 1)
+        right = _value(v.right, prec + 1 if v.op != "**" else prec)
+        text = f"{left} {v.op} {right}"
+        return f"({text})" if prec < parent or prec == parent else text
+    if isinstance(v, ir.UnaryOp):
+        if v.op == "not":
+            text = f"not {_value(v.operand, 3)}"
+            return f"({text})" if parent >= 3 else text
+        inner = _value(v.operand, 7)
+        text = f"-{inner}"
+        return f"({text})" if parent >= 7 else text
+    if isinstance(v, ir.Cond):
+        text = f"{_value(v.then, 1)} if {_value(v.test, 1)} else {_value(v.otherwise, 0)}"
+        return f"({text})" if parent > 0 else text
+    if isinstance(v, ir.Format):
+        raise ValueError("format strings have no .kspec form yet")
+    raise ValueError(f"not a spec value: {type(v).__name__}")
+
+
+def _call(fn: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    parts = [_value(a, 0) for a in args] + [f"{k}={_value(x, 0)}" for k, x in kwargs.items()]
+    return f"{fn}({', '.join(parts)})"
+
+
+def _shape(shape: Sequence[int | None]) -> str:
+    dims = ["None" if d is None else str(d) for d in shape]
+    if len(dims) == 1:
+        return f"({dims[0]},)"
+    return "(" + ", ".join(dims) + ")"
+
+
+def _callee(c: ir.LayerCall | ir.LayerRef, call_kwargs: dict[str, Any] | None = None) -> str:
+    kw = call_kwargs or {}
+    if isinstance(c, ir.LayerRef):
+        if kw:
+            return f"{c.ref}({', '.join(f'{k}={_value(v, 0)}' for k, v in kw.items())})"
+        return c.ref
+    text = _call(c.type, c.args, c.kwargs)
+    if kw:
+        text += "(" + ", ".join(f"{k}={_value(v, 0)}" for k, v in kw.items()) + ")"
+    return text
+
+
+def _expr_parts(e: ir.Expr) -> list[str]:
+    """The chain's pieces: head, then each later step."""
+    if not e.steps:
+        return [e.inputs[0]]
+    if len(e.inputs) == 1:
+        return [e.inputs[0], *(_callee(s.layer, s.call_kwargs) for s in e.steps)]
+    first, rest = e.steps[0], e.steps[1:]
+    if not e.inputs:
+        head = _callee(first.layer, first.call_kwargs)
+    else:
+        tensors = ", ".join([*e.inputs, *(f"{k}={_value(v, 0)}" for k, v in first.call_kwargs.items())])
+        if isinstance(first.layer, ir.LayerRef):
+            head = f"{first.layer.ref}({tensors})"
+        else:
+            head = f"{_call(first.layer.type, first.layer.args, first.layer.kwargs)}({tensors})"
+    return [head, *(_callee(s.layer, s.call_kwargs) for s in rest)]
+
+
+def _stack_parts(stack: Sequence[ir.LayerCall | ir.LayerRef]) -> list[str]:
+    return [_callee(c) for c in stack]
+
+
+class _Out:
+    """Collects lines, weaving the source's comments back in."""
+
+    def __init__(self, comments: Sequence[Any] | None) -> None:
+        self.lines: list[str] = []
+        self.comments = sorted(comments or [], key=lambda c: (c.line, c.column))
+        self.pos = 0
+        self.last_line = 0
+
+    def _pending(self, before: int) -> list[Any]:
+        out = []
+        while self.pos < len(self.comments) and self.comments[self.pos].line < before:
+            out.append(self.comments[self.pos])
+            self.pos += 1
+        return out
+
+    def _gap(self, line: int, indent: str) -> None:
+        if self.last_line and line > self.last_line + 1 and self.lines and self.lines[-1].strip() \
+                and not self.lines[-1].rstrip().endswith("{") and indent:
+            self.lines.append("")
+
+    def flush(self, before: int, indent: str) -> None:
+        for c in self._pending(before):
+            self._gap(c.line, indent)
+            self.lines.append(f"{indent}{c.text}")
+            self.last_line = c.line
+
+    def stmt(self, parts: list[str], indent: str, span: ir.Span | None, sep: str = " -> ",
+             prefix: str = "") -> None:
+        if span is not None and self.comments:
+            self.flush(span.line, indent)
+        if span is not None:
+            self._gap(span.line, indent)
+        one = indent + prefix + sep.join(parts)
+        if len(one) <= WIDTH or len(parts) < 3 or sep != " -> ":
+            text = [one]
+        else:
+            text = [indent + prefix + parts[0]] + [f"{indent}    -> {p}" for p in parts[1:]]
+        if span is not None:
+            end = span.end_line or span.line
+            trailing = []
+            while self.pos < len(self.comments) and self.comments[self.pos].line <= end \
+                    and not self.comments[self.pos].own_line:
+                trailing.append(self.comments[self.pos].text)
+                self.pos += 1
+            if trailing:
+                text[-1] += "  " + "  ".join(trailing)
+            self.last_line = end
+        self.lines.extend(text)
+
+    def open(self, header: str, indent: str, span: ir.Span | None) -> None:
+        if span is not None and self.comments:
+            self.flush(span.line, indent)
+        if span is not None:
+            self.last_line = span.line
+        trailing = []
+        if span is not None:
+            while self.pos < len(self.comments) and self.comments[self.pos].line == span.line \
+                    and not self.comments[self.pos].own_line:
+                trailing.append(self.comments[self.pos].text)
+                self.pos += 1
+        self.lines.append(indent + header + (("  " + "  ".join(trailing)) if trailing else ""))
+
+    def close(self, indent: str, span: ir.Span | None, inner: str) -> None:
+        if span is not None and span.end_line is not None and self.comments:
+            self.flush(span.end_line, inner)
+        self.lines.append(indent + "}")
+        if span is not None and span.end_line is not None:
+            self.last_line = span.end_line
+
+
+def _line(node: Any) -> float:
+    span = getattr(node, "span", None)
+    return span.line if span is not None else math.inf
+
+
+def _ordered(items: list[Any]) -> list[Any]:
+    return sorted(items, key=_line) if all(getattr(i, "span", None) is not None for i in items) else items
+
+
+class _Printer:
+    def __init__(self, spec: ir.Spec, comments: Sequence[Any] | None) -> None:
+        self.spec = spec
+        self.out = _Out(comments)
+
+    def run(self) -> str:
+        s = self.spec
+        items: list[tuple[str, Any]] = (
+            [("use", u) for u in s.uses] + [("param", p) for p in s.params] + [("block", b) for b in s.blocks]
+            + [("model", m) for m in s.models] + [("compile", c) for c in s.compile]
+            + [("train", t) for t in s.train]
+        )
+        keyed = [(i, _line(node) if not isinstance(node, str) else -1, kind, node)
+                 for i, (kind, node) in enumerate(items)]
+        if all(line != math.inf for _, line, kind, _n in keyed if kind != "use"):
+            keyed.sort(key=lambda t: (t[1], t[0]))
+        prev_kind = ""
+        for _, _line_no, kind, node in keyed:
+            if self.out.lines and not (kind == prev_kind and kind in ("use", "param")):
+                self.out.lines.append("")
+            getattr(self, f"p_{kind}")(node)
+            prev_kind = kind
+        self.out.flush(10**9, "")
+        while self.out.lines and not self.out.lines[-1].strip():
+            self.out.lines.pop()
+        return "\n".join(self.out.lines) + "\n"
+
+    # -- top level ----------------------------------------------------------
+
+    def p_use(self, path: str) -> None:
+        self.out.lines.append(f"use {_string(path)}")
+
+    def p_param(self, p: ir.Param) -> None:
+        typed = f": {p.type}" if p.type else ""
+        self.out.stmt([f"param {p.name}{typed} = {_value(p.default, 0)}"], "", p.span)
+
+    def p_block(self, b: ir.Block) -> None:
+        params = list(b.inputs)
+        for p in b.params:
+            text = p.name + (f": {p.type}" if p.type else "")
+            if p.has_default:
+                text += f" = {_value(p.default, 0)}"
+            elif not p.type:
+                text += ": any"
+            params.append(text)
+        self.out.open(f"block {b.name}({', '.join(params)}) {{", "", b.span)
+        self.body(b.body, "  ")
+        exprs = [" -> ".join(_expr_parts(e)) for e in b.returns]
+        span = b.returns[0].span
+        self.out.stmt([", ".join(exprs)] if len(exprs) > 1 else _expr_parts(b.returns[0]), "  ", span,
+                      prefix="return ")
+        self.out.close("", b.span, "  ")
+
+    def body(self, stmts: Sequence[Any], indent: str) -> None:
+        for st in stmts:
+            if isinstance(st, ir.For):
+                bounds = ", ".join(_value(v, 0) for v in st.range)
+                self.out.open(f"for {st.var} in range({bounds}) {{", indent, st.span)
+                self.body(st.body, indent + "  ")
+                self.out.close(indent, st.span, indent + "  ")
+            else:
+                self.out.stmt(_expr_parts(st.value), indent, st.span, prefix=f"{', '.join(st.targets)} = ")
+
+    def p_model(self, m: ir.FunctionalModel | ir.SequentialModel) -> None:
+        if isinstance(m, ir.SequentialModel):
+            self.out.open(f"sequential {m.name} {{", "", m.span)
+            if m.input is not None:
+                self.p_input(m.input, sequential=True)
+            for c in m.layers:
+                self.out.stmt([_callee(c)], "  ", c.span)
+            self.out.close("", m.span, "  ")
+            return
+        self.out.open(f"model {m.name} {{", "", m.span)
+        stmts: list[Any] = [*m.inputs, *m.layers, *m.nodes, *m.outputs]
+        for st in _ordered(stmts):
+            if isinstance(st, ir.Input):
+                self.p_input(st)
+            elif isinstance(st, ir.LayerDef):
+                self.out.stmt(_stack_parts(st.stack), "  ", st.span, prefix=f"{st.name} = ")
+            elif isinstance(st, ir.Assign):
+                self.out.stmt(_expr_parts(st.value), "  ", st.span, prefix=f"{', '.join(st.targets)} = ")
+            else:
+                self.out.stmt(_expr_parts(st.value), "  ", st.span, prefix=f"output {st.name} = ")
+        self.out.close("", m.span, "  ")
+
+    def p_input(self, i: ir.Input, sequential: bool = False) -> None:
+        name = "" if sequential and i.name == "input" else f"{i.name}: "
+        text = f"input {name}{_shape(i.shape)}"
+        if i.dtype != "float32":
+            text += f" {i.dtype}"
+        opts = []
+        if i.batch_size is not None:
+            opts.append(f"batch_size={i.batch_size}")
+        if i.sparse:
+            opts.append("sparse=true")
+        if opts:
+            text += f" with ({', '.join(opts)})"
+        self.out.stmt([text], "  ", i.span)
+
+    def _section(self, kind: str, s: ir.Section) -> None:
+        self.out.open(f"{kind} {s.model} {{", "", s.span)
+        for key, value in s.settings.items():
+            self.out.stmt([f"{key} = {_value(value, 0)}"], "  ", s.key_spans.get(key))
+        self.out.close("", s.span, "  ")
+
+    def p_compile(self, s: ir.Section) -> None:
+        self._section("compile", s)
+
+    def p_train(self, s: ir.Section) -> None:
+        self._section("train", s)
+
+
+def print_kspec(spec: ir.Spec, comments: Sequence[Any] | None = None) -> str:
+    """Canonical ``.kspec`` text for ``spec`` (with ``comments`` woven in)."""
+    return _Printer(spec, comments).run()
