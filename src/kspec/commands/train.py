@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     section = next((s for s in spec.train if s.model == model_ir.name), None)
 
     from kspec.runtime.data import load_data, ports
-    from kspec.runtime.training import fit, make_callbacks, write_history
+    from kspec.runtime.training import fit, make_callbacks, seed_everything, write_history
 
+    seed_everything(settings.seed)
     model = kspec.build(spec, model_ir.name)
     ins, outs = ports(model_ir, model)
     train = load_data(args.data, ins, outs, settings.data)

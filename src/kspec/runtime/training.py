@@ -35,7 +35,7 @@ from kspec.spec import ir
 from kspec.spec.ir import Span
 from kspec.spec.training import CompileSettings, TrainSettings
 
-__all__ = ["compile_model", "make_callbacks", "fit", "FitResult", "write_history", "plot_history"]
+__all__ = ["compile_model", "make_callbacks", "seed_everything", "fit", "FitResult", "write_history", "plot_history"]
 
 
 @lru_cache(maxsize=None)
@@ -205,6 +205,12 @@ def make_callbacks(settings: TrainSettings, section: ir.Section | None = None) -
     return out
 
 
+def seed_everything(seed: int | None) -> None:
+    """``keras.utils.set_random_seed(seed)`` (Python, NumPy and backend), if given."""
+    if seed is not None:
+        import_keras().utils.set_random_seed(seed)
+
+
 @dataclass
 class FitResult:
     """What a training run produced."""
@@ -216,10 +222,11 @@ class FitResult:
 
 def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tuple[Any, Any] | None = None,
         callbacks: list[Any] | None = None, verbose: int | str | None = None) -> FitResult:
-    """Run ``model.fit``; Ctrl-C ends training cleanly with the history so far."""
+    """Run ``model.fit``; Ctrl-C ends training cleanly with the history so far.
+
+    The spec's ``seed`` is applied by :func:`seed_everything` before the
+    model is built (as a hand-written Keras script would), not here."""
     keras = import_keras()
-    if settings.seed is not None:
-        keras.utils.set_random_seed(settings.seed)
     history = keras.callbacks.History()
     class_weight = ({int(k): v for k, v in settings.class_weight.items()} if settings.class_weight else None)
     result = FitResult()
