@@ -47,6 +47,8 @@ _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 #: Keys whose tuples may be written as one number when all parts are equal.
 _COLLAPSIBLE = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "padding", "cropping",
                 "depth_multiplier"}
+#: Tensor operations (``keras.ops``) that a built-in layer computes.
+_OPS = ("Add", "Subtract", "Multiply", "Divide", "TrueDivide")
 _SERIALIZED_MODULES = {"keras.initializers": "initializers", "keras.regularizers": "regularizers",
                        "keras.constraints": "constraints"}
 
@@ -95,8 +97,17 @@ class _Names:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-normal form of a config value (tuples become lists)."""
-    return json.loads(json.dumps(value, default=str))
+    """JSON-normal form of a config value (tuples become lists), without the
+    ``build_config`` Keras adds to the layers nested in built wrappers."""
+    return _drop_build(json.loads(json.dumps(value, default=str)))
+
+
+def _drop_build(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_build(v) for k, v in value.items() if k != "build_config"}
+    if isinstance(value, list):
+        return [_drop_build(v) for v in value]
+    return value
 
 
 def _strip_names(value: Any) -> Any:
@@ -366,8 +377,54 @@ class _Functional:
         self.model = model
         self.name = name
         self.config = config
-        self.entries = {str(e["name"]): e for e in config["layers"]}
+        self.entries = {str(e["name"]): self.as_layer(e) for e in config["layers"]}
         self.order = [str(e["name"]) for e in config["layers"]]
+
+    def as_layer(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """An arithmetic operation on tensors (``x + 3.0``, ``x * y`` in a
+        functional model) as the built-in layer that computes it: with a
+        constant, ``Rescaling(scale, offset)``; between tensors, ``Add``,
+        ``Subtract`` or ``Multiply``. Other entries are returned as they are."""
+        module = str(entry.get("module") or "")
+        kind = str(entry.get("class_name"))
+        if not module.startswith("keras.src.ops") or kind not in _OPS:
+            return entry
+        lname = str(entry["name"])
+        keras = self.d.keras
+        nodes = []
+        layer_kind = None
+        for node in entry.get("inbound_nodes", []):
+            args = list(node.get("args", []))
+            if node.get("kwargs") or len(args) != 2:
+                raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
+            tensors = [a for a in args if _is_tensor(a)]
+            if len(tensors) == 2 and kind in ("Add", "Subtract", "Multiply"):
+                this = (kind, None)
+                nodes.append({"args": [tensors], "kwargs": {}})
+            elif len(tensors) == 1 and isinstance(args[1 - args.index(tensors[0])], (int, float)):
+                c = float(args[1 - args.index(tensors[0])])
+                first = _is_tensor(args[0])
+                scale, offset = {"Add": (1.0, c), "Multiply": (c, 0.0),
+                                 "Subtract": (1.0, -c) if first else (-1.0, c),
+                                 "Divide": (1.0 / c, 0.0) if first and c else (None, None),
+                                 "TrueDivide": (1.0 / c, 0.0) if first and c else (None, None)}[kind]
+                if scale is None:
+                    raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
+                this = ("Rescaling", (scale, offset))
+                nodes.append({"args": tensors, "kwargs": {}})
+            else:
+                raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
+            if layer_kind not in (None, this):
+                raise self.d.fail(f"operation '{lname}' ({kind}) is used in several forms")
+            layer_kind = this
+        assert layer_kind is not None
+        if layer_kind[0] == "Rescaling":
+            assert layer_kind[1] is not None
+            layer = keras.layers.Rescaling(scale=layer_kind[1][0], offset=layer_kind[1][1], name=lname)
+        else:
+            layer = getattr(keras.layers, layer_kind[0])(name=lname)
+        return {"module": "keras.layers", "class_name": layer_kind[0], "config": layer.get_config(),
+                "registered_name": None, "name": lname, "inbound_nodes": nodes}
 
     def live(self, lname: str) -> Any:
         try:
@@ -635,14 +692,25 @@ def _setting(d: _Decompiler, key: str, value: Any) -> Any:
             default = _plain(cls().get_config())
         except Exception:
             default = {}
-        kwargs = {k: _plain(v) for k, v in config.items() if _plain(v) != default.get(k, object())}
+        kwargs = {k: _short_float(_plain(v)) for k, v in config.items() if _plain(v) != default.get(k, object())}
         kwargs.pop("name", None)
         return ir.Call(fn=cls_name, kwargs=kwargs) if kwargs else snake(cls_name)
     if isinstance(value, (list, tuple)):
         return [_setting(d, key, v) for v in value]
     if isinstance(value, dict):
         return {str(k): _setting(d, key, v) for k, v in value.items()}
-    return _plain(value)
+    return _short_float(_plain(value))
+
+
+def _short_float(value: Any) -> Any:
+    """``0.009999999776482582`` (a float32 read back) as ``0.01``."""
+    if isinstance(value, float):
+        import numpy as np
+
+        short = float(repr(np.float32(value)).removeprefix("np.float32(").removesuffix(")"))
+        if np.float32(short) == np.float32(value):
+            return short
+    return value
 
 
 def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool = False,
