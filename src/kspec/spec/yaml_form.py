@@ -86,10 +86,22 @@ class _Located:
         raise KspecError(Diagnostic("K101", "unsupported YAML node", self.span(node)))  # pragma: no cover
 
 
+def _fast_compose(text: str) -> Any:
+    """Compose with libyaml when available (about 10x faster); on any error,
+    compose again with the pure-Python loader so messages stay the same."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def _compose(text: str, file: str) -> Any:
     located = _Located(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _fast_compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
