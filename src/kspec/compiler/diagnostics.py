@@ -137,7 +137,14 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     out = [f"{diag.span}: {head}" if diag.span else head]
     if diag.span:
         out.extend(_excerpt(diag.span, sources))
-    for message, span in diag.notes:
+    notes = diag.notes
+    if not notes and diag.span is not None and diag.span.via is not None:  # expanded from a block call
+        chain, via = [], diag.span
+        while via is not None and via.via is not None:
+            chain.append((f"in block '{via.via_block}', expanded from this call", via.via))
+            via = via.via
+        notes = tuple(chain)
+    for message, span in notes:
         out.append(f"   note: {message}" + (f" (at {span})" if span else ""))
     if diag.hint:
         out.append(f"   hint: {diag.hint}")
