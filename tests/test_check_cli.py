@@ -81,3 +81,72 @@ def test_shipped_catalogue_matches_installed_keras() -> None:
                    if fresh["layers"].get(k) != shipped["layers"].get(k))
     assert stale == [], "run python scripts/gen_catalogue.py"
     assert fresh == shipped, "run python scripts/gen_catalogue.py"
+
+
+SIAMESE = ROOT / "examples" / "siamese.yaml"
+
+SIAMESE_SUMMARY = """\
+Model: "matcher" (functional)
+--------------------------------------------------------------------------------------------
+Layer (type)                   Output Shape     Param #  Connected to
+============================================================================================
+left (InputLayer)              (None, 100)            0
+right (InputLayer)             (None, 100)            0
+encoder_embedding (Embedding)  (None, 100, 64)  640,000  left, right (shared: 2 calls)
+encoder_lstm (LSTM)            (None, 32)        12,416  encoder_embedding (shared: 2 calls)
+merged (Concatenate)           (None, 64)             0  encoder_lstm
+same (Dense)                   (None, 1)             65  merged
+topic (Dense)                  (None, 5)            325  merged
+--------------------------------------------------------------------------------------------
+Total params: 652,806
+"""
+
+
+def test_summary_is_static_and_exact(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", str(SIAMESE)]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (SIAMESE_SUMMARY, "")
+
+
+def test_summary_marks_layers_without_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("models:\n  - name: m\n    kind: sequential\n    input: [4]\n    layers:\n"
+                    "      - UnitNormalization\n      - Dense: [2]\n", encoding="utf-8")
+    assert main(["summary", str(spec)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [" ".join(row.split()) for row in out[4:6]] == ["unit_normalization (UnitNormalization) ? ?",
+                                                           "dense (Dense) ? ?"]
+    assert out[-2:] == ["Total params: ?",
+                        "(no static rule for: unit_normalization, dense; use --keras for exact figures)"]
+
+
+def test_summary_unknown_model_is_a_spec_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", str(SIAMESE), "--model", "matchr"]) == 1
+    assert "error[K207]: no model named 'matchr' (the spec has: matcher)" in capsys.readouterr().err
+
+
+def test_graph_dot_shows_sharing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "g.dot"
+    assert main(["graph", str(SIAMESE), "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (7 layers, model 'matcher')\n"
+    dot = out.read_text(encoding="utf-8")
+    assert ('  "encoder_lstm" [label="encoder_lstm (LSTM)\\n(None, 32)\\nshared x2", penwidth=2.5, '
+            'color="#1f5fbf"];') in dot
+    assert '  "left" -> "encoder_embedding";\n  "right" -> "encoder_embedding";\n' in dot
+    assert dot.startswith('digraph "matcher" {\n') and dot.endswith("}\n")
+
+
+def test_graph_svg_is_drawn_without_dependencies(tmp_path: Path) -> None:
+    out = tmp_path / "g.svg"
+    assert main(["graph", str(ROOT / "examples" / "resnet_small.yaml"), "-o", str(out)]) == 0
+    svg = out.read_text(encoding="utf-8")
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert svg.count("<rect ") == 15
+    assert ">block_2_output (Add)</text>" in svg
+    assert svg.count("<polyline ") == 16
+
+
+def test_graph_refuses_unknown_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(SIAMESE), "-o", str(tmp_path / "g.pdf")]) == 2
+    expected = f"kspec: error: cannot write '{tmp_path / 'g.pdf'}': use a .dot, .svg or .png file\n"
+    assert capsys.readouterr().err == expected

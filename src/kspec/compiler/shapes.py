@@ -145,6 +145,14 @@ def _identity(ctx: Ctx) -> Result:
     return [ctx.one()], 0
 
 
+def _ranked_identity(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        ctx.rank(x, rank)
+        return [x], 0
+    return rule
+
+
 def _dense(ctx: Ctx) -> Result:
     x = ctx.one()
     ctx.min_rank(x, 2)
@@ -639,11 +647,11 @@ RULES: dict[str, Rule] = {
 }
 for _n in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
     RULES[_n] = _merge
-for _n in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D",
-           "SpatialDropout3D", "ActivityRegularization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+for _n in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Identity", "Masking"):
     RULES[_n] = _identity
 for _r in (1, 2, 3):
+    RULES[f"SpatialDropout{_r}D"] = _ranked_identity(_r + 2)
     RULES[f"Conv{_r}D"] = _conv(_r)
     RULES[f"Conv{_r}DTranspose"] = _conv_transpose(_r)
     RULES[f"MaxPooling{_r}D"] = _pool(_r)
