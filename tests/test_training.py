@@ -100,8 +100,7 @@ def _roundtrip(model: Any, kind: str, tmp_path: Path) -> None:
         assert after["optimizer"] == before["optimizer"]
         assert after["loss_weights"] == before["loss_weights"]
         assert after["metric_names"] == before["metric_names"]
-        if suffix == ".keras":
-            assert after["loss"] == before["loss"]
+        assert after["loss"] == before["loss"]
         assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(loss_before, rel=1e-5)
 
 
@@ -267,6 +266,30 @@ def test_history_json_csv_and_plot_hold_every_epoch(tmp_path: Path) -> None:
     assert rows[0] == "epoch,learning_rate,loss,val_loss" and len(rows) == 4
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(csv_log.read_text().splitlines()) == 4
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_best_checkpoint(tmp_path: Path) -> None:
+    import keras
+
+    from kspec.runtime.training import fit, make_callbacks
+    from kspec.spec.training import train_section
+
+    class Interrupt(keras.callbacks.Callback):  # type: ignore[misc]  # keras is untyped
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 2:  # as if Ctrl-C were pressed during the third epoch
+                raise KeyboardInterrupt
+
+    best = tmp_path / "best.keras"
+    spec = kspec.loads(SEQ.format(lr=0.1, train=(
+        f"    epochs: 10\n    callbacks: [{{fn: ModelCheckpoint, kwargs: {{filepath: '{best}', monitor: loss, "
+        f"save_best_only: true}}}}]")), format="yaml")
+    settings = train_section(spec, "lin")
+    model = kspec.build(spec)
+    x = np.ones((8, 2), "float32")
+    result = fit(model, x, x[:, :1], settings, callbacks=[*make_callbacks(settings, spec.train[0]), Interrupt()],
+                 verbose=0)
+    assert (result.interrupted, result.epochs_run) == (True, 2)
+    assert keras.models.load_model(best).count_params() == 3
 
 
 def test_sections_are_ir_sections() -> None:

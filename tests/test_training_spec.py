@@ -71,7 +71,8 @@ def test_valid_sections_give_typed_settings() -> None:
      "12:14 K303 unknown metric 'top_k_categorical_acuracy' | did you mean "
      "'top_k_categorical_accuracy', 'TopKCategoricalAccuracy' or 'sparse_top_k_categorical_accuracy'?"),
     ("compile:\n  net:\n    optimizer: {fn: Adam, kwargs: {learning_rate: {fn: ExponentialDecai}}}\n",
-     "12:16 K303 unknown learning-rate schedule 'ExponentialDecai' | did you mean 'ExponentialDecay' or 'PolynomialDecay'?"),
+     "12:16 K303 unknown learning-rate schedule 'ExponentialDecai' | "
+     "did you mean 'ExponentialDecay' or 'PolynomialDecay'?"),
     ("train:\n  net:\n    epoch: 3\n",
      "12:12 K301 unknown train setting 'epoch' | did you mean 'epochs'?"),
     ("train:\n  net:\n    epochs: 0\n",

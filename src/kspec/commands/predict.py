@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(pred, dict):
         arrays = {k: np.asarray(v) for k, v in pred.items()}
     else:
-        arrays = {name: np.asarray(p) for name, p in zip(model.output_names, preds)}
-    np.savez(args.output, **arrays)
+        arrays = {name: np.asarray(p) for name, p in zip(model.output_names, preds, strict=True)}
+    savez: Any = np.savez  # numpy types **kwds as the allow_pickle flag
+    savez(args.output, **arrays)
     print(f"wrote {args.output} ({data.rows:,} rows: " + ", ".join(
         f"{k} {tuple(v.shape)}" for k, v in arrays.items()) + ")")
     return EXIT_OK

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.data, args.val):
         if path is not None and not Path(path).is_file():
             raise fail_usage(f"no data file '{path}'")
-    if args.epochs is not None and args.epochs < 1 or args.batch_size is not None and args.batch_size < 1:
+    if (args.epochs is not None and args.epochs < 1) or (args.batch_size is not None and args.batch_size < 1):
         raise fail_usage("--epochs and --batch-size must be at least 1")
 
     import kspec
@@ -63,14 +63,15 @@ def run(args: argparse.Namespace) -> int:
     from kspec.spec.training import train_section
 
     spec = kspec.load(spec_path, defines=parse_defines(args.define))
-    model_ir = spec.model(args.model) if args.model is None or any(m.name == args.model for m in spec.models) \
-        else None
-    if model_ir is None:
-        kspec.build(spec, args.model)  # raises the located "no model named" error
-        raise AssertionError("unreachable")
+    try:
+        model_ir = spec.model(args.model)
+    except KeyError:
+        kspec.build(spec, args.model)  # raises the located "no model named ..." diagnostic
+        raise
     if not any(s.model == model_ir.name for s in spec.compile):
+        hint = "add compile: {" + model_ir.name + ": {optimizer: adam, loss: mse}}"
         raise KspecError(Diagnostic("K307", f"model '{model_ir.name}' has no compile section: kspec cannot train it",
-                                    model_ir.span, "add compile: {" + model_ir.name + ": {optimizer: adam, loss: mse}}"))
+                                    model_ir.span, hint))
     settings = train_section(spec, model_ir.name)
     updates: dict[str, Any] = {}
     if args.epochs is not None:

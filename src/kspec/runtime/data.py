@@ -27,7 +27,7 @@ from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
 from kspec.spec.training import DataMapping
 
-__all__ = ["Dataset", "Port", "ports", "saved_ports", "load_data", "check_arrays"]
+__all__ = ["Dataset", "Port", "check_arrays", "load_data", "ports", "saved_ports"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def ports(spec_model: ir.Model, keras_model: Any) -> tuple[list[Port], list[Port
                     tuple(keras_model.inputs[0].shape[1:]), str(keras_model.inputs[0].dtype),
                     declared.span if declared is not None else spec_model.span)]
     outs = [Port(name, tuple(t.shape[1:]), str(t.dtype), spec_model.span)
-            for name, t in zip(keras_model.output_names, keras_model.outputs)]
+            for name, t in zip(keras_model.output_names, keras_model.outputs, strict=True)]
     return ins, outs
 
 
@@ -160,7 +160,7 @@ def _fits(array: np.ndarray, port: Port, is_target: bool) -> bool:
 
 def _shape_ok(data: tuple[int, ...], declared: tuple[int | None, ...], is_target: bool) -> bool:
     def same(a: tuple[int, ...], b: tuple[int | None, ...]) -> bool:
-        return len(a) == len(b) and all(d is None or d == s for s, d in zip(a, b))
+        return len(a) == len(b) and all(d is None or d == s for s, d in zip(a, b, strict=True))
 
     if same(data, declared):
         return True
@@ -217,6 +217,6 @@ def check_arrays(arrays: dict[str, np.ndarray], ins: list[Port], outs: list[Port
 def saved_ports(keras_model: Any) -> tuple[list[Port], list[Port]]:
     """Inputs and outputs of a loaded Keras model (no spec at hand)."""
     ins = [Port(t.name.split(":")[0], tuple(t.shape[1:]), str(t.dtype)) for t in keras_model.inputs]
-    outs = [Port(name, tuple(t.shape[1:]), str(t.dtype)) for name, t in zip(keras_model.output_names,
-                                                                            keras_model.outputs)]
+    outs = [Port(name, tuple(t.shape[1:]), str(t.dtype))
+            for name, t in zip(keras_model.output_names, keras_model.outputs, strict=True)]
     return ins, outs

@@ -15,11 +15,11 @@ from typing import Any
 
 import keras
 
-__all__ = ["RootMeanSquaredError", "CUSTOM_LOSSES"]
+__all__ = ["CUSTOM_LOSSES", "RootMeanSquaredError"]
 
 
 @keras.saving.register_keras_serializable(package="kspec", name="RootMeanSquaredError")
-class RootMeanSquaredError(keras.losses.Loss):
+class RootMeanSquaredError(keras.losses.Loss):  # type: ignore[misc]  # keras is untyped
     """Root mean squared error as a loss: ``sqrt(mean((y_pred - y_true)**2))``
     over the whole batch (matching ``keras.metrics.RootMeanSquaredError``).
 

@@ -23,7 +23,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,10 @@ from kspec.spec import ir
 from kspec.spec.ir import Span
 from kspec.spec.training import CompileSettings, TrainSettings
 
-__all__ = ["compile_model", "make_callbacks", "seed_everything", "fit", "FitResult", "write_history", "plot_history"]
+__all__ = ["FitResult", "compile_model", "fit", "make_callbacks", "plot_history", "seed_everything", "write_history"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _classes(module_name: str) -> dict[str, type]:
     """Public classes of a keras submodule by class name and by snake name."""
     keras = import_keras()
@@ -280,7 +280,7 @@ def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
     cols = min(3, len(groups))
     rows = math.ceil(len(groups) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, groups):
+    for ax, name in zip(axes.flat, groups, strict=False):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             values = history.get(key)
             if values:

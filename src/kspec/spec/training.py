@@ -41,19 +41,19 @@ from kspec.spec import ir
 from kspec.spec.ir import Span
 
 __all__ = [
-    "OPTIMIZERS",
-    "SCHEDULES",
+    "CALLBACKS",
     "LOSSES",
     "METRICS",
-    "CALLBACKS",
+    "OPTIMIZERS",
+    "SCHEDULES",
     "CompileSettings",
-    "TrainSettings",
     "DataMapping",
-    "output_names",
+    "TrainSettings",
     "check_compile",
-    "check_train",
     "check_sections",
+    "check_train",
     "compile_section",
+    "output_names",
     "train_section",
 ]
 
