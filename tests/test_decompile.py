@@ -288,7 +288,11 @@ def _spec_round_trip(spec: ir.Spec) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_round_trip(path: Path) -> None:
-    _spec_round_trip(kspec.load(path))
+    spec = kspec.load(path)
+    _spec_round_trip(spec)
+    back = kspec.decompile(kspec.build(spec))
+    assert back.compile == spec.compile
+    kspec.loads(dump_yaml(back), format="yaml")  # the printed spec passes every check
 
 
 @given(specs())

@@ -684,6 +684,17 @@ def _setting(d: _Decompiler, key: str, value: Any) -> Any:
         mod = {"keras.optimizers": keras.optimizers, "keras.losses": keras.losses,
                "keras.metrics": keras.metrics}.get(module)
         cls = getattr(mod, cls_name, None) if mod is not None else None
+        if value.get("registered_name") == "kspec>RootMeanSquaredError":
+            return "rmse"
+        alias = config.get("name")
+        if cls is not None and module in ("keras.losses", "keras.metrics") and isinstance(alias, str):
+            try:
+                same = type(mod.get(alias)) is cls  # type: ignore[union-attr]
+            except Exception:
+                same = False
+            rest = {k: v for k, v in config.items() if k not in ("name", "dtype", "reduction")}
+            if same and all(_plain(v) == _plain(getattr(cls(), k, v)) for k, v in rest.items()):
+                return alias
         if cls is None:
             if module.startswith("keras.src.losses") or module.startswith("keras.src.metrics"):
                 return snake(cls_name)
