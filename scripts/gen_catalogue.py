@@ -124,7 +124,7 @@ def _identifiers(module: Any) -> list[str]:
             try:
                 if get(cand) is not None:
                     found.add(cand)
-            except Exception:  # noqa: BLE001 - Keras raises many types for unknown names
+            except Exception:
                 continue
     return sorted(found)
 

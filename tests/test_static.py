@@ -125,7 +125,8 @@ def test_check_layer_call_on_ir() -> None:
     call = ir.LayerCall(type="Conv2D", args=[8], kwargs={"kernel_sise": 3})
     diags = check_layer_call(call)
     assert [(d.code, d.message, d.hint) for d in diags] == [
-        ("K301", "Conv2D has no argument 'kernel_sise'", "did you mean 'kernel_size', 'kernel_constraint' or 'kernel_initializer'?")]
+        ("K301", "Conv2D has no argument 'kernel_sise'",
+         "did you mean 'kernel_size', 'kernel_constraint' or 'kernel_initializer'?")]
 
 
 def test_valid_arguments_pass() -> None:

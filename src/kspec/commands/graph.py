@@ -63,7 +63,7 @@ def graph_of(m: ModelShapes) -> tuple[list[Node], list[tuple[str, str]]]:
             if src in known:
                 edges.append((src, layer.name))
     if m.kind == "sequential" and m.layers:
-        edges = [("input", m.layers[0].name)] + [(a.name, b.name) for a, b in zip(m.layers, m.layers[1:])]
+        edges = [("input", m.layers[0].name)] + [(a.name, b.name) for a, b in zip(m.layers, m.layers[1:], strict=False)]
     return nodes, edges
 
 
@@ -221,7 +221,7 @@ def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
     ax.set_ylim(h, 0)
     ax.axis("off")
     for pts in routes:
-        xs, ys = zip(*pts)
+        xs, ys = zip(*pts, strict=False)
         ax.plot(xs[:-1], ys[:-1], color="#444", linewidth=1)
         ax.add_patch(FancyArrowPatch(pts[-2], pts[-1], arrowstyle="-|>", mutation_scale=10, color="#444",
                                      shrinkA=0, shrinkB=0))

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["Param", "Signature", "Catalogue", "catalogue"]
+__all__ = ["Catalogue", "Param", "Signature", "catalogue"]
 
 
 @dataclass(frozen=True)

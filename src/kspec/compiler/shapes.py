@@ -22,7 +22,7 @@ from kspec.compiler.naming import LayerNames, name_functional, name_sequential
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["Shape", "ShapeError", "LayerInfo", "ModelShapes", "SpecShapes", "infer_spec", "fmt_shape", "RULES"]
+__all__ = ["RULES", "LayerInfo", "ModelShapes", "Shape", "ShapeError", "SpecShapes", "fmt_shape", "infer_spec"]
 
 Shape = tuple[int | None, ...]
 TShape = Shape | None
@@ -54,7 +54,7 @@ class Args:
     def __init__(self, call: ir.LayerCall | ir.Call, sig: Signature) -> None:
         self.sig = sig
         self.values: dict[str, Any] = dict(call.kwargs)
-        for name, value in zip(sig.positional, call.args):
+        for name, value in zip(sig.positional, call.args, strict=False):
             self.values.setdefault(name, value)
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -169,7 +169,7 @@ def _embedding(ctx: Ctx) -> Result:
 
 
 def _channels_first(ctx: Ctx) -> bool:
-    return ctx.args.get("data_format") == "channels_first"
+    return bool(ctx.args.get("data_format") == "channels_first")
 
 
 def _split(ctx: Ctx, x: Shape, rank: int) -> tuple[list[int | None], int | None]:
@@ -370,7 +370,7 @@ def _crop(rank: int) -> Rule:
         else:
             spatial, c = _split(ctx, x, rank)
         out: list[int | None] = []
-        for n, (a, b) in zip(spatial, pairs):
+        for n, (a, b) in zip(spatial, pairs, strict=False):
             if n is None:
                 out.append(None)
                 continue
@@ -393,7 +393,7 @@ def _pad(rank: int) -> Rule:
             spatial, c = [x[1]], x[2]
         else:
             spatial, c = _split(ctx, x, rank)
-        out = [None if n is None else n + a + b for n, (a, b) in zip(spatial, pairs)]
+        out = [None if n is None else n + a + b for n, (a, b) in zip(spatial, pairs, strict=False)]
         if rank == 1:
             return [(x[0], out[0], c)], 0
         return [_join(ctx, x, out, c)], 0
@@ -408,7 +408,7 @@ def _upsample(rank: int) -> Rule:
             ctx.rank(x, 3)
             return [(x[0], None if x[1] is None else x[1] * size[0], x[2])], 0
         spatial, c = _split(ctx, x, rank)
-        return [_join(ctx, x, [None if n is None else n * f for n, f in zip(spatial, size)], c)], 0
+        return [_join(ctx, x, [None if n is None else n * f for n, f in zip(spatial, size, strict=False)], c)], 0
     return rule
 
 
@@ -462,11 +462,11 @@ def _merge(ctx: Ctx) -> Result:
     ins = ctx.inputs
     if ctx.type == "Subtract" and len(ins) != 2:
         raise ShapeError(f"Subtract takes exactly 2 tensors, got {len(ins)}")
-    out: TShape = ins[0][1:]
+    out: Shape = ins[0][1:]
     for s in ins[1:]:
         out = _elemwise(ctx, out, s[1:], ins)
     batch = {s[0] for s in ins} - {None}
-    return [(next(iter(batch)) if len(batch) == 1 else None, *(out or ()))], 0
+    return [(next(iter(batch)) if len(batch) == 1 else None, *out)], 0
 
 
 def _elemwise(ctx: Ctx, a: Shape, b: Shape, ins: list[Shape]) -> Shape:
@@ -475,7 +475,7 @@ def _elemwise(ctx: Ctx, a: Shape, b: Shape, ins: list[Shape]) -> Shape:
     if not b:
         return a
     out = list(a[: -len(b)])
-    for i, j in zip(a[-len(b):], b):
+    for i, j in zip(a[-len(b):], b, strict=False):
         if i is None or j is None:
             out.append(None)
         elif i == 1:
@@ -590,7 +590,7 @@ def _time_distributed(ctx: Ctx) -> Result:
 def _mha(ctx: Ctx) -> Result:
     ins = list(ctx.inputs)
     names = ["query", "value", "key"]
-    shapes: dict[str, Shape] = dict(zip(names, ins))
+    shapes: dict[str, Shape] = dict(zip(names, ins, strict=False))
     for n in names:
         if n in ctx.call:
             shapes[n] = ctx.call[n]
@@ -647,7 +647,8 @@ RULES: dict[str, Rule] = {
 }
 for _n in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
     RULES[_n] = _merge
-for _n in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+for _n in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation",
+           "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Identity", "Masking"):
     RULES[_n] = _identity
 for _r in (1, 2, 3):
@@ -808,11 +809,11 @@ class _Inferer:
             self.error(f"model '{m.name}' takes {len(m.inputs)} input{'s' if len(m.inputs) != 1 else ''}, "
                        f"got {len(ins)}: {_fmt_all(ins)}", span)
             return [None] * len(m.outputs)
-        for got, want in zip(ins, m.inputs):
+        for got, want in zip(ins, m.inputs, strict=False):
             if got is None or want is None:
                 continue
             if len(got) != len(want) or any(a is not None and b is not None and a != b
-                                             for a, b in zip(got[1:], want[1:])):
+                                             for a, b in zip(got[1:], want[1:], strict=False)):
                 self.error(f"model '{m.name}' expects input {fmt_shape(want)}, got {fmt_shape(got)}", span)
                 return [None] * len(m.outputs)
         return list(m.outputs)
@@ -896,19 +897,19 @@ class _Inferer:
                 if len(st.targets) != len(current):
                     self.destructure_error(st, label, len(current))
                     current = [None] * len(st.targets)
-                for t, s in zip(st.targets, current):
+                for t, s in zip(st.targets, current, strict=False):
                     tensors[t] = s
                     producer[t] = feeders[0] if feeders else t
             else:
                 if len(current) != 1 and all(s is not None for s in current):
                     self.error(f"output '{st.name}' must be one tensor, got {len(current)}", st.span,
                                "destructure the layer's results first, then output one of them", code="K206")
-                shape = current[0] if len(current) == 1 else None
-                tensors[st.name] = shape
+                result = current[0] if len(current) == 1 else None
+                tensors[st.name] = result
                 producer[st.name] = feeders[0] if feeders else st.name
                 ident = names.identity.get(k - len(model.nodes))
                 if ident is not None:
-                    out.layers.append(LayerInfo(ident, "Identity", [shape], 0, st.span, inbound=list(feeders),
+                    out.layers.append(LayerInfo(ident, "Identity", [result], 0, st.span, inbound=list(feeders),
                                                 calls=1))
                     producer[st.name] = ident
         out.outputs = [tensors.get(o.name) for o in model.outputs]

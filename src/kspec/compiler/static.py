@@ -23,7 +23,7 @@ from kspec.compiler.diagnostics import Diagnostic, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["static_check", "check_arguments", "check_layer_call", "layer_calls", "bind_args", "WRAPPED_LAYER_KEYS"]
+__all__ = ["WRAPPED_LAYER_KEYS", "bind_args", "check_arguments", "check_layer_call", "layer_calls", "static_check"]
 
 #: Arguments whose call values are layers (``Bidirectional(layer=LSTM(8))``).
 WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
@@ -39,7 +39,8 @@ def layer_calls(spec: ir.Spec) -> Iterator[ir.LayerCall]:
             callees: list[ir.LayerCall | ir.LayerRef] = list(model.layers)
         else:
             callees = [c for d in model.layers for c in d.stack]
-            callees += [s.layer for st in [*model.nodes, *model.outputs] for s in st.value.steps]
+            statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
+            callees += [s.layer for st in statements for s in st.value.steps]
         for c in callees:
             if isinstance(c, ir.LayerCall):
                 yield c
@@ -48,7 +49,7 @@ def layer_calls(spec: ir.Spec) -> Iterator[ir.LayerCall]:
 def bind_args(sig: Signature, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     """Positional and keyword arguments by parameter name (no checks)."""
     out = dict(kwargs)
-    for name, value in zip(sig.positional, args):
+    for name, value in zip(sig.positional, args, strict=False):
         out.setdefault(name, value)
     return out
 
