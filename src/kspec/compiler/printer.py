@@ -59,8 +59,7 @@ def _value(v: Any, parent: int) -> str:
     if isinstance(v, float):
         if math.isnan(v) or math.isinf(v):
             raise ValueError(f"{v} has no .kspec form")
-        text = repr(v)
-        return text
+        return re.sub(r"e([+-]?)0*(\d)", r"e\1\2", repr(v))
     if isinstance(v, str):
         return _string(v)
     if isinstance(v, list):
@@ -145,6 +144,7 @@ class _Out:
     def __init__(self, comments: Sequence[Any] | None) -> None:
         self.lines: list[str] = []
         self.comments = sorted(comments or [], key=lambda c: (c.line, c.column))
+        self.keep_gaps = comments is not None  # blank lines follow the source only when formatting it
         self.pos = 0
         self.last_line = 0
 
@@ -156,8 +156,8 @@ class _Out:
         return out
 
     def _gap(self, line: int, indent: str) -> None:
-        if self.last_line and line > self.last_line + 1 and self.lines and self.lines[-1].strip() \
-                and not self.lines[-1].rstrip().endswith("{") and indent:
+        if self.keep_gaps and self.last_line and line > self.last_line + 1 and self.lines and self.lines[-1].strip() \
+                and not self.lines[-1].rstrip().endswith("{"):
             self.lines.append("")
 
     def flush(self, before: int, indent: str) -> None:
