@@ -321,7 +321,15 @@ class _Printer:
     def _section(self, kind: str, s: ir.Section) -> None:
         self.out.open(f"{kind} {s.model} {{", "", s.span)
         for key, value in s.settings.items():
-            self.out.stmt([f"{key} = {_value(value, 0)}"], "  ", s.key_spans.get(key))
+            one = f"{key} = {_value(value, 0)}"
+            if len(one) + 2 > WIDTH and isinstance(value, list) and value:
+                items = [f"    {_value(v, 0)}," for v in value]
+                self.out.stmt([f"{key} = [\n" + "\n".join(items) + "\n  ]"], "  ", s.key_spans.get(key))
+            elif len(one) + 2 > WIDTH and isinstance(value, dict) and value:
+                items = [f"    {k if _is_name(k) else _string(k)}: {_value(v, 0)}," for k, v in value.items()]
+                self.out.stmt([f"{key} = {{\n" + "\n".join(items) + "\n  }"], "  ", s.key_spans.get(key))
+            else:
+                self.out.stmt([one], "  ", s.key_spans.get(key))
         self.out.close("", s.span, "  ")
 
     def p_compile(self, s: ir.Section) -> None:
