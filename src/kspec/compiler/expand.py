@@ -191,6 +191,7 @@ class _Expander:
         self.blocks = blocks
         self.env = env
         self.count = 0
+        self.stack: list[str] = []
 
     # -- one model ----------------------------------------------------------
 
@@ -320,6 +321,18 @@ class _Expander:
     def call_block(self, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any], prefix: str,
                    span: Span | None) -> list[ir.Expr]:
         block = self.blocks[call.type]
+        if call.type in self.stack:
+            chain = " -> ".join([*self.stack[self.stack.index(call.type):], call.type])
+            raise _fail("K214", f"block '{call.type}' calls itself ({chain})", span,
+                        "blocks cannot be recursive; use a loop")
+        self.stack.append(call.type)
+        try:
+            return self._call_block(block, call, inputs, env, prefix, span)
+        finally:
+            self.stack.pop()
+
+    def _call_block(self, block: ir.Block, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any],
+                    prefix: str, span: Span | None) -> list[ir.Expr]:
         if len(inputs) != len(block.inputs):
             want = len(block.inputs)
             raise _fail("K214", f"block '{block.name}' takes {want} tensor{'s' if want != 1 else ''}, "

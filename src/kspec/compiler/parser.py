@@ -24,7 +24,7 @@ from lark.tree import Meta
 from lark.visitors import Transformer, v_args
 from pydantic import ValidationError
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError
+from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
@@ -458,7 +458,15 @@ class _Builder(Transformer[Token, Any]):
     def start(self, meta: Meta, children: list[Any]) -> ir.Spec:
         models, blocks, params, uses = [], [], [], []
         sections: dict[str, list[ir.Section]] = {"compile": [], "train": []}
+        seen: dict[tuple[str, str], Span | None] = {}
         for item in children:
+            if isinstance(item, (ir.Block, ir.Param)):
+                key = (type(item).__name__, item.name)
+                if key in seen:
+                    what = "block" if isinstance(item, ir.Block) else "parameter"
+                    raise self._fail("K103", f"{what} '{item.name}' is defined twice", item.span or Span(file=self.file),
+                                     f"the first definition is at {seen[key]}")
+                seen[key] = item.span
             if isinstance(item, (ir.FunctionalModel, ir.SequentialModel)):
                 models.append(item)
             elif isinstance(item, ir.Block):
@@ -521,6 +529,11 @@ class _Resolver:
             return ir.Call(fn=v.name, args=[self.value(a) for a in v.args],
                            kwargs={k: self.value(x) for k, x in v.kwargs.items()}, span=v.span, key_spans=v.key_spans)
         if isinstance(v, _RawOp):
+            for o in v.operands:
+                if isinstance(o, _Name) and o.name not in self.scope:
+                    raise self.b._fail("K212", f"unknown parameter '{o.name}'", o.span,
+                                       did_you_mean(o.name, self.scope)
+                                       or "arithmetic works on parameters (param, block parameters, loop indices)")
             ops = [self.value(o) for o in v.operands]
             if v.op == "if":
                 return ir.Cond(test=ops[0], then=ops[1], otherwise=ops[2], span=v.span)
@@ -866,8 +879,9 @@ def _describe_token(tok: Token) -> str:
 _TOKEN_RE = re.compile(r'"([^"\\\n]|\\.)*"|\'([^\'\\\n]|\\.)*\'|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\S', re.S)
 
 
-def _open_brackets(text: str, upto: int) -> list[tuple[str, int, int, str]]:
-    """Brackets still open before offset ``upto``: (char, line, col, word before)."""
+def _open_brackets(text: str, upto: int) -> tuple[list[tuple[str, int, int, str]], str]:
+    """Brackets still open before offset ``upto`` (char, line, col, word
+    before), and the last token before ``upto``."""
     stack: list[tuple[str, int, int, str]] = []
     prev_word = ""
     for m in _TOKEN_RE.finditer(text, 0, upto):
@@ -881,8 +895,8 @@ def _open_brackets(text: str, upto: int) -> list[tuple[str, int, int, str]]:
             if stack and _CLOSERS[stack[-1][0]] == tok:
                 stack.pop()
         if not tok.startswith("#"):
-            prev_word = tok
-    return stack
+            prev_word = tok if not (tok == ">" and prev_word == "-") else "->"
+    return stack, prev_word
 
 
 def _opening_words(char: str, prev: str) -> str:
@@ -922,21 +936,31 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
                     end_column=tok.end_column)
     parser = _lark()
     words = sorted({_describe_terminal(e, parser) for e in expected})
-    stack = _open_brackets(text, offset)
+    stack, last = _open_brackets(text, offset)
     got = _describe_token(tok)
+    if last == "->" and tok.type != "$END":
+        return Diagnostic("K103", f"expected a layer after '->', found {got}", span)
+    if last == "=" and "NAME" in expected and tok.type in ("RBRACE", "RPAR", "RSQB", "$END"):
+        return Diagnostic("K103", f"expected a value after '=', found {got}", span)
     if stack:
         char, ln, col, prev = stack[-1]
         closer = _CLOSERS[char]
         closer_terms = {t for t in expected if _describe_terminal(t, parser) == f"'{closer}'"}
-        if closer_terms or tok.type == "$END":
+        starts_line = tok.type != "$END" and not text[text.rfind("\n", 0, offset) + 1 : offset].strip()
+        other_closer = str(tok) in (")", "]", "}") and str(tok) != closer
+        if tok.type == "$END" or (closer_terms and (starts_line or other_closer)):
             return Diagnostic("K103", f"expected '{closer}' to close {_opening_words(char, prev)} opened at {ln}:{col}",
                               span, f"found {got}")
     if not words:
         return Diagnostic("K103", f"unexpected {got}", span)
+    notes: tuple[tuple[str, Span | None], ...] = ()
+    if stack:
+        char, ln, col, prev = stack[-1]
+        notes = ((f"inside {_opening_words(char, prev)} opened here", Span(file=file, line=ln, column=col)),)
     if len(words) > 6:
         words = _summarise(words)
     listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-    return Diagnostic("K103", f"unexpected {got}; expected {listed}", span)
+    return Diagnostic("K103", f"unexpected {got}; expected {listed}", span, notes=notes)
 
 
 def _summarise(words: list[str]) -> list[str]:
