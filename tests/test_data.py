@@ -139,3 +139,58 @@ def test_example_trains_below_threshold_then_evaluates_and_predicts(tmp_path: Pa
     assert capsys.readouterr().out.strip() == f"wrote {pred} (64 rows: price (64, 1))"
     with np.load(pred) as p:
         assert p["price"].shape == (64, 1)
+
+
+SEQUENTIAL = """\
+models:
+  - name: clf
+    kind: sequential
+    input: {name: pixels, shape: [6]}
+    layers:
+      - Dense: {units: 8, activation: relu}
+      - Dense: {units: 3, activation: softmax}
+compile:
+  clf:
+    optimizer: adam
+    loss: sparse_categorical_crossentropy
+    metrics: [accuracy]
+train:
+  clf:
+    epochs: 2
+    class_weight: {0: 1.0, 1: 2.0, 2: 1.0}
+    validation_data: VAL
+"""
+
+
+def _csv(path: Path, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    table = np.hstack([rng.normal(size=(n, 6)), rng.integers(0, 3, size=(n, 1))])
+    np.savetxt(path, table, delimiter=",", header="a,b,c,d,e,f,label", comments="")
+
+
+def test_sequential_model_on_csv_with_validation_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train, val = tmp_path / "t.csv", tmp_path / "v.csv"
+    _csv(train, 40, 0)
+    _csv(val, 12, 1)
+    spec = tmp_path / "clf.yaml"
+    spec.write_text(SEQUENTIAL.replace("VAL", str(val)))
+    out = tmp_path / "clf.keras"
+    assert main(["train", str(spec), "--data", str(train), "-o", str(out), "--quiet"]) == 0
+    history = json.loads((tmp_path / "clf.history.json").read_text())["history"]
+    assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"] and len(history["loss"]) == 2
+    capsys.readouterr()
+    pred = tmp_path / "p.npz"
+    assert main(["predict", str(out), "--data", str(val), "-o", str(pred)]) == 0
+    with np.load(pred) as p:
+        [(name, array)] = list(p.items())
+        assert array.shape == (12, 3) and np.allclose(array.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_train_needs_a_compile_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SEQUENTIAL.split("compile:")[0])
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((2, 6)), y=np.zeros((2,)))
+    assert main(["train", str(spec), "--data", str(data)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{spec}:2:5: error[K307]: model 'clf' has no compile section: kspec cannot train it")

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
         raise fail_usage("predictions are written as .npz: give -o a name ending in .npz")
     model = load_saved(args.model)
-    from kspec.runtime.data import load_data, saved_ports
+    from kspec.runtime.data import load_data, output_names, saved_ports
 
     ins, outs = saved_ports(model)
     data = load_data(Path(args.data), ins, outs, need_targets=False)
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(pred, dict):
         arrays = {k: np.asarray(v) for k, v in pred.items()}
     else:
-        arrays = {name: np.asarray(p) for name, p in zip(model.output_names, preds, strict=True)}
+        arrays = {name: np.asarray(p) for name, p in zip(output_names(model), preds, strict=True)}
     savez: Any = np.savez  # numpy types **kwds as the allow_pickle flag
     savez(args.output, **arrays)
     print(f"wrote {args.output} ({data.rows:,} rows: " + ", ".join(

@@ -5,8 +5,8 @@ one input and one output also accepts ``x`` and ``y``.
 
 CSV: columns mapped to inputs and outputs by the train section's ``data``
 mapping (:class:`kspec.spec.training.DataMapping`); without one, a
-single-input, single-output model takes the last column as its target and
-the others as its input.
+single-input, single-output model with a 1-D input of width N takes the
+first N columns as its input and the rest as its target.
 
 Before any training, :func:`check_arrays` compares every array with the
 spec: a missing or unknown name, a wrong shape, a dtype that does not fit,
@@ -27,7 +27,7 @@ from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
 from kspec.spec.training import DataMapping
 
-__all__ = ["Dataset", "Port", "check_arrays", "load_data", "ports", "saved_ports"]
+__all__ = ["Dataset", "Port", "check_arrays", "load_data", "output_names", "ports", "saved_ports"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ class Dataset:
     rows: int
 
 
+def output_names(keras_model: Any) -> list[str]:
+    """Output names of a built model (a Sequential model: its last layer's name)."""
+    names = getattr(keras_model, "output_names", None)
+    if names:
+        return list(names)
+    return [keras_model.layers[-1].name]
+
+
 def ports(spec_model: ir.Model, keras_model: Any) -> tuple[list[Port], list[Port]]:
     """The inputs (from the spec) and outputs (from the built model)."""
     if isinstance(spec_model, ir.FunctionalModel):
@@ -60,7 +68,7 @@ def ports(spec_model: ir.Model, keras_model: Any) -> tuple[list[Port], list[Port
                     tuple(keras_model.inputs[0].shape[1:]), str(keras_model.inputs[0].dtype),
                     declared.span if declared is not None else spec_model.span)]
     outs = [Port(name, tuple(t.shape[1:]), str(t.dtype), spec_model.span)
-            for name, t in zip(keras_model.output_names, keras_model.outputs, strict=True)]
+            for name, t in zip(output_names(keras_model), keras_model.outputs, strict=True)]
     return ins, outs
 
 
@@ -136,7 +144,8 @@ def _read_csv(path: Path, ins: list[Port], outs: list[Port], mapping: DataMappin
             if port.name in mapping.outputs:
                 out[port.name] = columns(port, mapping.outputs[port.name])
     elif len(ins) == 1 and len(outs) == 1:
-        n_in = len(header) - 1 if need_targets else len(header)
+        width = ins[0].shape[0] if len(ins[0].shape) == 1 else None
+        n_in = width if width is not None and width < len(header) else len(header) - int(need_targets)
         out["x"] = table[:, :n_in]
         if need_targets:
             out["y"] = table[:, n_in:]
@@ -218,5 +227,5 @@ def saved_ports(keras_model: Any) -> tuple[list[Port], list[Port]]:
     """Inputs and outputs of a loaded Keras model (no spec at hand)."""
     ins = [Port(t.name.split(":")[0], tuple(t.shape[1:]), str(t.dtype)) for t in keras_model.inputs]
     outs = [Port(name, tuple(t.shape[1:]), str(t.dtype))
-            for name, t in zip(keras_model.output_names, keras_model.outputs, strict=True)]
+            for name, t in zip(output_names(keras_model), keras_model.outputs, strict=True)]
     return ins, outs

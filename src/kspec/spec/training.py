@@ -143,8 +143,8 @@ class DataMapping(_Strict):
     """How CSV columns feed the model: ``inputs``/``outputs`` map each spec
     input/output name to one column or a list of columns (in order).
 
-    With no mapping, a CSV's last column is the target and the other
-    columns the input of a single-input, single-output model."""
+    With no mapping, a single-input, single-output model whose input is
+    1-D of width N takes the first N columns as input, the rest as target."""
 
     inputs: dict[str, str | list[str]] = Field(default_factory=dict)
     outputs: dict[str, str | list[str]] = Field(default_factory=dict)
