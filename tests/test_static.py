@@ -48,6 +48,13 @@ def _seq(*layers: str, shape: str = "[16]") -> str:
     ("Dense: {units: 4, activation: {fn: relu}}",
      "6:39 K304 activation 'relu' takes no arguments here | "
      "write activation=\"relu\", or use an activation layer such as LeakyReLU(...)"),
+    ("Dense: [-3]", "6:9 K302 Dense: 'units' must be a positive integer, got -3"),
+    ("Conv1D: {filters: 0, kernel_size: 3}", "6:27 K302 Conv1D: 'filters' must be a positive integer, got 0"),
+    ("Dropout: {rate: 1.5}", "6:25 K302 Dropout: 'rate' must be between 0 and 1, got 1.5"),
+    ("Conv1D: {filters: 2, kernel_size: 3, padding: casual}",
+     "6:55 K302 Conv1D: padding must be 'valid' or 'same' or 'causal', got 'casual' | did you mean 'causal'?"),
+    ("Conv1D: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}",
+     "6:73 K302 Conv1D: strides > 1 cannot be combined with dilation_rate > 1 (strides=2, dilation_rate=2)"),
     ("Lambda: {function: x}", "6:9 K210 Lambda layers are not allowed: a spec never runs Python code | "
      "use a built-in layer, or register a custom layer class"),
 ])

@@ -131,9 +131,13 @@ class Ctx:
 
 
 def _last(ctx: Ctx, shape: Shape) -> int:
-    d = shape[-1]
+    return _known(ctx, shape, shape[-1], "last dimension")
+
+
+def _known(ctx: Ctx, shape: Shape, d: int | None, what: str) -> int:
+    """A dimension that sizes weights: Keras refuses ``None`` there."""
     if d is None:
-        raise _Unknown()
+        raise ShapeError(f"{ctx.type}: the {what} of input {fmt_shape(shape)} must be known: it sizes the weights")
     return d
 
 
@@ -210,8 +214,7 @@ def _conv(rank: int) -> Rule:
     def rule(ctx: Ctx) -> Result:
         x = ctx.one()
         spatial, c = _split(ctx, x, rank)
-        if c is None:
-            raise _Unknown()
+        c = _known(ctx, x, c, "channel dimension")
         filters = int(ctx.args.get("filters"))
         groups = int(ctx.args.get("groups", 1) or 1)
         if c % groups:
@@ -227,8 +230,7 @@ def _conv_transpose(rank: int) -> Rule:
     def rule(ctx: Ctx) -> Result:
         x = ctx.one()
         spatial, c = _split(ctx, x, rank)
-        if c is None:
-            raise _Unknown()
+        c = _known(ctx, x, c, "channel dimension")
         filters = int(ctx.args.get("filters"))
         ks = _ints(ctx.args.get("kernel_size"), rank)
         ss = _ints(ctx.args.get("strides", 1), rank)
@@ -256,8 +258,7 @@ def _separable(rank: int) -> Rule:
     def rule(ctx: Ctx) -> Result:
         x = ctx.one()
         spatial, c = _split(ctx, x, rank)
-        if c is None:
-            raise _Unknown()
+        c = _known(ctx, x, c, "channel dimension")
         filters = int(ctx.args.get("filters"))
         dm = int(ctx.args.get("depth_multiplier", 1))
         k = math.prod(_ints(ctx.args.get("kernel_size"), rank))
@@ -271,8 +272,7 @@ def _depthwise(rank: int) -> Rule:
     def rule(ctx: Ctx) -> Result:
         x = ctx.one()
         spatial, c = _split(ctx, x, rank)
-        if c is None:
-            raise _Unknown()
+        c = _known(ctx, x, c, "channel dimension")
         dm = int(ctx.args.get("depth_multiplier", 1))
         k = math.prod(_ints(ctx.args.get("kernel_size"), rank))
         bias = c * dm if ctx.args.get("use_bias", True) else 0
@@ -420,9 +420,7 @@ def _axes(value: Any, rank: int) -> list[int]:
 def _batchnorm(ctx: Ctx) -> Result:
     x = ctx.one()
     axes = _axes(ctx.args.get("axis", -1), len(x))
-    dims = [x[a] for a in axes]
-    if any(d is None for d in dims):
-        raise _Unknown()
+    dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
     c = math.prod(d for d in dims if d is not None)
     n = 2 + int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
     return [x], n * c
@@ -431,9 +429,7 @@ def _batchnorm(ctx: Ctx) -> Result:
 def _layernorm(ctx: Ctx) -> Result:
     x = ctx.one()
     axes = _axes(ctx.args.get("axis", -1), len(x))
-    dims = [x[a] for a in axes]
-    if any(d is None for d in dims):
-        raise _Unknown()
+    dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
     c = math.prod(d for d in dims if d is not None)
     n = int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
     if ctx.args.get("rms_scaling", False):
@@ -578,7 +574,8 @@ def _bidirectional(ctx: Ctx) -> Result:
 def _time_distributed(ctx: Ctx) -> Result:
     inner = ctx.args.get("layer")
     x = ctx.one()
-    if not isinstance(inner, ir.Call) or len(x) < 3:
+    ctx.min_rank(x, 3)
+    if not isinstance(inner, ir.Call):
         raise _Unknown()
     outs, params = ctx.sub(inner, [(x[0], *x[2:])])
     if len(outs) != 1 or outs[0] is None:

@@ -99,6 +99,7 @@ class _Checker:
         self.signature(call, sig)
         if len(self.diags) == before:
             self.strings(call, sig)
+            self.values(call, sig)
 
     def signature(self, call: ir.LayerCall, sig: Signature) -> None:
         """Mirror ``Signature.bind`` on the constructor, as lowering does."""
@@ -137,6 +138,34 @@ class _Checker:
                     self.error("K302", f"{call.type}: unknown {what} '{value}' for '{key}'",
                                call.at(key), did_you_mean(value, pool))
                 break
+
+    def values(self, call: ir.LayerCall, sig: Signature) -> None:
+        """Argument values Keras refuses in the constructor."""
+        bound = bind_args(sig, list(call.args), dict(call.kwargs))
+
+        def where(key: str) -> Span | None:
+            return call.key_spans.get(key) or call.span
+
+        for key in _POSITIVE.get(call.type, ()):
+            v = bound.get(key)
+            if key in bound and not _positive_int(v):
+                self.error("K302", f"{call.type}: '{key}' must be a positive integer, got {v!r}", where(key))
+        if call.type in _RATE_LAYERS and isinstance(bound.get("rate"), (int, float)):
+            rate = bound["rate"]
+            if not isinstance(rate, bool) and not 0 <= rate <= 1:
+                self.error("K302", f"{call.type}: 'rate' must be between 0 and 1, got {rate!r}", where("rate"))
+        if call.type in _CONV_PADDING and isinstance(bound.get("padding"), str):
+            allowed = _CONV_PADDING[call.type]
+            pad = bound["padding"]
+            if pad.lower() not in allowed:
+                words = " or ".join(f"'{a}'" for a in allowed)
+                self.error("K302", f"{call.type}: padding must be {words}, got '{pad}'", where("padding"),
+                           did_you_mean(pad, allowed))
+        if call.type in _NO_STRIDED_DILATION:
+            strides, dilation = bound.get("strides", 1), bound.get("dilation_rate", 1)
+            if _max_int(strides) > 1 and _max_int(dilation) > 1:
+                self.error("K302", f"{call.type}: strides > 1 cannot be combined with dilation_rate > 1 "
+                           f"(strides={strides!r}, dilation_rate={dilation!r})", where("dilation_rate"))
 
     # -- values ---------------------------------------------------------------
 
@@ -202,6 +231,44 @@ class _Checker:
                   "too_many": f"takes at most {len(sig.positional)} positional arguments, got {len(call.args)}",
                   "missing": f"needs argument '{name}'"}[kind]
         self.error("K302", f"invalid {what} {call.fn}(...): {detail}", where)
+
+
+def _positive_int(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return v > 0
+    return isinstance(v, float) and v.is_integer() and v > 0
+
+
+def _max_int(v: Any) -> int:
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return max(v, default=0)
+    return 0
+
+
+_RNN = ("LSTM", "GRU", "SimpleRNN")
+_CONVS = tuple(f"{k}{r}D{t}" for r in (1, 2, 3) for k in ("Conv",) for t in ("", "Transpose"))
+_SEPARABLE = ("SeparableConv1D", "SeparableConv2D")
+_DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
+
+#: Arguments Keras requires to be positive integers, by layer.
+_POSITIVE: dict[str, tuple[str, ...]] = {
+    "Dense": ("units",), "Embedding": ("input_dim", "output_dim"), "MultiHeadAttention": ("num_heads",),
+    "RepeatVector": ("n",),
+    **{t: ("units",) for t in _RNN}, **{t: ("filters",) for t in (*_CONVS, *_SEPARABLE)},
+}
+_RATE_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
+                          "AlphaDropout"})
+#: The padding strings each convolution accepts (only Conv1D is causal).
+_CONV_PADDING: dict[str, tuple[str, ...]] = {
+    t: ("valid", "same", "causal") if t == "Conv1D" else ("valid", "same") for t in (*_CONVS, *_SEPARABLE, *_DEPTHWISE)
+}
+_NO_STRIDED_DILATION = frozenset(_CONVS)
 
 
 def _bind_problem(sig: Signature, n_args: int, kwargs: dict[str, Any]) -> tuple[str, str] | None:
