@@ -183,6 +183,7 @@ def test_sequential_model_on_csv_with_validation_file(tmp_path: Path, capsys: py
     assert main(["predict", str(out), "--data", str(val), "-o", str(pred)]) == 0
     with np.load(pred) as p:
         [(name, array)] = list(p.items())
+        assert name == "dense_1"  # a Sequential model's output is its last layer
         assert array.shape == (12, 3) and np.allclose(array.sum(axis=1), 1.0, atol=1e-5)
 
 
