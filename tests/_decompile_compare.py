@@ -43,6 +43,9 @@ def canonical(config: dict[str, Any]) -> Any:
         inbound = entry["inbound_nodes"][node] if entry["inbound_nodes"] else {"args": [], "kwargs": {}}
         args = conv(inbound["args"])
         kwargs = conv(inbound["kwargs"])
+        if not args and kwargs:
+            # kspec writes the first tensor keyword argument positionally: mha(q, value=v).
+            args = [kwargs.pop(next(iter(kwargs)))]
         layer_ids.setdefault(lname, len(layer_ids))
         app_ids[key] = len(app_ids)
         out.append([app_ids[key], layer_ids[lname], entry["class_name"], _layer_config(entry), args, kwargs])

@@ -21,6 +21,7 @@ from hypothesis import given
 import kspec
 from _decompile_compare import assert_same_model, assert_same_outputs, random_inputs
 from kspec.cli import main
+from kspec.compiler.printer import print_kspec
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.decompile import decompile_model, transfer_weights
 from kspec.runtime.lower import lower_spec
@@ -167,9 +168,10 @@ GUIDE_MODELS: list[Callable[[], Any]] = [
 @pytest.mark.parametrize("builder", GUIDE_MODELS, ids=lambda b: b.__name__)
 def test_guide_models_round_trip(builder: Callable[[], Any]) -> None:
     model = builder()
-    _, rebuilt = _recompile(model)
+    spec, rebuilt = _recompile(model)
     assert_same_model(model, rebuilt)
     assert_same_outputs(model, rebuilt)
+    assert kspec.loads(print_kspec(spec)) == spec  # the .kspec form says the same
 
 
 def test_guide_models_keep_every_name_with_keep_names() -> None:
@@ -219,7 +221,8 @@ def test_states_and_attention_values_are_call_arguments() -> None:
     att = kspec.decompile(attention()).model()
     assert isinstance(att, ir.FunctionalModel)
     kw = [s.call_kwargs for n in att.nodes for s in n.value.steps if s.call_kwargs]
-    assert {"query": ir.Ref(name="query"), "value": ir.Ref(name="value"), "key": ir.Ref(name="value")} in kw
+    # mha(query=q, value=v, key=v) is written q -> MultiHeadAttention(...)(value=v, key=v)
+    assert {"value": ir.Ref(name="value"), "key": ir.Ref(name="value")} in kw
 
 
 def test_sequential_comes_back_sequential() -> None:
@@ -325,6 +328,9 @@ def test_cli_decompile_json_and_usage_errors(tmp_path: Path, capsys: pytest.Capt
     assert main(["decompile", str(src), "-o", str(tmp_path / "m.yaml")]) == 0
     assert not (tmp_path / "m.weights.h5").exists()
     capsys.readouterr()
+    assert main(["decompile", str(src), "-o", str(tmp_path / "m.kspec")]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'm.kspec'} (8 lines, 1 model)\n"
+    assert kspec.load(tmp_path / "m.kspec") == kspec.load(tmp_path / "m.yaml")
     assert main(["decompile", str(src), "-o", str(tmp_path / "m.txt")]) == 2
     assert capsys.readouterr().err == "kspec: error: unknown spec format '.txt': use .kspec or .yaml\n"
     assert main(["decompile", str(tmp_path / "nope.keras"), "-o", str(tmp_path / "m.yaml")]) == 2

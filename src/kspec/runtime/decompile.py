@@ -120,6 +120,14 @@ def _strip_names(value: Any) -> Any:
     return value
 
 
+def _unit_axis(config: Any) -> Any:
+    """``axis: [-1]`` (what a built normalization layer reports) as ``-1``."""
+    if isinstance(config, dict):
+        return {k: (v[0] if k == "axis" and isinstance(v, list) and len(v) == 1 else _unit_axis(v))
+                for k, v in config.items()}
+    return config
+
+
 def _is_tensor(value: Any) -> bool:
     return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
 
@@ -170,6 +178,8 @@ class _Decompiler:
     def value(self, key: str, value: Any, owner: str, collapse: bool) -> Any:
         if isinstance(value, (tuple, list)):
             items = [self.value(key, v, owner, collapse) for v in value]
+            if collapse and key == "axis" and len(items) == 1 and isinstance(items[0], int):
+                return items[0]
             if collapse and key in _COLLAPSIBLE and items and all(i == items[0] for i in items):
                 if isinstance(items[0], int) and not isinstance(items[0], bool):
                     return items[0]
@@ -267,7 +277,7 @@ class _Decompiler:
         for key, val in config.items():
             if key in required or key == "name" or key not in accepted:
                 continue
-            if key in ref and _plain(val) == ref[key]:
+            if key in ref and _unit_axis({key: _plain(val)}) == _unit_axis({key: ref[key]}):
                 continue
             kwargs[key] = self.value(key, val, name, collapse)
         if full:
@@ -282,8 +292,8 @@ class _Decompiler:
             return False, exc.diagnostics[0].message
         except Exception as exc:  # pragma: no cover - defensive
             return False, clean_keras_message(exc)
-        want = _strip_names(_plain(config))
-        got = _strip_names(_plain(built.get_config()))
+        want = _unit_axis(_strip_names(_plain(config)))
+        got = _unit_axis(_strip_names(_plain(built.get_config())))
         if want == got:
             return True, ""
         diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
@@ -455,6 +465,9 @@ class _Functional:
                     if key == "training" and val is False and rnn:
                         continue
                     kwargs[key] = val
+                if not args and kwargs and _is_tensor(next(iter(kwargs.values()))):
+                    # ``mha(query=q, value=v)``: the first argument is written positionally.
+                    args = [kwargs.pop(next(iter(kwargs)))]
                 apps.append(_App(lname, k, [_history(a) for a in args], kwargs, self.n_outputs(obj, k)))
         return apps
 
