@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -36,20 +36,23 @@ class Signature:
     varkw: bool
     extra: frozenset[str]
 
-    @property
+    @cached_property
     def positional(self) -> list[str]:
+        """Names of the parameters that may be given positionally, in order."""
         return [p.name for p in self.params if p.positional]
 
-    @property
+    @cached_property
     def accepted(self) -> frozenset[str]:
         """Every keyword the constructor accepts."""
         return frozenset(p.name for p in self.params) | self.extra
 
+    @cached_property
+    def defaults(self) -> dict[str, Any]:
+        """Each parameter's default (``None`` when required)."""
+        return {p.name: p.default for p in self.params}
+
     def default(self, name: str) -> Any:
-        for p in self.params:
-            if p.name == name:
-                return p.default
-        return None
+        return self.defaults.get(name)
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Signature:
