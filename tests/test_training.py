@@ -243,7 +243,6 @@ def test_model_checkpoint_best_only_writes_on_improvement(tmp_path: Path, capsys
 
 
 def test_tensorboard_writes_event_files(tmp_path: Path) -> None:
-    pytest.importorskip("tensorboard", reason="the TensorBoard callback needs the tensorboard package")
     logs = tmp_path / "tb"
     _train(tmp_path, 0.1, f"    epochs: 1\n    callbacks:\n      - {{fn: TensorBoard, kwargs: {{log_dir: '{logs}', "
                           f"histogram_freq: 1, write_graph: true}}}}")
