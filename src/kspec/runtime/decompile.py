@@ -259,14 +259,21 @@ class _Decompiler:
         last_err = ""
         for attempt_collapse in ((True, False) if collapse else (False,)):
             for full in (False, True):
-                call = self._layer_call(cls, str(entry["class_name"]), config, name, attempt_collapse, full)
-                ok, last_err = self.same_layer(call, config)
-                if ok:
-                    return call
+                forced: set[str] = set()
+                for _ in range(3):  # defaults that depend on other arguments (strides=pool_size) are added back
+                    call = self._layer_call(cls, str(entry["class_name"]), config, name, attempt_collapse, full,
+                                            forced)
+                    ok, last_err = self.same_layer(call, config)
+                    if ok:
+                        return call
+                    differing = set(last_err.removeprefix("configuration differs in ").split(", "))
+                    if not last_err.startswith("configuration differs in ") or differing <= forced:
+                        break
+                    forced |= differing
         raise self.fail(f"layer '{name}' ({entry['class_name']}) cannot be written exactly: {last_err}", code="K504")
 
     def _layer_call(self, cls: type, cls_name: str, config: dict[str, Any], name: str, collapse: bool,
-                    full: bool) -> ir.LayerCall:
+                    full: bool, forced: set[str] | None = None) -> ir.LayerCall:
         from kspec.runtime.lower import _init_params
 
         _, accepted = _init_params(cls)
@@ -277,7 +284,8 @@ class _Decompiler:
         for key, val in config.items():
             if key in required or key == "name" or key not in accepted:
                 continue
-            if key in ref and _unit_axis({key: _plain(val)}) == _unit_axis({key: ref[key]}):
+            if key in ref and _unit_axis({key: _plain(val)}) == _unit_axis({key: ref[key]}) \
+                    and key not in (forced or ()):
                 continue
             kwargs[key] = self.value(key, val, name, collapse)
         if full:
