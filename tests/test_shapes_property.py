@@ -286,6 +286,21 @@ def _functional(inputs: dict[str, Any], nodes: list[Any], out: Any) -> dict[str,
     _functional({"a": [3, 4], "b": [3, 2]},
                 [{"name": "d", "from": ["a", "b"], "apply": {"Concatenate": {"axis": 2}}}],
                 {"from": "d", "apply": {"Conv1D": [2, 2]}}),
-], ids=["mha", "mha_key_dims", "attention", "bidi_states", "dot", "broadcast", "concat_axis"])
+    {"models": [
+        {"name": "encoder", "kind": "sequential", "input": [6, 3], "layers": [{"Conv1D": [4, 3]},
+                                                                              "GlobalMaxPooling1D"]},
+        {"name": "pair", "inputs": {"a": [6, 3], "b": [6, 3]},
+         "nodes": [{"name": "ea", "from": "a", "apply": "encoder"}, {"name": "eb", "from": "b", "apply": "encoder"},
+                   {"name": "d", "from": ["ea", "eb"], "apply": "Subtract"}],
+         "outputs": {"score": {"from": "d", "apply": {"Dense": [1]}}}}]},
+    {"models": [
+        {"name": "tower", "inputs": {"x": [5]}, "outputs": {"h": {"from": "x", "apply": {"Dense": [3]}}}},
+        {"name": "top", "inputs": {"a": [5], "b": [5]},
+         "layers": {"shared": [{"Dense": [5]}, "tower"]},
+         "nodes": [{"name": "ha", "from": "a", "apply": "shared"}, {"name": "hb", "from": "b", "apply": "shared"},
+                   {"name": "c", "from": ["ha", "hb"], "apply": "Concatenate"}],
+         "outputs": {"out": {"from": "c", "apply": {"Dense": [1]}}}}]},
+], ids=["mha", "mha_key_dims", "attention", "bidi_states", "dot", "broadcast", "concat_axis", "submodel",
+        "stack_with_submodel"])
 def test_multi_input_families_match_keras(data: dict[str, Any]) -> None:
     _agree(data)

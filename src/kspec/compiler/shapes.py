@@ -734,6 +734,7 @@ class _Inferer:
         self.skip = skip
         self.cat = catalogue()
         self.result = SpecShapes()
+        self.subs: dict[str, _Instance] = {}
 
     def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
         self.result.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -831,6 +832,14 @@ class _Inferer:
         return (inp.batch_size, *inp.shape)
 
     def model_instance(self, ref: str, span: Span | None) -> _Instance:
+        """The one instance of sub-model ``ref`` in the model being built:
+        every use shares its weights."""
+        inst = self.subs.get(ref)
+        if inst is None:
+            inst = self.subs[ref] = self.new_model_instance(ref, span)
+        return inst
+
+    def new_model_instance(self, ref: str, span: Span | None) -> _Instance:
         m = self.result.models.get(ref)
         if m is None:
             m = ModelShapes(ref, "functional")
@@ -843,6 +852,7 @@ class _Inferer:
 
     def functional(self, model: ir.FunctionalModel) -> ModelShapes:
         out = ModelShapes(model.name, "functional")
+        self.subs = {}
         names: LayerNames = name_functional(model, {m.name for m in self.spec.models})
         tensors: dict[str, TShape] = {}
         producer: dict[str, str] = {}
@@ -922,6 +932,7 @@ class _Inferer:
 
     def sequential(self, model: ir.SequentialModel) -> ModelShapes:
         out = ModelShapes(model.name, "sequential")
+        self.subs = {}
         names = name_sequential(model)
         if model.input is None:
             return out
@@ -935,7 +946,8 @@ class _Inferer:
             else:
                 inst = self.new(c, names.names[("seq", j)])
             inst.info.inbound.append(feeder)
-            out.layers.append(inst.info)
+            if all(layer is not inst.info for layer in out.layers):
+                out.layers.append(inst.info)
             current = self.apply(inst, current, {}, c.span)
             feeder = inst.info.name
         out.outputs = [current[0] if len(current) == 1 else None]
