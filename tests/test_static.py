@@ -55,6 +55,10 @@ def _seq(*layers: str, shape: str = "[16]") -> str:
      "6:55 K302 Conv1D: padding must be 'valid' or 'same' or 'causal', got 'casual' | did you mean 'causal'?"),
     ("Conv1D: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}",
      "6:73 K302 Conv1D: strides > 1 cannot be combined with dilation_rate > 1 (strides=2, dilation_rate=2)"),
+    ("Conv1D: {filters: 2, kernel_size: [3, 3]}",
+     "6:43 K302 Conv1D: 'kernel_size' must be a positive integer or a list of 1 positive integer, got [3, 3]"),
+    ("MaxPooling1D: {pool_size: 0}",
+     "6:35 K302 MaxPooling1D: 'pool_size' must be a positive integer or a list of 1 positive integer, got 0"),
     ("Lambda: {function: x}", "6:9 K210 Lambda layers are not allowed: a spec never runs Python code | "
      "use a built-in layer, or register a custom layer class"),
 ])
@@ -67,6 +71,11 @@ def test_wrapped_layer_is_checked_as_a_layer() -> None:
                 shape="[5, 3]")
     assert _errors(body) == [
         "6:32 K301 LSTM has no argument 'return_sequence' | did you mean 'return_sequences' or 'return_state'?"]
+
+
+def test_bidirectional_wraps_only_recurrent_layers() -> None:
+    body = _seq("Bidirectional: {layer: {fn: Dense, args: [4]}}", shape="[5, 3]")
+    assert _errors(body) == ["6:32 K302 Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN ...), not Dense"]
 
 
 def test_wrapped_layer_unknown_name() -> None:

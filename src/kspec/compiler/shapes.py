@@ -592,7 +592,7 @@ def _mha(ctx: Ctx) -> Result:
         if n in ctx.call:
             shapes[n] = ctx.call[n]
     if "query" not in shapes or "value" not in shapes:
-        raise _Unknown()
+        raise ShapeError(f"MultiHeadAttention needs a query and a value tensor, got {_fmt_all(list(ins))}")
     q, v = shapes["query"], shapes["value"]
     k = shapes.get("key", v)
     if v[1:-1] != k[1:-1]:

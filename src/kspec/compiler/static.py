@@ -161,6 +161,24 @@ class _Checker:
                 words = " or ".join(f"'{a}'" for a in allowed)
                 self.error("K302", f"{call.type}: padding must be {words}, got '{pad}'", where("padding"),
                            did_you_mean(pad, allowed))
+        rank = _spatial_rank(call.type)
+        if rank:
+            for key in _TUPLE_ARGS:
+                if key == "strides" and "Pooling" in call.type:
+                    continue  # pooling takes any strides here (Keras checks them later, if at all)
+                if call.type == "UpSampling1D" and key == "size":
+                    if not _positive_int(bound.get(key, 2)):
+                        self.error("K302", f"UpSampling1D: 'size' must be a positive integer, got {bound[key]!r}",
+                                   where(key))
+                    continue
+                if key in bound and bound[key] is not None and not _int_tuple(bound[key], rank):
+                    self.error("K302", f"{call.type}: '{key}' must be a positive integer or a list of {rank} positive "
+                               f"integer{'s' if rank > 1 else ''}, got {bound[key]!r}", where(key))
+        if call.type in ("Bidirectional",) and isinstance(bound.get("layer"), ir.Call):
+            inner = bound["layer"]
+            if inner.fn in self.cat.layers and inner.fn not in _RECURRENT:
+                self.error("K302", f"Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN ...), not {inner.fn}",
+                           inner.span or where("layer"))
         if call.type in _NO_STRIDED_DILATION:
             strides, dilation = bound.get("strides", 1), bound.get("dilation_rate", 1)
             if _max_int(strides) > 1 and _max_int(dilation) > 1:
@@ -269,6 +287,26 @@ _CONV_PADDING: dict[str, tuple[str, ...]] = {
     t: ("valid", "same", "causal") if t == "Conv1D" else ("valid", "same") for t in (*_CONVS, *_SEPARABLE, *_DEPTHWISE)
 }
 _NO_STRIDED_DILATION = frozenset(_CONVS)
+
+
+_TUPLE_ARGS = ("kernel_size", "strides", "dilation_rate", "pool_size", "size")
+_RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+_SPATIAL_PREFIXES = ("Conv", "SeparableConv", "DepthwiseConv", "MaxPooling", "AveragePooling", "UpSampling")
+
+
+def _spatial_rank(type_: str) -> int:
+    """1/2/3 for ``Conv2D``, ``MaxPooling1D``, ``UpSampling3D`` ...; else 0."""
+    for prefix in _SPATIAL_PREFIXES:
+        rest = type_[len(prefix):]
+        if type_.startswith(prefix) and rest[:2] in ("1D", "2D", "3D") and rest[2:] in ("", "Transpose"):
+            return int(rest[0])
+    return 0
+
+
+def _int_tuple(v: Any, n: int) -> bool:
+    if _positive_int(v):
+        return True
+    return isinstance(v, list) and len(v) == n and all(_positive_int(x) for x in v)
 
 
 def _bind_problem(sig: Signature, n_args: int, kwargs: dict[str, Any]) -> tuple[str, str] | None:
