@@ -300,7 +300,13 @@ def _functional(inputs: dict[str, Any], nodes: list[Any], out: Any) -> dict[str,
          "nodes": [{"name": "ha", "from": "a", "apply": "shared"}, {"name": "hb", "from": "b", "apply": "shared"},
                    {"name": "c", "from": ["ha", "hb"], "apply": "Concatenate"}],
          "outputs": {"out": {"from": "c", "apply": {"Dense": [1]}}}}]},
+    {"models": [
+        {"name": "enc", "inputs": {"t": {"shape": [None], "dtype": "int32"}},
+         "outputs": {"h": {"from": "t", "apply": [{"Embedding": [50, 4]}, {"Conv1D": [3, 2]}]}}},
+        {"name": "use", "inputs": {"a": {"shape": [7], "dtype": "int32"}},
+         "nodes": [{"name": "e", "from": "a", "apply": "enc"}],
+         "outputs": {"out": {"from": "e", "apply": "Flatten"}}}]},
 ], ids=["mha", "mha_key_dims", "attention", "bidi_states", "dot", "broadcast", "concat_axis", "submodel",
-        "stack_with_submodel"])
+        "stack_with_submodel", "submodel_more_specific"])
 def test_multi_input_families_match_keras(data: dict[str, Any]) -> None:
     _agree(data)

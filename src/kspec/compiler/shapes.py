@@ -735,6 +735,7 @@ class _Inferer:
         self.cat = catalogue()
         self.result = SpecShapes()
         self.subs: dict[str, _Instance] = {}
+        self.models_ir = {m.name: m for m in spec.models}
 
     def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
         self.result.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -807,14 +808,35 @@ class _Inferer:
             self.error(f"model '{m.name}' takes {len(m.inputs)} input{'s' if len(m.inputs) != 1 else ''}, "
                        f"got {len(ins)}: {_fmt_all(ins)}", span)
             return [None] * len(m.outputs)
-        for got, want in zip(ins, m.inputs, strict=False):
+        unknown: list[TShape] = [None] * len(m.outputs)
+        for got, want in zip(ins, m.inputs, strict=True):
             if got is None or want is None:
-                continue
+                return unknown
+            if abs(len(got) - len(want)) == 1 and (got[-1] == 1 or want[-1] == 1):
+                return unknown  # Keras adds or drops a trailing axis of size 1 here
             if len(got) != len(want) or any(a is not None and b is not None and a != b
-                                             for a, b in zip(got[1:], want[1:], strict=False)):
+                                             for a, b in zip(got[1:], want[1:], strict=True)):
                 self.error(f"model '{m.name}' expects input {fmt_shape(want)}, got {fmt_shape(got)}", span)
-                return [None] * len(m.outputs)
-        return list(m.outputs)
+                return unknown
+        if list(ins) == list(m.inputs):
+            return list(m.outputs)
+        return self.rerun(m, ins, span)
+
+    def rerun(self, m: ModelShapes, ins: list[TShape], span: Span | None) -> list[TShape]:
+        """Keras runs a sub-model's layers again on the tensors it is given:
+        where they are more (or less) specific than its inputs, so are the
+        outputs."""
+        model = self.models_ir.get(m.name)
+        if model is None:  # pragma: no cover - references are checked first
+            return [None] * len(m.outputs)
+        sub = _Inferer(self.spec, self.skip)
+        sub.result.models = dict(self.result.models)
+        shapes = sub.functional(model, ins) if isinstance(model, ir.FunctionalModel) else sub.sequential(model, ins)
+        if sub.result.diagnostics:
+            first = sub.result.diagnostics[0]
+            self.error(f"model '{m.name}' cannot be applied to {_fmt_all(ins)}: {first.message}", span)
+            return [None] * len(m.outputs)
+        return shapes.outputs
 
     # -- models ---------------------------------------------------------------
 
@@ -850,14 +872,16 @@ class _Inferer:
     def new(self, call: ir.LayerCall, name: str) -> _Instance:
         return _Instance(LayerInfo(name, call.type, [None], None, call.span), call, None)
 
-    def functional(self, model: ir.FunctionalModel) -> ModelShapes:
+    def functional(self, model: ir.FunctionalModel, given: list[TShape] | None = None) -> ModelShapes:
+        """Shapes of a functional model; ``given`` replaces its input shapes
+        (a sub-model applied to other tensors)."""
         out = ModelShapes(model.name, "functional")
         self.subs = {}
         names: LayerNames = name_functional(model, {m.name for m in self.spec.models})
         tensors: dict[str, TShape] = {}
         producer: dict[str, str] = {}
-        for inp in model.inputs:
-            shape = self.input_shape(inp)
+        for n, inp in enumerate(model.inputs):
+            shape = self.input_shape(inp) if given is None else given[n]
             tensors[inp.name] = shape
             out.inputs.append(shape)
             out.layers.append(LayerInfo(inp.name, "InputLayer", [shape], 0, inp.span))
@@ -930,13 +954,14 @@ class _Inferer:
             return [self.call_arg(v, tensors) for v in value]
         return value
 
-    def sequential(self, model: ir.SequentialModel) -> ModelShapes:
+    def sequential(self, model: ir.SequentialModel, given: list[TShape] | None = None) -> ModelShapes:
+        """Shapes of a sequential model (``given``: see :meth:`functional`)."""
         out = ModelShapes(model.name, "sequential")
         self.subs = {}
         names = name_sequential(model)
         if model.input is None:
             return out
-        shape: TShape = self.input_shape(model.input)
+        shape: TShape = self.input_shape(model.input) if given is None else given[0]
         out.inputs = [shape]
         current: list[TShape] = [shape]
         feeder = model.input.name
