@@ -128,14 +128,18 @@ def merge_specs(draw: st.DrawFn) -> dict[str, Any]:
     u = st.integers(1, 3)
     op = draw(st.sampled_from(["Add", "Subtract", "Multiply", "Average", "Maximum", "Concatenate",
                                {"Dot": {"axes": 1}}, {"Concatenate": {"axis": 1}}]))
-    return {"models": [{
+    model: dict[str, Any] = {
         "name": "m",
         "inputs": {"a": [draw(u), draw(u)], "b": [draw(u), draw(u)]},
         "nodes": [{"name": "x", "from": "a", "apply": {"Dense": [draw(u)]}},
                   {"name": "y", "from": "b", "apply": {"Dense": [draw(u)]}},
                   {"name": "z", "from": ["x", "y"], "apply": op}],
         "outputs": {"out": {"from": "z", "apply": {"Dense": [2]}}},
-    }]}
+    }
+    if draw(st.booleans()):  # one named layer for both branches: shared weights
+        model["layers"] = {"proj": {"Dense": [draw(u)]}}
+        model["nodes"][0]["apply"] = model["nodes"][1]["apply"] = "proj"
+    return {"models": [model]}
 
 
 def _agree(data: dict[str, Any]) -> None:
