@@ -21,10 +21,10 @@ from hypothesis import given
 import kspec
 from _decompile_compare import assert_same_model, assert_same_outputs, random_inputs
 from kspec.cli import main
+from kspec.compiler import pipeline
 from kspec.compiler.printer import print_kspec
 from kspec.runtime._quiet import import_keras
-from kspec.runtime.decompile import decompile_model, transfer_weights
-from kspec.runtime.lower import lower_spec
+from kspec.runtime.decompile import decompile_model, rebuild
 from kspec.spec import ir
 from kspec.spec.yaml_form import dump_yaml, load_yaml
 from strategies import specs
@@ -41,9 +41,7 @@ def _recompile(model: Any, keep_names: bool = False) -> tuple[ir.Spec, Any]:
     result = decompile_model(model, keep_names=keep_names)
     spec = load_yaml(dump_yaml(result.spec))
     assert spec == result.spec
-    built = lower_spec(spec)
-    transfer_weights(result, built)
-    return spec, built[spec.model().name]
+    return spec, rebuild(result)
 
 
 # -- models built the way the Keras functional-API guide builds them --------------
@@ -137,10 +135,11 @@ def dense_connectivity() -> Any:
     x = inp
     for _ in range(3):
         y = L.ReLU()(L.BatchNormalization()(x))
-        y = L.Conv2D(4, 3, padding="same", kernel_regularizer=keras.regularizers.L1L2(l1=1e-4, l2=1e-3))(y)
-        x = L.Concatenate(axis=-1)([x, y])
+        y = L.Conv2D(4, 3, padding="same", kernel_regularizer=keras.regularizers.L1L2(l1=1e-4, l2=1e-3),
+                     name=f"dense{_}_conv")(y)
+        x = L.Concatenate(axis=-1, name=f"dense{_}_concat")([x, y])
     x = L.AveragePooling2D(2, strides=2)(x)
-    out = L.Dense(2)(L.Flatten()(x))
+    out = L.Dense(2, name="logits")(L.Flatten()(x))
     return keras.Model(inp, out, name="densely")
 
 
@@ -171,7 +170,7 @@ def test_guide_models_round_trip(builder: Callable[[], Any]) -> None:
     spec, rebuilt = _recompile(model)
     assert_same_model(model, rebuilt)
     assert_same_outputs(model, rebuilt)
-    assert kspec.loads(print_kspec(spec)) == spec  # the .kspec form says the same
+    assert kspec.loads(print_kspec(spec)) == pipeline.check(pipeline.expand(spec))  # .kspec says the same
 
 
 def test_guide_models_keep_every_name_with_keep_names() -> None:
@@ -182,7 +181,7 @@ def test_guide_models_keep_every_name_with_keep_names() -> None:
 
 
 def test_straight_runs_become_one_chain_with_only_non_default_arguments() -> None:
-    spec = kspec.decompile(residual())
+    spec = kspec.decompile(residual(), blocks=False)
     text = dump_yaml(spec)
     model = spec.model()
     assert isinstance(model, ir.FunctionalModel)
@@ -197,6 +196,37 @@ def test_straight_runs_become_one_chain_with_only_non_default_arguments() -> Non
     assert chain.steps[3].layer == ir.LayerCall(type="Conv2D", args=[8, 3],
                                                 kwargs={"padding": "same", "kernel_initializer": "he_normal"})
     assert "glorot_uniform" not in text and "channels_last" not in text
+
+
+def test_repeated_units_become_one_block_called_in_a_loop() -> None:
+    spec = kspec.decompile(dense_connectivity())
+    assert print_kspec(spec) == (
+        "block dense_concat(x) {\n"
+        "  h1 = x\n"
+        "      -> BatchNormalization()\n"
+        "      -> ReLU()\n"
+        "      -> Conv2D(4, 3, padding=\"same\", kernel_regularizer=l1_l2(l1=0.0001, l2=0.001))\n"
+        "  return Concatenate()(x, h1)\n"
+        "}\n\n"
+        "block repeat_dense_concat(x, n: int) {\n"
+        "  y = x -> dense_concat()\n"
+        "  for i in range(1, n) {\n"
+        "    y = y -> dense_concat()\n"
+        "  }\n"
+        "  return y\n"
+        "}\n\n"
+        "model densely {\n"
+        "  input image: (8, 8, 4)\n"
+        "  dense1_concat = image -> repeat_dense_concat(2)\n"
+        "  dense2_conv = dense1_concat\n"
+        "      -> BatchNormalization()\n"
+        "      -> ReLU()\n"
+        "      -> Conv2D(4, 3, padding=\"same\", kernel_regularizer=l1_l2(l1=0.0001, l2=0.001))\n"
+        "  output logits = Concatenate()(dense1_concat, dense2_conv)\n"
+        "      -> AveragePooling2D(2)\n"
+        "      -> Flatten()\n"
+        "      -> Dense(2)\n"
+        "}\n")
 
 
 def test_shared_layers_and_submodels_stay_shared() -> None:

@@ -60,6 +60,10 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
 
     if not isinstance(spec, Spec):
         spec = load(spec)
+    elif spec.blocks or spec.params:  # e.g. straight from decompile(): expand blocks and loops first
+        from kspec.compiler.pipeline import check, expand
+
+        spec = check(expand(spec))
     try:
         spec.model(model)
     except KeyError:
@@ -90,14 +94,15 @@ def save(model: keras.Model, path: str | Path) -> Path:
 
 
 def decompile(model_or_path: keras.Model | str | Path, *, keep_names: bool = False,
-              allow_custom: bool = False) -> Spec:
+              allow_custom: bool = False, blocks: bool = True) -> Spec:
     """Read a Keras model (a live ``keras.Model``, or a ``.keras``, ``.h5``
     or Keras JSON file, loaded in safe mode) back into a spec.
 
     Only non-default layer arguments are written; straight runs become
     chains, shared layers and sub-models stay shared. ``keep_names`` keeps
-    every Keras layer name. Raises :class:`KspecError` for what a spec
+    every Keras layer name; ``blocks`` writes repeated subgraphs as blocks
+    and loops. Raises :class:`KspecError` for what a spec
     cannot express (a Lambda layer, a custom layer ...), naming the layer."""
     from kspec.runtime.decompile import decompile as _decompile
 
-    return _decompile(model_or_path, keep_names=keep_names, allow_custom=allow_custom)
+    return _decompile(model_or_path, keep_names=keep_names, allow_custom=allow_custom, blocks=blocks)

@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="keep every Keras layer name (adds name=... where the spec would derive another)")
     parser.add_argument("--allow-custom", action="store_true",
                         help="refer to registered custom layers instead of refusing them")
+    parser.add_argument("--flat", action="store_true",
+                        help="write repeated structure out in full instead of as blocks and loops")
     parser.add_argument("--no-weights", action="store_true", help="do not write the weights file")
 
 
@@ -77,19 +79,17 @@ def run(args: argparse.Namespace) -> int:
     if str(out.parent) and not out.parent.exists():
         raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
 
-    from kspec.runtime.decompile import decompile_model, load_keras_model, transfer_weights
-    from kspec.runtime.lower import lower_spec
+    from kspec.runtime.decompile import decompile_model, load_keras_model, rebuild
 
     model = load_keras_model(src)
-    result = decompile_model(model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src))
+    result = decompile_model(model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src),
+                             blocks=not args.flat)
     text = render_spec(result.spec, out)
     _write_atomic(out, text)
     lines = text.count("\n")
     message = f"wrote {out} ({lines} lines, {len(result.spec.models)} model{'s' if len(result.spec.models) != 1 else ''})"
     if src.suffix.lower() != ".json" and not args.no_weights and model.weights:
-        built = lower_spec(result.spec)
-        transfer_weights(result, built)
-        target = built[result.spec.model().name]
+        target = rebuild(result)
         wpath = weights_path(out)
         target.save_weights(str(wpath))
         message += f" and {wpath}"

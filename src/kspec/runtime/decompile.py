@@ -41,7 +41,7 @@ from kspec.runtime.lower import _Lowerer, clean_keras_message, layer_classes
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["decompile", "decompile_model", "load_keras_model", "Decompiled", "transfer_weights"]
+__all__ = ["decompile", "decompile_model", "load_keras_model", "Decompiled", "transfer_weights", "rebuild"]
 
 _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 #: Keys whose tuples may be written as one number when all parts are equal.
@@ -65,6 +65,9 @@ class Decompiled:
     spec: ir.Spec
     originals: dict[str, dict[LayerKey, Any]] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    #: The spec before repeated structure was written as blocks and loops
+    #: (``originals`` is keyed by its statements).
+    flat: ir.Spec | None = None
 
 
 def _span(where: str) -> Span:
@@ -746,7 +749,7 @@ def _short_float(value: Any) -> Any:
 
 
 def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool = False,
-                    where: str | None = None) -> Decompiled:
+                    where: str | None = None, blocks: bool = True) -> Decompiled:
     """Decompile a live ``keras.Model`` (see the module docstring)."""
     d = _Decompiler(keep_names, allow_custom, where or f"<model {getattr(model, 'name', '?')}>")
     keras = d.keras
@@ -757,8 +760,31 @@ def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool 
     section = _compile_section(d, model, top)
     if section is not None:
         sections.append(section)
-    d.result.spec = ir.Spec(models=d.models, compile=sections)
+    flat = ir.Spec(models=d.models, compile=sections)
+    d.result.flat = flat
+    d.result.spec = flat
+    if blocks and not keep_names:
+        from kspec.runtime.repeats import infer_blocks
+
+        d.result.spec = infer_blocks(flat)
     return d.result
+
+
+def rebuild(result: Decompiled) -> Any:
+    """The model ``result.spec`` compiles to, holding the original model's
+    weights (carried over through the flat spec, layer by layer)."""
+    from kspec.compiler.pipeline import check, expand
+    from kspec.runtime.lower import lower_model, lower_spec
+
+    flat_spec = result.flat or result.spec
+    built = lower_spec(flat_spec)
+    transfer_weights(result, built)
+    flat = built[flat_spec.model().name]
+    if result.spec is flat_spec:
+        return flat
+    model = lower_model(check(expand(result.spec)))
+    model.set_weights(flat.get_weights())
+    return model
 
 
 def load_keras_model(path: str | Path) -> Any:
@@ -787,13 +813,15 @@ def load_keras_model(path: str | Path) -> Any:
         raise KspecError(Diagnostic("K500", f"cannot load model: {message}", _span(str(p)), hint)) from None
 
 
-def decompile(model_or_path: Any, *, keep_names: bool = False, allow_custom: bool = False) -> ir.Spec:
-    """Decompile a ``keras.Model`` or a model file into a spec."""
+def decompile(model_or_path: Any, *, keep_names: bool = False, allow_custom: bool = False,
+              blocks: bool = True) -> ir.Spec:
+    """Decompile a ``keras.Model`` or a model file into a spec (with
+    repeated structure as blocks and loops unless ``blocks`` is False)."""
     if isinstance(model_or_path, (str, Path)):
         model = load_keras_model(model_or_path)
         return decompile_model(model, keep_names=keep_names, allow_custom=allow_custom,
-                               where=str(model_or_path)).spec
-    return decompile_model(model_or_path, keep_names=keep_names, allow_custom=allow_custom).spec
+                               where=str(model_or_path), blocks=blocks).spec
+    return decompile_model(model_or_path, keep_names=keep_names, allow_custom=allow_custom, blocks=blocks).spec
 
 
 def transfer_weights(result: Decompiled, built: dict[str, Any]) -> int:
@@ -801,7 +829,8 @@ def transfer_weights(result: Decompiled, built: dict[str, Any]) -> int:
     (``lower_spec``'s result), matching layers by their place in the spec.
     Returns the number of layers whose weights were set."""
     n = 0
-    models = {m.name: m for m in result.spec.models}
+    spec = result.flat or result.spec
+    models = {m.name: m for m in spec.models}
     for name, originals in result.originals.items():
         m = models[name]
         target = built.get(name)
