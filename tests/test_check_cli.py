@@ -55,16 +55,18 @@ def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert report[1] == {"file": str(EXAMPLES[0]), "ok": True, "diagnostics": []}
 
 
-def test_check_imports_neither_keras_nor_tensorflow() -> None:
+def test_check_summary_graph_import_neither_keras_nor_tensorflow(tmp_path: Path) -> None:
+    svg = tmp_path / "g.svg"
     code = (
         "import sys\n"
         "from kspec.cli import main\n"
-        f"rc = main(['check', {str(BAD)!r}, {str(EXAMPLES[0])!r}])\n"
+        f"rc = [main(['check', {str(BAD)!r}, {str(EXAMPLES[0])!r}]), main(['summary', {str(EXAMPLES[0])!r}]),\n"
+        f"      main(['graph', {str(EXAMPLES[0])!r}, '-o', {str(svg)!r}])]\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'jax', 'torch'))\n"
         "print(rc, heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
-    assert proc.stdout.strip().splitlines()[-1] == "1 []"
+    assert proc.stdout.strip().splitlines()[-1] == "[1, 0, 0] []"
 
 
 def test_shipped_catalogue_matches_installed_keras() -> None:
