@@ -180,7 +180,7 @@ def single_layer_specs(draw: st.DrawFn) -> dict[str, Any]:
     small = st.integers(1, 3)
     pad = st.sampled_from(["valid", "same"])
     family = draw(st.sampled_from(["conv", "convT", "sep", "pool", "gpool", "reshape", "rnn", "bidi", "td",
-                                   "norm", "misc", "embed"]))
+                                   "norm", "misc", "embed", "image"]))
     rank = draw(st.integers(1, 3))
     spatial = draw(_dims(rank, 2, 7))
     chans = draw(small)
@@ -245,6 +245,15 @@ def single_layer_specs(draw: st.DrawFn) -> dict[str, Any]:
         return _one(image, {"LayerNormalization": {"axis": draw(st.sampled_from([-1, 1]))}})
     if family == "embed":
         return _one([spatial[0]], {"Embedding": [draw(st.integers(2, 20)), draw(small)]})
+    if family == "image":
+        img = [draw(st.integers(2, 9)), draw(st.integers(2, 9)), chans]
+        return _one(img, draw(st.sampled_from([
+            {draw(st.sampled_from(["Resizing", "CenterCrop"])): [draw(small), draw(small)]},
+            {"Rescaling": [0.5]}, "RandomFlip", {"RandomRotation": [0.1]}, "UnitNormalization",
+            {"GroupNormalization": {"groups": draw(small)}}, "RMSNormalization",
+            {"MaxPool2D": [2]}, {"AvgPool2D": {"pool_size": 2, "padding": "same"}}, "GlobalAvgPool2D",
+            {"Convolution2D": [draw(small), draw(small)]}, {"SeparableConvolution2D": [draw(small), 2]},
+        ])))
     return _one(image, draw(st.sampled_from(["ReLU", {"LeakyReLU": {}}, {"Activation": ["tanh"]}, "PReLU",
                                              {"PReLU": {"shared_axes": [1]}}, {"Dense": [2]}, "Softmax",
                                              {"GaussianNoise": [0.1]}, {"SpatialDropout1D": [0.1]}])))

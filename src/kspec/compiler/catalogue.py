@@ -13,7 +13,18 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["Catalogue", "Param", "Signature", "catalogue"]
+__all__ = ["ALIASES", "Catalogue", "Param", "Signature", "catalogue"]
+
+#: Keras's other names for the same layer classes (``MaxPool2D`` is
+#: ``MaxPooling2D``); static rules are written for the main names.
+ALIASES: dict[str, str] = {
+    **{f"Convolution{r}D{t}": f"Conv{r}D{t}" for r in (1, 2, 3) for t in ("", "Transpose")},
+    **{f"SeparableConvolution{r}D": f"SeparableConv{r}D" for r in (1, 2)},
+    **{f"MaxPool{r}D": f"MaxPooling{r}D" for r in (1, 2, 3)},
+    **{f"AvgPool{r}D": f"AveragePooling{r}D" for r in (1, 2, 3)},
+    **{f"GlobalMaxPool{r}D": f"GlobalMaxPooling{r}D" for r in (1, 2, 3)},
+    **{f"GlobalAvgPool{r}D": f"GlobalAveragePooling{r}D" for r in (1, 2, 3)},
+}
 
 
 @dataclass(frozen=True)

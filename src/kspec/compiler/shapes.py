@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kspec.compiler.catalogue import Signature, catalogue
+from kspec.compiler.catalogue import ALIASES, Signature, catalogue
 from kspec.compiler.diagnostics import Diagnostic
 from kspec.compiler.graph import model_order, tensor_order
 from kspec.compiler.naming import LayerNames, name_functional, name_sequential
@@ -662,6 +662,43 @@ for _r in (1, 2, 3):
 for _r in (1, 2):
     RULES[f"SeparableConv{_r}D"] = _separable(_r)
     RULES[f"DepthwiseConv{_r}D"] = _depthwise(_r)
+
+def _resize(ctx: Ctx) -> Result:
+    x = ctx.one()
+    ctx.rank(x, 4)
+    h, w = int(ctx.args.get("height")), int(ctx.args.get("width"))
+    if _channels_first(ctx):
+        return [(x[0], x[1], h, w)], 0
+    return [(x[0], h, w, x[3])], 0
+
+
+def _group_norm(ctx: Ctx) -> Result:
+    x = ctx.one()
+    axis = int(ctx.args.get("axis", -1)) % len(x)
+    c = _known(ctx, x, x[axis], f"dimension {axis}")
+    groups = int(ctx.args.get("groups", 32))
+    if groups <= 0 or c % groups:
+        raise ShapeError(f"GroupNormalization: {c} channels of input {fmt_shape(x)} cannot be split into "
+                         f"{groups} groups")
+    n = int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
+    return [x], n * c
+
+
+def _rms_norm(ctx: Ctx) -> Result:
+    x = ctx.one()
+    axes = _axes(ctx.args.get("axis", -1), len(x))
+    dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
+    return [x], math.prod(dims)
+
+
+RULES.update({"Resizing": _resize, "CenterCrop": _resize, "RandomCrop": _resize, "GroupNormalization": _group_norm,
+              "RMSNormalization": _rms_norm})
+for _n in ("Rescaling", "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+           "RandomContrast", "RandomBrightness"):
+    RULES[_n] = _identity
+
+for _alias, _name in ALIASES.items():
+    RULES[_alias] = RULES[_name]
 
 _MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"})
 

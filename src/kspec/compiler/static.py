@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kspec.compiler.catalogue import Catalogue, Signature, catalogue
+from kspec.compiler.catalogue import ALIASES, Catalogue, Signature, catalogue
 from kspec.compiler.diagnostics import Diagnostic, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import Span
@@ -142,31 +142,32 @@ class _Checker:
     def values(self, call: ir.LayerCall, sig: Signature) -> None:
         """Argument values Keras refuses in the constructor."""
         bound = bind_args(sig, list(call.args), dict(call.kwargs))
+        kind = ALIASES.get(call.type, call.type)
 
         def where(key: str) -> Span | None:
             return call.key_spans.get(key) or call.span
 
-        for key in _POSITIVE.get(call.type, ()):
+        for key in _POSITIVE.get(kind, ()):
             v = bound.get(key)
             if key in bound and not _positive_int(v):
                 self.error("K302", f"{call.type}: '{key}' must be a positive integer, got {v!r}", where(key))
-        if call.type in _RATE_LAYERS and isinstance(bound.get("rate"), (int, float)):
+        if kind in _RATE_LAYERS and isinstance(bound.get("rate"), (int, float)):
             rate = bound["rate"]
             if not isinstance(rate, bool) and not 0 <= rate <= 1:
                 self.error("K302", f"{call.type}: 'rate' must be between 0 and 1, got {rate!r}", where("rate"))
-        if call.type in _CONV_PADDING and isinstance(bound.get("padding"), str):
-            allowed = _CONV_PADDING[call.type]
+        if kind in _CONV_PADDING and isinstance(bound.get("padding"), str):
+            allowed = _CONV_PADDING[kind]
             pad = bound["padding"]
             if pad.lower() not in allowed:
                 words = " or ".join(f"'{a}'" for a in allowed)
                 self.error("K302", f"{call.type}: padding must be {words}, got '{pad}'", where("padding"),
                            did_you_mean(pad, allowed))
-        rank = _spatial_rank(call.type)
+        rank = _spatial_rank(kind)
         if rank:
             for key in _TUPLE_ARGS:
-                if key == "strides" and "Pooling" in call.type:
+                if key == "strides" and "Pooling" in kind:
                     continue  # pooling takes any strides here (Keras checks them later, if at all)
-                if call.type == "UpSampling1D" and key == "size":
+                if kind == "UpSampling1D" and key == "size":
                     if not _positive_int(bound.get(key, 2)):
                         self.error("K302", f"UpSampling1D: 'size' must be a positive integer, got {bound[key]!r}",
                                    where(key))
@@ -179,7 +180,7 @@ class _Checker:
             if inner.fn in self.cat.layers and inner.fn not in _RECURRENT:
                 self.error("K302", f"Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN ...), not {inner.fn}",
                            inner.span or where("layer"))
-        if call.type in _NO_STRIDED_DILATION:
+        if kind in _NO_STRIDED_DILATION:
             strides, dilation = bound.get("strides", 1), bound.get("dilation_rate", 1)
             if _max_int(strides) > 1 and _max_int(dilation) > 1:
                 self.error("K302", f"{call.type}: strides > 1 cannot be combined with dilation_rate > 1 "
