@@ -15,6 +15,7 @@ Prints, as the median of several runs:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
@@ -67,6 +68,7 @@ def static_time(n_layers: int, runs: int) -> tuple[int, float]:
     count = sum(len(st.value.steps) for st in [*model.nodes, *model.outputs])  # type: ignore[union-attr]
     times = []
     for _ in range(runs):
+        gc.collect()
         t = time.perf_counter()
         diags = static_check(spec)
         times.append(time.perf_counter() - t)
