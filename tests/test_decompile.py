@@ -80,6 +80,15 @@ def shared_submodel() -> Any:
     return keras.Model([left, right], out, name="matcher")
 
 
+def autoencoder() -> Any:
+    inp = keras.Input((12,), name="signal")
+    encoder = keras.Model(inp, L.Dense(3, activation="relu")(L.Dense(6)(inp)), name="encoder")
+    code_in = keras.Input((3,), name="code")
+    decoder = keras.Sequential([code_in, L.Dense(6), L.Dense(12, activation="sigmoid")], name="decoder")
+    x = keras.Input((12,), name="x")
+    return keras.Model(x, decoder(encoder(x)), name="autoencoder")
+
+
 def sequential_inside() -> Any:
     block = keras.Sequential([keras.Input((6,)), L.Dense(5, use_bias=False), L.BatchNormalization(), L.ReLU()],
                              name="block")
@@ -159,7 +168,7 @@ def multi_output_states() -> Any:
 
 
 GUIDE_MODELS: list[Callable[[], Any]] = [
-    multi_io, shared_layers, shared_submodel, sequential_inside, encoder_decoder_states, gru_bidirectional,
+    multi_io, shared_layers, shared_submodel, autoencoder, sequential_inside, encoder_decoder_states, gru_bidirectional,
     attention, residual, dense_connectivity, plain_sequential, multi_output_states,
 ]
 

@@ -126,6 +126,8 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
             final = steps[-1].layer if steps else None
             out_index = i - n_nodes
             needs_identity = final is None or isinstance(final, ir.LayerRef)
+            if isinstance(final, ir.LayerRef) and final.ref == primary and final.ref in model_names:
+                needs_identity = False  # a sub-model already carries the output's name
             if final is not None and not needs_identity and explicit_name(final) not in (None, primary):
                 needs_identity = True
             if needs_identity:

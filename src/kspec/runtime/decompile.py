@@ -573,8 +573,15 @@ class _Functional:
 
         # Name every tensor that is not folded.
         out_names: dict[tuple[str, int, int], str] = {}
+        model_refs = set(d.model_names.values())
         for t in outputs:
             if t in out_names:
+                continue
+            c = callee.get(t[0])
+            app = by_key.get((t[0], t[1]))
+            if isinstance(c, ir.LayerRef) and c.ref in model_refs and app is not None and app.n_out == 1 \
+                    and c.ref not in out_names.values():
+                out_names[t] = c.ref  # the sub-model's own name is the output's name: no Identity layer
                 continue
             out_names[t] = names.fresh(t[0])
         for a in apps:
@@ -583,7 +590,9 @@ class _Functional:
             base = a.layer if count[a.layer] == 1 else f"{a.layer}_{a.node + 1}"
             for i in range(a.n_out):
                 t = (a.layer, a.node, i)
-                direct_output = (t in out_names and a.n_out == 1 and isinstance(callee[a.layer], ir.LayerCall))
+                c = callee[a.layer]
+                direct_output = t in out_names and a.n_out == 1 and (
+                    isinstance(c, ir.LayerCall) or (isinstance(c, ir.LayerRef) and c.ref == out_names[t]))
                 if direct_output:
                     tensor_name[t] = out_names[t]
                 else:
