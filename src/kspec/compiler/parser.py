@@ -149,7 +149,7 @@ def _unquote(text: str) -> str:
     body = text[1:-1]
     out: list[str] = []
     i = 0
-    escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "0": "\0"}
+    escapes = {"b": "\b", "f": "\f", "n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "0": "\0"}
     while i < len(body):
         ch = body[i]
         if ch == "\\" and body[i + 1 : i + 2] == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
@@ -276,7 +276,7 @@ class _Builder(Transformer[Token, Any]):
         return _RawOp(str(op), [a, b], self._span(meta))
 
     @v_args(meta=True, inline=True)
-    def pow(self, meta: Meta, a: Any, b: Any) -> _RawOp:
+    def pow(self, meta: Meta, a: Any, _op: Token, b: Any) -> _RawOp:
         return _RawOp("**", [a, b], self._span(meta))
 
     # -- calls --------------------------------------------------------------
@@ -286,7 +286,7 @@ class _Builder(Transformer[Token, Any]):
         return _Kw(str(name), value, self._tspan(name))
 
     def arglist(self, *items: Any) -> list[Any]:
-        return [i for i in items if not _is_placeholder(i)]
+        return list(items)
 
     @v_args(meta=True, inline=True)
     def call(self, meta: Meta, name: Token, arglist: list[Any] | None) -> _RawCall:
@@ -537,7 +537,7 @@ class _Resolver:
             ops = [self.value(o) for o in v.operands]
             if v.op == "if":
                 return ir.Cond(test=ops[0], then=ops[1], otherwise=ops[2], span=v.span)
-            if v.op in ("not", "-"):
+            if len(ops) == 1:
                 return ir.UnaryOp(op=v.op, operand=ops[0], span=v.span)
             return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)
         if isinstance(v, list):

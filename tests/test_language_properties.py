@@ -1,0 +1,229 @@
+"""Hypothesis properties of the .kspec language (no keras needed).
+
+- random IRs printed as .kspec parse back equal (core models from
+  ``strategies.specs()``, and language-level specs with blocks, loops,
+  parameters, arithmetic and compile/train sections);
+- ``fmt`` is idempotent on random programs and on every example;
+- ``convert`` round-trips both ways (.kspec -> .yaml -> .kspec and back);
+- random bytes and random mutations of valid programs either load or raise
+  ``KspecError`` with a location, never another exception, within a time
+  bound.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kspec import KspecError
+from kspec.commands.fmt import format_text
+from kspec.compiler.parser import parse_kspec
+from kspec.compiler.pipeline import load_text
+from kspec.compiler.printer import KEYWORDS, print_kspec
+from kspec.spec import ir
+from kspec.spec.yaml_form import dump_yaml, load_yaml
+from strategies import specs
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.kspec"))
+TIME_BOUND = 2.0  # seconds per input, generous for a loaded 2-core machine
+
+names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
+    lambda n: n not in KEYWORDS and not n.startswith("b_") and n != "m")
+layer_types = st.sampled_from(["Dense", "Conv2D", "ReLU", "Dropout", "LayerNormalization", "Concatenate", "Add"])
+texts = st.text(alphabet=string.ascii_letters + string.digits + " _-./{}'\"\\\n\té", max_size=12)
+floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+def plain_values(depth: int = 2) -> st.SearchStrategy[Any]:
+    """Data values: None, bools, numbers, strings, lists, dicts, calls."""
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), floats, texts)
+    if depth == 0:
+        return leaf
+    inner = plain_values(depth - 1)
+    return st.one_of(
+        leaf,
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(names, texts), inner, max_size=3),
+        st.builds(lambda fn, a, k: ir.Call(fn=fn, args=a, kwargs=k), names, st.lists(inner, max_size=2),
+                  st.dictionaries(names, inner, max_size=2)),
+    )
+
+
+def param_exprs(scope: list[str]) -> st.SearchStrategy[Any]:
+    """Arithmetic over parameters in ``scope`` (never a bare negative
+    literal under a unary minus: ``-(3)`` reads back as the number -3)."""
+    var = st.sampled_from(scope).map(lambda n: ir.Var(name=n))
+    leaf = st.one_of(var, st.integers(0, 100))
+
+    def grow(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        ops = st.sampled_from(["+", "-", "*", "//", "%", "<", "==", "and", "or"])
+        return st.one_of(
+            st.builds(lambda o, a, b: ir.BinOp(op=o, left=a, right=b), ops, children, children),
+            st.builds(lambda a: ir.UnaryOp(op="-", operand=a), var),
+            st.builds(lambda a: ir.UnaryOp(op="not", operand=a), children),
+            st.builds(lambda t, a, b: ir.Cond(test=t, then=a, otherwise=b), children, children, children),
+        )
+
+    return st.recursive(leaf, grow, max_leaves=5)
+
+
+@st.composite
+def layer_calls(draw: st.DrawFn, scope: list[str]) -> ir.LayerCall:
+    value = st.one_of(plain_values(1), param_exprs(scope)) if scope else plain_values(1)
+    return ir.LayerCall(type=draw(layer_types), args=draw(st.lists(value, max_size=2)),
+                        kwargs=draw(st.dictionaries(names, value, max_size=2)))
+
+
+@st.composite
+def block_bodies(draw: st.DrawFn, tensors: list[str], scope: list[str], depth: int,
+                 tensor_names: st.SearchStrategy[str]) -> list[Any]:
+    body: list[Any] = []
+    live = list(tensors)
+    for _ in range(draw(st.integers(0, 3))):
+        if depth > 0 and draw(st.booleans()):
+            var = draw(names.filter(lambda n: n not in scope and n not in live))
+            bound = st.one_of(st.integers(0, 4), param_exprs(scope)) if scope else st.integers(0, 4)
+            bounds = draw(st.lists(bound, min_size=1, max_size=3))
+            body.append(ir.For(var=var, range=bounds, body=draw(block_bodies(live, [*scope, var], depth - 1,
+                                                                           tensor_names.filter(lambda n: n != var)))))
+            continue
+        target = draw(tensor_names.filter(lambda n: n not in scope))
+        srcs = draw(st.lists(st.sampled_from(live), min_size=1, max_size=2))
+        steps = [ir.Step(layer=draw(layer_calls(scope))) for _ in range(draw(st.integers(1, 3)))]
+        body.append(ir.Assign(targets=[target], value=ir.Expr(inputs=srcs, steps=steps)))
+        live.append(target)
+    return body
+
+
+@st.composite
+def language_specs(draw: st.DrawFn) -> ir.Spec:
+    """Specs using the language's abstraction layer (not necessarily
+    meaningful models: parsing and printing do not check the graph)."""
+    params = [ir.Param(name=n, type=draw(st.sampled_from([None, "int", "float", "any"])),
+                       default=draw(st.integers(0, 9)), has_default=True)
+              for n in draw(st.lists(names, max_size=2, unique=True))]
+    file_scope = [p.name for p in params]
+    tensor_names = names.filter(lambda n: n not in file_scope)  # a tensor never shadows a parameter
+    blocks = []
+    for bname in draw(st.lists(names.map(lambda n: "b_" + n), max_size=2, unique=True)):
+        inputs = draw(st.lists(tensor_names, min_size=1, max_size=2, unique=True))
+        bparams = [ir.Param(name=n, type=draw(st.sampled_from(["int", "float", "bool", "str"])),
+                            default=draw(st.integers(0, 5)) if has else None, has_default=has)
+                   for n, has in draw(st.lists(st.tuples(names.filter(lambda n: n not in inputs), st.booleans()),
+                                               max_size=3, unique_by=lambda t: t[0]))]
+        scope = file_scope + [p.name for p in bparams]
+        body = draw(block_bodies(inputs, scope, 2, tensor_names))
+        defined = inputs + [s.targets[0] for s in body if isinstance(s, ir.Assign)]
+        ret = ir.Expr(inputs=[draw(st.sampled_from(defined))],
+                      steps=[ir.Step(layer=draw(layer_calls(scope)))] if draw(st.booleans()) else [])
+        blocks.append(ir.Block(name=bname, inputs=inputs, params=bparams, body=body, returns=[ret]))
+    model = ir.FunctionalModel(
+        name="m",
+        inputs=[ir.Input(name="x", shape=draw(st.lists(st.one_of(st.none(), st.integers(1, 64)), max_size=3)),
+                         dtype=draw(st.sampled_from(["float32", "int32", "bool"])))],
+        nodes=[ir.Assign(targets=["h"], value=ir.Expr(inputs=["x"], steps=[
+            ir.Step(layer=ir.LayerCall(type=b.name, args=[1] * len([p for p in b.params if not p.has_default])))
+            for b in blocks] + [ir.Step(layer=draw(layer_calls(file_scope)))]))],
+        outputs=[ir.Output(name="y", value=ir.Expr(inputs=["h"]))],
+    )
+    settings = st.dictionaries(names, plain_values(2), max_size=3)
+    sections = [ir.Section(model="m", settings=draw(settings))] if draw(st.booleans()) else []
+    return ir.Spec(models=[model], params=params, blocks=blocks, compile=sections,
+                   train=[ir.Section(model="m", settings=draw(settings))] if draw(st.booleans()) else [],
+                   uses=draw(st.lists(st.sampled_from(["a.kspec", "lib/b.kspec"]), max_size=1)))
+
+
+@given(specs())
+def test_random_core_ir_prints_and_parses_back_equal(spec: ir.Spec) -> None:
+    text = print_kspec(spec)
+    assert parse_kspec(text, "r.kspec") == spec
+    assert format_text(text) == text
+
+
+@given(language_specs())
+def test_random_language_ir_prints_and_parses_back_equal(spec: ir.Spec) -> None:
+    text = print_kspec(spec)
+    assert parse_kspec(text, "r.kspec") == spec
+    assert format_text(format_text(text)) == format_text(text)
+
+
+@given(language_specs())
+def test_convert_round_trips_both_ways(spec: ir.Spec) -> None:
+    as_yaml = dump_yaml(spec)
+    from_yaml = load_yaml(as_yaml, "r.yaml")
+    assert from_yaml == spec
+    as_kspec = print_kspec(from_yaml)
+    assert parse_kspec(as_kspec, "r.kspec") == spec
+    assert dump_yaml(parse_kspec(as_kspec, "r.kspec")) == as_yaml
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_fmt_is_idempotent_on_every_example(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    once = format_text(text, path.name)
+    assert once == text, f"{path.name} is not in canonical layout: run kspec fmt"
+    assert format_text(once, path.name) == once
+    assert parse_kspec(once) == parse_kspec(text)
+
+
+def _assert_loads_or_located_error(text: str) -> None:
+    start = time.monotonic()
+    try:
+        load_text(text, "fuzz.kspec")
+    except KspecError as exc:
+        for d in exc.diagnostics:
+            assert d.span is not None and d.span.file.endswith(".kspec") and d.span.line >= 1, d
+    assert time.monotonic() - start < TIME_BOUND
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_parse_or_raise_located_error(data: bytes) -> None:
+    _assert_loads_or_located_error(data.decode("utf-8", errors="replace"))
+
+
+TOKENS = ["model", "block", "param", "for", "in", "range", "(", ")", "{", "}", "[", "]", "->", "=", ",", ":", "x",
+          "Dense", "8", "1e-3", '"s"', "input", "output", "return", "use", "-", "*", "**", "//", "\n", "#c\n", "None"]
+
+
+@st.composite
+def mutations(draw: st.DrawFn) -> str:
+    text = draw(st.sampled_from(EXAMPLES + sorted((Path(__file__).parent / "fixtures" / "kspec" / "valid")
+                                                  .glob("*.kspec")))).read_text(encoding="utf-8")
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(text)))
+        j = draw(st.integers(i, min(len(text), i + 20)))
+        kind = draw(st.sampled_from(["delete", "insert", "duplicate", "replace"]))
+        if kind == "delete":
+            text = text[:i] + text[j:]
+        elif kind == "insert":
+            text = text[:i] + draw(st.sampled_from(TOKENS)) + text[i:]
+        elif kind == "duplicate":
+            text = text[:j] + text[i:j] + text[j:]
+        else:
+            text = text[:i] + draw(st.sampled_from(TOKENS)) + text[j:]
+    return text
+
+
+@given(mutations())
+def test_mutated_programs_load_or_raise_located_error(text: str) -> None:
+    _assert_loads_or_located_error(text)
+
+
+def test_huge_loop_and_power_are_refused_quickly() -> None:
+    text = ("block b(x, k: int) {\n  for i in range(k) {\n    x = x -> ReLU()\n  }\n"
+            "  return x\n}\nmodel m {\n  input x: (2,)\n  output y = x -> b(10 ** 9)\n}\n")
+    start = time.monotonic()
+    with pytest.raises(KspecError) as info:
+        load_text(text, "big.kspec")
+    assert str(info.value) == "big.kspec:2:3: error[K216]: the loop runs 1000000000 times; at most 200000"
+    with pytest.raises(KspecError) as info:
+        load_text("param n: int = 10 ** 10 ** 10\nmodel m {\n  input x: (2,)\n  output y = x -> Dense(n)\n}\n",
+                  "big.kspec")
+    assert str(info.value) == "big.kspec:1:16: error[K213]: exponent 10000000000 is too large"
+    assert time.monotonic() - start < TIME_BOUND
