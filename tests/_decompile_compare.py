@@ -19,7 +19,7 @@ import numpy as np
 def strip_names(value: Any) -> Any:
     """A config with the names of layers and models removed."""
     if isinstance(value, dict):
-        is_layer = "name" in value and ("trainable" in value or "batch_shape" in value)
+        is_layer = "name" in value and ("trainable" in value or "batch_shape" in value or set(value) == {"name"})
         return {k: strip_names(v) for k, v in value.items() if not (is_layer and k == "name")}
     if isinstance(value, (list, tuple)):
         return [strip_names(v) for v in value]

@@ -89,6 +89,14 @@ def autoencoder() -> Any:
     return keras.Model(x, decoder(encoder(x)), name="autoencoder")
 
 
+def masked_text() -> Any:
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    x = L.Embedding(30, 6, mask_zero=True)(tokens)
+    x = L.Bidirectional(L.LSTM(4, return_sequences=True))(x)
+    x = L.LSTM(4)(x)
+    return keras.Model(tokens, L.Dense(1, activation="sigmoid", name="score")(x), name="classifier")
+
+
 def sequential_inside() -> Any:
     block = keras.Sequential([keras.Input((6,)), L.Dense(5, use_bias=False), L.BatchNormalization(), L.ReLU()],
                              name="block")
@@ -168,7 +176,7 @@ def multi_output_states() -> Any:
 
 
 GUIDE_MODELS: list[Callable[[], Any]] = [
-    multi_io, shared_layers, shared_submodel, autoencoder, sequential_inside, encoder_decoder_states, gru_bidirectional,
+    multi_io, shared_layers, shared_submodel, autoencoder, masked_text, sequential_inside, encoder_decoder_states, gru_bidirectional,
     attention, residual, dense_connectivity, plain_sequential, multi_output_states,
 ]
 

@@ -264,8 +264,14 @@ class _Decompiler:
             for full in (False, True):
                 forced: set[str] = set()
                 for _ in range(3):  # defaults that depend on other arguments (strides=pool_size) are added back
-                    call = self._layer_call(cls, str(entry["class_name"]), config, name, attempt_collapse, full,
-                                            forced)
+                    try:
+                        call = self._layer_call(cls, str(entry["class_name"]), config, name, attempt_collapse,
+                                                full, forced)
+                    except KspecError:
+                        raise
+                    except Exception as exc:  # a config value no spec value can hold (arrays, objects)
+                        raise self.fail(f"layer '{name}' ({entry['class_name']}) has an argument a spec cannot "
+                                        f"express: {clean_keras_message(exc)}", code="K504") from None
                     ok, last_err = self.same_layer(call, config)
                     if ok:
                         return call
@@ -453,11 +459,38 @@ class _Functional:
         except ValueError:
             return None
 
+    def implicit_masks(self) -> set[str]:
+        """Operations Keras recorded only to compute masks (``Embedding(mask_zero=True)``
+        feeding an RNN records ``not_equal`` and ``mask=``): rebuilding the
+        layers recreates them, so they are left out."""
+        as_mask: set[str] = set()
+        other: set[str] = set()
+
+        def collect(value: Any, into: set[str]) -> None:
+            if _is_tensor(value):
+                into.add(_history(value)[0])
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    collect(v, into)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    collect(v, into)
+
+        for entry in self.entries.values():
+            for node in entry.get("inbound_nodes", []):
+                collect(node.get("args", []), other)
+                for key, val in (node.get("kwargs") or {}).items():
+                    collect(val, as_mask if key == "mask" else other)
+        for lname, _, _ in _pairs(self.config["output_layers"]):
+            other.add(lname)
+        return {n for n in as_mask - other if str(self.entries[n].get("module") or "").startswith("keras.src.ops")}
+
     def apps(self) -> list[_App]:
         apps: list[_App] = []
+        implicit = self.implicit_masks()
         for lname in self.order:
             entry = self.entries[lname]
-            if entry["class_name"] == "InputLayer":
+            if entry["class_name"] == "InputLayer" or lname in implicit:
                 continue
             obj = self.live(lname)
             for k, node in enumerate(entry.get("inbound_nodes", [])):
@@ -471,7 +504,7 @@ class _Functional:
                 kwargs = {}
                 rnn = obj is not None and isinstance(obj, (self.d.keras.layers.RNN, self.d.keras.layers.Bidirectional))
                 for key, val in (node.get("kwargs") or {}).items():
-                    if val is None and key == "mask":
+                    if key == "mask" and (val is None or (_is_tensor(val) and _history(val)[0] in implicit)):
                         continue
                     if key == "training" and val is False and rnn:
                         continue
@@ -764,7 +797,12 @@ def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool 
     keras = d.keras
     if not isinstance(model, keras.Model):
         raise d.fail(f"not a Keras model: {type(model).__name__}", code="K503")
-    top = d.model(model)
+    try:
+        top = d.model(model)
+    except KspecError:
+        raise
+    except Exception as exc:  # anything unforeseen in a model's config is reported, never a traceback
+        raise d.fail(f"model '{model.name}' cannot be decompiled: {clean_keras_message(exc)}") from None
     sections: list[ir.Section] = []
     section = _compile_section(d, model, top)
     if section is not None:
