@@ -189,13 +189,15 @@ class _Out:
             self.last_line = end
         self.lines.extend(text)
 
-    def open(self, header: str, indent: str, span: ir.Span | None) -> None:
+    def open(self, header: str, indent: str, span: ir.Span | None, children: Sequence[Any] = ()) -> None:
         if span is not None and self.comments:
             self.flush(span.line, indent)
         if span is not None:
             self.last_line = span.line
         trailing = []
-        if span is not None:
+        lines = [c if isinstance(c, ir.Span) else getattr(c, "span", None) for c in children]
+        first = min((sp.line for sp in lines if sp is not None), default=None)
+        if span is not None and first != span.line:
             while self.pos < len(self.comments) and self.comments[self.pos].line == span.line \
                     and not self.comments[self.pos].own_line:
                 trailing.append(self.comments[self.pos].text)
@@ -264,7 +266,7 @@ class _Printer:
             elif not p.type:
                 text += ": any"
             params.append(text)
-        self.out.open(f"block {b.name}({', '.join(params)}) {{", "", b.span)
+        self.out.open(f"block {b.name}({', '.join(params)}) {{", "", b.span, [*b.body, *b.returns])
         self.body(b.body, "  ")
         exprs = [" -> ".join(_expr_parts(e)) for e in b.returns]
         span = b.returns[0].span
@@ -276,7 +278,7 @@ class _Printer:
         for st in stmts:
             if isinstance(st, ir.For):
                 bounds = ", ".join(_value(v, 0) for v in st.range)
-                self.out.open(f"for {st.var} in range({bounds}) {{", indent, st.span)
+                self.out.open(f"for {st.var} in range({bounds}) {{", indent, st.span, st.body)
                 self.body(st.body, indent + "  ")
                 self.out.close(indent, st.span, indent + "  ")
             else:
@@ -284,15 +286,15 @@ class _Printer:
 
     def p_model(self, m: ir.FunctionalModel | ir.SequentialModel) -> None:
         if isinstance(m, ir.SequentialModel):
-            self.out.open(f"sequential {m.name} {{", "", m.span)
+            self.out.open(f"sequential {m.name} {{", "", m.span, [*([m.input] if m.input else []), *m.layers])
             if m.input is not None:
                 self.p_input(m.input, sequential=True)
             for c in m.layers:
                 self.out.stmt([_callee(c)], "  ", c.span)
             self.out.close("", m.span, "  ")
             return
-        self.out.open(f"model {m.name} {{", "", m.span)
         stmts: list[Any] = [*m.inputs, *m.layers, *m.nodes, *m.outputs]
+        self.out.open(f"model {m.name} {{", "", m.span, stmts)
         for st in _ordered(stmts):
             if isinstance(st, ir.Input):
                 self.p_input(st)
@@ -319,7 +321,7 @@ class _Printer:
         self.out.stmt([text], "  ", i.span)
 
     def _section(self, kind: str, s: ir.Section) -> None:
-        self.out.open(f"{kind} {s.model} {{", "", s.span)
+        self.out.open(f"{kind} {s.model} {{", "", s.span, list(s.key_spans.values()))
         for key, value in s.settings.items():
             one = f"{key} = {_value(value, 0)}"
             if len(one) + 2 > WIDTH and isinstance(value, list) and value:
