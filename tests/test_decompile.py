@@ -318,7 +318,32 @@ def test_custom_layer_is_refused_with_its_name() -> None:
     with pytest.raises(kspec.KspecError) as err:
         kspec.decompile(keras.Model(inp, out))
     d = err.value.diagnostics[0]
-    assert (d.code, d.message) == ("K503", "layer 'scale' has class 'Scale', which is not a keras.layers class")
+    assert (d.code, d.message, d.hint) == ("K503", "layer 'scale' has class 'Scale', which is not a keras.layers class",
+                                           "if the class is registered with Keras, decompile with --allow-custom")
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Gain(keras.layers.Layer):  # a registered custom layer
+    def __init__(self, factor: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x: Any) -> Any:
+        return x * self.factor
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+def test_registered_custom_layer_is_referred_to_with_allow_custom() -> None:
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, L.Dense(2, name="y")(Gain(3.0, name="gain")(inp)))
+    with pytest.raises(kspec.KspecError):
+        kspec.decompile(model)
+    spec = kspec.decompile(model, allow_custom=True)
+    out = spec.model()
+    assert isinstance(out, ir.FunctionalModel)
+    assert out.outputs[0].value.steps[0].layer == ir.LayerCall(type="tests>Gain", kwargs={"factor": 3.0})
 
 
 # -- round trips of specs ----------------------------------------------------------
@@ -382,3 +407,20 @@ def test_cli_decompile_json_and_usage_errors(tmp_path: Path, capsys: pytest.Capt
     assert capsys.readouterr().err == "kspec: error: unknown spec format '.txt': use .kspec or .yaml\n"
     assert main(["decompile", str(tmp_path / "nope.keras"), "-o", str(tmp_path / "m.yaml")]) == 2
     assert capsys.readouterr().err == f"kspec: error: cannot read '{tmp_path / 'nope.keras'}': no such file\n"
+
+
+def test_cli_kspec_with_blocks_and_weights_gives_the_same_outputs(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    model = dense_connectivity()
+    src = tmp_path / "net.h5"
+    model.save(src)
+    out = tmp_path / "net.kspec"
+    assert main(["decompile", str(src), "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("block dense_concat(x) {") and "  for i in range(1, n) {" in text
+    again = tmp_path / "again.keras"
+    assert main(["compile", str(out), "--weights", str(tmp_path / "net.weights.h5"), "-o", str(again)]) == 0
+    capsys.readouterr()
+    assert_same_outputs(model, keras.models.load_model(again))
+    assert main(["compile", str(out), "--weights", str(tmp_path / "missing.weights.h5"), "-o", str(again)]) == 2
+    assert capsys.readouterr().err == f"kspec: error: cannot read weights '{tmp_path / 'missing.weights.h5'}': no such file\n"

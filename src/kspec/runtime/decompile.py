@@ -131,6 +131,18 @@ def _unit_axis(config: Any) -> Any:
     return config
 
 
+def _call_default(layer: Any, param: str) -> Any:
+    """The default of ``param`` in ``layer.call``, or a marker if none."""
+    try:
+        p = inspect.signature(layer.call).parameters.get(param)
+    except (TypeError, ValueError, AttributeError):
+        return _NO_DEFAULT
+    return _NO_DEFAULT if p is None or p.default is p.empty or p.default is None else p.default
+
+
+_NO_DEFAULT = object()
+
+
 def _is_tensor(value: Any) -> bool:
     return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
 
@@ -240,10 +252,28 @@ class _Decompiler:
         cls = layer_classes().get(cls_name)
         registered = entry.get("registered_name")
         if cls is None or not module.startswith("keras") or (registered not in (None, cls_name)):
-            hint = None if self.allow_custom else "register the layer and decompile with --allow-custom"
+            hint = ("register the class with keras.saving.register_keras_serializable" if self.allow_custom
+                    else "if the class is registered with Keras, decompile with --allow-custom")
             raise self.fail(f"layer '{name}' has class '{registered or cls_name}', which is not a keras.layers class",
                             hint, code="K503")
         return cls
+
+    def custom_call(self, entry: dict[str, Any], name: str) -> ir.LayerCall | None:
+        """With ``allow_custom``: a layer of a class registered with Keras
+        (``keras.saving.register_keras_serializable``) as a reference by its
+        registered name, ``Package>Name``, with its whole configuration."""
+        registered = entry.get("registered_name")
+        if not self.allow_custom or not isinstance(registered, str) or registered == entry.get("class_name"):
+            return None
+        if self.keras.saving.get_registered_object(registered) is None:
+            return None
+        config = {k: v for k, v in dict(entry["config"]).items() if k != "name"}
+        kwargs = {k: self.value(k, v, name, False) for k, v in config.items()}
+        if kwargs.get("dtype") == "float32":
+            kwargs.pop("dtype")
+        if kwargs.get("trainable") is True:
+            kwargs.pop("trainable")
+        return ir.LayerCall(type=registered, kwargs=kwargs)
 
     def reference_config(self, cls: type, config: dict[str, Any], required: list[str]) -> dict[str, Any]:
         try:
@@ -257,6 +287,9 @@ class _Decompiler:
 
     def layer_call(self, entry: dict[str, Any], name: str, collapse: bool = True) -> ir.LayerCall:
         """A LayerCall for one serialized layer; checked by rebuilding it."""
+        custom = self.custom_call(entry, name)
+        if custom is not None:
+            return custom
         cls = self.check_class(entry, name)
         config = dict(entry["config"])
         last_err = ""
@@ -506,8 +539,8 @@ class _Functional:
                 for key, val in (node.get("kwargs") or {}).items():
                     if key == "mask" and (val is None or (_is_tensor(val) and _history(val)[0] in implicit)):
                         continue
-                    if key == "training" and val is False and rnn:
-                        continue
+                    if key == "training" and (val is False and rnn or val == _call_default(obj, "training")):
+                        continue  # Keras records the call's default itself (Dropout, RNNs)
                     kwargs[key] = val
                 if not args and kwargs and _is_tensor(next(iter(kwargs.values()))):
                     # ``mha(query=q, value=v)``: the first argument is written positionally.
