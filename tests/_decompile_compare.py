@@ -107,5 +107,5 @@ def assert_same_outputs(original: Any, rebuilt: Any, atol: float = 1e-5) -> None
     a = list(a) if isinstance(a, (list, tuple)) else [a]
     b = list(b) if isinstance(b, (list, tuple)) else [b]
     assert len(a) == len(b)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=atol, rtol=0)

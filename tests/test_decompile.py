@@ -176,8 +176,8 @@ def multi_output_states() -> Any:
 
 
 GUIDE_MODELS: list[Callable[[], Any]] = [
-    multi_io, shared_layers, shared_submodel, autoencoder, masked_text, sequential_inside, encoder_decoder_states, gru_bidirectional,
-    attention, residual, dense_connectivity, plain_sequential, multi_output_states,
+    multi_io, shared_layers, shared_submodel, autoencoder, masked_text, sequential_inside, encoder_decoder_states,
+    gru_bidirectional, attention, residual, dense_connectivity, plain_sequential, multi_output_states,
 ]
 
 
@@ -390,7 +390,7 @@ def test_cli_decompile_writes_spec_and_weights_that_compile_back(tmp_path: Path,
     assert main(["compile", str(out), "--weights", str(tmp_path / "m.weights.h5"), "-o", str(again)]) == 0
     rebuilt = keras.models.load_model(again)
     xs = random_inputs(model)
-    for a, b in zip([model(xs)], [rebuilt(xs)]):
+    for a, b in zip([model(xs)], [rebuilt(xs)], strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=0)
 
 
@@ -423,4 +423,5 @@ def test_cli_kspec_with_blocks_and_weights_gives_the_same_outputs(tmp_path: Path
     capsys.readouterr()
     assert_same_outputs(model, keras.models.load_model(again))
     assert main(["compile", str(out), "--weights", str(tmp_path / "missing.weights.h5"), "-o", str(again)]) == 2
-    assert capsys.readouterr().err == f"kspec: error: cannot read weights '{tmp_path / 'missing.weights.h5'}': no such file\n"
+    missing = tmp_path / "missing.weights.h5"
+    assert capsys.readouterr().err == f"kspec: error: cannot read weights '{missing}': no such file\n"

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     text = render_spec(result.spec, out)
     _write_atomic(out, text)
     lines = text.count("\n")
-    message = f"wrote {out} ({lines} lines, {len(result.spec.models)} model{'s' if len(result.spec.models) != 1 else ''})"
+    n = len(result.spec.models)
+    message = f"wrote {out} ({lines} lines, {n} model{'s' if n != 1 else ''})"
     if src.suffix.lower() != ".json" and not args.no_weights and model.weights:
         target = rebuild(result)
         wpath = weights_path(out)

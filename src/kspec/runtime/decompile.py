@@ -41,7 +41,7 @@ from kspec.runtime.lower import _Lowerer, clean_keras_message, layer_classes
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["decompile", "decompile_model", "load_keras_model", "Decompiled", "transfer_weights", "rebuild"]
+__all__ = ["Decompiled", "decompile", "decompile_model", "load_keras_model", "rebuild", "transfer_weights"]
 
 _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 #: Keys whose tuples may be written as one number when all parts are equal.
@@ -362,6 +362,7 @@ class _Decompiler:
         except Exception as exc:
             raise self.fail(f"model '{model.name}' has no configuration: {clean_keras_message(exc)}") from None
         cls_name = type(model).__name__
+        built: ir.FunctionalModel | ir.SequentialModel
         if cls_name == "Sequential":
             built = self.sequential(model, name, config)
         elif "layers" in config and "input_layers" in config:
@@ -452,7 +453,8 @@ class _Functional:
         lname = str(entry["name"])
         keras = self.d.keras
         nodes = []
-        layer_kind = None
+        layer_kind: tuple[str, tuple[float, float] | None] | None = None
+        this: tuple[str, tuple[float, float] | None]
         for node in entry.get("inbound_nodes", []):
             args = list(node.get("args", []))
             if node.get("kwargs") or len(args) != 2:
@@ -468,7 +470,7 @@ class _Functional:
                                  "Subtract": (1.0, -c) if first else (-1.0, c),
                                  "Divide": (1.0 / c, 0.0) if first and c else (None, None),
                                  "TrueDivide": (1.0 / c, 0.0) if first and c else (None, None)}[kind]
-                if scale is None:
+                if scale is None or offset is None:
                     raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
                 this = ("Rescaling", (scale, offset))
                 nodes.append({"args": tensors, "kwargs": {}})
@@ -539,7 +541,7 @@ class _Functional:
                 for key, val in (node.get("kwargs") or {}).items():
                     if key == "mask" and (val is None or (_is_tensor(val) and _history(val)[0] in implicit)):
                         continue
-                    if key == "training" and (val is False and rnn or val == _call_default(obj, "training")):
+                    if key == "training" and ((val is False and rnn) or val == _call_default(obj, "training")):
                         continue  # Keras records the call's default itself (Dropout, RNNs)
                     kwargs[key] = val
                 if not args and kwargs and _is_tensor(next(iter(kwargs.values()))):

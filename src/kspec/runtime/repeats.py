@@ -20,6 +20,7 @@ shared layers, sub-models, destructuring or call arguments stay flat.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -75,8 +76,9 @@ def _pieces(model: ir.FunctionalModel) -> list[_Piece]:
         for t in st.targets:
             defined[t] = k
     last_use: dict[str, int] = {}
-    for k, st in enumerate([*nodes, *model.outputs]):
-        for t in _uses(st):
+    statements: list[ir.Assign | ir.Output] = [*nodes, *model.outputs]
+    for k, statement in enumerate(statements):
+        for t in _uses(statement):
             last_use[t] = max(last_use.get(t, -1), k)
     # live tensors across the cut after statement k
     cuts: list[tuple[int, str]] = []
@@ -86,7 +88,7 @@ def _pieces(model: ir.FunctionalModel) -> list[_Piece]:
         if len(live) == 1:
             cuts.append((k, live[0]))
     pieces = []
-    for (a, src), (b, res) in zip(cuts, cuts[1:]):
+    for (a, src), (b, res) in itertools.pairwise(cuts):
         if b > a and defined.get(res, -2) > a:
             pieces.append(_Piece(a + 1, b + 1, src, res))
     return pieces
@@ -279,7 +281,7 @@ def _model_blocks(m: ir.FunctionalModel, taken: set[str]) -> tuple[ir.Functional
         name = _block_name(group[0].result, taken)
         block, calls = _make_block(m, group, name)
         blocks.append(block)
-        for p, args in zip(group, calls):
+        for p, args in zip(group, calls, strict=True):
             call = ir.Assign(targets=[p.result], value=ir.Expr(
                 inputs=[p.source], steps=[ir.Step(layer=ir.LayerCall(type=name, args=args))]))
             replaced[p.start] = (p.end, call)
@@ -304,7 +306,8 @@ def _loops(nodes: list[ir.Assign], m: ir.FunctionalModel, taken: set[str],
     """Runs of ``y = x -> b(args)`` applied one after another, each result
     used only by the next, become ``y = x -> repeat_b(n, args)``."""
     uses: dict[str, int] = {}
-    for st in [*nodes, *m.outputs]:
+    statements: list[ir.Assign | ir.Output] = [*nodes, *m.outputs]
+    for st in statements:
         for t in _uses(st):
             uses[t] = uses.get(t, 0) + 1
 
