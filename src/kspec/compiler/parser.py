@@ -50,14 +50,13 @@ _COMMENTS: list[Token] = []
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        lexer_callbacks={"COMMENT": _COMMENTS.append},
-    )
+    """The parser alone (syntax trees; used for error descriptions)."""
+    return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                lexer_callbacks={"COMMENT": _COMMENTS.append})
+
+
+def _grammar() -> str:
+    return resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------
@@ -174,22 +173,23 @@ class _Builder(Transformer[Token, Any]):
     """Syntax tree -> IR. Statement-level nodes are collected raw and
     resolved when their model/block (hence their scope) is complete."""
 
-    def __init__(self, file: str, names: _Names) -> None:
+    def __init__(self, file: str = "<string>", names: _Names | None = None) -> None:
         super().__init__()
         self.file = file
-        self.names = names
+        self.names = names or _Names()
 
     # -- spans --------------------------------------------------------------
 
     def _span(self, meta: Meta) -> Span:
         if getattr(meta, "empty", True):
             return Span(file=self.file)
-        return Span(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
-                    end_column=meta.end_column)
+        # model_construct: the positions come from lark and are already valid (and this is hot)
+        return Span.model_construct(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
+                                    end_column=meta.end_column)
 
     def _tspan(self, tok: Token) -> Span:
-        return Span(file=self.file, line=tok.line or 1, column=tok.column or 1, end_line=tok.end_line,
-                    end_column=tok.end_column)
+        return Span.model_construct(file=self.file, line=tok.line or 1, column=tok.column or 1,
+                                    end_line=tok.end_line, end_column=tok.end_column)
 
     def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> _Fail:
         return _Fail(Diagnostic(code, message, span, hint))
@@ -403,22 +403,29 @@ class _Builder(Transformer[Token, Any]):
 
     # -- top level ----------------------------------------------------------
 
+    # Top-level items are built once the whole file is read (in ``start``),
+    # because what a name means depends on definitions anywhere in the file.
+
     @v_args(meta=True)
-    def model(self, meta: Meta, children: list[Any]) -> ir.FunctionalModel:
+    def model(self, meta: Meta, children: list[Any]) -> _Top:
         name, *stmts = children
-        return _ModelResolver(self, str(name), self._span(meta)).functional(stmts)
+        span = self._span(meta)
+        return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).functional(stmts))
 
     @v_args(meta=True)
-    def sequential(self, meta: Meta, children: list[Any]) -> ir.SequentialModel:
+    def sequential(self, meta: Meta, children: list[Any]) -> _Top:
         name, inp, *layers = children
-        return _ModelResolver(self, str(name), self._span(meta)).sequential(inp, layers)
+        span = self._span(meta)
+        return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).sequential(inp, layers))
 
     @v_args(meta=True)
-    def block(self, meta: Meta, children: list[Any]) -> ir.Block:
+    def block(self, meta: Meta, children: list[Any]) -> _Top:
         name, *rest = children
         params = [p for p in rest if isinstance(p, tuple)]
         stmts = [s for s in rest if isinstance(s, _Stmt)]
-        return _ModelResolver(self, str(name), self._span(meta)).block(params, stmts)
+        span = self._span(meta)
+        values = {p[0] for p in params if (p[1] is not None or p[3]) and p[1] != "tensor"}
+        return _Top("block", str(name), lambda: _ModelResolver(self, str(name), span).block(params, stmts), values)
 
     def bdefault(self, value: Any) -> tuple[str, Any]:
         return ("default", value)
@@ -430,18 +437,26 @@ class _Builder(Transformer[Token, Any]):
         return (str(name), str(type_) if type_ is not None else None, value, has_default, self._span(meta))
 
     @v_args(meta=True, inline=True)
-    def param(self, meta: Meta, name: Token, type_: Token | None, value: Any) -> ir.Param:
-        resolved = _Resolver(self, set(self.names.params), "layer").value(value)
-        _check_param_type(self, str(type_) if type_ else None, self._span(meta))
-        return ir.Param(name=str(name), type=str(type_) if type_ else None, default=resolved, has_default=True,
-                        span=self._span(meta))
+    def param(self, meta: Meta, name: Token, type_: Token | None, value: Any) -> _Top:
+        span = self._span(meta)
+
+        def build() -> ir.Param:
+            resolved = _Resolver(self, set(self.names.params), "layer").value(value)
+            _check_param_type(self, str(type_) if type_ else None, span)
+            return ir.Param(name=str(name), type=str(type_) if type_ else None, default=resolved, has_default=True,
+                            span=span)
+
+        return _Top("param", str(name), build)
 
     @v_args(meta=True, inline=True)
     def use(self, meta: Meta, path: Token) -> tuple[str, str, Span]:
         return ("use", _unquote(str(path)), self._span(meta))
 
     @v_args(meta=True)
-    def section(self, meta: Meta, children: list[Any]) -> tuple[str, ir.Section]:
+    def section(self, meta: Meta, children: list[Any]) -> _Top:
+        return _Top("section", "", lambda: self._section(meta, children))
+
+    def _section(self, meta: Meta, children: list[Any]) -> tuple[str, ir.Section]:
         kw, name, *settings = children
         resolver = _Resolver(self, set(self.names.params), "section")
         values: dict[str, Any] = {}
@@ -455,7 +470,18 @@ class _Builder(Transformer[Token, Any]):
         return (str(kw), ir.Section(model=str(name), settings=values, span=self._span(meta), key_spans=spans))
 
     @v_args(meta=True)
-    def start(self, meta: Meta, children: list[Any]) -> ir.Spec:
+    def start(self, meta: Meta, tops: list[Any]) -> ir.Spec:
+        names = _Names()
+        for top in tops:
+            if isinstance(top, _Top):
+                if top.kind == "model":
+                    names.models.add(top.name)
+                elif top.kind == "block":
+                    names.blocks[top.name] = top.values
+                elif top.kind == "param":
+                    names.params.add(top.name)
+        self.names = names
+        children = [top.build() if isinstance(top, _Top) else top for top in tops]
         models, blocks, params, uses = [], [], [], []
         sections: dict[str, list[ir.Section]] = {"compile": [], "train": []}
         seen: dict[tuple[str, str], Span | None] = {}
@@ -479,6 +505,16 @@ class _Builder(Transformer[Token, Any]):
                 sections[item[0]].append(item[1])
         return ir.Spec(models=models, blocks=blocks, params=params, uses=uses, compile=sections["compile"],
                        train=sections["train"], span=Span(file=self.file))
+
+
+@dataclass
+class _Top:
+    """A top-level item, built once every top-level name is known."""
+
+    kind: str
+    name: str
+    build: Callable[[], Any]
+    values: set[str] = field(default_factory=set)
 
 
 def _is_placeholder(x: Any) -> bool:
@@ -976,47 +1012,19 @@ def _summarise(words: list[str]) -> list[str]:
 # entry points
 
 
-def _collect_names(tree: Tree[Token]) -> _Names:
-    names = _Names()
-    for item in tree.children:
-        if not isinstance(item, Tree):
-            continue
-        if item.data in ("model", "sequential"):
-            names.models.add(str(item.children[0]))
-        elif item.data == "block":
-            params: set[str] = set()
-            for p in item.children[1:]:
-                if isinstance(p, Tree) and p.data == "bparam" and (p.children[1] is not None
-                                                                   or p.children[2] is not None) \
-                        and not (p.children[1] is not None and str(p.children[1]) == "tensor"):
-                    params.add(str(p.children[0]))
-            names.blocks[str(item.children[0])] = params
-        elif item.data == "param":
-            names.params.add(str(item.children[0]))
-    return names
-
-
 def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, list[Comment]]:
     """Parse ``.kspec`` text; also return its comments (for ``kspec fmt``)."""
-    parser = _lark()
     _COMMENTS.clear()
     try:
-        tree = parser.parse(text)
+        tree = _lark().parse(text)
+        comments = [_comment(tok, text) for tok in _COMMENTS]
+        spec = _Builder(file).transform(tree)
     except UnexpectedInput as exc:
         raise KspecError(_syntax_diagnostic(exc, text, file)) from None
-    except RecursionError:
-        raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
-    comments = [_comment(tok, text) for tok in _COMMENTS]
-    _COMMENTS.clear()
-    names = _collect_names(tree)
-    try:
-        spec = _Builder(file, names).transform(tree)
     except VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, _Fail):
             raise KspecError(inner.diag) from None
-        if isinstance(inner, KspecError):
-            raise inner from None
         if isinstance(inner, ValidationError):
             raise KspecError(Diagnostic("K103", f"invalid spec: {inner.errors()[0]['msg']}",
                                         _meta_span(exc, file))) from None
@@ -1025,6 +1033,8 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
         raise
     except RecursionError:
         raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
+    finally:
+        _COMMENTS.clear()
     assert isinstance(spec, ir.Spec)
     return spec, comments
 
