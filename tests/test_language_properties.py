@@ -91,7 +91,7 @@ def block_bodies(draw: st.DrawFn, tensors: list[str], scope: list[str], depth: i
             bound = st.one_of(st.integers(0, 4), param_exprs(scope)) if scope else st.integers(0, 4)
             bounds = draw(st.lists(bound, min_size=1, max_size=3))
             body.append(ir.For(var=var, range=bounds, body=draw(block_bodies(live, [*scope, var], depth - 1,
-                                                                           tensor_names.filter(lambda n: n != var)))))
+                                                                           tensor_names.filter(var.__ne__)))))
             continue
         target = draw(tensor_names.filter(lambda n: n not in scope))
         srcs = draw(st.lists(st.sampled_from(live), min_size=1, max_size=2))
@@ -115,7 +115,8 @@ def language_specs(draw: st.DrawFn) -> ir.Spec:
         inputs = draw(st.lists(tensor_names, min_size=1, max_size=2, unique=True))
         bparams = [ir.Param(name=n, type=draw(st.sampled_from(["int", "float", "bool", "str"])),
                             default=draw(st.integers(0, 5)) if has else None, has_default=has)
-                   for n, has in draw(st.lists(st.tuples(names.filter(lambda n: n not in inputs), st.booleans()),
+                   for n, has in draw(st.lists(st.tuples(names.filter(lambda n, ins=inputs: n not in ins),
+                                                         st.booleans()),
                                                max_size=3, unique_by=lambda t: t[0]))]
         scope = file_scope + [p.name for p in bparams]
         body = draw(block_bodies(inputs, scope, 2, tensor_names))

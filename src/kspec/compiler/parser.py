@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.exceptions import VisitError
 from lark.tree import Meta
 from lark.visitors import Transformer, v_args
@@ -28,7 +28,7 @@ from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["parse_kspec", "parse_with_comments", "Comment"]
+__all__ = ["Comment", "parse_kspec", "parse_with_comments"]
 
 
 @dataclass(frozen=True)
@@ -223,13 +223,13 @@ class _Builder(Transformer[Token, Any]):
     def values(self, *items: Any) -> list[Any]:
         return list(items)
 
-    def list(self, items: list[Any] | None) -> list[Any]:
+    def list_value(self, items: list[Any] | None) -> list[Any]:
         return items if items is not None else []
 
-    def tuple(self, *items: Any) -> list[Any]:
+    def tuple_value(self, *items: Any) -> list[Any]:
         return list(items)
 
-    def dict(self, *pairs: Any) -> dict[str, Any]:
+    def dict_value(self, *pairs: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for pair in pairs:
             if pair is None:
@@ -490,8 +490,8 @@ class _Builder(Transformer[Token, Any]):
                 key = (type(item).__name__, item.name)
                 if key in seen:
                     what = "block" if isinstance(item, ir.Block) else "parameter"
-                    raise self._fail("K103", f"{what} '{item.name}' is defined twice", item.span or Span(file=self.file),
-                                     f"the first definition is at {seen[key]}")
+                    raise self._fail("K103", f"{what} '{item.name}' is defined twice",
+                                     item.span or Span(file=self.file), f"the first definition is at {seen[key]}")
                 seen[key] = item.span
             if isinstance(item, (ir.FunctionalModel, ir.SequentialModel)):
                 models.append(item)
@@ -719,7 +719,7 @@ class _ModelResolver:
         if not has_inputs:
             for st in steps:
                 if st.call_kwargs:
-                    raise self.b._fail("K103", "call arguments need a tensor to call the layer on", st.span)
+                    raise self.b._fail("K103", "call arguments need a tensor to call the layer on", st.span or e.span)
         return ir.Expr(inputs=inputs, steps=steps, span=e.span), has_inputs
 
     def tensor_expr(self, e: _RawExpr, what: str) -> ir.Expr:
@@ -803,7 +803,7 @@ class _ModelResolver:
         inputs: list[str] = []
         values: list[ir.Param] = []
         seen: set[str] = set()
-        for name, type_, default, has_default, span in params:
+        for name, type_, _default, has_default, span in params:
             if name in seen:
                 raise self.b._fail("K103", f"parameter '{name}' is listed twice", span)
             seen.add(name)
@@ -820,7 +820,7 @@ class _ModelResolver:
             self.scope.add(name)
             values.append(ir.Param(name=name, type=type_, default=None, has_default=has_default, span=span))
         resolved: list[ir.Param] = []
-        for (name, _t, default, _h, _s), p in zip([q for q in params if q[0] not in inputs], values, strict=True):
+        for (_name, _t, default, _h, _s), p in zip([q for q in params if q[0] not in inputs], values, strict=True):
             resolved.append(p.model_copy(update={"default": self.values("layer").value(default)}) if p.has_default
                             else p)
         body, returns = self._block_body(stmts, top=True)
@@ -920,16 +920,19 @@ def _open_brackets(text: str, upto: int) -> tuple[list[tuple[str, int, int, str]
     before), and the last token before ``upto``."""
     stack: list[tuple[str, int, int, str]] = []
     prev_word = ""
+    line, line_start, counted = 1, 0, 0
     for m in _TOKEN_RE.finditer(text, 0, upto):
         start = m.start()
         tok = m.group(0)
         if tok in _CLOSERS:
-            ln = text.count("\n", 0, start) + 1
-            col = start - (text.rfind("\n", 0, start) + 1) + 1
-            stack.append((tok, ln, col, prev_word))
-        elif tok in (")", "]", "}"):
-            if stack and _CLOSERS[stack[-1][0]] == tok:
-                stack.pop()
+            newlines = text.count("\n", counted, start)  # counted incrementally: linear in the text
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", counted, start) + 1
+            counted = start
+            stack.append((tok, line, start - line_start + 1, prev_word))
+        elif tok in (")", "]", "}") and stack and _CLOSERS[stack[-1][0]] == tok:
+            stack.pop()
         if not tok.startswith("#"):
             prev_word = tok if not (tok == ">" and prev_word == "-") else "->"
     return stack, prev_word
@@ -951,7 +954,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     line = getattr(exc, "line", 1) or 1
     column = getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        pos = exc.pos_in_stream if exc.pos_in_stream is not None else -1
+        ch = text[pos] if 0 <= pos < len(text) else "?"
         span = Span(file=file, line=line, column=column, end_line=line, end_column=column + 1)
         if ch in "\"'":
             return Diagnostic("K103", "unterminated string", span, "close the string on the same line")
