@@ -323,3 +323,43 @@ def _functional(inputs: dict[str, Any], nodes: list[Any], out: Any) -> dict[str,
         "stack_with_submodel", "submodel_more_specific"])
 def test_multi_input_families_match_keras(data: dict[str, Any]) -> None:
     _agree(data)
+
+
+@st.composite
+def dag_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """A random functional DAG over vectors: dense layers, merges that may
+    or may not fit, normalisation, and a shared named layer."""
+    u = st.integers(1, 4)
+    inputs = {f"in{i}": [draw(u)] for i in range(draw(st.integers(1, 2)))}
+    names = list(inputs)
+    nodes: list[dict[str, Any]] = []
+    shared = {"Dense": [draw(u)]}
+    for i in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["Dense", "shared", "Add", "Concatenate", "Multiply", "Maximum", "Dropout",
+                                   "BatchNormalization", "LayerNormalization", "stack"]))
+        src = draw(st.sampled_from(names))
+        if op in ("Add", "Concatenate", "Multiply", "Maximum"):
+            other = draw(st.sampled_from(names))
+            nodes.append({"name": f"t{i}", "from": [src, other], "apply": op})
+        elif op == "Dense":
+            nodes.append({"name": f"t{i}", "from": src, "apply": {"Dense": [draw(u)]}})
+        elif op == "shared":
+            nodes.append({"name": f"t{i}", "from": src, "apply": "proj"})
+        elif op == "stack":
+            nodes.append({"name": f"t{i}", "from": src,
+                          "apply": [{"Dense": [draw(u)]}, {"Reshape": [[-1, 1]]}, {"Conv1D": [2, 1]}, "Flatten"]})
+        else:
+            nodes.append({"name": f"t{i}", "from": src, "apply": op if op != "Dropout" else {"Dropout": [0.5]}})
+        names.append(f"t{i}")
+    used = {n for node in nodes for n in ([node["from"]] if isinstance(node["from"], str) else node["from"])}
+    ends = [n for n in names if n not in used]
+    outputs = {f"o{j}": {"from": n, "apply": {"Dense": [1]}} for j, n in enumerate(ends)}
+    model: dict[str, Any] = {"name": "dag", "inputs": inputs, "nodes": nodes, "outputs": outputs}
+    if any(node["apply"] == "proj" for node in nodes):
+        model["layers"] = {"proj": shared}
+    return {"models": [model]}
+
+
+@given(dag_specs())
+def test_random_dags_match_keras(data: dict[str, Any]) -> None:
+    _agree(data)
