@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["expand_spec", "evaluate", "MAX_EXPANDED"]
+__all__ = ["MAX_EXPANDED", "evaluate", "expand_spec"]
 
 #: Upper bound on statements produced by expansion (guards against loops
 #: like ``range(10 ** 9)``).
@@ -250,6 +250,13 @@ class _Expander:
     def callee(self, c: ir.LayerCall | ir.LayerRef, env: Mapping[str, Any]) -> ir.LayerCall | ir.LayerRef:
         if isinstance(c, ir.LayerRef):
             return c
+        if self.blocks and suggest(c.type, self.blocks):
+            from kspec.compiler.catalogue import ALIASES, catalogue
+
+            layers = catalogue().layers
+            if c.type not in layers and c.type not in ALIASES:
+                raise _fail("K203", f"unknown layer or block '{c.type}'", c.span,
+                            did_you_mean(c.type, [*self.blocks, *layers]))
         return c.model_copy(update={"args": [evaluate(a, env) for a in c.args],
                                     "kwargs": {k: evaluate(v, env) for k, v in c.kwargs.items()}})
 

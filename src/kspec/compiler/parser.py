@@ -880,7 +880,7 @@ _WORDS = {
     "COMP_OP": "a comparison",
     "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*' or '/'",
-    "SECTION_KW": "'compile' or 'train'",
+    "SECTION_KW": "'compile', 'train'",
     "$END": "the end of the file",
 }
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -978,6 +978,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     words = sorted({_describe_terminal(e, parser) for e in expected})
     stack, last = _open_brackets(text, offset)
     got = _describe_token(tok)
+    if str(tok) in (")", "]", "}") and tok.type != "STRING" and not stack:
+        return Diagnostic("K103", f"unmatched '{tok}': nothing is open here", span,
+                          "remove it, or look for an extra closing bracket above")
     if last == "->" and tok.type != "$END":
         return Diagnostic("K103", f"expected a layer after '->', found {got}", span)
     if last == "=" and "NAME" in expected and tok.type in ("RBRACE", "RPAR", "RSQB", "$END"):
