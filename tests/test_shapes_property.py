@@ -319,8 +319,11 @@ def _functional(inputs: dict[str, Any], nodes: list[Any], out: Any) -> dict[str,
         {"name": "use", "inputs": {"a": {"shape": [7], "dtype": "int32"}},
          "nodes": [{"name": "e", "from": "a", "apply": "enc"}],
          "outputs": {"out": {"from": "e", "apply": "Flatten"}}}]},
+    {"models": [{"name": "m", "inputs": {"a": [4], "b": [4]}, "layers": {"p": {"Dense": [3]}},
+                 "nodes": [{"name": "x", "from": "a", "apply": "p"}],
+                 "outputs": {"o1": {"from": "b", "apply": "p"}, "o2": {"from": "x"}}}]},
 ], ids=["mha", "mha_key_dims", "attention", "bidi_states", "dot", "broadcast", "concat_axis", "submodel",
-        "stack_with_submodel", "submodel_more_specific"])
+        "stack_with_submodel", "submodel_more_specific", "identity_outputs"])
 def test_multi_input_families_match_keras(data: dict[str, Any]) -> None:
     _agree(data)
 
