@@ -52,7 +52,7 @@ _COMMENTS: list[Token] = []
 def _lark() -> Lark:
     """The parser alone (syntax trees; used for error descriptions)."""
     return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                lexer_callbacks={"COMMENT": _COMMENTS.append})
+                lexer_callbacks={"COMMENT": _COMMENTS.append}, start=["start", "value"])
 
 
 def _grammar() -> str:
@@ -85,6 +85,12 @@ class _RawCall:
 class _RawOp:
     op: str
     operands: list[Any]
+    span: Span
+
+
+@dataclass
+class _RawFormat:
+    parts: list[Any]
     span: Span
 
 
@@ -204,6 +210,42 @@ class _Builder(Transformer[Token, Any]):
 
     def string(self, tok: Token) -> str:
         return _unquote(str(tok))
+
+    def fstring(self, tok: Token) -> _RawFormat:
+        """``f"stage{i + 1}"``: literal text and ``{value}`` holes."""
+        span = self._tspan(tok)
+        text = _unquote(str(tok)[1:])
+        parts: list[Any] = []
+        literal: list[str] = []
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if ch in "{}" and text[i + 1 : i + 2] == ch:
+                literal.append(ch)
+                i += 2
+                continue
+            if ch == "}":
+                raise self._fail("K103", "single '}' in an f-string; write '}}' for a brace", span)
+            if ch != "{":
+                literal.append(ch)
+                i += 1
+                continue
+            end = text.find("}", i)
+            if end < 0:
+                raise self._fail("K103", "'{' in an f-string is never closed", span, "write '{{' for a brace")
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            hole = text[i + 1 : end]
+            try:
+                tree = _lark().parse(hole, start="value")
+            except UnexpectedInput:
+                raise self._fail("K103", f"'{{{hole}}}' in an f-string is not a value", span) from None
+            parts.append(_Builder(self.file, self.names).transform(tree))
+            i = end + 1
+        if literal:
+            parts.append("".join(literal))
+        return _RawFormat(parts, span)
 
     def true(self, _tok: Token) -> bool:
         return True
@@ -576,6 +618,12 @@ class _Resolver:
             if len(ops) == 1:
                 return ir.UnaryOp(op=v.op, operand=ops[0], span=v.span)
             return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)
+        if isinstance(v, _RawFormat):
+            for o in v.parts:
+                if isinstance(o, _Name) and o.name not in self.scope:
+                    raise self.b._fail("K212", f"unknown parameter '{o.name}' in an f-string", v.span,
+                                       did_you_mean(o.name, self.scope))
+            return ir.Format(parts=[self.value(x) for x in v.parts], span=v.span)
         if isinstance(v, list):
             return [self.value(x) for x in v]
         if isinstance(v, dict):
@@ -873,6 +921,8 @@ _WORDS = {
     "INT": "a number",
     "NUMBER": "a number",
     "STRING": "a string",
+    "FSTRING": "a string",
+    "POW": "'**'",
     "DTYPE": "a dtype",
     "TRUE": "true",
     "FALSE": "false",
@@ -1023,7 +1073,7 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
     """Parse ``.kspec`` text; also return its comments (for ``kspec fmt``)."""
     _COMMENTS.clear()
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, start="start")
         comments = [_comment(tok, text) for tok in _COMMENTS]
         spec = _Builder(file).transform(tree)
     except UnexpectedInput as exc:

@@ -20,7 +20,7 @@ from typing import Any
 
 from kspec.spec import ir
 
-__all__ = ["print_kspec", "format_value", "KEYWORDS"]
+__all__ = ["KEYWORDS", "format_value", "print_kspec"]
 
 #: Words a bare name cannot be (they start statements or are literals).
 KEYWORDS = frozenset({
@@ -88,7 +88,13 @@ def _value(v: Any, parent: int) -> str:
         text = f"{_value(v.then, 1)} if {_value(v.test, 1)} else {_value(v.otherwise, 0)}"
         return f"({text})" if parent > 0 else text
     if isinstance(v, ir.Format):
-        raise ValueError("format strings have no .kspec form yet")
+        out = []
+        for part in v.parts:
+            if isinstance(part, str):
+                out.append(_string(part)[1:-1].replace("{", "{{").replace("}", "}}"))
+            else:
+                out.append("{" + _value(part, 0) + "}")
+        return 'f"' + "".join(out) + '"'
     raise ValueError(f"not a spec value: {type(v).__name__}")
 
 
