@@ -523,7 +523,17 @@ class _Builder(Transformer[Token, Any]):
                 elif top.kind == "param":
                     names.params.add(top.name)
         self.names = names
-        children = [top.build() if isinstance(top, _Top) else top for top in tops]
+        children = []
+        errors: list[Diagnostic] = []
+        for top in tops:  # independent items: report every broken one
+            try:
+                children.append(top.build() if isinstance(top, _Top) else top)
+            except _Fail as exc:
+                errors.append(exc.diag)
+            except KspecError as exc:
+                errors += exc.diagnostics
+        if errors:
+            raise KspecError(errors)
         models, blocks, params, uses = [], [], [], []
         sections: dict[str, list[ir.Section]] = {"compile": [], "train": []}
         seen: dict[tuple[str, str], Span | None] = {}
@@ -782,29 +792,39 @@ class _ModelResolver:
     def functional(self, stmts: list[_Stmt]) -> ir.FunctionalModel:
         self.shared |= self._layer_def_names(stmts)
         inputs, layers, nodes, outputs = [], [], [], []
+        errors: list[Diagnostic] = []
         for st in stmts:
-            if st.kind == "input":
-                inputs.append(self.input(st))
-            elif st.kind == "output":
-                expr = self.tensor_expr(st.data["expr"], "an output")
-                outputs.append(ir.Output(name=st.data["name"], value=expr, span=st.span))
-            elif st.kind == "assign":
-                expr, has_inputs = self.expr(st.data["expr"])
-                targets = st.data["targets"]
-                if has_inputs:
-                    nodes.append(ir.Assign(targets=targets, value=expr, span=st.span))
-                else:
-                    if len(targets) != 1:
-                        raise self.b._fail("K103", "a named layer has one name", st.data["target_spans"][1])
-                    layers.append(ir.LayerDef(name=targets[0], stack=[s.layer for s in expr.steps], span=st.span))
-            elif st.kind == "for":
-                raise self.b._fail("K103", "loops are written inside blocks", st.span,
-                                   "put the loop in a block and call the block from the model")
-            elif st.kind == "return":
-                raise self.b._fail("K103", "'return' belongs in a block; a model names its results with 'output'",
-                                   st.span)
+            try:
+                self._statement(st, inputs, layers, nodes, outputs)
+            except _Fail as exc:
+                errors.append(exc.diag)
+        if errors:
+            raise KspecError(errors)
         return ir.FunctionalModel(name=self.name, inputs=inputs, layers=layers, nodes=nodes, outputs=outputs,
                                   span=self.span)
+
+    def _statement(self, st: _Stmt, inputs: list[ir.Input], layers: list[ir.LayerDef], nodes: list[ir.Assign],
+                   outputs: list[ir.Output]) -> None:
+        if st.kind == "input":
+            inputs.append(self.input(st))
+        elif st.kind == "output":
+            expr = self.tensor_expr(st.data["expr"], "an output")
+            outputs.append(ir.Output(name=st.data["name"], value=expr, span=st.span))
+        elif st.kind == "assign":
+            expr, has_inputs = self.expr(st.data["expr"])
+            targets = st.data["targets"]
+            if has_inputs:
+                nodes.append(ir.Assign(targets=targets, value=expr, span=st.span))
+            else:
+                if len(targets) != 1:
+                    raise self.b._fail("K103", "a named layer has one name", st.data["target_spans"][1])
+                layers.append(ir.LayerDef(name=targets[0], stack=[s.layer for s in expr.steps], span=st.span))
+        elif st.kind == "for":
+            raise self.b._fail("K103", "loops are written inside blocks", st.span,
+                               "put the loop in a block and call the block from the model")
+        elif st.kind == "return":
+            raise self.b._fail("K103", "'return' belongs in a block; a model names its results with 'output'",
+                               st.span)
 
     def _layer_def_names(self, stmts: list[_Stmt]) -> set[str]:
         """Names assigned a chain without an input tensor (fixpoint, since
@@ -1082,6 +1102,8 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
         inner = exc.orig_exc
         if isinstance(inner, _Fail):
             raise KspecError(inner.diag) from None
+        if isinstance(inner, KspecError):
+            raise KspecError(inner.diagnostics) from None
         if isinstance(inner, ValidationError):
             raise KspecError(Diagnostic("K103", f"invalid spec: {inner.errors()[0]['msg']}",
                                         _meta_span(exc, file))) from None
