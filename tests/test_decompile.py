@@ -97,6 +97,15 @@ def masked_text() -> Any:
     return keras.Model(tokens, L.Dense(1, activation="sigmoid", name="score")(x), name="classifier")
 
 
+def preprocessing() -> Any:
+    inp = keras.Input((8, 8, 3), name="image")
+    norm = L.Normalization()
+    norm.adapt(np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32"))
+    x = L.RandomRotation(0.1)(L.RandomFlip("horizontal")(inp))
+    x = L.SeparableConv2D(4, 3)(norm(L.Rescaling(1 / 255.0)(x)))
+    return keras.Model(inp, L.Dense(2, name="logits")(L.GlobalAveragePooling2D()(x)), name="augmented")
+
+
 def sequential_inside() -> Any:
     block = keras.Sequential([keras.Input((6,)), L.Dense(5, use_bias=False), L.BatchNormalization(), L.ReLU()],
                              name="block")
@@ -177,7 +186,7 @@ def multi_output_states() -> Any:
 
 GUIDE_MODELS: list[Callable[[], Any]] = [
     multi_io, shared_layers, shared_submodel, autoencoder, masked_text, sequential_inside, encoder_decoder_states,
-    gru_bidirectional, attention, residual, dense_connectivity, plain_sequential, multi_output_states,
+    gru_bidirectional, attention, residual, dense_connectivity, plain_sequential, multi_output_states, preprocessing,
 ]
 
 

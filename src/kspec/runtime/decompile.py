@@ -28,6 +28,7 @@ layer, unless ``allow_custom`` asks to refer to registered custom layers.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -638,6 +639,7 @@ class _Functional:
             t = (a.layer, a.node, 0)
             if inline(a) and t in consumer_of:
                 folded.add((a.layer, a.node))
+        self.keep_call_order(apps, folded, consumer_of, out_set, count)
 
         # Name every tensor that is not folded.
         out_names: dict[tuple[str, int, int], str] = {}
@@ -727,6 +729,41 @@ class _Functional:
             fm = self.keep(fm, [*node_apps, *final_out_apps])
         d.result.originals[self.name] = originals
         return fm
+
+    def keep_call_order(self, apps: list[_App], folded: set[tuple[str, int]],
+                        consumer_of: dict[tuple[str, int, int], _App], out_set: set[tuple[str, int, int]],
+                        count: dict[str, int]) -> None:
+        """Unfold applications of layers used several times wherever folding
+        them into a later statement would change the order in which the layer
+        is applied (Keras numbers a shared layer's calls in that order)."""
+        pos = {(a.layer, a.node): i for i, a in enumerate(apps)}
+        n = len(apps)
+        while True:
+            def exec_pos(a: _App) -> int:
+                key = (a.layer, a.node)
+                while key in folded:
+                    key = (consumer_of[(key[0], key[1], 0)].layer, consumer_of[(key[0], key[1], 0)].node)
+                head = apps[pos[key]]
+                is_output = (head.layer, head.node, 0) in out_set and head.n_out == 1
+                return n + pos[key] if is_output else pos[key]
+
+            bad: set[str] = set()
+            by_layer: dict[str, list[_App]] = {}
+            for a in apps:
+                if count[a.layer] > 1:
+                    by_layer.setdefault(a.layer, []).append(a)
+            for lname, group in by_layer.items():
+                order = [exec_pos(a) for a in group]
+                if any(x > y for x, y in itertools.pairwise(order)):
+                    bad.add(lname)
+            changed = False
+            for a in apps:
+                key = (a.layer, a.node)
+                if a.layer in bad and key in folded:
+                    folded.discard(key)
+                    changed = True
+            if not changed:
+                return
 
     def keep(self, fm: ir.FunctionalModel, stmt_apps: list[list[_App]]) -> ir.FunctionalModel:
         """Add ``name=`` wherever the derived Keras name differs from the original."""
@@ -866,7 +903,17 @@ def rebuild(result: Decompiled) -> Any:
         return flat
     model = lower_model(check(expand(result.spec)))
     model.set_weights(flat.get_weights())
+    for layer in model.layers:
+        _finalize(layer)
     return model
+
+
+def _finalize(layer: Any) -> None:
+    """Let a preprocessing layer recompute what it derives from its state
+    (``Normalization`` keeps mean and variance from ``adapt``)."""
+    finalize = getattr(layer, "finalize_state", None)
+    if callable(finalize) and getattr(layer, "built", False):
+        finalize()
 
 
 def load_keras_model(path: str | Path) -> Any:
@@ -925,5 +972,6 @@ def transfer_weights(result: Decompiled, built: dict[str, Any]) -> int:
                 continue
             new = target.get_layer(names.names[key])
             new.set_weights(layer.get_weights())
+            _finalize(new)
             n += 1
     return n
