@@ -38,6 +38,7 @@ __all__ = ["load_yaml", "dump_yaml", "spec_to_data"]
 # YAML text -> located Python data
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
 
 
@@ -52,7 +53,16 @@ class _Located:
 
     def span(self, node: yaml.Node) -> Span:
         s, e = node.start_mark, node.end_mark
-        return Span(file=self.file, line=s.line + 1, column=s.column + 1, end_line=e.line + 1, end_column=e.column + 1)
+        # Marks are trusted integers: skip validation (thousands of spans per file).
+        return Span.model_construct(
+            file=self.file, line=s.line + 1, column=s.column + 1, end_line=e.line + 1, end_column=e.column + 1
+        )
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        """The Python value of a plain scalar (str/int/float/bool/null/timestamp)."""
+        if node.tag == _STR_TAG:
+            return node.value
+        return self.constructor.construct_object(node, deep=True)
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         if depth > 200:
@@ -62,7 +72,7 @@ class _Located:
             raise KspecError(Diagnostic("K101", f"YAML tag '{shown}' is not allowed: a spec is plain data",
                                         self.span(node), "remove the tag"))
         if isinstance(node, yaml.ScalarNode):
-            return self.constructor.construct_object(node, deep=True)
+            return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, depth + 1) for item in node.value]
         if isinstance(node, yaml.MappingNode):
@@ -72,7 +82,7 @@ class _Located:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self.errors.append(Diagnostic("K102", "mapping keys must be plain names", self.span(key_node)))
                     continue
-                key = self.constructor.construct_object(key_node)
+                key = self.scalar(key_node)
                 if not isinstance(key, str):
                     key = str(key) if not isinstance(key, bool) else str(key).lower()
                 if key in out:
@@ -515,6 +525,8 @@ class _Normalizer:
             return [self.value(v) for v in data]
         if isinstance(data, dict):
             keys = _keys(data)
+            if keys == ["expr"]:
+                return self.expression(data["expr"], _ks(data, "expr"))
             if "kind" not in keys and "fn" in keys:
                 self.expect_keys(data, {"fn", "args", "kwargs"}, "a call value")
                 return {
@@ -529,6 +541,20 @@ class _Normalizer:
                 return {k: self.value(data[k]) for k in keys}
             return {k: self.value(data[k]) for k in keys}
         return data
+
+
+    def expression(self, text: Any, span: Span | None) -> Any:
+        """``{expr: "4 * filters"}``: parameter arithmetic in .kspec syntax."""
+        from kspec.compiler.parser import parse_expression
+
+        if not isinstance(text, str):
+            self.error("'expr' holds a .kspec expression as a string, e.g. {expr: 4 * filters}", span)
+            return None
+        try:
+            return parse_expression(text, span)
+        except KspecError as exc:
+            self.errors += exc.diagnostics
+            return None
 
 
 def _sp_map(data: Any) -> dict[str, Span]:
@@ -607,6 +633,10 @@ def load_yaml(text: str, file: str = "<string>") -> ir.Spec:
 
 
 def _dump_value(value: Any) -> Any:
+    if isinstance(value, (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format)):
+        from kspec.compiler.printer import format_value
+
+        return _ExprData(expr=format_value(value))  # parameter arithmetic in .kspec syntax
     if isinstance(value, ir.Call):
         out: dict[str, Any] = {"fn": value.fn}
         if value.args:
@@ -621,7 +651,7 @@ def _dump_value(value: Any) -> Any:
         return [_dump_value(v) for v in value]
     if isinstance(value, dict):
         items = {k: _dump_value(v) for k, v in value.items()}
-        if "kind" in value or "fn" in value:
+        if "kind" in value or "fn" in value or list(value) == ["expr"]:
             return {"kind": "dict", "items": items}
         return items
     return value
@@ -761,12 +791,23 @@ def _dump_block(b: ir.Block, named: set[str]) -> dict[str, Any]:
     return out
 
 
+class _ExprData(dict[str, str]):
+    """``{expr: ...}``, always written in flow style."""
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 
 
+def _repr_expr(dumper: yaml.SafeDumper, data: _ExprData) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", dict(data), flow_style=True)
+
+
+_Dumper.add_representer(_ExprData, _repr_expr)
+
+
 def _repr_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    flow = all(not isinstance(v, (dict, list)) for v in data) and len(data) <= 8
+    flow = all(isinstance(v, _ExprData) or not isinstance(v, (dict, list)) for v in data) and len(data) <= 8
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
 
