@@ -53,3 +53,17 @@ def test_convert_to_stdout_needs_no_suffix(capsys: pytest.CaptureFixture[str]) -
 def test_convert_reports_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["convert", str(tmp_path / "nope.kspec"), str(tmp_path / "x.yaml")]) == 2
     assert "nope.kspec" in capsys.readouterr().err
+
+
+def test_yaml_expressions_are_kspec_syntax_and_errors_are_located() -> None:
+    from kspec import KspecError
+
+    text = ("params:\n  width: {type: int, default: 4}\nmodels:\n  - name: m\n    inputs: {x: [4]}\n"
+            "    outputs:\n      y: {from: x, apply: {Dense: [{expr: 'width * 2'}]}}\n")
+    spec = load_yaml(text, "m.yaml")
+    assert parse_kspec("param width: int = 4\nmodel m {\n  input x: (4,)\n  output y = x -> Dense(width * 2)\n}\n") \
+        == spec
+    with pytest.raises(KspecError) as info:
+        load_yaml(text.replace("width * 2", "width *"), "m.yaml")
+    assert str(info.value) == ("m.yaml:7:43: error[K102]: in the expression 'width *': unexpected end of the file; "
+                               "expected a value")

@@ -599,7 +599,8 @@ class _Resolver:
     """Raw values -> IR values in one scope.
 
     ``mode`` says what an unknown bare name means: ``"layer"`` and
-    ``"section"``: a string; ``"call"``: a tensor (:class:`Ref`)."""
+    ``"section"``: a string; ``"call"``: a tensor (:class:`Ref`);
+    ``"expr"``: a parameter (:class:`Var`)."""
 
     def __init__(self, b: _Builder, scope: set[str], mode: str) -> None:
         self.b = b
@@ -608,7 +609,7 @@ class _Resolver:
 
     def value(self, v: Any) -> Any:
         if isinstance(v, _Name):
-            if v.name in self.scope:
+            if v.name in self.scope or self.mode == "expr":
                 return ir.Var(name=v.name, span=v.span)
             if self.mode == "call":
                 return ir.Ref(name=v.name, span=v.span)
@@ -618,7 +619,7 @@ class _Resolver:
                            kwargs={k: self.value(x) for k, x in v.kwargs.items()}, span=v.span, key_spans=v.key_spans)
         if isinstance(v, _RawOp):
             for o in v.operands:
-                if isinstance(o, _Name) and o.name not in self.scope:
+                if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
                     raise self.b._fail("K212", f"unknown parameter '{o.name}'", o.span,
                                        did_you_mean(o.name, self.scope)
                                        or "arithmetic works on parameters (param, block parameters, loop indices)")
@@ -630,7 +631,7 @@ class _Resolver:
             return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)
         if isinstance(v, _RawFormat):
             for o in v.parts:
-                if isinstance(o, _Name) and o.name not in self.scope:
+                if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
                     raise self.b._fail("K212", f"unknown parameter '{o.name}' in an f-string", v.span,
                                        did_you_mean(o.name, self.scope))
             return ir.Format(parts=[self.value(x) for x in v.parts], span=v.span)
@@ -971,7 +972,7 @@ def _describe_terminal(name: str, parser: Lark) -> str:
 
 def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
-        return "the end of the file"
+        return "end of the file"
     text = str(tok)
     if tok.type == "NAME":
         return f"name '{text}'"
@@ -1142,3 +1143,24 @@ def iter_comments(text: str) -> Iterator[Comment]:  # pragma: no cover - conveni
     """The comments of ``text`` in order."""
     yield from parse_with_comments(text)[1]
 
+
+
+def parse_expression(text: str, span: Span | None = None) -> Any:
+    """One value in .kspec syntax (``"4 * filters"``, ``'f"fc{i}"'``) as IR,
+    every bare name a parameter; for the YAML form's ``{expr: ...}``.
+    Raises :class:`KspecError` located at ``span``."""
+    where = span or Span()
+    try:
+        tree = _lark().parse(text, start="value")
+        builder = _Builder(where.file)
+        raw = builder.transform(tree)
+        return _Resolver(builder, set(), "expr").value(raw)
+    except UnexpectedInput as exc:
+        diag = _syntax_diagnostic(exc, text, where.file)
+        raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
+    except VisitError as exc:
+        inner = exc.orig_exc
+        message = inner.diag.message if isinstance(inner, _Fail) else str(inner)
+        raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {message}", where)) from None
+    except _Fail as exc:
+        raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {exc.diag.message}", where)) from None
