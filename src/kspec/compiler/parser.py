@@ -781,9 +781,30 @@ class _ModelResolver:
                     raise self.b._fail("K103", "call arguments need a tensor to call the layer on", st.span or e.span)
         return ir.Expr(inputs=inputs, steps=steps, span=e.span), has_inputs
 
+    def _applies_unknown(self, call: _RawCall) -> bool:
+        """Whether ``call`` looks like ``encc(x)``: an unknown name applied
+        to tensors (no Keras layer has that name)."""
+        if not any(isinstance(a, _Name) and a.name not in self.scope for a in call.args):
+            return False
+        from kspec.compiler.catalogue import ALIASES, catalogue
+
+        return call.name not in catalogue().layers and call.name not in ALIASES
+
+    def check_applied(self, e: _RawExpr) -> None:
+        """``encc(x)`` with ``encc`` undefined reads as a new layer of type
+        ``encc``; when it is no Keras layer either, say what was meant."""
+        call = e.head.call
+        if e.head.kind != "call" or call is None or not self._applies_unknown(call):
+            return
+        known = sorted(self.shared | set(self.b.names.blocks))
+        raise self.b._fail("K208", f"'{call.name}' is not a named layer, model or block", call.span,
+                           did_you_mean(call.name, known)
+                           or f"to apply a new layer to a tensor write: x -> {call.name}(...)")
+
     def tensor_expr(self, e: _RawExpr, what: str) -> ir.Expr:
         expr, has_inputs = self.expr(e)
         if not has_inputs:
+            self.check_applied(e)
             raise self.b._fail("K103", f"{what} needs an input tensor", e.span,
                                "write it as a chain from a tensor: x -> Dense(8)")
         return expr
@@ -792,7 +813,10 @@ class _ModelResolver:
 
     def functional(self, stmts: list[_Stmt]) -> ir.FunctionalModel:
         self.shared |= self._layer_def_names(stmts)
-        inputs, layers, nodes, outputs = [], [], [], []
+        inputs: list[ir.Input] = []
+        layers: list[ir.LayerDef] = []
+        nodes: list[ir.Assign] = []
+        outputs: list[ir.Output] = []
         errors: list[Diagnostic] = []
         for st in stmts:
             try:
@@ -817,6 +841,7 @@ class _ModelResolver:
             if has_inputs:
                 nodes.append(ir.Assign(targets=targets, value=expr, span=st.span))
             else:
+                self.check_applied(st.data["expr"])
                 if len(targets) != 1:
                     raise self.b._fail("K103", "a named layer has one name", st.data["target_spans"][1])
                 layers.append(ir.LayerDef(name=targets[0], stack=[s.layer for s in expr.steps], span=st.span))
@@ -850,7 +875,7 @@ class _ModelResolver:
                         is_def = not any(isinstance(a, _Name) and a.name not in self.scope
                                          and a.name not in self.b.names.blocks[n] for a in head.call.args[:1])
                     else:
-                        is_def = True
+                        is_def = not self._applies_unknown(head.call)
                 if is_def:
                     found.add(st.data["targets"][0])
                     changed = True
