@@ -62,3 +62,17 @@ def test_fmt_refuses_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     f.write_text("models: []\n", encoding="utf-8")
     assert main(["fmt", str(f)]) == 2
     assert "fmt formats .kspec files" in capsys.readouterr().err
+
+
+def test_fmt_wraps_long_settings_and_stays_idempotent() -> None:
+    from kspec.commands.fmt import format_text
+
+    text = ("sequential s {\n  input (4,)\n  Dense(2)\n}\ncompile s {\n  optimizer = Adam(learning_rate=1e-3)  # fast\n"
+            "  metrics = [accuracy, top_k_categorical_accuracy(k=3), AUC(name=\"auc_metric\"), Precision(), Recall()]\n"
+            "  loss = mse\n}\n")
+    once = format_text(text)
+    assert once == (
+        "sequential s {\n  input (4,)\n  Dense(2)\n}\n\ncompile s {\n  optimizer = Adam(learning_rate=0.001)  # fast\n"
+        "  metrics = [\n    \"accuracy\",\n    top_k_categorical_accuracy(k=3),\n    AUC(name=\"auc_metric\"),\n"
+        "    Precision(),\n    Recall(),\n  ]\n  loss = \"mse\"\n}\n")
+    assert format_text(once) == once

@@ -441,7 +441,13 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True, inline=True)
     def setting(self, meta: Meta, name: Token, value: Any) -> _Stmt:
-        return _Stmt("setting", self._tspan(name), {"name": str(name), "value": value})
+        # located at the name (errors underline it); end_line is where the
+        # value ends, so fmt knows which comments and lines it covers
+        span = self._tspan(name)
+        if not getattr(meta, "empty", True) and meta.end_line != span.line:
+            span = Span.model_construct(file=self.file, line=span.line, column=span.column, end_line=meta.end_line,
+                                        end_column=None)
+        return _Stmt("setting", span, {"name": str(name), "value": value})
 
     # -- top level ----------------------------------------------------------
 
