@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p out
-	$(BIN)/kspec compile examples/siamese.yaml -o out/siamese.keras
+	$(BIN)/kspec compile examples/siamese.kspec -o out/siamese.keras
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
