@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kspec.compiler.diagnostics import KspecError
-from kspec.compiler.pipeline import check, parse_text
+from kspec.compiler.pipeline import parse_text
 from kspec.compiler.shapes import infer_spec
 from kspec.compiler.static import static_check
 from kspec.spec import ir
@@ -52,7 +52,9 @@ def _compare(spec: ir.Spec) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_examples_match_keras(path: Path) -> None:
-    spec = check(parse_text(path.read_text(encoding="utf-8"), str(path)))
+    import kspec
+
+    spec = kspec.load(path)  # parse, expand blocks and loops, check
     assert static_check(spec) == []
     _compare(spec)
 
