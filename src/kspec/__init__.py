@@ -25,7 +25,19 @@ from kspec.spec.ir import Span, Spec
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["Diagnostic", "KspecError", "Span", "Spec", "__version__", "build", "compile_spec", "decompile", "load", "loads", "save"]
+__all__ = [
+    "Diagnostic",
+    "KspecError",
+    "Span",
+    "Spec",
+    "__version__",
+    "build",
+    "compile_spec",
+    "decompile",
+    "load",
+    "loads",
+    "save",
+]
 
 __version__ = "0.1.0"
 
@@ -43,8 +55,9 @@ def load(path: str | Path, *, defines: Mapping[str, Any] | None = None) -> Spec:
     return load_path(path, defines)
 
 
-def loads(text: str, *, format: str = "kspec", file: str = "<string>",
-          defines: Mapping[str, Any] | None = None) -> Spec:
+def loads(
+    text: str, *, format: str = "kspec", file: str = "<string>", defines: Mapping[str, Any] | None = None
+) -> Spec:
     """Load and check spec text; ``format`` is ``"kspec"`` or ``"yaml"``."""
     return load_text(text, file, format, defines)
 
@@ -64,16 +77,10 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
         from kspec.compiler.pipeline import check, expand
 
         spec = check(expand(spec))
-    try:
-        spec.model(model)
-    except KeyError:
-        names = [m.name for m in spec.models]
-        from kspec.compiler.diagnostics import did_you_mean
+    from kspec.compiler.pipeline import select_model
 
-        raise KspecError(Diagnostic("K207", f"no model named '{model}' (the spec has: {', '.join(names)})",
-                                    spec.span, did_you_mean(model or "", names))) from None
+    target = select_model(spec, model).name
     built = lower_model(spec, model)
-    target = spec.model(model).name
     settings = compile_section(spec, target)
     if settings is not None:
         from kspec.runtime.training import compile_model
@@ -93,8 +100,13 @@ def save(model: keras.Model, path: str | Path) -> Path:
     return save_model(model, path)
 
 
-def decompile(model_or_path: keras.Model | str | Path, *, keep_names: bool = False,
-              allow_custom: bool = False, blocks: bool = True) -> Spec:
+def decompile(
+    model_or_path: keras.Model | str | Path,
+    *,
+    keep_names: bool = False,
+    allow_custom: bool = False,
+    blocks: bool = True,
+) -> Spec:
     """Read a Keras model (a live ``keras.Model``, or a ``.keras``, ``.h5``
     or Keras JSON file, loaded in safe mode) back into a spec.
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 
 NAME = "graph"
@@ -241,7 +240,7 @@ def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kspec.compiler.pipeline import load_path
+    from kspec.compiler.pipeline import load_path, select_model
 
     out = Path(args.output)
     suffix = out.suffix.lower()
@@ -250,12 +249,7 @@ def run(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.exists():
         raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
     spec = load_path(args.spec, parse_defines(args.define))
-    try:
-        target = spec.model(args.model).name
-    except KeyError:
-        names = [m.name for m in spec.models]
-        raise KspecError(Diagnostic("K207", f"no model named '{args.model}' (the spec has: {', '.join(names)})",
-                                    spec.span, did_you_mean(args.model or "", names))) from None
+    target = select_model(spec, args.model).name
     nodes, edges = graph_of(infer_spec(spec).models[target])
     if suffix == ".dot":
         out.write_text(to_dot(target, nodes, edges), encoding="utf-8")

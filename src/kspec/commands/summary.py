@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from kspec.commands._common import EXIT_OK, add_defines, parse_defines
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 
 NAME = "summary"
@@ -59,15 +58,10 @@ def format_summary(m: ModelShapes) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kspec.compiler.pipeline import load_path
+    from kspec.compiler.pipeline import load_path, select_model
 
     spec = load_path(args.spec, parse_defines(args.define))
-    try:
-        target = spec.model(args.model).name
-    except KeyError:
-        names = [m.name for m in spec.models]
-        raise KspecError(Diagnostic("K207", f"no model named '{args.model}' (the spec has: {', '.join(names)})",
-                                    spec.span, did_you_mean(args.model or "", names))) from None
+    target = select_model(spec, args.model).name
     if args.keras:
         import kspec
 

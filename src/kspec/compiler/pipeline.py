@@ -85,12 +85,26 @@ def check(spec: ir.Spec) -> ir.Spec:
 PASSES: tuple[tuple[str, Callable[..., ir.Spec]], ...] = (("parse", parse_text), ("expand", expand), ("check", check))
 
 
-def load_text(text: str, file: str = "<string>", format: str | None = None,
-              defines: Mapping[str, Any] | None = None) -> ir.Spec:
+def load_text(
+    text: str, file: str = "<string>", format: str | None = None, defines: Mapping[str, Any] | None = None
+) -> ir.Spec:
     """Parse, expand and check spec text."""
     spec = parse_text(text, file, format)
     spec = expand(spec, defines)
     return check(spec)
+
+
+def select_model(spec: ir.Spec, name: str | None = None) -> ir.FunctionalModel | ir.SequentialModel:
+    """The model called ``name`` (the last model when ``None``); an unknown
+    name is a located K207 error listing the models and the close matches."""
+    try:
+        return spec.model(name)
+    except KeyError:
+        from kspec.compiler.diagnostics import did_you_mean
+
+        names = [m.name for m in spec.models]
+        message = f"no model named '{name}' (the spec has: {', '.join(names)})"
+        raise KspecError(Diagnostic("K207", message, spec.span, did_you_mean(name or "", names))) from None
 
 
 def read_source(path: str | Path) -> str:
