@@ -66,7 +66,8 @@ class KspecError(Exception):
     def __init__(self, diagnostics: Sequence[Diagnostic] | Diagnostic) -> None:
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
-        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        # The same mistake reached twice (a block expanded in a loop, say) is reported once.
+        self.diagnostics: list[Diagnostic] = list(dict.fromkeys(diagnostics))
         if not self.diagnostics:
             raise ValueError("KspecError needs at least one diagnostic")
         super().__init__(self._summary())
