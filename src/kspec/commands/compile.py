@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
@@ -44,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     model = kspec.build(spec, args.model)
     if weights is not None:
         try:
-            model.load_weights(str(weights))
+            with warnings.catch_warnings():
+                # A weights file carries layer weights only; a freshly compiled
+                # optimizer has nothing to restore, which Keras warns about.
+                warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer")
+                model.load_weights(str(weights))
         except Exception as exc:  # Keras raises ValueError/KeyError/OSError on a mismatched file
             from kspec.runtime.lower import clean_keras_message
 

@@ -572,6 +572,19 @@ class _Functional:
                 return [r for v in value.values() for r in refs(v)]
             return []
 
+        # Keras numbers a nested Functional model's nodes from 1 in some
+        # places (its own construction is node 0) and from 0 in others (a
+        # reloaded model's to_json): a reference one past a layer's last
+        # node in this model means that node.
+        keys = {(a.layer, a.node) for a in apps}
+
+        def norm(t: tuple[str, int, int]) -> tuple[str, int, int]:
+            if (t[0], t[1]) not in keys and (t[0], t[1] - 1) in keys:
+                return (t[0], t[1] - 1, t[2])
+            return t
+
+        for a in apps:
+            a.inputs = [norm(t) for t in a.inputs]
         max_index: dict[tuple[str, int], int] = {}
         for a in apps:
             for t in a.inputs:
@@ -579,7 +592,7 @@ class _Functional:
             for t in refs(a.kwargs):
                 kw_used.add(t)
                 uses[t] = uses.get(t, 0) + 1
-        outputs = _pairs(self.config["output_layers"])
+        outputs = [norm(t) for t in _pairs(self.config["output_layers"])]
         inputs = _pairs(self.config["input_layers"])
         for t in [*uses, *outputs]:
             max_index[(t[0], t[1])] = max(max_index.get((t[0], t[1]), 0), t[2])
