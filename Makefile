@@ -24,6 +24,11 @@ test: $(STAMP)
 test-thorough: $(STAMP)
 	KSPEC_HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q
 
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/mypy
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 

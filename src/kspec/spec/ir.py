@@ -14,7 +14,7 @@ block expansion evaluates away before lowering.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,10 +33,13 @@ __all__ = [
     "SPAN_KEY",
     "Assign",
     "BinOp",
+    "Block",
+    "BlockStatement",
     "Call",
     "Callee",
     "Cond",
     "Expr",
+    "For",
     "Format",
     "FunctionalModel",
     "IRNode",
@@ -47,9 +50,6 @@ __all__ = [
     "Model",
     "Output",
     "Param",
-    "For",
-    "Block",
-    "BlockStatement",
     "Ref",
     "Section",
     "SequentialModel",

@@ -32,7 +32,7 @@ from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
 
-__all__ = ["load_yaml", "dump_yaml", "spec_to_data"]
+__all__ = ["dump_yaml", "load_yaml", "spec_to_data"]
 
 # ---------------------------------------------------------------------------
 # YAML text -> located Python data
@@ -69,8 +69,14 @@ class _Located:
             raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
         if node.tag not in _PLAIN_TAGS:
             shown = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise KspecError(Diagnostic("K101", f"YAML tag '{shown}' is not allowed: a spec is plain data",
-                                        self.span(node), "remove the tag"))
+            raise KspecError(
+                Diagnostic(
+                    "K101",
+                    f"YAML tag '{shown}' is not allowed: a spec is plain data",
+                    self.span(node),
+                    "remove the tag",
+                )
+            )
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -245,13 +251,15 @@ class _Normalizer:
             if not isinstance(body, dict):
                 body = {SPAN_KEY: _ks(data, name), "default": body}
             self.expect_keys(body, {"type", "default"}, "a parameter")
-            out.append({
-                SPAN_KEY: _ks(data, "key:" + name),
-                "name": name,
-                "type": body.get("type"),
-                "default": self.value(body.get("default")),
-                "has_default": "default" in body,
-            })
+            out.append(
+                {
+                    SPAN_KEY: _ks(data, "key:" + name),
+                    "name": name,
+                    "type": body.get("type"),
+                    "default": self.value(body.get("default")),
+                    "has_default": "default" in body,
+                }
+            )
         return out
 
     def blocks(self, data: Any, span: Span | None) -> list[Any]:
@@ -264,20 +272,23 @@ class _Normalizer:
         for name in _keys(data):
             body = data[name]
             if not isinstance(body, dict):
-                self.error(f"block '{name}' must be a mapping with 'inputs', 'params', 'body' and 'return'",
-                           _ks(data, name))
+                self.error(
+                    f"block '{name}' must be a mapping with 'inputs', 'params', 'body' and 'return'", _ks(data, name)
+                )
                 continue
             self.expect_keys(body, {"inputs", "params", "body", "return"}, "a block")
             returns = body.get("return", [])
             returns = returns if isinstance(returns, list) else [returns]
-            out.append({
-                SPAN_KEY: _ks(data, "key:" + name),
-                "name": name,
-                "inputs": _strip(body.get("inputs", [])),
-                "params": self.params(body.get("params"), _ks(body, "params"), "params"),
-                "body": self.block_body(body.get("body", []), _ks(body, "body")),
-                "returns": [self.return_expr(r, _ks(body, "return")) for r in returns],
-            })
+            out.append(
+                {
+                    SPAN_KEY: _ks(data, "key:" + name),
+                    "name": name,
+                    "inputs": _strip(body.get("inputs", [])),
+                    "params": self.params(body.get("params"), _ks(body, "params"), "params"),
+                    "body": self.block_body(body.get("body", []), _ks(body, "body")),
+                    "returns": [self.return_expr(r, _ks(body, "return")) for r in returns],
+                }
+            )
         return out
 
     def block_body(self, data: Any, span: Span | None) -> list[Any]:
@@ -289,13 +300,15 @@ class _Normalizer:
             if isinstance(item, dict) and "for" in item:
                 self.expect_keys(item, {"for", "range", "body"}, "a loop")
                 bounds = item.get("range", [])
-                out.append({
-                    SPAN_KEY: _sp(item),
-                    "kind": "for",
-                    "var": item["for"],
-                    "range": self.value(bounds if isinstance(bounds, list) else [bounds]),
-                    "body": self.block_body(item.get("body", []), _ks(item, "body")),
-                })
+                out.append(
+                    {
+                        SPAN_KEY: _sp(item),
+                        "kind": "for",
+                        "var": item["for"],
+                        "range": self.value(bounds if isinstance(bounds, list) else [bounds]),
+                        "body": self.block_body(item.get("body", []), _ks(item, "body")),
+                    }
+                )
             else:
                 out.append(self.node(item))
         return out
@@ -321,12 +334,14 @@ class _Normalizer:
             if not isinstance(body, dict):
                 self.error(f"the {what} settings of '{name}' must be a mapping", _ks(data, name))
                 continue
-            out.append({
-                SPAN_KEY: _ks(data, "key:" + name),
-                KEY_SPANS_KEY: dict(_sp_map(body)),
-                "model": name,
-                "settings": {k: self.value(body[k]) for k in _keys(body)},
-            })
+            out.append(
+                {
+                    SPAN_KEY: _ks(data, "key:" + name),
+                    KEY_SPANS_KEY: dict(_sp_map(body)),
+                    "model": name,
+                    "settings": {k: self.value(body[k]) for k in _keys(body)},
+                }
+            )
         return out
 
     def model(self, data: Any) -> Any:
@@ -462,7 +477,9 @@ class _Normalizer:
             else:
                 call_kwargs = {k: self.call_arg(raw[k]) for k in _keys(raw)}
             data = {k: v for k, v in data.items() if k != "call"}
-            data[KEY_SPANS_KEY] = {k: v for k, v in data.get(KEY_SPANS_KEY, {}).items() if k not in ("call", "key:call")}
+            data[KEY_SPANS_KEY] = {
+                k: v for k, v in data.get(KEY_SPANS_KEY, {}).items() if k not in ("call", "key:call")
+            }
         return {SPAN_KEY: _sp(data) or span, "layer": self.callee(data, span), "call_kwargs": call_kwargs}
 
     def call_arg(self, data: Any) -> Any:
@@ -542,7 +559,6 @@ class _Normalizer:
             return {k: self.value(data[k]) for k in keys}
         return data
 
-
     def expression(self, text: Any, span: Span | None) -> Any:
         """``{expr: "4 * filters"}``: parameter arithmetic in .kspec syntax."""
         from kspec.compiler.parser import parse_expression
@@ -597,8 +613,11 @@ def _validation_diagnostics(exc: ValidationError, data: Any, file: str) -> list[
     diags = []
     seen: set[tuple[object, ...]] = set()
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"]
-                    if not (isinstance(p, str) and ("[" in p or p in ("function-after", "functional", "sequential"))))
+        loc = tuple(
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and ("[" in p or p in ("function-after", "functional", "sequential")))
+        )
         span = _locate(data, loc) or Span(file=file)
         msg = err["msg"]
         if msg.startswith("Value error, "):
@@ -727,7 +746,9 @@ def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
         fm["inputs"] = {i.name: _dump_input(i) for i in m.inputs}
         if m.layers:
             fm["layers"] = {
-                d.name: (_dump_callee(d.stack[0], named) if len(d.stack) == 1 else [_dump_callee(c, named) for c in d.stack])
+                d.name: (
+                    _dump_callee(d.stack[0], named) if len(d.stack) == 1 else [_dump_callee(c, named) for c in d.stack]
+                )
                 for d in m.layers
             }
         if m.nodes:
@@ -776,8 +797,9 @@ def _dump_body(body: list[Any], named: set[str]) -> list[Any]:
         if isinstance(st, ir.For):
             out.append({"for": st.var, "range": _dump_value(st.range), "body": _dump_body(st.body, named)})
         else:
-            out.append({"name": st.targets[0] if len(st.targets) == 1 else list(st.targets),
-                        **_dump_expr(st.value, named)})
+            out.append(
+                {"name": st.targets[0] if len(st.targets) == 1 else list(st.targets), **_dump_expr(st.value, named)}
+            )
     return out
 
 
@@ -817,4 +839,3 @@ _Dumper.add_representer(list, _repr_list)
 def dump_yaml(spec: ir.Spec) -> str:
     """Canonical YAML text for ``spec``; ``load_yaml`` reads it back equal."""
     return yaml.dump(spec_to_data(spec), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
-
