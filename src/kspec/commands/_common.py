@@ -69,6 +69,33 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
         return EXIT_INTERNAL
 
 
+def add_plugins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, so the custom layers it registers with Keras can be used "
+        "(repeatable; the only way Python code enters a build)",
+    )
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import the modules the user named with ``--plugin``. A spec itself
+    never causes an import: only this explicit command-line choice does."""
+    import importlib
+
+    if modules:
+        from kspec.runtime._quiet import import_keras
+
+        import_keras()  # quietly, before a plugin's own `import keras`
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise fail_usage(f"cannot import plugin '{name}': {exc}") from None
+
+
 def add_defines(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-D",

@@ -6,7 +6,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
+from kspec.commands._common import EXIT_OK, add_defines, add_plugins, fail_usage, load_plugins, parse_defines
 
 NAME = "compile"
 HELP = "compile a spec to a Keras model file (.keras, .h5 or .json)"
@@ -14,12 +14,15 @@ HELP = "compile a spec to a Keras model file (.keras, .h5 or .json)"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
-    parser.add_argument("-o", "--output", metavar="OUT",
-                        help="output file; its suffix picks the format: .keras (default), .h5, .json")
+    parser.add_argument(
+        "-o", "--output", metavar="OUT", help="output file; its suffix picks the format: .keras (default), .h5, .json"
+    )
     parser.add_argument("--model", metavar="NAME", help="which model to compile when the spec has several")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="load weights (a .weights.h5 file, e.g. from kspec decompile) before saving")
+    parser.add_argument(
+        "--weights", metavar="FILE", help="load weights (a .weights.h5 file, e.g. from kspec decompile) before saving"
+    )
     add_defines(parser)
+    add_plugins(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     import kspec
 
     spec = kspec.load(spec_path, defines=defines)
+    load_plugins(args.plugin)
     model = kspec.build(spec, args.model)
     if weights is not None:
         try:
@@ -53,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # Keras raises ValueError/KeyError/OSError on a mismatched file
             from kspec.runtime.lower import clean_keras_message
 
-            raise fail_usage(f"cannot load weights '{weights}' into model '{model.name}': "
-                             f"{clean_keras_message(exc)}") from None
+            raise fail_usage(
+                f"cannot load weights '{weights}' into model '{model.name}': {clean_keras_message(exc)}"
+            ) from None
     kspec.save(model, out)
     print(f"wrote {out} (model '{model.name}', {model.count_params():,} parameters)")
     return EXIT_OK

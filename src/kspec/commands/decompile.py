@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from kspec.commands._common import EXIT_OK, fail_usage
+from kspec.commands._common import EXIT_OK, add_plugins, fail_usage, load_plugins
 
 NAME = "decompile"
 HELP = "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)"
@@ -24,15 +24,26 @@ _OUT_FORMATS = (".kspec", ".yaml", ".yml")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="the Keras model file (.keras, .h5 or .json)")
-    parser.add_argument("-o", "--output", metavar="OUT", required=True,
-                        help="the spec to write; its suffix picks the form: .kspec or .yaml")
-    parser.add_argument("--keep-names", action="store_true",
-                        help="keep every Keras layer name (adds name=... where the spec would derive another)")
-    parser.add_argument("--allow-custom", action="store_true",
-                        help="refer to registered custom layers instead of refusing them")
-    parser.add_argument("--flat", action="store_true",
-                        help="write repeated structure out in full instead of as blocks and loops")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        required=True,
+        help="the spec to write; its suffix picks the form: .kspec or .yaml",
+    )
+    parser.add_argument(
+        "--keep-names",
+        action="store_true",
+        help="keep every Keras layer name (adds name=... where the spec would derive another)",
+    )
+    parser.add_argument(
+        "--allow-custom", action="store_true", help="refer to registered custom layers instead of refusing them"
+    )
+    parser.add_argument(
+        "--flat", action="store_true", help="write repeated structure out in full instead of as blocks and loops"
+    )
     parser.add_argument("--no-weights", action="store_true", help="do not write the weights file")
+    add_plugins(parser)
 
 
 def weights_path(out: Path) -> Path:
@@ -74,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise fail_usage(f"unknown model format '{src.suffix or src.name}': use .keras, .h5 or .json")
     if out.suffix.lower() not in _OUT_FORMATS:
         raise fail_usage(f"unknown spec format '{out.suffix or out.name}': use .kspec or .yaml")
+    load_plugins(args.plugin)
     if not src.exists():
         raise fail_usage(f"cannot read '{src}': no such file")
     if str(out.parent) and not out.parent.exists():
@@ -82,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from kspec.runtime.decompile import decompile_model, load_keras_model, rebuild
 
     model = load_keras_model(src)
-    result = decompile_model(model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src),
-                             blocks=not args.flat)
+    result = decompile_model(
+        model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src), blocks=not args.flat
+    )
     text = render_spec(result.spec, out)
     _write_atomic(out, text)
     lines = text.count("\n")

@@ -29,8 +29,16 @@ __all__ = ["LayerNames", "explicit_name", "name_functional", "name_sequential", 
 def snake(name: str) -> str:
     """Keras's own class-name to layer-name rule: ``Conv2D`` -> ``conv2d``,
     ``BatchNormalization`` -> ``batch_normalization``, ``ReLU`` -> ``re_lu``."""
+    name = name.split(">")[-1]  # a registered custom class: package>ClassName
     intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+
+
+def is_custom_layer(type_: str) -> bool:
+    """Whether a layer type names a custom class registered with Keras
+    (``package>ClassName``, as ``keras.saving.register_keras_serializable``
+    registers it) rather than a ``keras.layers`` class."""
+    return ">" in type_
 
 
 def explicit_name(callee: ir.LayerCall | ir.LayerRef) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from kspec.compiler.catalogue import ALIASES, Catalogue, Signature, catalogue
 from kspec.compiler.diagnostics import Diagnostic, did_you_mean
+from kspec.compiler.naming import is_custom_layer
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
@@ -80,6 +81,8 @@ class _Checker:
             self.bad.add(id(call))
 
     def check_layer(self, call: ir.LayerCall) -> None:
+        if is_custom_layer(call.type):
+            return  # a registered custom class: checked when the model is built (shape unknown here)
         sig = self.cat.layers.get(call.type)
         if sig is None:
             self.error("K203", f"unknown layer '{call.type}'", call.span,

@@ -16,7 +16,7 @@ from typing import Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.compiler.graph import ModelIndex, model_order, tensor_order
-from kspec.compiler.naming import LayerNames, name_functional, name_sequential, snake
+from kspec.compiler.naming import LayerNames, is_custom_layer, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
 from kspec.spec.ir import Span
@@ -181,6 +181,17 @@ class _Lowerer:
     # -- layers ---------------------------------------------------------------
 
     def layer_class(self, call: ir.LayerCall) -> type:
+        if is_custom_layer(call.type):
+            custom = self.keras.saving.get_registered_object(call.type)
+            if not (inspect.isclass(custom) and issubclass(custom, self.keras.layers.Layer)):
+                raise self.fail(
+                    "K203",
+                    f"custom layer '{call.type}' is not registered with Keras",
+                    call.span,
+                    "register the class with keras.saving.register_keras_serializable in a module, "
+                    "and name that module with --plugin (or import it before kspec.build)",
+                )
+            return custom
         classes = layer_classes()
         cls = classes.get(call.type)
         if cls is None:
