@@ -69,3 +69,9 @@ def test_registered_custom_layer_needs_its_plugin(
     back = (tmp_path / "back.yaml").read_text(encoding="utf-8")
     assert "kspec_test>Scale:" in back and "factor: 0.5" in back
     assert main(["compile", "back.yaml", "--weights", "back.weights.h5", "-o", "again.keras"]) == 0
+
+    # The .kspec form writes Keras's package>Class as package::Class.
+    assert main(["decompile", "net.keras", "-o", "back.kspec", "--allow-custom", "--plugin", "kspec_test_plugin"]) == 0
+    text = (tmp_path / "back.kspec").read_text(encoding="utf-8")
+    assert "-> kspec_test::Scale(factor=0.5) ->" in text
+    assert main(["compile", "back.kspec", "--plugin", "kspec_test_plugin", "-o", "again2.keras"]) == 0

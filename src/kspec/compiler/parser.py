@@ -333,7 +333,8 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True, inline=True)
     def call(self, meta: Meta, name: Token, arglist: list[Any] | None) -> _RawCall:
         args, kwargs, spans = self._split_args(arglist or [])
-        return _RawCall(str(name), args, kwargs, self._span(meta), spans)
+        fn = str(name).replace("::", ">") if name.type == "CUSTOM" else str(name)
+        return _RawCall(fn, args, kwargs, self._span(meta), spans)
 
     def _split_args(self, items: list[Any]) -> tuple[list[Any], dict[str, Any], dict[str, Span]]:
         args: list[Any] = []
@@ -970,6 +971,7 @@ class _ModelResolver:
 
 _WORDS = {
     "NAME": "a name",
+    "CUSTOM": "a custom layer (package::Class)",
     "INT": "a number",
     "NUMBER": "a number",
     "STRING": "a string",
@@ -1110,7 +1112,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
 
 def _summarise(words: list[str]) -> list[str]:
     valueish = {"a name", "a number", "a string", "true", "false", "None", "'['", "'{'", "'('", "'-'", "'+'",
-                "'not'"}
+                "'not'", "a custom layer (package::Class)"}
     if len(valueish & set(words)) >= 5:
         rest = [w for w in words if w not in valueish]
         return ["a value", *rest][:6]

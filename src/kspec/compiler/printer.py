@@ -100,7 +100,7 @@ def _value(v: Any, parent: int) -> str:
 
 def _call(fn: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     parts = [_value(a, 0) for a in args] + [f"{k}={_value(x, 0)}" for k, x in kwargs.items()]
-    return f"{fn}({', '.join(parts)})"
+    return f"{fn.replace('>', '::')}({', '.join(parts)})"  # package>Class is written package::Class
 
 
 def _shape(shape: Sequence[int | None]) -> str:
