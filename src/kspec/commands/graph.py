@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from html import escape as _html_escape
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
@@ -27,6 +27,11 @@ from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 NAME = "graph"
 HELP = "draw a model's layer graph as .dot, .svg or .png (static: no TensorFlow)"
 FORMATS = (".dot", ".svg", ".png")
+
+
+def escape(text: str) -> str:
+    """Text for an SVG element: &, < and > escaped (what xml.sax.saxutils.escape does)."""
+    return _html_escape(text, quote=False)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -93,7 +93,7 @@ class IRNode(BaseModel):
     Neither takes part in equality or serialization.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
     key_spans: dict[str, Span] = Field(default_factory=dict, exclude=True, repr=False)
@@ -508,6 +508,4 @@ class Spec(IRNode):
         raise KeyError(name)
 
 
-for _m in (Span, Call, Ref, Var, BinOp, UnaryOp, Cond, Format, LayerCall, Step, Expr, FunctionalModel, SequentialModel,
-           Section, Param, For, Block, Spec):
-    _m.model_rebuild()
+
