@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kspec._atomic import write_text_atomic
 from kspec.commands._common import EXIT_OK, fail_usage
 
 NAME = "convert"
@@ -65,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.output)
     if target.parent and not target.parent.exists():
         raise fail_usage(f"cannot write '{target}': directory '{target.parent}' does not exist")
-    target.write_text(out, encoding="utf-8")
+    write_text_atomic(target, out)
     print(f"wrote {target}")
     return EXIT_OK

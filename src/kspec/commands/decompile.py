@@ -10,10 +10,9 @@ out for the model the spec compiles to, so that
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
+from kspec._atomic import atomic_path, write_text_atomic
 from kspec.commands._common import EXIT_OK, add_plugins, fail_usage, load_plugins
 
 NAME = "decompile"
@@ -67,17 +66,6 @@ def render_spec(spec: object, out: Path) -> str:
     return dump_yaml(spec)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     src = Path(args.model)
     out = Path(args.output)
@@ -98,14 +86,15 @@ def run(args: argparse.Namespace) -> int:
         model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src), blocks=not args.flat
     )
     text = render_spec(result.spec, out)
-    _write_atomic(out, text)
+    write_text_atomic(out, text)
     lines = text.count("\n")
     n = len(result.spec.models)
     message = f"wrote {out} ({lines} lines, {n} model{'s' if n != 1 else ''})"
     if src.suffix.lower() != ".json" and not args.no_weights and model.weights:
         target = rebuild(result)
         wpath = weights_path(out)
-        target.save_weights(str(wpath))
+        with atomic_path(wpath) as tmp:
+            target.save_weights(str(tmp))
         message += f" and {wpath}"
     print(message)
     return EXIT_OK

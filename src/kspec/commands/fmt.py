@@ -11,11 +11,10 @@ writes the result to standard output.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from kspec._atomic import write_text_atomic
 from kspec.commands._common import EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_USAGE
 from kspec.compiler.diagnostics import KspecError
 
@@ -42,18 +41,6 @@ def format_text(text: str, file: str = "<string>") -> str:
     if again != spec or len(again_comments) != len(comments):
         raise RuntimeError(f"formatting '{file}' would change its meaning; it was left as it is")
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         changed.append(name)
         if not args.check:
-            _write_atomic(Path(name), out)
+            write_text_atomic(Path(name), out)
             print(f"formatted {name}")
     if args.check and changed:
         for name in changed:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from html import escape as _html_escape
 from pathlib import Path
 
+from kspec._atomic import atomic_path, write_text_atomic
 from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 
@@ -257,10 +258,11 @@ def run(args: argparse.Namespace) -> int:
     target = select_model(spec, args.model).name
     nodes, edges = graph_of(infer_spec(spec).models[target])
     if suffix == ".dot":
-        out.write_text(to_dot(target, nodes, edges), encoding="utf-8")
+        write_text_atomic(out, to_dot(target, nodes, edges))
     elif suffix == ".svg":
-        out.write_text(to_svg(nodes, edges), encoding="utf-8")
+        write_text_atomic(out, to_svg(nodes, edges))
     else:
-        to_png(nodes, edges, out)
+        with atomic_path(out) as tmp:
+            to_png(nodes, edges, tmp)
     print(f"wrote {out} ({len(nodes)} layers, model '{target}')")
     return EXIT_OK

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kspec._atomic import atomic_path
 from kspec.commands._common import EXIT_OK, fail_usage
 
 NAME = "predict"
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         arrays = {name: np.asarray(p) for name, p in zip(output_names(model), preds, strict=True)}
     savez: Any = np.savez  # numpy types **kwds as the allow_pickle flag
-    savez(args.output, **arrays)
+    with atomic_path(args.output) as tmp:
+        savez(tmp, **arrays)
     print(f"wrote {args.output} ({data.rows:,} rows: " + ", ".join(
         f"{k} {tuple(v.shape)}" for k, v in arrays.items()) + ")")
     return EXIT_OK

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
+
+from kspec._atomic import atomic_path, write_text_atomic
 
 __all__ = ["FORMATS", "format_of", "save_model"]
 
@@ -47,23 +48,12 @@ def format_of(path: str | os.PathLike[str]) -> str:
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``model`` to ``path`` atomically, in the format its suffix names."""
     target = Path(path)
-    suffix = format_of(target)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if suffix == ".json":
-            tmp.write_text(model.to_json(), encoding="utf-8")
-        else:
-            tmp.unlink()  # Keras refuses to overwrite in some versions; let it create the file
-            with warnings.catch_warnings(), _quiet_absl():
-                # Asking for .h5 is the user's explicit choice; Keras's "legacy format" notice is noise.
-                warnings.filterwarnings("ignore", message=r".*HDF5 file.*legacy.*")
-                warnings.filterwarnings("ignore", message=r".*legacy.*HDF5.*")
-                model.save(str(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    if format_of(target) == ".json":
+        write_text_atomic(target, model.to_json())
+        return target
+    with atomic_path(target) as tmp, warnings.catch_warnings(), _quiet_absl():
+        # Asking for .h5 is the user's explicit choice; Keras's "legacy format" notice is noise.
+        warnings.filterwarnings("ignore", message=r".*HDF5 file.*legacy.*")
+        warnings.filterwarnings("ignore", message=r".*legacy.*HDF5.*")
+        model.save(str(tmp))
     return target

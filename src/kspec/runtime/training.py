@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import inspect
+import io
 import json
 import math
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kspec._atomic import atomic_path, write_text_atomic
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.compiler.naming import snake
 from kspec.runtime._quiet import import_keras
@@ -250,15 +252,17 @@ def write_history(history: dict[str, list[float]], prefix: str | Path) -> list[P
     keys = sorted(history)
     epochs = max((len(v) for v in history.values()), default=0)
     json_path = prefix.with_name(prefix.name + ".json")
-    json_path.write_text(json.dumps({"epochs": epochs, "history": history}, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(json_path, json.dumps({"epochs": epochs, "history": history}, indent=2) + "\n")
     csv_path = prefix.with_name(prefix.name + ".csv")
-    with csv_path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["epoch", *keys])
-        for i in range(epochs):
-            w.writerow([i + 1, *(repr(history[k][i]) if i < len(history[k]) else "" for k in keys)])
+    rows = io.StringIO()
+    w = csv.writer(rows)
+    w.writerow(["epoch", *keys])
+    for i in range(epochs):
+        w.writerow([i + 1, *(repr(history[k][i]) if i < len(history[k]) else "" for k in keys)])
+    write_text_atomic(csv_path, rows.getvalue())
     png_path = prefix.with_name(prefix.name + ".png")
-    plot_history(history, png_path)
+    with atomic_path(png_path) as tmp:
+        plot_history(history, tmp)
     return [json_path, csv_path, png_path]
 
 
