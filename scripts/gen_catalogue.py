@@ -28,8 +28,6 @@ CATALOGUE = Path(__file__).resolve().parent.parent / "src" / "kspec" / "compiler
 
 #: ``Layer.__init__`` takes these through ``**kwargs`` (kspec.runtime.lower
 #: accepts exactly the same set).
-LAYER_BASE_EXTRA = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
-
 
 def _default(value: Any) -> Any:
     """A JSON-ready form of a parameter default (repr for anything else)."""
@@ -72,24 +70,10 @@ def _signature(fn: Any) -> dict[str, Any] | None:
 
 def _layer_entry(keras: Any, cls: type) -> dict[str, Any]:
     entry = _signature(cls) or {"params": [], "varargs": False, "varkw": False}
+    from kspec.runtime.lower import constructor_keywords  # the same rule the lowering checks with
+
     own = {p["name"] for p in entry["params"]}
-    extra: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        try:
-            s = inspect.signature(init)
-        except (TypeError, ValueError):  # pragma: no cover
-            break
-        extra |= {p.name for p in s.parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in s.parameters.values()):
-            break
-        if klass is keras.layers.Layer:
-            extra |= set(LAYER_BASE_EXTRA)
-            break
-    extra.discard("self")
-    entry["extra"] = sorted(extra - own)
+    entry["extra"] = sorted(constructor_keywords(cls) - own)
     return entry
 
 

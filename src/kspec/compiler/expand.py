@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
+from kspec.compiler.naming import NameAllocator
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
@@ -196,9 +197,8 @@ class _Expander:
     # -- one model ----------------------------------------------------------
 
     def functional(self, m: ir.FunctionalModel) -> tuple[ir.FunctionalModel, list[Diagnostic]]:
-        self.used: set[str] = {i.name for i in m.inputs} | {d.name for d in m.layers} | {o.name for o in m.outputs}
-        for n in m.nodes:
-            self.used.update(n.targets)
+        taken = {i.name for i in m.inputs} | {d.name for d in m.layers} | {o.name for o in m.outputs}
+        self.names = NameAllocator(taken | {t for n in m.nodes for t in n.targets})
         self.nodes: list[ir.Assign] = []
         errors: list[Diagnostic] = []
         layers = []
@@ -236,16 +236,6 @@ class _Expander:
         return m.model_copy(update={"layers": [self.callee(c, self.env) for c in m.layers]})
 
     # -- helpers ------------------------------------------------------------
-
-    def fresh(self, name: str) -> str:
-        if name not in self.used:
-            self.used.add(name)
-            return name
-        k = 2
-        while f"{name}_{k}" in self.used:
-            k += 1
-        self.used.add(f"{name}_{k}")
-        return f"{name}_{k}"
 
     def callee(self, c: ir.LayerCall | ir.LayerRef, env: Mapping[str, Any]) -> ir.LayerCall | ir.LayerRef:
         if isinstance(c, ir.LayerRef):
@@ -305,12 +295,12 @@ class _Expander:
             if step.call_kwargs:
                 raise _fail("K214", f"block '{layer.type}' takes no call arguments", step.span)
             if pending:
-                tmp = self.fresh(f"{hint}_{k}")
+                tmp = self.names.fresh(f"{hint}_{k}")
                 self.emit(ir.Assign(targets=[tmp], value=ir.Expr(inputs=inputs, steps=pending, span=expr.span),
                                     span=expr.span))
                 inputs, pending = [tmp], []
             last = k == len(steps) - 1
-            prefix = hint if last else self.fresh(f"{hint}_{layer.type}")
+            prefix = hint if last else self.names.fresh(f"{hint}_{layer.type}")
             returns = self.call_block(layer, inputs, env, prefix, step.span or layer.span)
             if last:
                 return returns
@@ -400,7 +390,7 @@ class _Expander:
                     inner = {**env, st.var: i}
                     self.walk(st.body, inner, tensors, prefix, f"{suffix}_{i}" if suffix else str(i))
                 continue
-            names = [self.fresh(f"{prefix}_{t}{suffix}") for t in st.targets]
+            names = [self.names.fresh(f"{prefix}_{t}{suffix}") for t in st.targets]
             self.assign(names, st.value, env, tensors, st.span, keep_targets=False)
             for t, n in zip(st.targets, names, strict=True):
                 tensors[t] = n

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 
 from kspec.spec import ir
 
-__all__ = ["LayerNames", "explicit_name", "name_functional", "name_sequential", "snake"]
+__all__ = [
+    "LayerNames",
+    "NameAllocator",
+    "explicit_name",
+    "is_custom_layer",
+    "name_functional",
+    "name_sequential",
+    "snake",
+]
 
 
 def snake(name: str) -> str:
@@ -65,7 +73,10 @@ class LayerNames:
     identity: dict[int, str] = field(default_factory=dict)
 
 
-class _Allocator:
+class NameAllocator:
+    """Unique names: ``fresh(base)`` is ``base`` if free, else ``base_2``,
+    ``base_3`` ... (``base_1`` ... with ``first_suffix=1``, as Keras counts)."""
+
     def __init__(self, reserved: set[str]) -> None:
         self.taken = set(reserved)
 
@@ -100,7 +111,7 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
             n = explicit_name(c)
             if n:
                 reserved.add(n)
-    alloc = _Allocator(reserved)
+    alloc = NameAllocator(reserved)
 
     for i, d in enumerate(model.layers):
         for j, c in enumerate(d.stack):
@@ -149,7 +160,7 @@ def name_sequential(model: ir.SequentialModel) -> LayerNames:
     reserved = {n for c in model.layers if (n := explicit_name(c))}
     if model.input is not None:
         reserved.add(model.input.name)
-    alloc = _Allocator(reserved)
+    alloc = NameAllocator(reserved)
     for j, c in enumerate(model.layers):
         if isinstance(c, ir.LayerRef):
             continue

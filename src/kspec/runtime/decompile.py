@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError
-from kspec.compiler.naming import LayerNames, name_functional, name_sequential, snake
+from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.lower import _Lowerer, clean_keras_message, layer_classes
 from kspec.spec import ir
@@ -82,22 +82,11 @@ def _sanitize(name: str) -> str:
     return out
 
 
-class _Names:
-    """Unique names within one model."""
+class _Names(NameAllocator):
+    """Unique names within one model, made valid spec names first."""
 
-    def __init__(self, taken: set[str]) -> None:
-        self.taken = set(taken)
-
-    def fresh(self, base: str) -> str:
-        base = _sanitize(base)
-        if base not in self.taken:
-            self.taken.add(base)
-            return base
-        i = 2
-        while f"{base}_{i}" in self.taken:
-            i += 1
-        self.taken.add(f"{base}_{i}")
-        return f"{base}_{i}"
+    def fresh(self, base: str, first_suffix: int = 2) -> str:
+        return super().fresh(_sanitize(base), first_suffix)
 
 
 def _plain(value: Any) -> Any:

@@ -21,7 +21,14 @@ from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["clean_keras_message", "layer_classes", "lower_model", "lower_spec"]
+__all__ = [
+    "LAYER_BASE_KWARGS",
+    "clean_keras_message",
+    "constructor_keywords",
+    "layer_classes",
+    "lower_model",
+    "lower_spec",
+]
 
 _WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
 
@@ -52,12 +59,22 @@ def layer_classes() -> dict[str, type]:
     return out
 
 
+#: Keywords ``keras.layers.Layer.__init__`` takes through ``**kwargs``.
+LAYER_BASE_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
+
+
 @cache
 def _init_params(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
-    """The constructor signature and every keyword it accepts, following
-    ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``."""
-    keras = import_keras()
+    """The constructor signature and every keyword it accepts."""
     sig = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own constructor
+    return sig, constructor_keywords(cls)
+
+
+def constructor_keywords(cls: type) -> frozenset[str]:
+    """Every keyword a layer class's constructor accepts, following
+    ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``. The layer
+    catalogue (scripts/gen_catalogue.py) is generated with this too."""
+    keras = import_keras()
     accepted: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -71,11 +88,10 @@ def _init_params(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
         if not any(p.kind == p.VAR_KEYWORD for p in s.parameters.values()):
             break
         if klass is keras.layers.Layer:
-            # Layer.__init__ takes these through **kwargs as well.
-            accepted |= {"input_shape", "input_dim", "batch_size", "batch_input_shape"}
+            accepted |= set(LAYER_BASE_KWARGS)
             break
     accepted.discard("self")
-    return sig, frozenset(accepted)
+    return frozenset(accepted)
 
 
 def _takes_list(layer: Any) -> bool:
