@@ -15,7 +15,7 @@ from kspec.compiler.naming import explicit_name
 from kspec.spec import ir
 from kspec.spec.ir import Span
 
-__all__ = ["ModelIndex", "call_refs", "check_graph", "model_order", "tensor_order"]
+__all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_order", "model_uses", "tensor_order"]
 
 
 def call_refs(value: object) -> Iterator[ir.Ref]:
@@ -293,26 +293,32 @@ def _check_sequential(model: ir.SequentialModel, model_names: set[str]) -> list[
     return diags
 
 
-def model_order(spec: ir.Spec) -> tuple[list[str], list[Diagnostic]]:
+def model_callees(model: ir.FunctionalModel | ir.SequentialModel) -> list[ir.LayerCall | ir.LayerRef]:
+    """Every layer of ``model``, named or inline, in declaration order."""
+    if isinstance(model, ir.SequentialModel):
+        return list(model.layers)
+    statements: list[Statement] = [*model.nodes, *model.outputs]
+    return [c for d in model.layers for c in d.stack] + [s.layer for st in statements for s in st.value.steps]
+
+
+def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: set[str]) -> list[ir.LayerRef]:
+    """Every use of another model of the spec (a shared sub-model) in ``model``."""
+    local = {d.name for d in model.layers} if isinstance(model, ir.FunctionalModel) else set()
+    return [
+        c
+        for c in model_callees(model)
+        if isinstance(c, ir.LayerRef) and c.ref in model_names and c.ref not in local and c.ref != model.name
+    ]
+
+
+def model_order(spec: ir.Spec, target: str | None = None) -> tuple[list[str], list[Diagnostic]]:
     """Model names so that every model comes after the models it uses,
-    and a diagnostic for each cycle of models using each other."""
-    deps: dict[str, list[tuple[str, Span | None]]] = {}
+    and a diagnostic for each cycle of models using each other. With
+    ``target``, only that model and the models it uses (directly or not)."""
     names = {m.name for m in spec.models}
-    for m in spec.models:
-        refs: list[tuple[str, Span | None]] = []
-        callees: list[ir.LayerCall | ir.LayerRef] = []
-        if isinstance(m, ir.SequentialModel):
-            callees = list(m.layers)
-        else:
-            local = {d.name for d in m.layers}
-            callees = [c for d in m.layers for c in d.stack]
-            statements: list[Statement] = [*m.nodes, *m.outputs]
-            callees += [s.layer for st in statements for s in st.value.steps]
-            callees = [c for c in callees if not (isinstance(c, ir.LayerRef) and c.ref in local)]
-        for c in callees:
-            if isinstance(c, ir.LayerRef) and c.ref in names and c.ref != m.name:
-                refs.append((c.ref, c.span))
-        deps[m.name] = refs
+    deps: dict[str, list[tuple[str, Span | None]]] = {
+        m.name: [(r.ref, r.span) for r in model_uses(m, names)] for m in spec.models
+    }
     order: list[str] = []
     state: dict[str, int] = {}
     diags: list[Diagnostic] = []
@@ -330,8 +336,8 @@ def model_order(spec: ir.Spec) -> tuple[list[str], list[Diagnostic]]:
         state[name] = 2
         order.append(name)
 
-    for m in spec.models:
-        visit(m.name, [])
+    for name in [target] if target is not None else [m.name for m in spec.models]:
+        visit(name, [])
     return order, diags
 
 

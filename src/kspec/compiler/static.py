@@ -20,6 +20,7 @@ from typing import Any
 
 from kspec.compiler.catalogue import ALIASES, Catalogue, Signature, catalogue
 from kspec.compiler.diagnostics import Diagnostic, did_you_mean
+from kspec.compiler.graph import model_callees
 from kspec.compiler.naming import is_custom_layer
 from kspec.spec import ir
 from kspec.spec.ir import Span
@@ -36,13 +37,7 @@ _STRING_KINDS = (("activation", "activation"), ("regularizer", "regularizers"), 
 def layer_calls(spec: ir.Spec) -> Iterator[ir.LayerCall]:
     """Every inline layer of every model, in declaration order."""
     for model in spec.models:
-        if isinstance(model, ir.SequentialModel):
-            callees: list[ir.LayerCall | ir.LayerRef] = list(model.layers)
-        else:
-            callees = [c for d in model.layers for c in d.stack]
-            statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
-            callees += [s.layer for st in statements for s in st.value.steps]
-        for c in callees:
+        for c in model_callees(model):
             if isinstance(c, ir.LayerCall):
                 yield c
 

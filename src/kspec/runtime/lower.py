@@ -15,7 +15,7 @@ from functools import cache, lru_cache, partial
 from typing import Any
 
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
-from kspec.compiler.graph import ModelIndex, model_order, tensor_order
+from kspec.compiler.graph import model_order, tensor_order
 from kspec.compiler.naming import LayerNames, is_custom_layer, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
@@ -312,8 +312,9 @@ class _Lowerer:
 
     # -- models ---------------------------------------------------------------
 
-    def build_all(self) -> dict[str, Any]:
-        order, diags = model_order(self.spec)
+    def build(self, target: str | None = None) -> dict[str, Any]:
+        """Build ``target`` and the models it uses (every model when None)."""
+        order, diags = model_order(self.spec, target)
         if diags:
             raise KspecError(diags)
         for name in order:
@@ -336,7 +337,6 @@ class _Lowerer:
     def functional(self, model: ir.FunctionalModel) -> Any:
         keras = self.keras
         names: LayerNames = name_functional(model, set(self.models))
-        index = ModelIndex.of(model)
         tensors: dict[str, Any] = {i.name: self.make_input(i) for i in model.inputs}
 
         stacks: dict[str, list[Any]] = {}
@@ -407,7 +407,6 @@ class _Lowerer:
                     out = keras.layers.Identity(name=ident)(out)
                 tensors[st.name] = out
                 outputs[st.name] = out
-        del index
         ins = [tensors[i.name] for i in model.inputs]
         outs = [outputs[o.name] for o in model.outputs]
         try:
@@ -462,41 +461,11 @@ def _shapes(tensors: list[Any]) -> str:
 
 def lower_spec(spec: ir.Spec) -> dict[str, Any]:
     """Every model of a checked spec, built as Keras models, by name."""
-    return _Lowerer(spec).build_all()
+    return _Lowerer(spec).build()
 
 
 def lower_model(spec: ir.Spec, name: str | None = None) -> Any:
     """One model of a checked spec (the last one when ``name`` is None),
     with every model it uses."""
     target = spec.model(name).name
-    order, diags = model_order(spec)
-    if diags:
-        raise KspecError(diags)
-    lowerer = _Lowerer(spec)
-    needed = _needed(spec, target)
-    for n in order:
-        if n in needed:
-            m = lowerer.models[n]
-            lowerer.built[n] = lowerer.functional(m) if isinstance(m, ir.FunctionalModel) else lowerer.sequential(m)
-    return lowerer.built[target]
-
-
-def _needed(spec: ir.Spec, target: str) -> set[str]:
-    models = {m.name: m for m in spec.models}
-    seen: set[str] = set()
-    todo = [target]
-    while todo:
-        n = todo.pop()
-        if n in seen or n not in models:
-            continue
-        seen.add(n)
-        m = models[n]
-        callees: list[ir.LayerCall | ir.LayerRef]
-        if isinstance(m, ir.SequentialModel):
-            callees = list(m.layers)
-        else:
-            callees = [c for d in m.layers for c in d.stack]
-            statements: list[ir.Assign | ir.Output] = [*m.nodes, *m.outputs]
-            callees += [s.layer for st in statements for s in st.value.steps]
-        todo += [c.ref for c in callees if isinstance(c, ir.LayerRef) and c.ref in models]
-    return seen
+    return _Lowerer(spec).build(target)[target]
