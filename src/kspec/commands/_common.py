@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,7 +19,10 @@ __all__ = [
     "EXIT_SPEC",
     "EXIT_USAGE",
     "add_defines",
+    "add_plugins",
+    "check_output_dir",
     "fail_usage",
+    "load_plugins",
     "parse_defines",
     "run_guarded",
 ]
@@ -67,6 +71,13 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def check_output_dir(out: Path) -> None:
+    """A usage error (exit 2) when ``out``'s directory does not exist, said
+    before any work is done."""
+    if str(out.parent) and not out.parent.exists():
+        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
 
 
 def add_plugins(parser: argparse.ArgumentParser) -> None:

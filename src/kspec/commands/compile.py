@@ -6,7 +6,15 @@ import argparse
 import warnings
 from pathlib import Path
 
-from kspec.commands._common import EXIT_OK, add_defines, add_plugins, fail_usage, load_plugins, parse_defines
+from kspec.commands._common import (
+    EXIT_OK,
+    add_defines,
+    add_plugins,
+    check_output_dir,
+    fail_usage,
+    load_plugins,
+    parse_defines,
+)
 
 NAME = "compile"
 HELP = "compile a spec to a Keras model file (.keras, .h5 or .json)"
@@ -35,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
         format_of(out)
     except ValueError as exc:
         raise fail_usage(str(exc)) from None
-    if out.parent and not out.parent.exists():
-        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    check_output_dir(out)
     weights = Path(args.weights) if args.weights else None
     if weights is not None and not weights.is_file():
         raise fail_usage(f"cannot read weights '{weights}': no such file")

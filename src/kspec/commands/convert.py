@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from kspec._atomic import write_text_atomic
-from kspec.commands._common import EXIT_OK, fail_usage
+from kspec.commands._common import EXIT_OK, check_output_dir, fail_usage
 
 NAME = "convert"
 HELP = "convert a spec between .kspec and .yaml (lossless)"
@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(out)
         return EXIT_OK
     target = Path(args.output)
-    if target.parent and not target.parent.exists():
-        raise fail_usage(f"cannot write '{target}': directory '{target.parent}' does not exist")
+    check_output_dir(target)
     write_text_atomic(target, out)
     print(f"wrote {target}")
     return EXIT_OK

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from kspec._atomic import atomic_path, write_text_atomic
-from kspec.commands._common import EXIT_OK, add_plugins, fail_usage, load_plugins
+from kspec.commands._common import EXIT_OK, add_plugins, check_output_dir, fail_usage, load_plugins
 
 NAME = "decompile"
 HELP = "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)"
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     if not src.exists():
         raise fail_usage(f"cannot read '{src}': no such file")
-    if str(out.parent) and not out.parent.exists():
-        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    check_output_dir(out)
 
     from kspec.runtime.decompile import decompile_model, load_keras_model, rebuild
 

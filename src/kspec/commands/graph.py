@@ -22,7 +22,7 @@ from html import escape as _html_escape
 from pathlib import Path
 
 from kspec._atomic import atomic_path, write_text_atomic
-from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
+from kspec.commands._common import EXIT_OK, add_defines, check_output_dir, fail_usage, parse_defines
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 
 NAME = "graph"
@@ -252,8 +252,7 @@ def run(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise fail_usage(f"cannot write '{out}': use a .dot, .svg or .png file")
-    if out.parent and not out.parent.exists():
-        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    check_output_dir(out)
     spec = load_path(args.spec, parse_defines(args.define))
     target = select_model(spec, args.model).name
     nodes, edges = graph_of(infer_spec(spec).models[target])

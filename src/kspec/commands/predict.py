@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kspec._atomic import atomic_path
-from kspec.commands._common import EXIT_OK, fail_usage
+from kspec.commands._common import EXIT_OK, check_output_dir, fail_usage
 
 NAME = "predict"
 HELP = "run a saved model (.keras/.h5) on a data file's inputs; write predictions as .npz"
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.output.endswith(".npz"):
         raise fail_usage("predictions are written as .npz: give -o a name ending in .npz")
+    check_output_dir(Path(args.output))
     model = load_saved(args.model)
     from kspec.runtime.data import load_data, output_names, saved_ports
 

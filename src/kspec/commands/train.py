@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kspec.commands._common import EXIT_OK, add_defines, fail_usage, parse_defines
+from kspec.commands._common import EXIT_OK, add_defines, check_output_dir, fail_usage, parse_defines
 
 NAME = "train"
 HELP = "train a spec's model on .npz or CSV data (compile and train sections of the spec)"
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("a trained model needs weights: save it as .keras or .h5")
     except ValueError as exc:
         raise fail_usage(str(exc)) from None
-    if str(out.parent) and not out.parent.exists():
-        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    check_output_dir(out)
     for path in (args.data, args.val):
         if path is not None and not Path(path).is_file():
             raise fail_usage(f"no data file '{path}'")
