@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kspec._atomic import atomic_path, write_text_atomic
 from kspec.commands._common import EXIT_OK, add_plugins, check_output_dir, fail_usage, load_plugins
+from kspec.spec.ir import Spec
 
 NAME = "decompile"
 HELP = "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)"
@@ -50,17 +51,12 @@ def weights_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.weights.h5")
 
 
-def render_spec(spec: object, out: Path) -> str:
+def render_spec(spec: Spec, out: Path) -> str:
     """The spec as text in the form ``out``'s suffix names."""
-    from kspec.spec.ir import Spec
-
-    assert isinstance(spec, Spec)
     if out.suffix.lower() == ".kspec":
-        try:
-            from kspec.compiler.printer import print_kspec  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise fail_usage("the .kspec printer is not available in this version: write .yaml instead") from None
-        return str(print_kspec(spec))
+        from kspec.compiler.printer import print_kspec
+
+        return print_kspec(spec)
     from kspec.spec.yaml_form import dump_yaml
 
     return dump_yaml(spec)

@@ -6,7 +6,7 @@ short-hands into IR dictionaries and validates them with pydantic. Every
 problem is reported as a :class:`~kspec.compiler.diagnostics.Diagnostic` at
 the YAML position of the offending value.
 
-The YAML form (``docs/yaml.md`` has the full reference)::
+The YAML form (the README and ``docs/language.md`` describe it)::
 
     models:
       - name: matcher
