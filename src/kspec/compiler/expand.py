@@ -164,8 +164,8 @@ def _relocate(node: Any, via: Span, block: str) -> Any:
 
 def _mark(span: Span, via: Span, block: str) -> Span:
     if span.via is not None:
-        return span.model_copy(update={"via": _mark(span.via, via, block)})
-    return span.model_copy(update={"via": via, "via_block": block})
+        return span.replace(via=_mark(span.via, via, block))
+    return span.replace(via=via, via_block=block)
 
 
 _TYPES: dict[str, Callable[[Any], bool]] = {

@@ -190,11 +190,11 @@ class _Builder(Transformer[Token, Any]):
         if getattr(meta, "empty", True):
             return Span(file=self.file)
         # model_construct: the positions come from lark and are already valid (and this is hot)
-        return Span.model_construct(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
+        return Span(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
                                     end_column=meta.end_column)
 
     def _tspan(self, tok: Token) -> Span:
-        return Span.model_construct(file=self.file, line=tok.line or 1, column=tok.column or 1,
+        return Span(file=self.file, line=tok.line or 1, column=tok.column or 1,
                                     end_line=tok.end_line, end_column=tok.end_column)
 
     def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> _Fail:
@@ -446,7 +446,7 @@ class _Builder(Transformer[Token, Any]):
         # value ends, so fmt knows which comments and lines it covers
         span = self._tspan(name)
         if not getattr(meta, "empty", True) and meta.end_line != span.line:
-            span = Span.model_construct(file=self.file, line=span.line, column=span.column, end_line=meta.end_line,
+            span = Span(file=self.file, line=span.line, column=span.column, end_line=meta.end_line,
                                         end_column=None)
         return _Stmt("setting", span, {"name": str(name), "value": value})
 

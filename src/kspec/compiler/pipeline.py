@@ -11,7 +11,9 @@ Nothing here imports keras or tensorflow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import gc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +83,30 @@ def load_text(
     text: str, file: str = "<string>", format: str | None = None, defines: Mapping[str, Any] | None = None
 ) -> ir.Spec:
     """Parse, expand and check spec text."""
-    spec = parse_text(text, file, format)
-    spec = expand(spec, defines)
-    return check(spec)
+    with collector_paused():
+        spec = parse_text(text, file, format)
+        spec = expand(spec, defines)
+        return check(spec)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration.
+
+    The front half builds tens of thousands of small, short-lived objects
+    (YAML nodes, spans, IR nodes) that hold no reference cycles worth
+    collecting; the collector would otherwise rescan the growing heap over
+    and over (about a third of ``kspec check``'s run time). Memory is
+    reclaimed by reference counting as usual, and the collector resumes
+    (if it was on) when the block ends, error or not.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def select_model(spec: ir.Spec, name: str | None = None) -> ir.FunctionalModel | ir.SequentialModel:

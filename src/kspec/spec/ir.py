@@ -14,6 +14,8 @@ block expansion evaluates away before lowering.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -66,10 +68,14 @@ SPAN_KEY = "__span__"
 KEY_SPANS_KEY = "__key_spans__"
 
 
-class Span(BaseModel):
-    """A region of a source file: 1-based line and column, end exclusive."""
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file: 1-based line and column, end exclusive.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A plain slotted dataclass, not a pydantic model: a spec holds one span
+    per node and per key (thousands per file), and spans are never
+    validated or serialized, so they should cost no more than a tuple.
+    """
 
     file: str = "<string>"
     line: int = 1
@@ -83,6 +89,16 @@ class Span(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+    def replace(self, **changes: Any) -> Span:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.is_instance_schema(cls)
 
 
 class IRNode(BaseModel):

@@ -53,8 +53,7 @@ class _Located:
 
     def span(self, node: yaml.Node) -> Span:
         s, e = node.start_mark, node.end_mark
-        # Marks are trusted integers: skip validation (thousands of spans per file).
-        return Span.model_construct(
+        return Span(
             file=self.file, line=s.line + 1, column=s.column + 1, end_line=e.line + 1, end_column=e.column + 1
         )
 
