@@ -30,23 +30,29 @@ class _UsageError(Exception):
     pass
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser. Every command is listed; only ``command`` (every
+    command when ``None``) gets its options, so running one command imports
+    that command's module alone."""
     parser = _Parser(prog="kspec", description="Compile neural-network specs (.kspec or YAML) to Keras models.")
     parser.add_argument("--version", action="version", version=f"kspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module_name in COMMANDS:
-        module = importlib.import_module(f"kspec.commands.{module_name}")
-        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.configure(p)
-        p.set_defaults(_run=module.run)
+    for name, help in COMMANDS.items():
+        p = sub.add_parser(name, help=help, description=help)
+        if command is None or command == name:
+            module = importlib.import_module(f"kspec.commands.{name}")
+            module.configure(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(arguments)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -15,9 +15,6 @@ from typing import Any
 from kspec.commands._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_defines, parse_defines
 from kspec.compiler.diagnostics import Diagnostic, KspecError, render_all
 
-NAME = "check"
-HELP = "check specs (graph, arguments, shapes) without building them"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", metavar="FILE", nargs="+", help="spec files (.kspec, .yaml)")

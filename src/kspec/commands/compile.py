@@ -16,9 +16,6 @@ from kspec.commands._common import (
     parse_defines,
 )
 
-NAME = "compile"
-HELP = "compile a spec to a Keras model file (.keras, .h5 or .json)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")

@@ -15,9 +15,6 @@ from pathlib import Path
 from kspec._atomic import write_text_atomic
 from kspec.commands._common import EXIT_OK, check_output_dir, fail_usage
 
-NAME = "convert"
-HELP = "convert a spec between .kspec and .yaml (lossless)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="the spec to read (.kspec or .yaml)")

@@ -16,9 +16,6 @@ from kspec._atomic import atomic_path, write_text_atomic
 from kspec.commands._common import EXIT_OK, add_plugins, check_output_dir, fail_usage, load_plugins
 from kspec.spec.ir import Spec
 
-NAME = "decompile"
-HELP = "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)"
-
 _OUT_FORMATS = (".kspec", ".yaml", ".yml")
 
 

@@ -9,9 +9,6 @@ from pathlib import Path
 
 from kspec.commands._common import EXIT_OK, fail_usage
 
-NAME = "evaluate"
-HELP = "evaluate a saved compiled model (.keras/.h5) on a data file"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5) compiled by kspec")

@@ -18,9 +18,6 @@ from kspec._atomic import write_text_atomic
 from kspec.commands._common import EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_USAGE
 from kspec.compiler.diagnostics import KspecError
 
-NAME = "fmt"
-HELP = "format .kspec files in the canonical layout (--check: only report)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", metavar="FILE", nargs="+", help=".kspec files to format ('-' for standard input)")

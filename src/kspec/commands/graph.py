@@ -25,8 +25,6 @@ from kspec._atomic import atomic_path, write_text_atomic
 from kspec.commands._common import EXIT_OK, add_defines, check_output_dir, fail_usage, parse_defines
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 
-NAME = "graph"
-HELP = "draw a model's layer graph as .dot, .svg or .png (static: no TensorFlow)"
 FORMATS = (".dot", ".svg", ".png")
 
 

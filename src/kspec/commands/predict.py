@@ -10,9 +10,6 @@ from typing import Any
 from kspec._atomic import atomic_path
 from kspec.commands._common import EXIT_OK, check_output_dir, fail_usage
 
-NAME = "predict"
-HELP = "run a saved model (.keras/.h5) on a data file's inputs; write predictions as .npz"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5)")

@@ -8,9 +8,6 @@ import argparse
 from kspec.commands._common import EXIT_OK, add_defines, parse_defines
 from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
 
-NAME = "summary"
-HELP = "print each layer's output shape and parameter count (static; --keras for Keras's own)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")

@@ -16,9 +16,6 @@ from typing import Any
 
 from kspec.commands._common import EXIT_OK, add_defines, check_output_dir, fail_usage, parse_defines
 
-NAME = "train"
-HELP = "train a spec's model on .npz or CSV data (compile and train sections of the spec)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")

@@ -18,11 +18,14 @@ This module itself imports nothing heavy.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import importlib.abc
 
 __all__ = ["install", "register_now"]
 
@@ -32,7 +35,7 @@ def register_now() -> None:
     importlib.import_module("kspec.runtime.losses")  # registration is the import's effect
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:
     """Wraps the real loader of ``keras``: run it, then register."""
 
     def __init__(self, inner: importlib.abc.Loader) -> None:
@@ -47,7 +50,7 @@ class _Loader(importlib.abc.Loader):
         register_now()
 
 
-class _KerasFinder(importlib.abc.MetaPathFinder):
+class _KerasFinder:
     """Finds ``keras`` through the other finders and wraps its loader."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
@@ -60,7 +63,7 @@ class _KerasFinder(importlib.abc.MetaPathFinder):
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _Loader(spec.loader)
+                    spec.loader = _Loader(spec.loader)  # type: ignore[assignment]  # a Loader by protocol
                 return spec
         return None
 
