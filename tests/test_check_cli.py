@@ -152,3 +152,55 @@ def test_graph_refuses_unknown_format(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["graph", str(SIAMESE), "-o", str(tmp_path / "g.pdf")]) == 2
     expected = f"kspec: error: cannot write '{tmp_path / 'g.pdf'}': use a .dot, .svg or .png file\n"
     assert capsys.readouterr().err == expected
+
+
+def _kspec(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """The real executable path: ``python -m kspec`` runs ``kspec.cli.run``,
+    as the console script does."""
+    return subprocess.run([sys.executable, "-m", "kspec", *args], capture_output=True, text=True, timeout=120,
+                          check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def test_executable_keeps_exit_codes_and_all_output(tmp_path: Path) -> None:
+    """``run`` skips the interpreter's teardown after static commands; the
+    exit code and every line of output (both streams) must survive that."""
+    proc = _kspec("check", str(BAD), *map(str, EXAMPLES))
+    assert proc.returncode == 1
+    assert proc.stdout == "".join(f"{p}: ok\n" for p in EXAMPLES)
+    assert proc.stderr.startswith(f"{BAD}:7:40: error[K401]: Add: shapes (None, 32) and (None, 64) cannot be added\n")
+    assert _kspec("check", str(tmp_path / "nope.yaml")).returncode == 2
+    assert _kspec("check", *map(str, EXAMPLES)).returncode == 0
+    svg = tmp_path / "g.svg"
+    proc = _kspec("graph", str(EXAMPLES[0]), "-o", str(svg))
+    assert proc.returncode == 0, proc.stderr
+    assert svg.read_text(encoding="utf-8").rstrip().endswith("</svg>")
+
+
+def test_executable_runs_atexit_handlers(tmp_path: Path) -> None:
+    """Handlers registered with ``atexit`` (by a plugin, logging, ...) still
+    run when the teardown is skipped."""
+    marker = tmp_path / "ran"
+    code = (
+        "import atexit, pathlib, sys\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        f"sys.argv = ['kspec', 'check', {str(EXAMPLES[0])!r}]\n"
+        "from kspec.cli import run\n"
+        "run()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stdout) == (0, f"{EXAMPLES[0]}: ok\n")
+    assert marker.read_text() == "yes"
+
+
+def test_closed_pipe_is_quiet() -> None:
+    """``kspec check ... | head -1``: no traceback, no bogus I/O error."""
+    proc = subprocess.Popen([sys.executable, "-m", "kspec", "check", *map(str, EXAMPLES * 400)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1
+    assert first == f"{EXAMPLES[0]}: ok\n".encode()
+    assert err == b""

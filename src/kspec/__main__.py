@@ -1,7 +1,5 @@
 """``python -m kspec``."""
 
-import sys
+from kspec.cli import run
 
-from kspec.cli import main
-
-sys.exit(main())
+run()

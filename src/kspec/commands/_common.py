@@ -55,6 +55,10 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     except UnicodeDecodeError as exc:
         print(f"kspec: error: the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (``kspec check ... | head``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit cannot fail again
+        return EXIT_SPEC
     except OSError as exc:
         where = f" '{exc.filename}'" if exc.filename else ""
         print(f"kspec: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)

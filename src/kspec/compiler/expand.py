@@ -499,17 +499,32 @@ def expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
                                    "params": [], "blocks": [], "uses": []})
 
 
-def _has_exprs(spec: ir.Spec) -> bool:
-    """Whether any value still holds a parameter expression."""
-    def walk(v: Any) -> bool:
-        if isinstance(v, (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format)):
-            return True
-        if isinstance(v, ir.IRNode):
-            return any(walk(getattr(v, f)) for f in type(v).model_fields if f not in ("span", "key_spans"))
-        if isinstance(v, list):
-            return any(walk(x) for x in v)
-        if isinstance(v, dict):
-            return any(walk(x) for x in v.values())
-        return False
+_EXPRESSIONS = (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format)
 
-    return walk(spec)
+
+def _has_exprs(spec: ir.Spec) -> bool:
+    """Whether any value still holds a parameter expression.
+
+    This runs on every spec, blocks or not, so it is an iterative walk that
+    dispatches on exact types through a small cache: ``isinstance`` against
+    pydantic models goes through ``ABCMeta`` and costs several times more.
+    Spans and scalars are dropped as leaves."""
+    kinds: dict[type, int] = {list: 1, dict: 2}  # 0 leaf, 1 list, 2 dict, 3 node, 4 expression
+    stack: list[Any] = [spec]
+    while stack:
+        v = stack.pop()
+        cls = type(v)
+        kind = kinds.get(cls)
+        if kind is None:
+            kind = 4 if issubclass(cls, _EXPRESSIONS) else 3 if issubclass(cls, ir.IRNode) else \
+                1 if issubclass(cls, list) else 2 if issubclass(cls, dict) else 0
+            kinds[cls] = kind
+        if kind == 3:
+            stack.extend(v.__dict__.values())
+        elif kind == 1:
+            stack.extend(v)
+        elif kind == 2:
+            stack.extend(v.values())
+        elif kind == 4:
+            return True
+    return False
