@@ -123,7 +123,9 @@ _Setting = str | ir.Call
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    # defer_build: the validators are built on first use, so specs without
+    # compile or train sections never pay for them.
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
 
 class CompileSettings(_Strict):
