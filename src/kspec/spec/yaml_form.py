@@ -64,10 +64,13 @@ class _Located:
         return self.constructor.construct_object(node, deep=True)
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        tag = node.tag
+        if tag == _STR_TAG and type(node) is yaml.ScalarNode:  # the common case, first
+            return node.value
         if depth > 200:
             raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
-        if node.tag not in _PLAIN_TAGS:
-            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+        if tag not in _PLAIN_TAGS:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise KspecError(
                 Diagnostic(
                     "K101",
@@ -81,21 +84,23 @@ class _Located:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, depth + 1) for item in node.value]
         if isinstance(node, yaml.MappingNode):
-            out: dict[str, Any] = {SPAN_KEY: self.span(node)}
+            span = self.span
+            out: dict[str, Any] = {SPAN_KEY: span(node)}
             key_spans: dict[str, Span] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    self.errors.append(Diagnostic("K102", "mapping keys must be plain names", self.span(key_node)))
+                    self.errors.append(Diagnostic("K102", "mapping keys must be plain names", span(key_node)))
                     continue
                 key = self.scalar(key_node)
                 if not isinstance(key, str):
                     key = str(key) if not isinstance(key, bool) else str(key).lower()
                 if key in out:
-                    self.errors.append(Diagnostic("K102", f"duplicate key '{key}'", self.span(key_node)))
+                    self.errors.append(Diagnostic("K102", f"duplicate key '{key}'", span(key_node)))
                     continue
-                out[key] = self.build(value_node, depth + 1)
-                key_spans[key] = self.span(value_node)
-                key_spans["key:" + key] = self.span(key_node)
+                value = out[key] = self.build(value_node, depth + 1)
+                # A mapping value already carries its own span: share it.
+                key_spans[key] = value[SPAN_KEY] if type(value) is dict else span(value_node)
+                key_spans["key:" + key] = span(key_node)
             out[KEY_SPANS_KEY] = key_spans
             return out
         raise KspecError(Diagnostic("K101", "unsupported YAML node", self.span(node)))  # pragma: no cover
