@@ -16,38 +16,12 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _static_vs_keras import compare as _compare
 from kspec.compiler.diagnostics import KspecError
 from kspec.compiler.pipeline import parse_text
-from kspec.compiler.shapes import infer_spec
 from kspec.compiler.static import static_check
-from kspec.spec import ir
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
-
-
-def _keras_shape(shape: Any) -> tuple[int | None, ...]:
-    return tuple(None if d is None else int(d) for d in shape)
-
-
-def _compare(spec: ir.Spec) -> None:
-    """Every layer known statically matches the built Keras model."""
-    import kspec
-
-    model = kspec.build(spec)
-    shapes = infer_spec(spec)
-    static = shapes.models[model.name]
-    by_name = {layer.name: layer for layer in model.layers}
-    for info in static.layers:
-        if info.type == "InputLayer" and static.kind == "sequential":
-            continue
-        layer = by_name[info.name]
-        assert info.params == layer.count_params(), (info.name, info.params, layer.count_params())
-        if info.calls == 1 and info.type not in ("Functional", "Sequential"):
-            outs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
-            assert info.outputs == [_keras_shape(t.shape) for t in outs], info.name
-    assert static.params == model.count_params()
-    outs = model.outputs
-    assert static.outputs == [_keras_shape(t.shape) for t in outs]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -11,6 +11,7 @@ would reject is a ``K401`` diagnostic at the layer, naming the shapes.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -663,6 +664,7 @@ for _r in (1, 2):
     RULES[f"SeparableConv{_r}D"] = _separable(_r)
     RULES[f"DepthwiseConv{_r}D"] = _depthwise(_r)
 
+
 def _resize(ctx: Ctx) -> Result:
     x = ctx.one()
     ctx.rank(x, 4)
@@ -691,11 +693,227 @@ def _rms_norm(ctx: Ctx) -> Result:
     return [x], math.prod(dims)
 
 
+
+def _conv_lstm(rank: int) -> Rule:
+    """ConvLSTM1D/2D/3D: (batch, time, *spatial, channels) -> a convolution
+    per step; the recurrent kernel has the same size, padded 'same'."""
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.inputs[0]
+        ctx.rank(x, rank + 3)
+        step = (x[0], *x[2:])
+        spatial, c = _split(ctx, step, rank)
+        c = _known(ctx, x, c, "channel dimension")
+        filters = int(ctx.args.get("filters"))
+        k = math.prod(_ints(ctx.args.get("kernel_size"), rank))
+        bias = 4 * filters if ctx.args.get("use_bias", True) else 0
+        state = _join(ctx, step, _conv_out(ctx, x, spatial, rank), filters)
+        out: Shape = (x[0], x[1], *state[1:]) if ctx.args.get("return_sequences", False) else state
+        outs: list[TShape] = [out, state, state] if ctx.args.get("return_state", False) else [out]
+        return outs, 4 * (k * c * filters + k * filters * filters) + bias
+    return rule
+
+
+_EINSUM_PLAIN = re.compile("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)")
+_EINSUM_LEFT = re.compile("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)")
+_EINSUM_RIGHT = re.compile("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0")
+
+
+def _einsum_dense(ctx: Ctx) -> Result:
+    """EinsumDense, following Keras's ``_analyze_einsum_string`` step by step
+    (including how it orders elided dimensions)."""
+    x = ctx.one()
+    equation = str(ctx.args.get("equation"))
+    partial = ctx.args.get("output_shape")
+    bias_axes = ctx.args.get("bias_axes")
+    eq = equation.replace("...", "0")
+    forms = ((_EINSUM_PLAIN, False), (_EINSUM_LEFT, True), (_EINSUM_RIGHT, False))
+    found = next(((m, left) for pattern, left in forms if (m := pattern.match(eq))), None)
+    if found is None:
+        raise ShapeError(f"EinsumDense: invalid einsum equation '{equation}'. Equations must be in the form "
+                         "[X],[Y]->[Z], ...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....")
+    m, left = found
+    in_spec, w_spec, out_spec = m.group(1), m.group(2), m.group(3)
+    elided = len(x) - len(in_spec)
+    out: list[int | None] = [int(partial)] if isinstance(partial, int) else list(partial)
+    out.insert(0, x[0])
+    if elided > 0 and left:
+        for i in range(1, elided):
+            out.insert(1, x[i])
+    elif elided > 0:
+        out.extend(x[len(x) - elided:])
+    if left:
+        in_map = {d: (i + elided) - len(x) for i, d in enumerate(in_spec)}
+        out_map = {d: i + elided for i, d in enumerate(out_spec)}
+    else:
+        in_map = {d: i for i, d in enumerate(in_spec)}
+        out_map = {d: i for i, d in enumerate(out_spec)}
+    for d in in_spec:
+        if d in out_map and out[out_map[d]] is not None and out[out_map[d]] != x[in_map[d]]:
+            raise ShapeError(f"EinsumDense: input {fmt_shape(x)} and output shape do not match at shared "
+                             f"dimension '{d}': {x[in_map[d]]} != {out[out_map[d]]}")
+    for d in out_spec:
+        if d not in in_spec and d not in w_spec:
+            raise ShapeError(f"EinsumDense: dimension '{d}' of the output '{out_spec}' is in neither the input "
+                             f"'{in_spec}' nor the weights '{w_spec}'")
+    kernel: list[int | None] = []
+    for d in w_spec:
+        if d in out_map:
+            kernel.append(out[out_map[d]])
+        elif d in in_map:
+            kernel.append(x[in_map[d]])
+        else:
+            raise ShapeError(f"EinsumDense: weight dimension '{d}' is in neither the input '{in_spec}' nor "
+                             f"the output '{out_spec}'")
+    if any(k is None for k in kernel):
+        raise _Unknown()
+    params = math.prod(k for k in kernel if k is not None)
+    if bias_axes is not None:
+        shift = elided if left else 0
+        sizes = {d: out[i + shift] for i, d in enumerate(out_spec)}
+        for d in str(bias_axes):
+            if d not in out_spec:
+                raise ShapeError(f"EinsumDense: bias dimension '{d}' is not in the output '{out_spec}'")
+        dims = [sizes[d] for d in str(bias_axes)]
+        if any(d is None for d in dims):
+            raise _Unknown()
+        params += math.prod(d for d in dims if d is not None)
+    return [tuple(out)], params
+
+
+def _adaptive_pool(rank: int) -> Rule:
+    def rule(ctx: Ctx) -> Result:
+        x = ctx.one()
+        _, c = _split(ctx, x, rank)
+        return [_join(ctx, x, list(_ints(ctx.args.get("output_size"), rank)), c)], 0
+    return rule
+
+
+def _normalization(ctx: Ctx) -> Result:
+    """Normalization keeps its mean, variance and count as (non-trainable)
+    weights unless both mean and variance are given."""
+    x = ctx.one()
+    if ctx.args.get("mean") is not None and ctx.args.get("variance") is not None:
+        return [x], 0
+    axis = ctx.args.get("axis", -1)
+    axes = [] if axis is None else _axes(axis, len(x))
+    dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
+    return [x], 2 * math.prod(dims) + 1
+
+
+def _encode(x: Shape, mode: str, depth: int) -> Shape:
+    """Keras's encoding of integer indices into ``depth`` slots."""
+    if mode == "int":
+        return x
+    if mode == "one_hot":
+        if len(x) >= 2 and x[-1] == 1:
+            return (*x[:-1], depth)
+        return (*x, depth)
+    if len(x) <= 2:
+        return (x[0], depth)
+    return (*x[:-1], depth)
+
+
+def _category_encoding(ctx: Ctx) -> Result:
+    x = ctx.one()
+    return [_encode(x, str(ctx.args.get("output_mode", "multi_hot")), int(ctx.args.get("num_tokens")))], 0
+
+
+def _discretization(ctx: Ctx) -> Result:
+    x = ctx.one()
+    mode = str(ctx.args.get("output_mode", "int"))
+    if mode == "int":
+        return [x], 0
+    bins = ctx.args.get("bin_boundaries")
+    depth = len(bins) + 1 if isinstance(bins, list) else int(ctx.args.get("num_bins"))
+    return [_encode(x, mode, depth)], 0
+
+
+def _hashing(ctx: Ctx) -> Result:
+    x = ctx.one()
+    mode = str(ctx.args.get("output_mode", "int"))
+    return [x if mode == "int" else _encode(x, mode, int(ctx.args.get("num_bins")))], 0
+
+
+def _lookup(ctx: Ctx) -> Result:
+    """StringLookup/IntegerLookup: the vocabulary size (and so any output
+    mode but ``int``) may come from a file or ``adapt``."""
+    x = ctx.one()
+    if str(ctx.args.get("output_mode", "int")) != "int":
+        raise _Unknown()
+    return [x], 0
+
+
+def _gqa(ctx: Ctx) -> Result:
+    ins = list(ctx.inputs)
+    shapes: dict[str, Shape] = dict(zip(["query", "value", "key"], ins, strict=False))
+    for n in ("query", "value", "key"):
+        if n in ctx.call:
+            shapes[n] = ctx.call[n]
+    if "query" not in shapes or "value" not in shapes:
+        raise ShapeError(f"{ctx.type} needs a query and a value tensor, got {_fmt_all(list(ins))}")
+    q, v = shapes["query"], shapes["value"]
+    k = shapes.get("key", v)
+    if q[-1] != v[-1]:
+        raise ShapeError(f"{ctx.type}: the last dimensions of query {fmt_shape(q)} and value {fmt_shape(v)} "
+                         "must be equal")
+    if v[1:-1] != k[1:-1]:
+        raise ShapeError(f"{ctx.type}: value {fmt_shape(v)} and key {fmt_shape(k)} must agree in every "
+                         "dimension but the last")
+    hd, hq, hkv = (int(ctx.args.get(n)) for n in ("head_dim", "num_query_heads", "num_key_value_heads"))
+    qd, kd, vd = q[-1], k[-1], v[-1]
+    if qd is None or kd is None or vd is None:
+        raise _Unknown()
+    b = 1 if ctx.args.get("use_bias", True) else 0
+    params = (qd + b) * hq * hd + (kd + b) * hkv * hd + (vd + b) * hkv * hd + hq * hd * qd + b * qd
+    outs: list[TShape] = [q]
+    if ctx.call.get("return_attention_scores") is True:
+        outs.append((q[0], hq, q[1], k[1]) if len(q) == 3 else None)
+    return outs, params
+
+
+def _spectral_norm(ctx: Ctx) -> Result:
+    """SpectralNormalization(layer): the wrapped layer, plus the power
+    iteration vector ``u`` of shape (1, kernel's last dimension), which is
+    ``units`` or ``filters`` for the dense and convolution layers."""
+    inner = ctx.args.get("layer")
+    if not isinstance(inner, ir.Call) or inner.fn not in catalogue().layers:
+        raise _Unknown()
+    outs, params = ctx.sub(inner, [ctx.one()])
+    inner_args = Args(inner, catalogue().layers[inner.fn])
+    size = inner_args.get("units") if inner.fn == "Dense" else \
+        inner_args.get("filters") if inner.fn.startswith("Conv") else None
+    if params is None or not isinstance(size, int):
+        raise _Unknown()
+    return outs, params + size
+
+
+def _equalization(ctx: Ctx) -> Result:
+    """Keras 3.15's Equalization hands back its own input tensor when called
+    symbolically, so any model through it fails to build (as a cycle)."""
+    raise ShapeError("Equalization cannot be part of a model in this Keras: its symbolic output is its own input "
+                     "tensor, which Keras reports as a cycle (apply it to data, outside the model)")
+
+
+_SHAPE_PRESERVING = (
+    "Rescaling", "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomContrast", "RandomBrightness", "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness",
+    "RandomShear", "RandomPerspective", "RandomPosterization", "RandomInvert", "RandomGaussianBlur",
+    "RandomErasing", "RandomElasticTransform", "RandomColorJitter", "RandomColorDegeneration", "Solarization",
+    "AutoContrast", "AugMix", "RandAugment", "CutMix", "MixUp",
+)
+
 RULES.update({"Resizing": _resize, "CenterCrop": _resize, "RandomCrop": _resize, "GroupNormalization": _group_norm,
-              "RMSNormalization": _rms_norm})
-for _n in ("Rescaling", "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-           "RandomContrast", "RandomBrightness"):
+              "RMSNormalization": _rms_norm, "EinsumDense": _einsum_dense, "Normalization": _normalization,
+              "CategoryEncoding": _category_encoding, "Discretization": _discretization, "Hashing": _hashing,
+              "StringLookup": _lookup, "IntegerLookup": _lookup, "GroupQueryAttention": _gqa,
+              "SpectralNormalization": _spectral_norm, "ReversibleEmbedding": _embedding,
+              "Equalization": _equalization})
+for _n in _SHAPE_PRESERVING:
     RULES[_n] = _identity
+for _r in (1, 2, 3):
+    RULES[f"ConvLSTM{_r}D"] = _conv_lstm(_r)
+    RULES[f"AdaptiveAveragePooling{_r}D"] = _adaptive_pool(_r)
+    RULES[f"AdaptiveMaxPooling{_r}D"] = _adaptive_pool(_r)
 
 for _alias, _name in ALIASES.items():
     RULES[_alias] = RULES[_name]
