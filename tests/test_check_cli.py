@@ -113,13 +113,13 @@ def test_summary_is_static_and_exact(capsys: pytest.CaptureFixture[str]) -> None
 def test_summary_marks_layers_without_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "s.yaml"
     spec.write_text("models:\n  - name: m\n    kind: sequential\n    input: [4]\n    layers:\n"
-                    "      - Normalization\n      - Dense: [2]\n", encoding="utf-8")
+                    "      - StringLookup: {output_mode: multi_hot}\n      - Dense: [2]\n", encoding="utf-8")
     assert main(["summary", str(spec)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [" ".join(row.split()) for row in out[4:6]] == ["normalization (Normalization) ? ?",
+    assert [" ".join(row.split()) for row in out[4:6]] == ["string_lookup (StringLookup) ? ?",
                                                            "dense (Dense) ? ?"]
     assert out[-2:] == ["Total params: ?",
-                        "(no static rule for: normalization, dense; use --keras for exact figures)"]
+                        "(no static rule for: string_lookup, dense; use --keras for exact figures)"]
 
 
 def test_summary_unknown_model_is_a_spec_error(capsys: pytest.CaptureFixture[str]) -> None:
