@@ -11,6 +11,7 @@ diagnostic that says, in words, what was expected.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import lark
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.exceptions import VisitError
 from lark.tree import Meta
@@ -48,15 +50,39 @@ class Comment:
 _COMMENTS: list[Token] = []
 
 
+#: How the parser is built from the grammar (the shipped tables record them).
+LARK_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True,
+                                "start": ["start", "value"]}
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    """The parser alone (syntax trees; used for error descriptions)."""
-    return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                lexer_callbacks={"COMMENT": _COMMENTS.append}, start=["start", "value"])
+    """The parser alone (syntax trees; used for error descriptions).
+
+    Building Lark's LALR tables from the grammar takes longer than parsing
+    a 500-layer spec, so they ship, generated, in ``_kspec_tables`` (plain
+    Python literals, as Lark's own standalone generator writes them; no
+    pickle). They are used only when they were made from this grammar by
+    this Lark version; otherwise the parser is built from the grammar.
+    """
+    from kspec.compiler import _kspec_tables as tables
+
+    callbacks = {"COMMENT": _COMMENTS.append}
+    grammar = _grammar()
+    if (lark.__version__, grammar_digest(grammar)) == (tables.LARK_VERSION, tables.GRAMMAR_SHA256):
+        loaded: Lark = Lark._load_from_dict(  # type: ignore[no-untyped-call]
+            tables.DATA, tables.MEMO, lexer_callbacks=callbacks)
+        return loaded
+    return Lark(grammar, lexer_callbacks=callbacks, **LARK_OPTIONS)
 
 
 def _grammar() -> str:
     return resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")
+
+
+def grammar_digest(grammar: str) -> str:
+    """The SHA-256 of the grammar text, as recorded in the shipped tables."""
+    return hashlib.sha256(grammar.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------
