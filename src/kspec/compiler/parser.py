@@ -209,19 +209,25 @@ class _Builder(Transformer[Token, Any]):
         super().__init__()
         self.file = file
         self.names = names or _Names()
+        # A ``v_args`` callback is a descriptor that builds a new wrapper (with
+        # functools.update_wrapper) on every lookup, i.e. for every tree node;
+        # bind each one once per builder instead (an instance attribute wins
+        # over a non-data descriptor).
+        for name, attr in vars(type(self)).items():
+            if hasattr(attr, "visit_wrapper"):
+                self.__dict__[name] = getattr(self, name)
 
     # -- spans --------------------------------------------------------------
 
     def _span(self, meta: Meta) -> Span:
         if getattr(meta, "empty", True):
             return Span(file=self.file)
-        # model_construct: the positions come from lark and are already valid (and this is hot)
         return Span(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
-                                    end_column=meta.end_column)
+                    end_column=meta.end_column)
 
     def _tspan(self, tok: Token) -> Span:
         return Span(file=self.file, line=tok.line or 1, column=tok.column or 1,
-                                    end_line=tok.end_line, end_column=tok.end_column)
+                    end_line=tok.end_line, end_column=tok.end_column)
 
     def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> _Fail:
         return _Fail(Diagnostic(code, message, span, hint))
