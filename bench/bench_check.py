@@ -3,9 +3,10 @@
 Prints, as the median of several runs:
 
 1. the whole-process time of ``kspec check`` on a generated 500-layer spec,
-   next to the whole-process time of ``python -c "import keras"``, and the
-   ratio (goal: under 0.1); both after a warm-up run with bytecode caching
-   on, as for an installed package;
+   in both forms (YAML, and the same spec as ``.kspec``), next to the
+   whole-process time of ``python -c "import keras"``, and the ratios (goal:
+   under 0.1); all after a warm-up run with bytecode caching on, as for an
+   installed package;
 2. the in-process static-check time (arguments + shapes, after parsing) of
    1k, 2k, 5k and 10k-layer specs, with the time per layer, which must stay
    flat (linear growth).
@@ -48,19 +49,22 @@ def make_spec(n_layers: int) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def wall(cmd: list[str], runs: int) -> float:
-    """Median whole-process wall time of ``cmd``, in seconds, after one
-    warm-up run. Bytecode caching is on (``PYTHONDONTWRITEBYTECODE`` is
-    dropped), as in any installed package, for both commands alike."""
-    times = []
+def walls(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
+    """Median whole-process wall time of each command, in seconds, after one
+    warm-up run each. The commands take turns, run by run, so a change in
+    the machine's load falls on all of them alike. Bytecode caching is on
+    (``PYTHONDONTWRITEBYTECODE`` is dropped), as in any installed package."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-    for _ in range(runs):
-        t = time.perf_counter()
+    for cmd in cmds.values():
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            t = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def static_time(n_layers: int, runs: int) -> tuple[int, float]:
@@ -87,20 +91,25 @@ def main() -> int:
     args = parser.parse_args()
     kspec_bin = Path(sys.executable).with_name("kspec")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "spec500.yaml"
-        path.write_text(make_spec(500), encoding="utf-8")
-        check_cmd = [str(kspec_bin), "check", str(path)] if kspec_bin.exists() else \
-            [sys.executable, "-m", "kspec", "check", str(path)]
-        rc = subprocess.run(check_cmd, capture_output=True, check=False).returncode
-        if rc != 0:
-            print(f"kspec check failed on the generated spec (exit {rc})", file=sys.stderr)
-            return 1
-        t_check = wall(check_cmd, args.runs)
-        t_keras = wall([sys.executable, "-c", "import keras"], args.runs)
+        yaml_path = Path(tmp) / "spec500.yaml"
+        yaml_path.write_text(make_spec(500), encoding="utf-8")
+        kspec_path = Path(tmp) / "spec500.kspec"
+        base = [str(kspec_bin)] if kspec_bin.exists() else [sys.executable, "-m", "kspec"]
+        subprocess.run([*base, "convert", str(yaml_path), str(kspec_path)], capture_output=True, check=True)
+        checks = {form: [*base, "check", str(path)] for form, path in (("yaml", yaml_path), ("kspec", kspec_path))}
+        for cmd in checks.values():
+            rc = subprocess.run(cmd, capture_output=True, check=False).returncode
+            if rc != 0:
+                print(f"kspec check failed on the generated spec (exit {rc})", file=sys.stderr)
+                return 1
+        times = walls({**checks, "keras": [sys.executable, "-c", "import keras"]}, args.runs)
+        t_keras = times["keras"]
     print(f"whole process, median of {args.runs} runs:")
-    print(f"  kspec check (500 layers)   {t_check * 1000:8.0f} ms")
-    print(f"  python -c 'import keras'   {t_keras * 1000:8.0f} ms")
-    print(f"  ratio                      {t_check / t_keras:8.3f}   (goal: < 0.100)")
+    print(f"  kspec check (500 layers, YAML)    {times['yaml'] * 1000:8.0f} ms")
+    print(f"  kspec check (500 layers, .kspec)  {times['kspec'] * 1000:8.0f} ms")
+    print(f"  python -c 'import keras'          {t_keras * 1000:8.0f} ms")
+    print(f"  ratio, YAML                       {times['yaml'] / t_keras:8.3f}   (goal: < 0.100)")
+    print(f"  ratio, .kspec                     {times['kspec'] / t_keras:8.3f}   (goal: < 0.100)")
     print(f"\nstatic check (arguments + shapes, parsed IR), median of {args.runs} runs:")
     print(f"  {'layers':>7}  {'time':>9}  {'per layer':>10}")
     for n in (1000, 2000, 5000, 10000):
