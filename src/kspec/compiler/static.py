@@ -15,7 +15,8 @@ strings are checked too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kspec.compiler.catalogue import ALIASES, Catalogue, Signature, catalogue
@@ -145,26 +146,24 @@ class _Checker:
         def where(key: str) -> Span | None:
             return call.key_spans.get(key) or call.span
 
-        for key in _POSITIVE.get(kind, ()):
-            v = bound.get(key)
-            if key in bound and not _positive_int(v):
-                self.error("K302", f"{call.type}: '{key}' must be a positive integer, got {v!r}", where(key))
-        if kind in _RATE_LAYERS and isinstance(bound.get("rate"), (int, float)):
-            rate = bound["rate"]
-            if not isinstance(rate, bool) and not 0 <= rate <= 1:
-                self.error("K302", f"{call.type}: 'rate' must be between 0 and 1, got {rate!r}", where("rate"))
-        if kind in _CONV_PADDING and isinstance(bound.get("padding"), str):
-            allowed = _CONV_PADDING[kind]
-            pad = bound["padding"]
-            if pad.lower() not in allowed:
-                words = " or ".join(f"'{a}'" for a in allowed)
-                self.error("K302", f"{call.type}: padding must be {words}, got '{pad}'", where("padding"),
-                           did_you_mean(pad, allowed))
+        for key, rule in _value_rules(kind):
+            if key in bound and not rule.ok(bound[key]):
+                v = bound[key]
+                hint = did_you_mean(v, rule.choices) if rule.choices and isinstance(v, str) else None
+                self.error("K302", f"{call.type}: '{key}' must be {rule.expect}, got {v!r}", where(key), hint)
+        self.cross(call, kind, bound, where)
+        for prefix, key in (("ZeroPadding", "padding"), ("Cropping", "cropping")):
+            rank = int(kind[len(prefix)]) if kind.startswith(prefix) and kind[len(prefix):] in ("1D", "2D", "3D") \
+                else 0
+            if rank and key in bound and not _pads(bound[key], rank):
+                count = "two" if rank == 1 else f"{rank}"
+                self.error("K302", f"{call.type}: '{key}' must be an integer of at least 0, {count} of them, or "
+                           f"{rank} pairs (before, after), got {bound[key]!r}", where(key))
         rank = _spatial_rank(kind)
         if rank:
             for key in _TUPLE_ARGS:
-                if key == "strides" and "Pooling" in kind:
-                    continue  # pooling takes any strides here (Keras checks them later, if at all)
+                if key == "strides" and "Pooling" in kind and bound.get(key) is None:
+                    continue  # pooling strides default to the pool size
                 if kind == "UpSampling1D" and key == "size":
                     if not _positive_int(bound.get(key, 2)):
                         self.error("K302", f"UpSampling1D: 'size' must be a positive integer, got {bound[key]!r}",
@@ -173,6 +172,15 @@ class _Checker:
                 if key in bound and bound[key] is not None and not _int_tuple(bound[key], rank):
                     self.error("K302", f"{call.type}: '{key}' must be a positive integer or a list of {rank} positive "
                                f"integer{'s' if rank > 1 else ''}, got {bound[key]!r}", where(key))
+        for key in WRAPPED_LAYER_KEYS:
+            value = bound.get(key)
+            if key in bound and value is not None and not isinstance(value, (ir.Call, list)):
+                self.error("K302", f"{call.type}: '{key}' must be a layer such as LSTM(8), got {value!r}", where(key))
+        if kind == "SpectralNormalization" and isinstance(bound.get("layer"), ir.Call):
+            inner = bound["layer"]
+            if inner.fn in self.cat.layers and ALIASES.get(inner.fn, inner.fn) not in _SPECTRAL:
+                self.error("K302", f"SpectralNormalization normalizes a layer with a kernel or embeddings (Dense, "
+                           f"Conv2D, Embedding ...), not {inner.fn}", inner.span or where("layer"))
         if call.type in ("Bidirectional",) and isinstance(bound.get("layer"), ir.Call):
             inner = bound["layer"]
             if inner.fn in self.cat.layers and inner.fn not in _RECURRENT:
@@ -183,6 +191,29 @@ class _Checker:
             if _max_int(strides) > 1 and _max_int(dilation) > 1:
                 self.error("K302", f"{call.type}: strides > 1 cannot be combined with dilation_rate > 1 "
                            f"(strides={strides!r}, dilation_rate={dilation!r})", where("dilation_rate"))
+
+    def cross(self, call: ir.LayerCall, kind: str, bound: dict[str, Any],
+              where: Callable[[str], Span | None]) -> None:
+        """Constraints between two arguments that Keras checks in the constructor."""
+        filters, groups = bound.get("filters", 0), bound.get("groups", 1)
+        if kind in _CONVS and _positive_int(filters) and _positive_int(groups) and filters % groups:
+            self.error("K302", f"{call.type}: {filters} filters cannot be split into {groups} groups: 'filters' "
+                       "must be a multiple of 'groups'", where("groups"))
+        if kind.endswith("Transpose") and bound.get("output_padding") is not None:
+            rank = _spatial_rank(kind)
+            pads, strides = _ints_or_none(bound["output_padding"], rank), _ints_or_none(bound.get("strides", 1), rank)
+            if pads is not None and strides is not None and any(p >= s for p, s in zip(pads, strides, strict=True)):
+                self.error("K302", f"{call.type}: 'output_padding' {bound['output_padding']!r} must be smaller than "
+                           f"'strides' {bound.get('strides', 1)!r} in every dimension", where("output_padding"))
+        q, kv = bound.get("num_query_heads", 0), bound.get("num_key_value_heads", 0)
+        if kind == "GroupQueryAttention" and _positive_int(q) and _positive_int(kv) and q % kv:
+            self.error("K302", f"{call.type}: {q} query heads cannot be shared by {kv} key/value heads: "
+                       "'num_query_heads' must be a multiple of 'num_key_value_heads'", where("num_key_value_heads"))
+        if _spatial_rank(kind) and "Pooling" not in kind and not kind.startswith("UpSampling"):
+            for key, value in bound.items():
+                if key.endswith("initializer") and isinstance(value, str) and value.lower() == "identity":
+                    self.error("K302", f"{call.type}: the identity initializer only fits 2-D kernels; "
+                               f"'{key}' here has {_spatial_rank(kind) + 2} dimensions", where(key))
 
     # -- values ---------------------------------------------------------------
 
@@ -242,6 +273,11 @@ class _Checker:
                     return
         problem = _bind_problem(sig, len(call.args), {k: v for k, v in call.kwargs.items() if k in accepted})
         if problem is None:
+            if what == "regularizer":
+                for name, v in bind_args(sig, list(call.args), dict(call.kwargs)).items():
+                    if name in ("l1", "l2", "factor") and not (_number(v) and v >= 0):
+                        self.error("K302", f"invalid regularizer {call.fn}(...): '{name}' must be a number of at "
+                                   f"least 0, got {v!r}", call.at(name) if name in call.kwargs else where)
             return
         kind, name = problem
         detail = {"twice": f"argument '{name}' is given twice",
@@ -251,11 +287,132 @@ class _Checker:
 
 
 def _positive_int(v: Any) -> bool:
-    if isinstance(v, bool):
+    """A true ``int`` above zero (Keras refuses ``4.0`` and ``True`` for sizes)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _ints_or_none(v: Any, n: int) -> tuple[int, ...] | None:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return (v,) * n
+    if isinstance(v, list) and len(v) == n and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return tuple(v)
+    return None
+
+
+def _pads(v: Any, rank: int) -> bool:
+    """Padding or cropping for ``rank`` spatial axes: one size, one per
+    axis (two for 1D: before and after), or a (before, after) pair per axis."""
+    def size(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+    if size(v):
+        return True
+    if not isinstance(v, list):
         return False
-    if isinstance(v, int):
-        return v > 0
-    return isinstance(v, float) and v.is_integer() and v > 0
+    if rank == 1:
+        return len(v) == 2 and all(size(x) for x in v)
+    return len(v) == rank and all(size(x) or (isinstance(x, list) and len(x) == 2 and all(size(y) for y in x))
+                                  for x in v)
+
+
+@dataclass(frozen=True)
+class _ValueRule:
+    """What Keras's constructor accepts for one argument."""
+
+    ok: Callable[[Any], bool]
+    expect: str  # "a positive integer", "one of 'dot', 'concat'"
+    choices: tuple[str, ...] = ()
+
+
+def _choice(*choices: str | None, fold: bool = False) -> _ValueRule:
+    """One of ``choices`` (``None`` for an accepted null; ``fold``: any case)."""
+    words = [c for c in choices if c is not None]
+
+    def ok(v: Any) -> bool:
+        if v is None:
+            return None in choices
+        return isinstance(v, str) and (v.lower() if fold else v) in words
+
+    shown = ", ".join(f"'{c}'" for c in words) + (" or none" if None in choices else "")
+    return _ValueRule(ok, f"one of {shown}", tuple(words))
+
+
+_POSITIVE = _ValueRule(_positive_int, "a positive integer")
+_POSITIVE_OR_NONE = _ValueRule(lambda v: v is None or _positive_int(v), "a positive integer or none")
+_FRACTION = _ValueRule(lambda v: _number(v) and 0 <= v <= 1, "a number between 0 and 1")
+_NON_NEGATIVE = _ValueRule(lambda v: _number(v) and v >= 0, "a number of at least 0")
+_NON_NEGATIVE_OR_NONE = _ValueRule(lambda v: v is None or (_number(v) and v >= 0), "a number of at least 0 or none")
+_INTEGER = _ValueRule(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+_NAME_OR_NONE = _ValueRule(lambda v: v is None or isinstance(v, (str, ir.Call)), "a name such as \"relu\", or none")
+
+#: Layer ``dtype`` values Keras knows (dtypes and mixed-precision policies);
+#: anything else is a misspelling.
+_DTYPES = ("float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16", "int8", "int16",
+           "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool", "string", "complex64", "complex128")
+
+_RNN = ("LSTM", "GRU", "SimpleRNN")
+_CONVS = tuple(f"{k}{r}D{t}" for r in (1, 2, 3) for k in ("Conv",) for t in ("", "Transpose"))
+_SEPARABLE = ("SeparableConv1D", "SeparableConv2D")
+_DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
+_POOLS = tuple(f"{k}Pooling{r}D" for k in ("Max", "Average") for r in (1, 2, 3))
+_CONV_LSTMS = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+_ENCODING_MODES = ("one_hot", "multi_hot", "count")
+
+#: Argument rules by layer (aliases resolved), as Keras's constructors check them.
+_LAYER_RULES: dict[str, dict[str, _ValueRule]] = {
+    "Dense": {"units": _POSITIVE},
+    "Embedding": {"input_dim": _POSITIVE, "output_dim": _POSITIVE},
+    "ReversibleEmbedding": {"input_dim": _POSITIVE, "output_dim": _POSITIVE},
+    "MultiHeadAttention": {"num_heads": _POSITIVE, "key_dim": _POSITIVE, "value_dim": _POSITIVE_OR_NONE},
+    "GroupQueryAttention": {"head_dim": _POSITIVE, "num_query_heads": _POSITIVE, "num_key_value_heads": _POSITIVE},
+    "RepeatVector": {"n": _POSITIVE},
+    "Bidirectional": {"merge_mode": _choice("sum", "mul", "ave", "concat", None)},
+    "Attention": {"score_mode": _choice("dot", "concat")},
+    "CategoryEncoding": {"num_tokens": _POSITIVE, "output_mode": _choice(*_ENCODING_MODES)},
+    "Discretization": {"output_mode": _choice("int", *_ENCODING_MODES)},
+    "Hashing": {"num_bins": _POSITIVE, "output_mode": _choice("int", *_ENCODING_MODES)},
+    "HashedCrossing": {"num_bins": _POSITIVE, "output_mode": _choice("int", "one_hot")},
+    "IntegerLookup": {"output_mode": _choice("int", *_ENCODING_MODES, "tf_idf")},
+    "StringLookup": {"output_mode": _choice("int", *_ENCODING_MODES, "tf_idf")},
+    "TextVectorization": {"output_mode": _choice("int", "multi_hot", "count", "tf_idf")},
+    "LeakyReLU": {"negative_slope": _NON_NEGATIVE},
+    "ReLU": {"max_value": _NON_NEGATIVE_OR_NONE, "negative_slope": _NON_NEGATIVE, "threshold": _NON_NEGATIVE},
+    "GaussianNoise": {"stddev": _FRACTION},
+    "GroupNormalization": {"groups": _POSITIVE},
+    "BatchNormalization": {"axis": _INTEGER},
+    **{t: {"rate": _FRACTION} for t in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                                         "GaussianDropout", "AlphaDropout")},
+    **{t: {"units": _POSITIVE} for t in _RNN},
+    **{t: {"filters": _POSITIVE, "groups": _POSITIVE} for t in _CONVS},
+    **{t: {"filters": _POSITIVE} for t in _CONV_LSTMS},
+    **{t: {"filters": _POSITIVE, "depth_multiplier": _POSITIVE} for t in _SEPARABLE},
+    **{t: {"depth_multiplier": _POSITIVE} for t in _DEPTHWISE},
+    **{t: {"padding": _choice("valid", "same")} for t in _POOLS},
+}
+for _t in (*_CONVS, *_SEPARABLE, *_DEPTHWISE, *_CONV_LSTMS):
+    _causal = ("causal",) if _t == "Conv1D" else ()
+    _LAYER_RULES[_t]["padding"] = _choice("valid", "same", *_causal, fold=True)
+
+#: Rules for arguments any layer may take.
+_COMMON_RULES: dict[str, _ValueRule] = {
+    "data_format": _choice("channels_first", "channels_last", None, fold=True),
+    "dtype": _ValueRule(lambda v: v is None or (isinstance(v, str) and v in _DTYPES), "a dtype such as \"float32\"",
+                        _DTYPES),
+    "activation": _NAME_OR_NONE, "recurrent_activation": _NAME_OR_NONE,
+}
+
+
+def _value_rules(kind: str) -> Iterator[tuple[str, _ValueRule]]:
+    yield from _LAYER_RULES.get(kind, {}).items()
+    yield from _COMMON_RULES.items()
+
+
+#: Layers SpectralNormalization can wrap: they have a ``kernel`` or ``embeddings``.
+_SPECTRAL = frozenset({"Dense", "EinsumDense", "Embedding", *_CONVS, *_DEPTHWISE})
 
 
 def _max_int(v: Any) -> int:
@@ -268,23 +425,6 @@ def _max_int(v: Any) -> int:
     return 0
 
 
-_RNN = ("LSTM", "GRU", "SimpleRNN")
-_CONVS = tuple(f"{k}{r}D{t}" for r in (1, 2, 3) for k in ("Conv",) for t in ("", "Transpose"))
-_SEPARABLE = ("SeparableConv1D", "SeparableConv2D")
-_DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
-
-#: Arguments Keras requires to be positive integers, by layer.
-_POSITIVE: dict[str, tuple[str, ...]] = {
-    "Dense": ("units",), "Embedding": ("input_dim", "output_dim"), "MultiHeadAttention": ("num_heads",),
-    "RepeatVector": ("n",),
-    **{t: ("units",) for t in _RNN}, **{t: ("filters",) for t in (*_CONVS, *_SEPARABLE)},
-}
-_RATE_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-                          "AlphaDropout"})
-#: The padding strings each convolution accepts (only Conv1D is causal).
-_CONV_PADDING: dict[str, tuple[str, ...]] = {
-    t: ("valid", "same", "causal") if t == "Conv1D" else ("valid", "same") for t in (*_CONVS, *_SEPARABLE, *_DEPTHWISE)
-}
 _NO_STRIDED_DILATION = frozenset(_CONVS)
 
 
