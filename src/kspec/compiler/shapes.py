@@ -146,6 +146,15 @@ class _Unknown(Exception):
     """A rule cannot tell: the result is unknown (never an error)."""
 
 
+class _Unknowns(list[TShape]):
+    """The results of a layer kspec cannot infer: not even how many there
+    are, so destructuring them is never reported as a count mismatch."""
+
+
+def _unknowns() -> list[TShape]:
+    return _Unknowns([None])
+
+
 def _identity(ctx: Ctx) -> Result:
     return [ctx.one()], 0
 
@@ -158,19 +167,30 @@ def _ranked_identity(rank: int) -> Rule:
     return rule
 
 
+def _lora(ctx: Ctx, kernel: tuple[int, ...]) -> int:
+    """LoRA's two extra matrices: (kernel[:-1], rank) and (rank, kernel[-1])."""
+    rank = ctx.args.get("lora_rank")
+    if not rank:
+        return 0
+    return math.prod(kernel[:-1]) * int(rank) + int(rank) * kernel[-1]
+
+
 def _dense(ctx: Ctx) -> Result:
     x = ctx.one()
     ctx.min_rank(x, 2)
     units = int(ctx.args.get("units"))
     d = _last(ctx, x)
     bias = units if ctx.args.get("use_bias", True) else 0
-    return [(*x[:-1], units)], d * units + bias
+    return [(*x[:-1], units)], d * units + bias + _lora(ctx, (d, units))
 
 
 def _embedding(ctx: Ctx) -> Result:
     x = ctx.one()
     n, dim = int(ctx.args.get("input_dim")), int(ctx.args.get("output_dim"))
-    return [(*x, dim)], n * dim
+    params = n * dim + _lora(ctx, (n, dim))
+    if ctx.type == "ReversibleEmbedding" and not ctx.args.get("tie_weights", True):
+        params += n * dim  # a separate (output_dim, input_dim) matrix for the reverse projection
+    return [(*x, dim)], params
 
 
 def _channels_first(ctx: Ctx) -> bool:
@@ -413,14 +433,22 @@ def _upsample(rank: int) -> Rule:
     return rule
 
 
-def _axes(value: Any, rank: int) -> list[int]:
-    axes = value if isinstance(value, list) else [value]
-    return [int(a) % rank for a in axes]
+def _axis(ctx: Ctx, x: Shape, axis: Any) -> int:
+    """``axis`` of input ``x`` as a non-negative index; out of range is an
+    error, as in Keras (which never wraps around)."""
+    a = int(axis)
+    if not -len(x) <= a < len(x):
+        raise ShapeError(f"{ctx.type}: axis {a} is out of range for input {fmt_shape(x)} of rank {len(x)}")
+    return a % len(x)
+
+
+def _axes(ctx: Ctx, x: Shape, value: Any) -> list[int]:
+    return [_axis(ctx, x, a) for a in (value if isinstance(value, list) else [value])]
 
 
 def _batchnorm(ctx: Ctx) -> Result:
     x = ctx.one()
-    axes = _axes(ctx.args.get("axis", -1), len(x))
+    axes = _axes(ctx, x, ctx.args.get("axis", -1))
     dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
     c = math.prod(d for d in dims if d is not None)
     n = 2 + int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
@@ -429,7 +457,7 @@ def _batchnorm(ctx: Ctx) -> Result:
 
 def _layernorm(ctx: Ctx) -> Result:
     x = ctx.one()
-    axes = _axes(ctx.args.get("axis", -1), len(x))
+    axes = _axes(ctx, x, ctx.args.get("axis", -1))
     dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
     c = math.prod(d for d in dims if d is not None)
     n = int(bool(ctx.args.get("center", True))) + int(bool(ctx.args.get("scale", True)))
@@ -444,6 +472,8 @@ def _prelu(ctx: Ctx) -> Result:
     shared = ctx.args.get("shared_axes")
     if shared is not None:
         for i in shared if isinstance(shared, list) else [shared]:
+            if not 1 <= int(i) < len(x):
+                raise ShapeError(f"PReLU: shared axis {int(i)} is out of range for input {fmt_shape(x)}")
             shape[int(i) - 1] = 1
     if any(d is None for d in shape):
         raise _Unknown()
@@ -491,9 +521,7 @@ def _concatenate(ctx: Ctx) -> Result:
     if len(ranks) != 1:
         raise ShapeError(f"Concatenate: shapes {_fmt_all(list(ins))} have different ranks")
     rank = len(ins[0])
-    ax = axis % rank
-    if ax == 0:
-        raise ShapeError(f"Concatenate: cannot join {_fmt_all(list(ins))} along the batch axis")
+    ax = _axis(ctx, ins[0], axis)
     for i in range(1, rank):
         if i == ax:
             continue
@@ -514,10 +542,8 @@ def _dot(ctx: Ctx) -> Result:
         raise ShapeError(f"Dot takes exactly 2 tensors, got {len(ctx.inputs)}")
     a, b = list(ctx.inputs[0]), list(ctx.inputs[1])
     axes = ctx.args.get("axes")
-    if isinstance(axes, int):
-        ax = [axes % len(a), axes % len(b)] if axes < 0 else [axes, axes]
-    else:
-        ax = [int(axes[0]) % len(a), int(axes[1]) % len(b)]
+    pair = [axes, axes] if isinstance(axes, int) else [int(axes[0]), int(axes[1])]
+    ax = [_axis(ctx, ctx.inputs[0], pair[0]), _axis(ctx, ctx.inputs[1], pair[1])]
     if a[ax[0]] is not None and b[ax[1]] is not None and a[ax[0]] != b[ax[1]]:
         raise ShapeError(f"Dot: shapes {_fmt_all(list(ctx.inputs))} cannot be multiplied along axes "
                          f"({ax[0]}, {ax[1]}): {a[ax[0]]} != {b[ax[1]]}")
@@ -626,9 +652,12 @@ def _attention(ctx: Ctx) -> Result:
     if len(ins) not in (2, 3):
         raise ShapeError(f"{ctx.type} takes 2 or 3 tensors (query, value[, key]), got {len(ins)}")
     q, v = ins[0], ins[1]
-    params = int(bool(ctx.args.get("use_scale", False)))
-    if ctx.args.get("score_mode", "dot") == "concat":
-        params += 1
+    if ctx.type == "AdditiveAttention":  # a scale vector over the query's features
+        params = _last(ctx, q) if ctx.args.get("use_scale", True) else 0
+    else:
+        params = int(bool(ctx.args.get("use_scale", False)))
+        if ctx.args.get("score_mode", "dot") == "concat":
+            params += 1
     outs: list[TShape] = [(*q[:-1], v[-1])]
     if ctx.call.get("return_attention_scores") is True:
         outs.append((*q[:-1], v[-2]))
@@ -667,8 +696,10 @@ for _r in (1, 2):
 
 def _resize(ctx: Ctx) -> Result:
     x = ctx.one()
-    ctx.rank(x, 4)
     h, w = int(ctx.args.get("height")), int(ctx.args.get("width"))
+    if len(x) == 3:  # Keras takes a rank-3 tensor for one image without a batch axis
+        return [(x[0], h, w) if _channels_first(ctx) else (h, w, x[2])], 0
+    ctx.rank(x, 4)
     if _channels_first(ctx):
         return [(x[0], x[1], h, w)], 0
     return [(x[0], h, w, x[3])], 0
@@ -676,7 +707,7 @@ def _resize(ctx: Ctx) -> Result:
 
 def _group_norm(ctx: Ctx) -> Result:
     x = ctx.one()
-    axis = int(ctx.args.get("axis", -1)) % len(x)
+    axis = _axis(ctx, x, ctx.args.get("axis", -1))
     c = _known(ctx, x, x[axis], f"dimension {axis}")
     groups = int(ctx.args.get("groups", 32))
     if groups <= 0 or c % groups:
@@ -688,7 +719,7 @@ def _group_norm(ctx: Ctx) -> Result:
 
 def _rms_norm(ctx: Ctx) -> Result:
     x = ctx.one()
-    axes = _axes(ctx.args.get("axis", -1), len(x))
+    axes = _axes(ctx, x, ctx.args.get("axis", -1))
     dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
     return [x], math.prod(dims)
 
@@ -734,6 +765,9 @@ def _einsum_dense(ctx: Ctx) -> Result:
     m, left = found
     in_spec, w_spec, out_spec = m.group(1), m.group(2), m.group(3)
     elided = len(x) - len(in_spec)
+    if elided < 0:
+        raise ShapeError(f"EinsumDense: the equation '{equation}' names {len(in_spec)} input axes, but the input "
+                         f"{fmt_shape(x)} has rank {len(x)}")
     out: list[int | None] = [int(partial)] if isinstance(partial, int) else list(partial)
     out.insert(0, x[0])
     if elided > 0 and left:
@@ -766,7 +800,7 @@ def _einsum_dense(ctx: Ctx) -> Result:
                              f"the output '{out_spec}'")
     if any(k is None for k in kernel):
         raise _Unknown()
-    params = math.prod(k for k in kernel if k is not None)
+    params = math.prod(k for k in kernel if k is not None) + _lora(ctx, tuple(k for k in kernel if k is not None))
     if bias_axes is not None:
         shift = elided if left else 0
         sizes = {d: out[i + shift] for i, d in enumerate(out_spec)}
@@ -795,7 +829,7 @@ def _normalization(ctx: Ctx) -> Result:
     if ctx.args.get("mean") is not None and ctx.args.get("variance") is not None:
         return [x], 0
     axis = ctx.args.get("axis", -1)
-    axes = [] if axis is None else _axes(axis, len(x))
+    axes = [] if axis is None else _axes(ctx, x, axis)
     dims = [_known(ctx, x, x[a], f"dimension {a}") for a in axes]
     return [x], 2 * math.prod(dims) + 1
 
@@ -808,7 +842,9 @@ def _encode(x: Shape, mode: str, depth: int) -> Shape:
         if len(x) >= 2 and x[-1] == 1:
             return (*x[:-1], depth)
         return (*x, depth)
-    if len(x) <= 2:
+    if len(x) == 1:
+        return (depth,)  # as Keras has it: a rank-1 input loses its batch axis
+    if len(x) == 2:
         return (x[0], depth)
     return (*x[:-1], depth)
 
@@ -873,18 +909,30 @@ def _gqa(ctx: Ctx) -> Result:
 
 def _spectral_norm(ctx: Ctx) -> Result:
     """SpectralNormalization(layer): the wrapped layer, plus the power
-    iteration vector ``u`` of shape (1, kernel's last dimension), which is
-    ``units`` or ``filters`` for the dense and convolution layers."""
+    iteration vector ``u`` of shape (1, last dimension of the kernel or the
+    embeddings)."""
     inner = ctx.args.get("layer")
     if not isinstance(inner, ir.Call) or inner.fn not in catalogue().layers:
         raise _Unknown()
-    outs, params = ctx.sub(inner, [ctx.one()])
-    inner_args = Args(inner, catalogue().layers[inner.fn])
-    size = inner_args.get("units") if inner.fn == "Dense" else \
-        inner_args.get("filters") if inner.fn.startswith("Conv") else None
-    if params is None or not isinstance(size, int):
+    x = ctx.one()
+    outs, params = ctx.sub(inner, [x])
+    kind = ALIASES.get(inner.fn, inner.fn)
+    a = Args(inner, catalogue().layers[inner.fn])
+    if kind == "Dense":
+        last = a.get("units")
+    elif kind == "Embedding":
+        last = a.get("output_dim")
+    elif kind.startswith("DepthwiseConv"):
+        last = a.get("depth_multiplier", 1)
+    elif kind.startswith("Conv") and kind.endswith("Transpose"):  # kernel (..., filters, input channels)
+        last = x[1] if a.get("data_format") == "channels_first" else x[-1]
+    elif kind.startswith("Conv"):
+        last = a.get("filters")
+    else:
         raise _Unknown()
-    return outs, params + size
+    if params is None or not isinstance(last, int):
+        raise _Unknown()
+    return outs, params + last
 
 
 def _equalization(ctx: Ctx) -> Result:
@@ -1012,9 +1060,9 @@ class _Inferer:
         rule = RULES.get(type_)
         sig = self.cat.layers.get(type_)
         if rule is None or sig is None or id(call) in self.skip:
-            return [None], None
+            return _unknowns(), None
         if any(s is None for s in ins) or any(v is None for v in call_kwargs.values()):
-            return [None], None
+            return _unknowns(), None
         if type_ in _MERGES and len(ins) < 2:
             raise ShapeError(f"{type_} merges several tensors, got {len(ins)}: {_fmt_all(ins)}")
         known = [s for s in ins if s is not None]
@@ -1024,7 +1072,7 @@ class _Inferer:
         except ShapeError:
             raise
         except (_Unknown, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError):
-            return [None], None
+            return _unknowns(), None
 
     def sub(self, call: ir.Call, ins: list[TShape]) -> Result:
         """A wrapped layer (``Bidirectional(LSTM(8))``)."""
@@ -1040,7 +1088,7 @@ class _Inferer:
             outs, params = self.rule_apply(inst.call, inst.call.type, ins, call_kwargs)
         except ShapeError as exc:
             self.error(str(exc), span)
-            outs, params = [None], None
+            outs, params = _unknowns(), None
             if not inst.built:
                 inst.built = True
                 info.params = None
@@ -1180,7 +1228,7 @@ class _Inferer:
                     current = self.apply(inst, current, ck if n == 0 else {}, span)
                     feeders = [inst.info.name]
             if isinstance(st, ir.Assign):
-                if len(st.targets) != len(current):
+                if len(st.targets) != len(current) and not isinstance(current, _Unknowns):
                     self.destructure_error(st, label, len(current))
                     current = [None] * len(st.targets)
                 for t, s in zip(st.targets, current, strict=False):
