@@ -150,3 +150,31 @@ def test_the_installed_command_is_quiet_and_never_prints_a_traceback(tmp_path: P
     assert "Traceback" not in bad.stderr
     assert "error[K204]: cycle: a -> c -> b -> a" in bad.stderr
     assert not (tmp_path / "c.keras").exists()
+
+
+def test_keras_errors_raised_inside_call_keep_their_message() -> None:
+    """Keras wraps an error raised in a layer's call() as "Exception
+    encountered when calling X.call()." plus the real message in ANSI bold
+    plus the arguments; a compile error must show the real message."""
+    from kspec.runtime.lower import clean_keras_message
+
+    wrapped = ValueError("Exception encountered when calling MaxPooling2D.call().\n\n"
+                         "\x1b[1mArgument `padding` must be either 'valid' or 'same'. Received: sam\x1b[0m\n\n"
+                         "Arguments received by MaxPooling2D.call():\n  • inputs=tf.Tensor(shape=(None, 8, 8, 3))")
+    assert clean_keras_message(wrapped) == "Argument `padding` must be either 'valid' or 'same'. Received: sam"
+    assert clean_keras_message(ValueError("first paragraph\nline two\n\nsecond")) == "first paragraph line two"
+    assert clean_keras_message(KeyError()) == "KeyError"
+
+
+def test_keras_refusal_inside_call_is_located_with_its_message() -> None:
+    """Lowering reports a layer Keras refuses in call() at the layer, in
+    Keras's own words (the static checks are bypassed to reach Keras)."""
+    from kspec.compiler.pipeline import expand, parse_text
+    from kspec.runtime.lower import lower_spec
+
+    text = "model m {\n  input x: (8, 8, 3)\n  output y = x -> MaxPooling2D(2, padding=\"sam\")\n}\n"
+    with pytest.raises(kspec.KspecError) as caught:
+        lower_spec(expand(parse_text(text, "s.kspec")))
+    (diag,) = caught.value.diagnostics
+    assert diag.code == "K401" and diag.span is not None and (diag.span.line, diag.span.column) == (3, 19)
+    assert "padding" in diag.message and diag.message.endswith("sam")

@@ -35,11 +35,13 @@ _WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
 
 def clean_keras_message(exc: BaseException) -> str:
     """The useful first part of a Keras/TensorFlow exception message."""
-    text = str(exc).strip() or type(exc).__name__
-    text = text.split("\n\nArguments received by", 1)[0]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # Keras puts ANSI bold around the real message
+    text = text.split("Arguments received by", 1)[0]
+    # Keras wraps errors raised in a layer's call() as "Exception encountered
+    # when calling X.call().\n\n<the real message>": drop the wrapper first.
+    text = re.sub(r"^Exception encountered when calling [^\n]*\n*", "", text).strip()
     text = re.split(r"\n\s*\n", text, maxsplit=1)[0]
-    text = re.sub(r"^Exception encountered when calling [^\n]*\n*", "", text)
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(exc).__name__
     if len(text) > 400:
         text = text[:397] + "..."
     return text
