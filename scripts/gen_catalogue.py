@@ -5,22 +5,26 @@ keras: for every public ``keras.layers`` class, its constructor parameters
 (in order), their defaults, which are required, and which extra keywords the
 class accepts through ``**kwargs`` up to ``keras.layers.Layer``; for the
 regularizers, initializers, constraints, activations, losses, metrics and
-optimizers a spec may name, their names and parameters.
+optimizers a spec may name, their names and parameters. Keras's abstract base
+classes (``Initializer``, ``Regularizer``, ``Loss``, ``Metric``, ``Optimizer``)
+are left out: see :func:`_unimplemented`.
 
     python scripts/gen_catalogue.py            # rewrite the shipped file
     python scripts/gen_catalogue.py --check    # exit 1 if it is stale
 
-``tests/test_static_catalogue.py`` calls :func:`generate` and compares.
+``tests/test_check_cli.py`` calls :func:`generate` and compares.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import json
 import math
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +86,83 @@ def _snake(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
 
 
-def _functions(module: Any) -> dict[str, Any]:
-    """Every public callable of ``module`` with its signature."""
+#: The methods Keras relies on when it uses an object of each kind: to build
+#: a weight (initializers), in training (``__call__`` / ``call`` /
+#: ``update_state`` + ``result`` / ``update_step``) and to save the model
+#: (``get_config``, which serialization calls for every kind). After a
+#: method, the methods through which Keras reaches it: a class overriding one
+#: of them does not need the method (``LossScaleOptimizer`` and
+#: ``MultiOptimizer`` override ``apply`` and delegate, with no
+#: ``update_step`` of their own).
+KEY_METHODS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "initializers": (("__call__",), ("get_config",)),
+    "regularizers": (("__call__",), ("get_config",)),
+    "constraints": (("__call__",), ("get_config",)),
+    "losses": (("call",), ("get_config",)),
+    "metrics": (("update_state",), ("result",), ("get_config",)),
+    "optimizers": (("update_step", "apply"), ("get_config",)),
+}
+
+
+def _raises_not_implemented(fn: Any) -> bool:
+    """Whether the body of ``fn`` is nothing but ``raise NotImplementedError``
+    (after an optional docstring): the way Keras marks a method its base
+    classes leave to subclasses."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    exc = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def _unimplemented(obj: Any, kind: str) -> list[str]:
+    """The key methods (:data:`KEY_METHODS`) that ``obj``, a class or an
+    instance of one, leaves unimplemented: the definition it has, its own or
+    inherited, only raises ``NotImplementedError``, and no method Keras
+    reaches it through is overridden below that definition. Keras's abstract
+    bases are the classes with such methods (``Initializer.__call__``,
+    ``Regularizer.get_config``, ``Loss.call``, ``Metric.update_state``,
+    ``Optimizer.update_step``): Keras fails when a spec names one. Plain
+    functions (``l2``, ``mean_squared_error``) have none."""
+    cls = obj if inspect.isclass(obj) else type(obj)
+    if cls.__module__.split(".")[0] != "keras":
+        return []  # a function (``get`` returns it as is), or not Keras's own
+    mro = cls.__mro__
+
+    def owner(method: str) -> int | None:
+        """Index in the MRO of the class whose ``method`` ``cls`` uses."""
+        return next((i for i, c in enumerate(mro) if method in vars(c)), None)
+
+    missing = []
+    for method, *callers in KEY_METHODS[kind]:
+        at = owner(method)
+        if at is None or not _raises_not_implemented(vars(mro[at])[method]):
+            continue
+        if any((o := owner(c)) is not None and o < at for c in callers):
+            continue  # reached only through a caller this class replaces
+        missing.append(method)
+    return missing
+
+
+def _functions(module: Any, kind: str) -> dict[str, Any]:
+    """Every public callable of ``module`` with its signature, but for the
+    abstract base classes (:func:`_unimplemented`)."""
     out: dict[str, Any] = {}
     for name in sorted(dir(module)):
         obj = getattr(module, name)
         if name.startswith("_") or not callable(obj) or name in ("get", "serialize", "deserialize"):
+            continue
+        if _unimplemented(obj, kind):
             continue
         sig = _signature(obj)
         if sig is not None:
@@ -95,8 +170,10 @@ def _functions(module: Any) -> dict[str, Any]:
     return out
 
 
-def _identifiers(module: Any) -> list[str]:
-    """Strings ``module.get`` accepts (``"l2"``, ``"glorot_uniform"`` ...)."""
+def _identifiers(module: Any, kind: str) -> list[str]:
+    """Strings ``module.get`` accepts (``"l2"``, ``"glorot_uniform"`` ...),
+    but for those naming an abstract base class (:func:`_unimplemented`):
+    ``get("Initializer")`` succeeds, building the weight does not."""
     get = getattr(module, "get", None)
     if get is None:
         return []
@@ -106,10 +183,11 @@ def _identifiers(module: Any) -> list[str]:
             continue
         for cand in {name, _snake(name)}:
             try:
-                if get(cand) is not None:
-                    found.add(cand)
+                obj = get(cand)
             except Exception:
                 continue
+            if obj is not None and not _unimplemented(obj, kind):
+                found.add(cand)
     return sorted(found)
 
 
@@ -128,11 +206,11 @@ def generate() -> dict[str, Any]:
     data: dict[str, Any] = {"keras_version": keras.__version__, "layers": layers}
     for kind in ("regularizers", "initializers", "constraints"):
         module = getattr(keras, kind)
-        data[kind] = {"functions": _functions(module), "identifiers": _identifiers(module)}
+        data[kind] = {"functions": _functions(module, kind), "identifiers": _identifiers(module, kind)}
     data["activations"] = sorted(n for n in dir(keras.activations)
                                  if not n.startswith("_") and n not in ("get", "serialize", "deserialize"))
     for kind in ("losses", "metrics", "optimizers"):
-        data[kind] = sorted(_functions(getattr(keras, kind)))
+        data[kind] = sorted(_functions(getattr(keras, kind), kind))
     return data
 
 
