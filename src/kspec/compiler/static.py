@@ -347,7 +347,8 @@ _FRACTION = _ValueRule(lambda v: _number(v) and 0 <= v <= 1, "a number between 0
 _NON_NEGATIVE = _ValueRule(lambda v: _number(v) and v >= 0, "a number of at least 0")
 _NON_NEGATIVE_OR_NONE = _ValueRule(lambda v: v is None or (_number(v) and v >= 0), "a number of at least 0 or none")
 _INTEGER = _ValueRule(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
-_NAME_OR_NONE = _ValueRule(lambda v: v is None or isinstance(v, (str, ir.Call)), "a name such as \"relu\", or none")
+_NAME_OR_NONE = _ValueRule(lambda v: v is None or isinstance(v, (str, ir.Call, dict)),
+                           "a name such as \"relu\", or none")
 
 #: Layer ``dtype`` values Keras knows (dtypes and mixed-precision policies);
 #: anything else is a misspelling.
@@ -400,8 +401,8 @@ for _t in (*_CONVS, *_SEPARABLE, *_DEPTHWISE, *_CONV_LSTMS):
 #: Rules for arguments any layer may take.
 _COMMON_RULES: dict[str, _ValueRule] = {
     "data_format": _choice("channels_first", "channels_last", None, fold=True),
-    "dtype": _ValueRule(lambda v: v is None or (isinstance(v, str) and v in _DTYPES), "a dtype such as \"float32\"",
-                        _DTYPES),
+    "dtype": _ValueRule(lambda v: not isinstance(v, str) or v in _DTYPES, "a dtype such as \"float32\"",
+                        _DTYPES),  # a policy object (a call or a config) is Keras's to judge
     "activation": _NAME_OR_NONE, "recurrent_activation": _NAME_OR_NONE,
 }
 
