@@ -66,6 +66,10 @@ VALID = {
             -> RandomGaussianBlur() -> RandomErasing() -> RandomColorJitter() -> RandomColorDegeneration(0.2)
             -> Solarization() -> AutoContrast() -> AugMix() -> RandAugment() -> CutMix()
             -> MixUp() -> RandomPosterization((1, 8), value_range=(0, 255)) -> RandomElasticTransform()""",
+    "rnn_cells": """input x: (5, 8)
+        o, h, c = x -> RNN(LSTMCell(4), return_state=true)
+        s = x -> RNN(GRUCell(3, reset_after=false), return_sequences=true) -> RNN(SimpleRNNCell(2, use_bias=false))
+        output y = Concatenate()(o, h, c, s)""",
     "reversible_embedding": "input x: (5,) int32\n output y = x -> ReversibleEmbedding(100, 8)",
 }
 

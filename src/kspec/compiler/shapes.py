@@ -560,20 +560,32 @@ _RNN_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
 
 
 def _rnn(ctx: Ctx) -> Result:
+    """SimpleRNN/GRU/LSTM, and RNN(cell) around one of their cells (the
+    cell's arguments size the weights; the layer's say what it returns)."""
     x = ctx.inputs[0]
     ctx.rank(x, 3)
-    units = int(ctx.args.get("units"))
+    cell: Args = ctx.args
+    kind = ctx.type
+    if kind == "RNN":
+        inner = ctx.args.get("cell")
+        if not isinstance(inner, ir.Call) or inner.fn not in _RNN_CELLS or inner.fn not in catalogue().layers:
+            raise _Unknown()
+        cell, kind = Args(inner, catalogue().layers[inner.fn]), _RNN_CELLS[inner.fn]
+    units = int(cell.get("units"))
     d = _last(ctx, x)
-    gates = _RNN_GATES[ctx.type]
-    bias = gates * units if ctx.args.get("use_bias", True) else 0
-    if ctx.type == "GRU" and ctx.args.get("reset_after", True) and bias:
+    gates = _RNN_GATES[kind]
+    bias = gates * units if cell.get("use_bias", True) else 0
+    if kind == "GRU" and cell.get("reset_after", True) and bias:
         bias *= 2
     params = gates * units * (d + units) + bias
     out: Shape = (x[0], x[1], units) if ctx.args.get("return_sequences", False) else (x[0], units)
     if ctx.args.get("return_state", False):
-        n_states = 2 if ctx.type == "LSTM" else 1
+        n_states = 2 if kind == "LSTM" else 1
         return [out, *[(x[0], units)] * n_states], params
     return [out], params
+
+
+_RNN_CELLS = {"SimpleRNNCell": "SimpleRNN", "GRUCell": "GRU", "LSTMCell": "LSTM"}
 
 
 def _bidirectional(ctx: Ctx) -> Result:
@@ -668,7 +680,7 @@ RULES: dict[str, Rule] = {
     "Dense": _dense, "Embedding": _embedding, "Flatten": _flatten, "Reshape": _reshape, "Permute": _permute,
     "RepeatVector": _repeat, "BatchNormalization": _batchnorm, "LayerNormalization": _layernorm,
     "PReLU": _prelu, "Concatenate": _concatenate, "Dot": _dot,
-    "SimpleRNN": _rnn, "GRU": _rnn, "LSTM": _rnn, "Bidirectional": _bidirectional,
+    "SimpleRNN": _rnn, "GRU": _rnn, "LSTM": _rnn, "RNN": _rnn, "Bidirectional": _bidirectional,
     "TimeDistributed": _time_distributed, "MultiHeadAttention": _mha, "Attention": _attention,
     "AdditiveAttention": _attention,
 }
