@@ -70,6 +70,14 @@ VALID = {
         o, h, c = x -> RNN(LSTMCell(4), return_state=true)
         s = x -> RNN(GRUCell(3, reset_after=false), return_sequences=true) -> RNN(SimpleRNNCell(2, use_bias=false))
         output y = Concatenate()(o, h, c, s)""",
+    "cross_attention": """input q: (10, 48)
+        input c: (25, 96)
+        a, scores = MultiHeadAttention(num_heads=3, key_dim=16, value_dim=24, output_shape=40)(q, c,
+            return_attention_scores=true)
+        b = MultiHeadAttention(num_heads=2, key_dim=8, attention_axes=1, use_gate=true)(q, c, c)
+        output y = a -> Dense(5)
+        output s = scores -> Flatten()
+        output z = b -> LayerNormalization() -> GlobalAveragePooling1D()""",
     "reversible_embedding": "input x: (5,) int32\n output y = x -> ReversibleEmbedding(100, 8)",
 }
 
@@ -89,6 +97,36 @@ BROKEN = {
                          "the last dimensions of query (None, 10, 16) and value (None, 12, 32) must be equal"),
     "equalization_in_a_model": ("input x: (32, 32, 3)\n output y = x -> Equalization()", "reports as a cycle"),
 }
+
+
+NESTED = """
+model mlp {
+  input x: (64,)
+  output y = x -> Dense(64, activation="relu") -> Dense(64)
+}
+model encoder {
+  input f: (32,)
+  h = f -> Dense(64)
+  r = h -> mlp
+  output e = Add()(h, r) -> LayerNormalization()
+}
+model classifier {
+  input a: (32,)
+  input b: (32,)
+  ea = a -> encoder
+  eb = b -> encoder
+  s = ea -> mlp
+  output y = Concatenate()(s, eb) -> Dense(2, activation="softmax")
+}
+"""
+
+
+def test_sub_model_shared_across_nesting_levels_is_counted_once() -> None:
+    """``mlp`` is used inside ``encoder`` and again directly: one set of
+    weights, as ``model.count_params()`` counts them."""
+    spec = kspec.loads(NESTED, file="nested.kspec")
+    assert infer_spec(spec).models["classifier"].params == 10_818
+    compare(spec)
 
 
 def _model(body: str) -> str:

@@ -640,8 +640,6 @@ def _mha(ctx: Ctx) -> Result:
     heads, kd = int(ctx.args.get("num_heads")), int(ctx.args.get("key_dim"))
     vd_ = ctx.args.get("value_dim")
     vd = kd if vd_ is None else int(vd_)
-    if ctx.args.get("attention_axes") is not None or ctx.args.get("use_gate", False):
-        raise _Unknown()
     qd, vdim, kdim = q[-1], v[-1], k[-1]
     if qd is None or vdim is None or kdim is None:
         raise _Unknown()
@@ -653,9 +651,14 @@ def _mha(ctx: Ctx) -> Result:
     b = 1 if ctx.args.get("use_bias", True) else 0
     params = (qd * heads * kd + b * heads * kd) + (kdim * heads * kd + b * heads * kd) + \
         (vdim * heads * vd + b * heads * vd) + (heads * vd * math.prod(tail) + b * math.prod(tail))
-    outs: list[TShape] = [(*q[:-1], *tail)]
+    if ctx.args.get("use_gate", False):  # a sigmoid projection of the query, sized like the values
+        params += qd * heads * vd + b * heads * vd
+    outs: list[TShape] = [(*q[:-1], *tail)]  # attention_axes change neither the output nor the weights
     if ctx.call.get("return_attention_scores") is True:
-        outs.append((q[0], heads, *q[1:-1], *k[1:-1]) if len(q) == 3 else None)
+        # Keras's symbolic scores are (batch, heads, query length, query length)
+        # whatever the key's length and the attention axes; kspec reports the
+        # shapes Keras gives, so it says the same.
+        outs.append((q[0], heads, q[1], q[1]))
     return outs, params
 
 
@@ -1009,14 +1012,30 @@ class ModelShapes:
     outputs: list[TShape] = field(default_factory=list)
     layers: list[LayerInfo] = field(default_factory=list)
     tensors: dict[str, TShape] = field(default_factory=dict)
+    #: The sub-models this model applies directly, by name.
+    submodels: dict[str, ModelShapes] = field(default_factory=dict)
 
     @property
     def params(self) -> int | None:
+        """Every weight counted once, as ``model.count_params()`` does: a
+        sub-model used here and also inside another sub-model shares its
+        weights, so each model's own layers are summed once, over this model
+        and every model nested in it."""
+        models: dict[str, ModelShapes] = {self.name: self}
+        pending = [self]
+        while pending:
+            for name, sub in pending.pop().submodels.items():
+                if name not in models:
+                    models[name] = sub
+                    pending.append(sub)
         total = 0
-        for layer in self.layers:
-            if layer.params is None:
-                return None
-            total += layer.params
+        for m in models.values():
+            for layer in m.layers:
+                if layer.type in ("Functional", "Sequential") and layer.name in m.submodels:
+                    continue  # counted through its own layers
+                if layer.params is None:
+                    return None
+                total += layer.params
         return total
 
 
@@ -1260,6 +1279,7 @@ class _Inferer:
                     producer[st.name] = ident
         out.outputs = [tensors.get(o.name) for o in model.outputs]
         out.tensors = tensors
+        out.submodels = {ref: inst.model for ref, inst in self.subs.items() if inst.model is not None}
         return out
 
     def call_arg(self, value: Any, tensors: dict[str, TShape]) -> Any:
@@ -1292,6 +1312,7 @@ class _Inferer:
             feeder = inst.info.name
         out.outputs = [current[0] if len(current) == 1 else None]
         out.tensors = {}
+        out.submodels = {ref: inst.model for ref, inst in self.subs.items() if inst.model is not None}
         return out
 
 
