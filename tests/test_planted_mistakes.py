@@ -75,6 +75,23 @@ MISTAKES = {
                     "names 3 input axes"),
 }
 
+#: Mistakes Keras's model building lets through, and the model's first call
+#: then fails: kspec check reports them before any tensor exists.
+FIRST_CALL_MISTAKES = {
+    "decoder_state_size": ("input x: (5, 8)\n seq, h, c = x -> LSTM(16, return_state=true)\n"
+                           " output y = x -> LSTM(32)(initial_state=[h, c])",
+                           "initial_state must be its 2 state tensors (None, 32) and (None, 32), got (None, 16) and "
+                           "(None, 16)"),
+    "decoder_one_state": ("input x: (5, 8)\n seq, h, c = x -> LSTM(16, return_state=true)\n"
+                          " output y = x -> LSTM(16)(initial_state=[h])", "initial_state must be its 2 state tensors"),
+    "attention_feature_dims": ("input q: (5, 64)\n input v: (7, 32)\n output y = AdditiveAttention()(q, v)",
+                               "query (None, 5, 64) and key (None, 7, 32) must have the same last dimension"),
+    "attention_key_length": ("input q: (5, 8)\n input v: (7, 8)\n input k: (6, 8)\n output y = Attention()(q, v, k)",
+                             "value (None, 7, 8) and key (None, 6, 8) must have the same length"),
+    "attention_ranks": ("input q: (5, 8)\n input m: (8,)\n output y = MultiHeadAttention(num_heads=2, key_dim=4)(q, m)",
+                        "query (None, 5, 8) and value (None, 8) must have the same rank"),
+}
+
 #: Unusual models Keras builds: the static checks must accept them.
 ACCEPTED = {
     "concat_batch_axis": "input a: (8,)\n input b: (8,)\n output y = Concatenate(axis=0)(a, b)",
@@ -103,6 +120,21 @@ def test_planted_mistake_is_refused_by_check_and_by_keras(name: str) -> None:
     assert diag.span is not None and diag.span.line == 2 + body.strip().count("\n")
     with pytest.raises(KspecError):  # Keras itself refuses the same spec
         lower_spec(expand(parse_text(text, f"{name}.kspec")))
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_CALL_MISTAKES))
+def test_mistake_keras_only_meets_at_the_first_call(name: str) -> None:
+    import numpy as np
+
+    body, fragment = FIRST_CALL_MISTAKES[name]
+    text = _model(body)
+    with pytest.raises(KspecError) as caught:
+        kspec.loads(text, file=f"{name}.kspec")
+    (diag,) = [d for d in caught.value.diagnostics if d.severity == "error"]
+    assert diag.code == "K401" and fragment in diag.message, diag.message
+    model = lower_spec(expand(parse_text(text, f"{name}.kspec")))["m"]  # Keras builds it ...
+    with pytest.raises(Exception):  # noqa: B017 - ... and the first call fails (the error type is the backend's)
+        model([np.ones((2, *[d or 3 for d in t.shape[1:]]), "float32") for t in model.inputs])
 
 
 @pytest.mark.parametrize("name", sorted(ACCEPTED))

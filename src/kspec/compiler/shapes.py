@@ -578,11 +578,33 @@ def _rnn(ctx: Ctx) -> Result:
     if kind == "GRU" and cell.get("reset_after", True) and bias:
         bias *= 2
     params = gates * units * (d + units) + bias
+    n_states = 2 if kind == "LSTM" else 1
+    _check_initial_state(ctx, n_states, units)
     out: Shape = (x[0], x[1], units) if ctx.args.get("return_sequences", False) else (x[0], units)
     if ctx.args.get("return_state", False):
-        n_states = 2 if kind == "LSTM" else 1
         return [out, *[(x[0], units)] * n_states], params
     return [out], params
+
+
+def _check_initial_state(ctx: Ctx, n_states: int, units: int) -> None:
+    """``initial_state=[...]`` must be the layer's own states: ``n_states``
+    tensors of shape (batch, units). Keras builds the model either way; the
+    first call fails."""
+    given = ctx.call.get("initial_state")
+    if given is None:
+        return
+    states = given if isinstance(given, list) else [given]
+    wrong = len(states) != n_states or any(
+        s is not None and (len(s) != 2 or _differ(s[-1], units)) for s in states)
+    if wrong:
+        want = " and ".join([f"(None, {units})"] * n_states)
+        raise ShapeError(f"{ctx.type}: initial_state must be its {n_states} state tensor"
+                         f"{'s' if n_states > 1 else ''} {want}, got {_fmt_all(states)}")
+
+
+def _differ(a: int | None, b: int | None) -> bool:
+    """Two known dimensions that are not equal."""
+    return a is not None and b is not None and a != b
 
 
 _RNN_CELLS = {"SimpleRNNCell": "SimpleRNN", "GRUCell": "GRU", "LSTMCell": "LSTM"}
@@ -637,6 +659,9 @@ def _mha(ctx: Ctx) -> Result:
     if v[1:-1] != k[1:-1]:
         raise ShapeError(f"MultiHeadAttention: value {fmt_shape(v)} and key {fmt_shape(k)} must agree in "
                          "every dimension but the last")
+    if len(q) != len(v):  # Keras builds this; the first call fails
+        raise ShapeError(f"MultiHeadAttention: query {fmt_shape(q)} and value {fmt_shape(v)} must have the same "
+                         "rank")
     heads, kd = int(ctx.args.get("num_heads")), int(ctx.args.get("key_dim"))
     vd_ = ctx.args.get("value_dim")
     vd = kd if vd_ is None else int(vd_)
@@ -667,6 +692,13 @@ def _attention(ctx: Ctx) -> Result:
     if len(ins) not in (2, 3):
         raise ShapeError(f"{ctx.type} takes 2 or 3 tensors (query, value[, key]), got {len(ins)}")
     q, v = ins[0], ins[1]
+    k = ins[2] if len(ins) == 3 else v
+    # Keras builds these without comparing shapes; the first call fails.
+    if _differ(q[-1], k[-1]):
+        raise ShapeError(f"{ctx.type}: query {fmt_shape(q)} and key {fmt_shape(k)} must have the same last "
+                         "dimension (scores compare them feature by feature)")
+    if len(ins) == 3 and (len(v) != len(k) or _differ(v[-2], k[-2])):
+        raise ShapeError(f"{ctx.type}: value {fmt_shape(v)} and key {fmt_shape(k)} must have the same length")
     if ctx.type == "AdditiveAttention":  # a scale vector over the query's features
         params = _last(ctx, q) if ctx.args.get("use_scale", True) else 0
     else:
