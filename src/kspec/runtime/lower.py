@@ -7,8 +7,10 @@ caught and reported at the spec location of that layer.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache, partial
@@ -74,7 +76,9 @@ def _init_params(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
 
 def constructor_keywords(cls: type) -> frozenset[str]:
     """Every keyword a layer class's constructor accepts, following
-    ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``. The layer
+    ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``, including
+    the legacy keywords a constructor takes out of ``**kwargs`` itself
+    (``LeakyReLU(alpha=...)``, ``Embedding(input_length=...)``). The layer
     catalogue (scripts/gen_catalogue.py) is generated with this too."""
     keras = import_keras()
     accepted: set[str] = set()
@@ -87,13 +91,43 @@ def constructor_keywords(cls: type) -> frozenset[str]:
         except (TypeError, ValueError):  # pragma: no cover - builtins
             break
         accepted |= {p.name for p in s.parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in s.parameters.values()):
+        var_keyword = next((p.name for p in s.parameters.values() if p.kind == p.VAR_KEYWORD), None)
+        if var_keyword is None:
             break
+        accepted |= _keywords_taken_from(init, var_keyword)
         if klass is keras.layers.Layer:
             accepted |= set(LAYER_BASE_KWARGS)
             break
     accepted.discard("self")
     return frozenset(accepted)
+
+
+def _keywords_taken_from(function: Any, var_keyword: str) -> set[str]:
+    """Names ``function`` reads out of its ``**var_keyword`` dict with a
+    constant key: ``kwargs.pop("alpha")``, ``kwargs.get("x")``,
+    ``kwargs["x"]``, ``"x" in kwargs``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):  # pragma: no cover - no source available
+        return set()
+    names: set[str] = set()
+
+    def is_kwargs(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == var_keyword
+
+    for node in ast.walk(tree):
+        key: ast.AST | None = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_kwargs(node.func.value) \
+                and node.func.attr in ("pop", "get") and node.args:
+            key = node.args[0]
+        elif isinstance(node, ast.Subscript) and is_kwargs(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
+                and is_kwargs(node.comparators[0]):
+            key = node.left
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            names.add(key.value)
+    return names
 
 
 def _takes_list(layer: Any) -> bool:
