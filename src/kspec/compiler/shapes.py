@@ -645,20 +645,27 @@ def _time_distributed(ctx: Ctx) -> Result:
     return [(o[0], x[1], *o[1:])], params
 
 
-def _mha(ctx: Ctx) -> Result:
+def _query_value_key(ctx: Ctx) -> tuple[Shape, Shape, Shape]:
+    """The query, value and key shapes of an attention layer's call, given
+    positionally or as ``query=``/``value=``/``key=``; the key defaults to
+    the value, and must match it in every dimension but the last."""
     ins = list(ctx.inputs)
-    names = ["query", "value", "key"]
-    shapes: dict[str, Shape] = dict(zip(names, ins, strict=False))
-    for n in names:
+    shapes: dict[str, Shape] = dict(zip(["query", "value", "key"], ins, strict=False))
+    for n in ("query", "value", "key"):
         if n in ctx.call:
             shapes[n] = ctx.call[n]
     if "query" not in shapes or "value" not in shapes:
-        raise ShapeError(f"MultiHeadAttention needs a query and a value tensor, got {_fmt_all(list(ins))}")
+        raise ShapeError(f"{ctx.type} needs a query and a value tensor, got {_fmt_all(list(ins))}")
     q, v = shapes["query"], shapes["value"]
     k = shapes.get("key", v)
     if v[1:-1] != k[1:-1]:
-        raise ShapeError(f"MultiHeadAttention: value {fmt_shape(v)} and key {fmt_shape(k)} must agree in "
-                         "every dimension but the last")
+        raise ShapeError(f"{ctx.type}: value {fmt_shape(v)} and key {fmt_shape(k)} must agree in every "
+                         "dimension but the last")
+    return q, v, k
+
+
+def _mha(ctx: Ctx) -> Result:
+    q, v, k = _query_value_key(ctx)
     if len(q) != len(v):  # Keras builds this; the first call fails
         raise ShapeError(f"MultiHeadAttention: query {fmt_shape(q)} and value {fmt_shape(v)} must have the same "
                          "rank")
@@ -927,21 +934,10 @@ def _lookup(ctx: Ctx) -> Result:
 
 
 def _gqa(ctx: Ctx) -> Result:
-    ins = list(ctx.inputs)
-    shapes: dict[str, Shape] = dict(zip(["query", "value", "key"], ins, strict=False))
-    for n in ("query", "value", "key"):
-        if n in ctx.call:
-            shapes[n] = ctx.call[n]
-    if "query" not in shapes or "value" not in shapes:
-        raise ShapeError(f"{ctx.type} needs a query and a value tensor, got {_fmt_all(list(ins))}")
-    q, v = shapes["query"], shapes["value"]
-    k = shapes.get("key", v)
+    q, v, k = _query_value_key(ctx)
     if q[-1] != v[-1]:
         raise ShapeError(f"{ctx.type}: the last dimensions of query {fmt_shape(q)} and value {fmt_shape(v)} "
                          "must be equal")
-    if v[1:-1] != k[1:-1]:
-        raise ShapeError(f"{ctx.type}: value {fmt_shape(v)} and key {fmt_shape(k)} must agree in every "
-                         "dimension but the last")
     hd, hq, hkv = (int(ctx.args.get(n)) for n in ("head_dim", "num_query_heads", "num_key_value_heads"))
     qd, kd, vd = q[-1], k[-1], v[-1]
     if qd is None or kd is None or vd is None:
