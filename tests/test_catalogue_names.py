@@ -5,13 +5,13 @@ since Keras fails with it (``Initializer.__call__`` and
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import kspec
+from _scripts import load_script
 from kspec.compiler.catalogue import catalogue, load_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,11 +81,7 @@ def test_catalogue_has_no_abstract_base() -> None:
 
 
 def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_catalogue", ROOT / "scripts" / "gen_catalogue.py")
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    return gen
+    return load_script("gen_catalogue")
 
 
 #: Stand-ins for Keras classes (the rule only looks at Keras's own).

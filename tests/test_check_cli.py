@@ -3,14 +3,15 @@ shipped catalogue matching the installed Keras."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from _scripts import load_script
 from kspec.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,10 +71,7 @@ def test_check_summary_graph_import_neither_keras_nor_tensorflow(tmp_path: Path)
 
 
 def test_shipped_catalogue_matches_installed_keras() -> None:
-    spec = importlib.util.spec_from_file_location("gen_catalogue", ROOT / "scripts" / "gen_catalogue.py")
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen: Any = load_script("gen_catalogue")
     from kspec.compiler.catalogue import load_data
 
     fresh = json.loads(gen.dumps(gen.generate()))

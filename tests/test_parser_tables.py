@@ -5,7 +5,6 @@ repository and on random mutations of them."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lark import Lark, Tree, UnexpectedInput
 
+from _scripts import load_script
 from kspec.compiler import parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,11 +22,7 @@ TEXTS = [p.read_text(encoding="utf-8") for p in SPECS]
 
 
 def _script() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_parser_tables", ROOT / "scripts" / "gen_parser_tables.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gen_parser_tables")
 
 
 FRESH = Lark(parser._grammar(), **parser.LARK_OPTIONS)
