@@ -9,6 +9,13 @@ optimizers a spec may name, their names and parameters. Keras's abstract base
 classes (``Initializer``, ``Regularizer``, ``Loss``, ``Metric``, ``Optimizer``)
 are left out: see :func:`_unimplemented`.
 
+Under ``"calls"``, for the objects a ``compile`` or ``train`` section builds
+from a call (losses, metrics, optimizers, learning-rate schedules,
+callbacks): every name :mod:`kspec.spec.training` lets a spec write, mapped to
+the class kspec builds for a call of that name (``null``: kspec refuses a call
+of that name, e.g. a metric that Keras has only as a function), and each such
+class's constructor signature (see :func:`_call_entry`).
+
     python scripts/gen_catalogue.py            # rewrite the shipped file
     python scripts/gen_catalogue.py --check    # exit 1 if it is stale
 
@@ -29,9 +36,6 @@ from pathlib import Path
 from typing import Any
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "src" / "kspec" / "compiler" / "catalogue.json"
-
-#: ``Layer.__init__`` takes these through ``**kwargs`` (kspec.runtime.lower
-#: accepts exactly the same set).
 
 def _default(value: Any) -> Any:
     """A JSON-ready form of a parameter default (repr for anything else)."""
@@ -79,6 +83,144 @@ def _layer_entry(keras: Any, cls: type) -> dict[str, Any]:
     own = {p["name"] for p in entry["params"]}
     entry["extra"] = sorted(constructor_keywords(cls) - own)
     return entry
+
+
+def _kwargs_fate(init: Any, var_keyword: str) -> str:
+    """What a constructor does with the keywords left in its ``**var_keyword``:
+    ``"forwarded"`` (passed on as ``**var_keyword``, e.g. to
+    ``super().__init__``), ``"refused"`` (an ``if var_keyword:`` that raises,
+    as ``BaseOptimizer`` does) or ``"ignored"`` (``ReduceLROnPlateau`` takes any
+    keyword and drops it)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return "forwarded"  # no source: assume the next constructor decides
+
+    def is_kwargs(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == var_keyword
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and any(k.arg is None and is_kwargs(k.value) for k in node.keywords):
+            return "forwarded"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and any(is_kwargs(n) for n in ast.walk(node.test)) \
+                and any(isinstance(n, ast.Raise) for stmt in node.body for n in ast.walk(stmt)):
+            return "refused"
+    return "ignored"
+
+
+def _keywords_taken(init: Any, var_keyword: str) -> set[str]:
+    """Names a constructor reads out of its ``**var_keyword`` with a constant
+    key (``kwargs.pop("decay", None)``, ``kwargs.get("x")``, ``kwargs["x"]``,
+    ``"x" in kwargs``): legacy keywords Keras still accepts."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    names: set[str] = set()
+
+    def is_kwargs(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == var_keyword
+
+    for node in ast.walk(tree):
+        key: ast.AST | None = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_kwargs(node.func.value) \
+                and node.func.attr in ("pop", "get") and node.args:
+            key = node.args[0]
+        elif isinstance(node, ast.Subscript) and is_kwargs(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
+                and is_kwargs(node.comparators[0]):
+            key = node.left
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            names.add(key.value)
+    return names
+
+
+def _call_keywords(cls: type) -> tuple[set[str], bool]:
+    """Every keyword ``cls(...)`` accepts, following ``**kwargs`` up the class
+    hierarchy (as :func:`_layer_entry` does for layers), and whether it also
+    accepts any other keyword (a constructor that ignores what is left in its
+    ``**kwargs``). ``object.__init__`` refuses whatever reaches it."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        if klass is object:
+            return accepted, False
+        try:
+            sig = inspect.signature(init)
+        except (TypeError, ValueError):
+            return accepted, True  # cannot tell: never refuse a keyword here
+        params = list(sig.parameters.values())[1:]  # without self
+        accepted |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        var_keyword = next((p.name for p in params if p.kind == p.VAR_KEYWORD), None)
+        if var_keyword is None:
+            return accepted, False
+        accepted |= _keywords_taken(init, var_keyword)
+        fate = _kwargs_fate(init, var_keyword)
+        if fate != "forwarded":
+            return accepted, fate == "ignored"
+    return accepted, False
+
+
+def _call_entry(cls: type) -> dict[str, Any]:
+    """A constructor signature for a class a compile or train section may
+    call: its own parameters, ``extra`` (the keywords it accepts through
+    ``**kwargs``: ``Adam(decay=...)``, passed on to ``BaseOptimizer``) and
+    ``open`` (whether any other keyword is accepted too, and ignored)."""
+    entry = _signature(cls) or {"params": [], "varargs": False, "varkw": False}
+    accepted, open_ = _call_keywords(cls)
+    entry["extra"] = sorted(accepted - {p["name"] for p in entry["params"]})
+    entry["open"] = open_
+    return entry
+
+
+def _calls(keras: Any) -> dict[str, Any]:
+    """For each kind of object a compile or train section builds from a call:
+    every name a spec may write (:mod:`kspec.spec.training`), mapped to the
+    registered name of the class kspec's runtime builds for a call of that
+    name (``None`` if it refuses one), and those classes' signatures.
+
+    Names are resolved by the runtime's own resolver, asked for the class
+    instead of an object, so the catalogue cannot disagree with what
+    ``kspec train`` builds."""
+    from kspec.compiler.diagnostics import KspecError
+    from kspec.runtime import training as runtime
+    from kspec.spec import ir
+    from kspec.spec import training as spec
+
+    class Probe(runtime._Resolver):
+        def construct(self, cls: Any, call: Any, what: str) -> Any:
+            return cls
+
+    probe = Probe(None)
+    callbacks = runtime._classes("callbacks")
+    kinds: dict[str, tuple[Any, Any]] = {
+        "losses": (spec.LOSSES, probe.loss),
+        "metrics": (spec.METRICS, probe.metric),
+        "optimizers": ({*spec.OPTIMIZERS, *(n.lower() for n in spec.OPTIMIZERS)}, probe.optimizer),
+        "schedules": (spec.SCHEDULES, probe.plain),
+        "callbacks": (spec.CALLBACKS, lambda call: callbacks[call.fn]),
+    }
+    out: dict[str, Any] = {}
+    for kind, (names, resolve) in kinds.items():
+        classes: dict[str, Any] = {}
+        resolved: dict[str, str | None] = {}
+        for name in sorted(names):
+            try:
+                cls = resolve(ir.Call(fn=name))
+            except KspecError:
+                cls = None  # e.g. a metric Keras has only as a function: "takes no arguments here"
+            if cls is None or not inspect.isclass(cls):
+                resolved[name] = None
+                continue
+            key = keras.saving.get_registered_name(cls)
+            classes.setdefault(key, _call_entry(cls))
+            resolved[name] = key
+        out[kind] = {"classes": classes, "names": resolved}
+    return out
 
 
 def _snake(name: str) -> str:
@@ -211,6 +353,7 @@ def generate() -> dict[str, Any]:
                                  if not n.startswith("_") and n not in ("get", "serialize", "deserialize"))
     for kind in ("losses", "metrics", "optimizers"):
         data[kind] = sorted(_functions(getattr(keras, kind), kind))
+    data["calls"] = _calls(keras)
     return data
 
 

@@ -1,5 +1,10 @@
 """The layer catalogue: what Keras accepts, known without importing keras.
 
+Layers with their constructor signatures; the names of regularizers,
+initializers, constraints and activations; and, for the losses, metrics,
+optimizers, learning-rate schedules and callbacks of ``compile`` and
+``train`` sections, the class each name builds and its constructor.
+
 ``catalogue.json`` (package data) is generated from the installed Keras by
 ``scripts/gen_catalogue.py``; a test regenerates it in memory and compares,
 so it cannot silently drift from the Keras that kspec builds with.
@@ -8,12 +13,13 @@ so it cannot silently drift from the Keras that kspec builds with.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ALIASES", "Catalogue", "Param", "Signature", "catalogue"]
+__all__ = ["ALIASES", "CallKind", "Catalogue", "Param", "Signature", "catalogue"]
 
 #: Keras's other names for the same layer classes (``MaxPool2D`` is
 #: ``MaxPooling2D``); static rules are written for the main names.
@@ -40,12 +46,17 @@ class Param:
 @dataclass(frozen=True)
 class Signature:
     """A constructor or function signature, plus the keywords a layer class
-    accepts through ``**kwargs`` (``name``, ``dtype``, ``input_shape`` ...)."""
+    accepts through ``**kwargs`` (``name``, ``dtype``, ``input_shape`` ...).
+
+    ``open``: the constructor also takes any other keyword (and ignores it),
+    as ``ReduceLROnPlateau`` does; recorded for the classes of compile and
+    train sections (``Catalogue.calls``)."""
 
     params: tuple[Param, ...]
     varargs: bool
     varkw: bool
     extra: frozenset[str]
+    open: bool = False
 
     @cached_property
     def positional(self) -> list[str]:
@@ -65,10 +76,53 @@ class Signature:
     def default(self, name: str) -> Any:
         return self.defaults.get(name)
 
+    def bind(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Positional and keyword arguments by parameter name (no checks)."""
+        out = dict(kwargs)
+        for name, value in zip(self.positional, args, strict=False):
+            out.setdefault(name, value)
+        return out
+
+    def bind_problem(self, n_args: int, keywords: Iterable[str]) -> tuple[str, str] | None:
+        """The first problem Python would report calling with ``n_args``
+        positional arguments and these (accepted) keywords, if any:
+        ``("twice", name)``, ``("too_many", "")`` or ``("missing", name)``."""
+        given = set(keywords)
+        positional = self.positional
+        for name in positional[:n_args]:
+            if name in given:
+                return "twice", name
+        if n_args > len(positional) and not self.varargs:
+            return "too_many", ""
+        bound = set(positional[:n_args]) | given
+        for p in self.params:
+            if p.required and p.name not in bound:
+                return "missing", p.name
+        return None
+
     @classmethod
     def of(cls, data: dict[str, Any]) -> Signature:
         params = tuple(Param(p["name"], p["positional"], p["required"], p["default"]) for p in data["params"])
-        return cls(params, bool(data["varargs"]), bool(data["varkw"]), frozenset(data.get("extra", ())))
+        return cls(params, bool(data["varargs"]), bool(data["varkw"]), frozenset(data.get("extra", ())),
+                   bool(data.get("open", False)))
+
+
+@dataclass(frozen=True)
+class CallKind:
+    """One kind of object a compile or train section builds from a call
+    (losses, metrics, optimizers, learning-rate schedules, callbacks)."""
+
+    #: Every name a spec may write -> the class kspec builds for a call of
+    #: that name (its registered name), or ``None`` when kspec refuses a call
+    #: of that name (a metric Keras has only as a function, say).
+    names: dict[str, str | None]
+    #: Constructor signature of each class.
+    classes: dict[str, Signature]
+
+    def signature(self, name: str) -> Signature | None:
+        """The constructor a call of ``name`` reaches (``None``: none)."""
+        cls = self.names.get(name)
+        return self.classes[cls] if cls is not None else None
 
 
 @dataclass(frozen=True)
@@ -83,6 +137,7 @@ class Catalogue:
     losses: frozenset[str]
     metrics: frozenset[str]
     optimizers: frozenset[str]
+    calls: dict[str, CallKind]  # "losses", "metrics", "optimizers", "schedules", "callbacks"
 
 
 def _parse(data: dict[str, Any]) -> Catalogue:
@@ -96,6 +151,8 @@ def _parse(data: dict[str, Any]) -> Catalogue:
         losses=frozenset(data["losses"]),
         metrics=frozenset(data["metrics"]),
         optimizers=frozenset(data["optimizers"]),
+        calls={k: CallKind(names=dict(v["names"]), classes={n: Signature.of(s) for n, s in v["classes"].items()})
+               for k, v in data["calls"].items()},
     )
 
 
