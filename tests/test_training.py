@@ -147,10 +147,23 @@ def test_optimizer_schedule_and_per_output_settings() -> None:
 
 
 def test_bad_keras_argument_is_located() -> None:
-    spec = kspec.loads(TINY.format(units=1, activation="linear", compile=(
-        "    optimizer: {fn: Adam, kwargs: {learning_rat: 0.1}}\n    loss: mse")), format="yaml", file="c.yaml")
+    text = TINY.format(units=1, activation="linear", compile=(
+        "    optimizer: {fn: Adam, kwargs: {learning_rat: 0.1}}\n    loss: mse"))
+    with pytest.raises(kspec.KspecError) as info:  # kspec check knows Adam's signature (the catalogue)
+        kspec.loads(text, format="yaml", file="c.yaml")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.span.line if d.span else None) == ("K302", 9)
+    assert d.message == "invalid optimizer Adam(...): unexpected argument 'learning_rat'"
+    assert d.hint == "did you mean 'learning_rate'?"
+    # Keras refusing what the static check let through is located too.
+    from kspec.runtime.training import compile_model
+    from kspec.spec.training import CompileSettings
+
+    model = _build("    loss: mse", 1, "linear")
+    section = ir.Section(model="tiny", settings={}, key_spans={"optimizer": ir.Span("c.yaml", 9, 16)})
+    settings = CompileSettings(optimizer=ir.Call(fn="Adam", kwargs={"learning_rat": 0.1}), loss="mse")
     with pytest.raises(kspec.KspecError) as info:
-        kspec.build(spec)
+        compile_model(model, settings, section)
     d = info.value.diagnostics[0]
     assert (d.code, d.span.line if d.span else None) == ("K310", 9)
     assert d.message.startswith("cannot create optimizer 'Adam': ")

@@ -28,14 +28,25 @@ them and turns them into typed settings:
 Every problem becomes a located :class:`Diagnostic` with a suggestion for
 misspelled names. Name lists are static (kspec never imports keras to check
 a spec); a test compares them with the installed Keras.
+
+Calls (``Adam(learning_rate=1e-3)``, ``EarlyStopping(patience=3)``) are
+checked against the constructor signatures in the shipped catalogue
+(:mod:`kspec.compiler.catalogue`, generated from Keras): unknown keywords,
+too many positional arguments, missing ones, and a few argument values Keras
+refuses when it builds the object (:data:`_VALUE_RULES`). Lists of losses,
+loss weights and metrics are checked against the model's outputs as Keras
+pairs them up when training starts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kspec.compiler.catalogue import CallKind, Signature, catalogue
 from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
 from kspec.spec.ir import Span
@@ -182,6 +193,107 @@ def output_names(model: ir.Model) -> list[str]:
     return []
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _quoted(choices: tuple[Any, ...]) -> str:
+    words = ["none" if c is None else f"'{c}'" for c in choices]
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """An argument value Keras refuses when it builds the object: ``ok``
+    gets the value (given by the spec) and every bound argument (defaults
+    included)."""
+
+    key: str
+    ok: Callable[[Any, dict[str, Any]], bool]
+    expect: str
+    choices: tuple[Any, ...] = ()
+
+
+def _one_of(key: str, choices: tuple[Any, ...], expect: str | None = None) -> _Rule:
+    return _Rule(key, lambda v, _: any(v is c or (c is not None and v == c and type(v) is type(c)) for c in choices),
+                 expect or f"one of {_quoted(choices)}", choices)
+
+
+def _positive(key: str) -> _Rule:
+    return _Rule(key, lambda v, _: not _number(v) or v > 0, "a number above 0")
+
+
+def _fraction(key: str) -> _Rule:
+    return _Rule(key, lambda v, _: not _number(v) or 0 <= v <= 1, "a number from 0 to 1")
+
+
+def _save_freq(key: str) -> _Rule:
+    return _Rule(key, lambda v, _: v == "epoch" or isinstance(v, int), "'epoch' or a number of batches")
+
+
+def _checkpoint_path(v: Any, bound: dict[str, Any]) -> bool:
+    if not isinstance(v, str):
+        return True
+    if bound.get("save_weights_only"):
+        return v.endswith(".weights.h5")
+    return v.endswith((".keras", ".h5"))
+
+
+#: ``Loss.__init__``'s ``standardize_reduction``.
+_REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+#: Argument values Keras 3 refuses in a constructor, by catalogue kind and
+#: class ("*": every class of the kind). Each was checked against Keras
+#: (``tests/test_training_keras.py`` builds the objects).
+_VALUE_RULES: dict[tuple[str, str], tuple[_Rule, ...]] = {
+    ("losses", "*"): (_one_of("reduction", _REDUCTIONS),),
+    ("optimizers", "*"): (
+        # BaseOptimizer: a Python float, a schedule or a callable; an int is refused.
+        _Rule("learning_rate", lambda v, _: isinstance(v, (float, ir.Call)),
+              "a float (such as 0.001) or a learning-rate schedule"),
+        _Rule("gradient_accumulation_steps", lambda v, _: not v or (_number(v) and v >= 2),
+              "an integer of at least 2 (or none)"),
+        _Rule("ema_momentum", lambda v, b: not b.get("use_ema") or not _number(v) or 0 <= v <= 1,
+              "a number from 0 to 1 when 'use_ema' is true"),
+    ),
+    ("schedules", "ExponentialDecay"): (_positive("decay_steps"),),
+    ("schedules", "InverseTimeDecay"): (_positive("decay_steps"),),
+    ("schedules", "PolynomialDecay"): (_positive("decay_steps"),),
+    ("schedules", "CosineDecay"): (_positive("decay_steps"),),
+    ("schedules", "CosineDecayRestarts"): (_positive("first_decay_steps"),),
+    ("schedules", "PiecewiseConstantDecay"): (
+        _Rule("values", lambda v, b: not (isinstance(v, list) and isinstance(b.get("boundaries"), list))
+              or len(b["boundaries"]) == len(v) - 1, "one value more than there are 'boundaries'"),
+    ),
+    ("metrics", "AUC"): (
+        _one_of("curve", ("ROC", "PR", "PRGAIN", "roc", "pr", "prgain"), "one of 'ROC', 'PR' or 'PRGAIN'"),
+        _one_of("summation_method", ("interpolation", "majoring", "minoring", "Interpolation", "Majoring",
+                                     "Minoring"), "one of 'interpolation', 'majoring' or 'minoring'"),
+        _Rule("num_thresholds", lambda v, b: b.get("thresholds") is not None or not _number(v) or v > 1,
+              "an integer above 1"),
+    ),
+    ("metrics", "PrecisionAtRecall"): (_fraction("recall"),),
+    ("metrics", "RecallAtPrecision"): (_fraction("precision"),),
+    ("metrics", "SensitivityAtSpecificity"): (_fraction("specificity"),),
+    ("metrics", "SpecificityAtSensitivity"): (_fraction("sensitivity"),),
+    ("callbacks", "ReduceLROnPlateau"): (
+        _Rule("factor", lambda v, _: not _number(v) or v < 1.0, "a number below 1.0"),
+    ),
+    ("callbacks", "ModelCheckpoint"): (
+        _Rule("filepath", _checkpoint_path,
+              "a path ending in .keras or .h5 (.weights.h5 with save_weights_only=true)"),
+        _save_freq("save_freq"),
+    ),
+    ("callbacks", "BackupAndRestore"): (
+        _Rule("backup_dir", lambda v, _: bool(v), "a directory path, not empty"),
+        _save_freq("save_freq"),
+    ),
+}
+
+#: ``BaseOptimizer`` takes at most one of these.
+_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
 class _Checker:
     """Collects diagnostics for one section."""
 
@@ -193,8 +305,9 @@ class _Checker:
     def at(self, key: str | None = None) -> Span | None:
         return self.section.at(key)
 
-    def error(self, code: str, message: str, key: str | None, hint: str | None = None) -> None:
-        self.diags.append(Diagnostic(code, message, self.at(key), hint))
+    def error(self, code: str, message: str, key: str | None, hint: str | None = None,
+              span: Span | None = None) -> None:
+        self.diags.append(Diagnostic(code, message, span or self.at(key), hint))
 
     def known_keys(self, allowed: tuple[str, ...]) -> None:
         for key in self.section.settings:
@@ -212,17 +325,113 @@ class _Checker:
                 self.error("K302", f"invalid {self.what} setting '{where}': {err['msg']}", key)
             return None
 
-    def name(self, value: Any, known: frozenset[str] | tuple[str, ...], kind: str, key: str) -> None:
-        """Check one loss / metric / optimizer / callback given by name or call."""
+    def name(self, value: Any, known: frozenset[str] | tuple[str, ...], kind: str, key: str,
+             span: Span | None = None) -> bool:
+        """Check one loss / metric / optimizer / callback given by name or
+        call (located at the call, else at ``span``, else at the setting);
+        whether the name is known."""
         fn = value.fn if isinstance(value, ir.Call) else value
+        if isinstance(value, ir.Call) and value.span is not None:
+            span = value.span
         if not isinstance(fn, str):
-            self.error("K302", f"a {kind} is a name or a call, got {type(fn).__name__}", key)
-            return
+            self.error("K302", f"a {kind} is a name or a call, got {type(fn).__name__}", key, span=span)
+            return False
         pool = set(known)
         if kind == "optimizer":
             pool |= {n.lower() for n in known}
         if fn not in pool:
-            self.error("K303", f"unknown {kind} '{fn}'", key, did_you_mean(fn, known))
+            self.error("K303", f"unknown {kind} '{fn}'", key, did_you_mean(fn, known), span=span)
+            return False
+        return True
+
+    def setting(self, value: Any, known: frozenset[str] | tuple[str, ...], kind: str, calls: str, key: str) -> None:
+        """A loss / metric / optimizer / callback: its name, and if it is a
+        call, its arguments (catalogue kind ``calls``)."""
+        if self.name(value, known, kind, key) and isinstance(value, ir.Call):
+            self.call(value, calls, kind, key)
+
+    def call(self, call: ir.Call, calls: str, kind: str, key: str, span: Span | None = None) -> None:
+        """The arguments of a call whose name is known, against the
+        constructor kspec builds for it."""
+        entry: CallKind = catalogue().calls[calls]
+        if call.fn not in entry.names:
+            return  # a name the catalogue's Keras lacks: the name check says so
+        here = call.span or span or self.at(key)
+
+        def where(name: str) -> Span | None:
+            return call.key_spans.get(name) or here
+
+        sig = entry.signature(call.fn)
+        if sig is None:
+            self.error("K302", f"invalid {kind} {call.fn}(...): '{call.fn}' takes no arguments here", key,
+                       "write it as a plain name, or use its class", span=here)
+            return
+        for name, value in sig.bind(list(call.args), {}).items():
+            self.nested(value, key, where(name))
+        for name, value in call.kwargs.items():
+            self.nested(value, key, where(name))
+        unknown = [k for k in call.kwargs if k not in sig.accepted] if not sig.open else []
+        for k in unknown:
+            self.error("K302", f"invalid {kind} {call.fn}(...): unexpected argument '{k}'", key,
+                       did_you_mean(k, sig.accepted) or f"{call.fn} takes {', '.join(p.name for p in sig.params)}",
+                       span=where(k))
+        if unknown:
+            return
+        keywords = set(call.kwargs)
+        # kspec's runtime names a metric written in lower case after itself (history keys as written).
+        named_by_kspec = calls == "metrics" and "name" not in keywords and not call.fn[:1].isupper() \
+            and "name" in sig.accepted
+        if named_by_kspec:
+            keywords.add("name")
+        problem = sig.bind_problem(len(call.args), keywords)
+        if problem is not None:
+            what, name = problem
+            if what == "twice":
+                hint = (f"kspec passes name='{call.fn}' to a metric written in lower case; give name=... instead"
+                        if named_by_kspec and name == "name" else None)
+                self.error("K302", f"invalid {kind} {call.fn}(...): argument '{name}' is given twice", key, hint,
+                           span=where(name))
+            elif what == "too_many":
+                n = len(sig.positional)
+                self.error("K302", f"invalid {kind} {call.fn}(...): takes at most {n} positional argument"
+                           f"{'s' if n != 1 else ''} ({', '.join(sig.positional)}), got {len(call.args)}", key,
+                           span=here)
+            else:
+                self.error("K302", f"invalid {kind} {call.fn}(...): needs argument '{name}'", key, span=here)
+            return
+        self.values(call, calls, kind, key, sig, entry.names[call.fn] or call.fn, where)
+
+    def values(self, call: ir.Call, calls: str, kind: str, key: str, sig: Signature, cls: str,
+               where: Callable[[str], Span | None]) -> None:
+        """Argument values Keras refuses in the constructor."""
+        given = sig.bind(list(call.args), dict(call.kwargs))
+        bound = {**{p.name: p.default for p in sig.params if not p.required}, **given}
+        for rule in (*_VALUE_RULES.get((calls, "*"), ()), *_VALUE_RULES.get((calls, cls), ())):
+            if rule.key in given and not rule.ok(given[rule.key], bound):
+                v = given[rule.key]
+                strings = [c for c in rule.choices if isinstance(c, str)]
+                hint = did_you_mean(v, strings) if strings and isinstance(v, str) else None
+                self.error("K302", f"invalid {kind} {call.fn}(...): '{rule.key}' must be {rule.expect}, got {v!r}",
+                           key, hint, span=where(rule.key))
+        if calls == "optimizers":
+            clips = [k for k in _CLIPS if given.get(k) is not None]
+            if len(clips) > 1:
+                self.error("K302", f"invalid {kind} {call.fn}(...): give only one of 'clipnorm', 'clipvalue' and "
+                           f"'global_clipnorm', got {' and '.join(repr(k) for k in clips)}", key,
+                           span=where(clips[1]))
+
+    def nested(self, value: Any, key: str, span: Span | None) -> None:
+        """A call inside a call's arguments: kspec builds only learning-rate
+        schedules there (``Adam(learning_rate=CosineDecay(0.01, 1000))``)."""
+        if isinstance(value, ir.Call):
+            if self.name(value, SCHEDULES, "learning-rate schedule", key, span):
+                self.call(value, "schedules", "learning-rate schedule", key, span)
+        elif isinstance(value, list):
+            for v in value:
+                self.nested(v, key, span)
+        elif isinstance(value, dict):
+            for v in value.values():
+                self.nested(v, key, span)
 
     def outputs(self, mapping: dict[str, Any], outputs: list[str], key: str) -> None:
         for name in mapping:
@@ -231,12 +440,56 @@ class _Checker:
                 self.error("K304", f"'{key}' names an output '{name}' that model '{self.section.model}' does not have",
                            key, did_you_mean(name, outputs) or f"its outputs: {have}")
 
-
-def _schedule_check(c: _Checker, optimizer: Any) -> None:
-    if isinstance(optimizer, ir.Call):
-        lr = optimizer.kwargs.get("learning_rate")
-        if isinstance(lr, ir.Call):
-            c.name(lr, SCHEDULES, "learning-rate schedule", "optimizer")
+    def counts(self, settings: CompileSettings, model: ir.Model) -> None:
+        """Lists of losses, loss weights and metrics against the model's
+        outputs, as Keras pairs them up when training starts."""
+        outs = output_names(model)
+        n = len(outs) if isinstance(model, ir.FunctionalModel) else 1
+        named = ", ".join(outs)
+        loss, weights = settings.loss, settings.loss_weights
+        complete = True
+        if isinstance(loss, list):
+            if not loss:
+                self.error("K302", "invalid compile setting 'loss': an empty list gives no loss", "loss",
+                           "give a loss, or one per output")
+            elif n > 1 and len(loss) > n:
+                self.error("K304", f"'loss' lists {len(loss)} losses but model '{model.name}' has {n} outputs",
+                           "loss", f"give one loss per output ({named}), or one loss for them all")
+        elif isinstance(loss, dict) and not isinstance(model, ir.FunctionalModel):
+            complete = False  # a sequential model's output has no name: reported already
+        elif isinstance(loss, dict):
+            missing = [o for o in outs if o not in loss]
+            complete = not missing and set(loss) <= set(outs)
+            for o in missing if set(loss) <= set(outs) else []:  # else a misspelt output, reported already
+                self.error("K304", f"'loss' gives no loss for output '{o}' of model '{model.name}'", "loss",
+                           "Keras needs every output in a loss mapping: map it to none to train it without a loss")
+        if loss is not None and weights is not None and complete:
+            if isinstance(loss, dict) and isinstance(weights, dict):
+                for o in outs:
+                    if o not in weights:
+                        self.error("K304", f"'loss_weights' gives no weight for output '{o}' of model "
+                                   f"'{model.name}'", "loss_weights",
+                                   "'loss' maps every output to a loss, so each needs a weight")
+            else:
+                losses = len(loss) if isinstance(loss, (list, dict)) else 1
+                if losses and len(weights) != losses:
+                    if losses > 1:
+                        hint = f"give one weight per loss, {losses} in all"
+                    elif n > 1:
+                        hint = ("a single loss is one loss for every output, with one weight: give one loss per "
+                                "output to weight them")
+                    else:
+                        hint = "give one weight"
+                    self.error("K304", f"'loss_weights' gives {len(weights)} weight{'s' if len(weights) != 1 else ''}"
+                               f" for {losses} loss{'es' if losses != 1 else ''}", "loss_weights", hint)
+        if n > 1:
+            for key in ("metrics", "weighted_metrics"):
+                metrics = getattr(settings, key)
+                if isinstance(metrics, list) and metrics and len(metrics) != n:
+                    self.error("K304", f"'{key}' lists {len(metrics)} metric{'s' if len(metrics) != 1 else ''} but "
+                               f"model '{model.name}' has {n} outputs", key,
+                               f"with several outputs Keras takes a list as one metric per output: give {n} "
+                               f"(for {named}), or map outputs to lists of metrics")
 
 
 def _each(value: Any) -> list[Any]:
@@ -252,17 +505,16 @@ def check_compile(section: ir.Section, model: ir.Model) -> tuple[CompileSettings
     if settings is None:
         return None, c.diags
     outs = output_names(model)
-    c.name(settings.optimizer, OPTIMIZERS, "optimizer", "optimizer")
-    _schedule_check(c, settings.optimizer)
+    c.setting(settings.optimizer, OPTIMIZERS, "optimizer", "optimizers", "optimizer")
     loss = settings.loss
     if isinstance(loss, dict):
         c.outputs(loss, outs, "loss")
         for v in loss.values():
             if v is not None:
-                c.name(v, LOSSES, "loss", "loss")
+                c.setting(v, LOSSES, "loss", "losses", "loss")
     elif loss is not None:
         for v in _each(loss):
-            c.name(v, LOSSES, "loss", "loss")
+            c.setting(v, LOSSES, "loss", "losses", "loss")
     if isinstance(settings.loss_weights, dict):
         c.outputs(settings.loss_weights, outs, "loss_weights")
     for key in ("metrics", "weighted_metrics"):
@@ -271,10 +523,11 @@ def check_compile(section: ir.Section, model: ir.Model) -> tuple[CompileSettings
             c.outputs(metrics, outs, key)
             for v in metrics.values():
                 for m in _each(v):
-                    c.name(m, METRICS, "metric", key)
+                    c.setting(m, METRICS, "metric", "metrics", key)
         elif metrics is not None:
             for m in metrics:
-                c.name(m, METRICS, "metric", key)
+                c.setting(m, METRICS, "metric", "metrics", key)
+    c.counts(settings, model)
     return (settings if not c.diags else None), c.diags
 
 
@@ -289,7 +542,7 @@ def check_train(section: ir.Section, model: ir.Model) -> tuple[TrainSettings | N
     if settings is None:
         return None, c.diags
     for cb in settings.callbacks:
-        c.name(cb, CALLBACKS, "callback", "callbacks")
+        c.setting(cb, CALLBACKS, "callback", "callbacks", "callbacks")
     if settings.validation_split and settings.validation_data:
         c.error("K302", "give either 'validation_split' or 'validation_data', not both", "validation_data")
     if settings.data is not None and isinstance(model, ir.FunctionalModel):
