@@ -104,6 +104,8 @@ ACCEPTED = {
                              " o, s = MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(1, 2))(x, x,"
                              " return_attention_scores=true)\n output y = o -> Flatten()\n output z = s -> Flatten()",
     "conv_padding_any_case": "input x: (8, 8, 3)\n output y = x -> Conv2D(4, 3, padding=\"SAME\")",
+    "gru_extra_state": "input x: (5, 8)\n seq, h, c = x -> LSTM(16, return_state=true)\n"
+                       " output y = x -> GRU(16)(initial_state=[h, c])",
     # legacy keywords constructors still take out of **kwargs (Keras warns about some)
     "legacy_keywords": "input x: (16,) int32\n output y = x -> Embedding(100, 8, input_length=16)"
                        " -> LSTM(4, implementation=1, return_sequences=true) -> LayerNormalization(rms_scaling=true)"

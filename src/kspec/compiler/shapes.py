@@ -594,8 +594,9 @@ def _check_initial_state(ctx: Ctx, n_states: int, units: int) -> None:
     if given is None:
         return
     states = given if isinstance(given, list) else [given]
-    wrong = len(states) != n_states or any(
-        s is not None and (len(s) != 2 or _differ(s[-1], units)) for s in states)
+    # Too few states fail; extra ones are ignored by Keras (a GRU given [h, c] runs).
+    wrong = len(states) < n_states or any(
+        s is not None and (len(s) != 2 or _differ(s[-1], units)) for s in states[:n_states])
     if wrong:
         want = " and ".join([f"(None, {units})"] * n_states)
         raise ShapeError(f"{ctx.type}: initial_state must be its {n_states} state tensor"
