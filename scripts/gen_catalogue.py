@@ -110,31 +110,11 @@ def _kwargs_fate(init: Any, var_keyword: str) -> str:
 
 
 def _keywords_taken(init: Any, var_keyword: str) -> set[str]:
-    """Names a constructor reads out of its ``**var_keyword`` with a constant
-    key (``kwargs.pop("decay", None)``, ``kwargs.get("x")``, ``kwargs["x"]``,
-    ``"x" in kwargs``): legacy keywords Keras still accepts."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
-        return set()
-    names: set[str] = set()
+    """Legacy keywords a constructor reads out of its ``**var_keyword``
+    (the rule the lowering applies to layers)."""
+    from kspec.runtime.lower import keywords_taken_from
 
-    def is_kwargs(node: ast.AST) -> bool:
-        return isinstance(node, ast.Name) and node.id == var_keyword
-
-    for node in ast.walk(tree):
-        key: ast.AST | None = None
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_kwargs(node.func.value) \
-                and node.func.attr in ("pop", "get") and node.args:
-            key = node.args[0]
-        elif isinstance(node, ast.Subscript) and is_kwargs(node.value):
-            key = node.slice
-        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
-                and is_kwargs(node.comparators[0]):
-            key = node.left
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            names.add(key.value)
-    return names
+    return keywords_taken_from(init, var_keyword)
 
 
 def _call_keywords(cls: type) -> tuple[set[str], bool]:

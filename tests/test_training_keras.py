@@ -24,7 +24,7 @@ KERAS_SAYS = {
     "three_weights_two_losses": "`loss_weights` must match the number of losses, got 2 losses and 3 weights",
     "weights_single_output": "`loss_weights` must match the number of losses, got 1 losses and 2 weights",
     "loss_mapping_misses_output": "Expected keys ['score', 'label'] in loss dict",
-    "weight_mapping_misses_output": "KeyError: 'label'",
+    "weight_mapping_misses_output": "nothing given for 'label'",
     "one_metric_two_outputs": "tuple arity mismatch; expected: 2, got: 1",
     "three_weighted_metrics_two_outputs": "tuple arity mismatch; expected: 2, got: 3",
     "empty_loss_list": "No loss to compute",

@@ -27,6 +27,7 @@ __all__ = [
     "LAYER_BASE_KWARGS",
     "clean_keras_message",
     "constructor_keywords",
+    "keywords_taken_from",
     "layer_classes",
     "lower_model",
     "lower_spec",
@@ -94,7 +95,7 @@ def constructor_keywords(cls: type) -> frozenset[str]:
         var_keyword = next((p.name for p in s.parameters.values() if p.kind == p.VAR_KEYWORD), None)
         if var_keyword is None:
             break
-        accepted |= _keywords_taken_from(init, var_keyword)
+        accepted |= keywords_taken_from(init, var_keyword)
         if klass is keras.layers.Layer:
             accepted |= set(LAYER_BASE_KWARGS)
             break
@@ -102,7 +103,7 @@ def constructor_keywords(cls: type) -> frozenset[str]:
     return frozenset(accepted)
 
 
-def _keywords_taken_from(function: Any, var_keyword: str) -> set[str]:
+def keywords_taken_from(function: Any, var_keyword: str) -> set[str]:
     """Names ``function`` reads out of its ``**var_keyword`` dict with a
     constant key: ``kwargs.pop("alpha")``, ``kwargs.get("x")``,
     ``kwargs["x"]``, ``"x" in kwargs``."""

@@ -223,9 +223,12 @@ class FitResult:
 
 
 def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tuple[Any, Any] | None = None,
-        callbacks: list[Any] | None = None, verbose: int | str | None = None) -> FitResult:
+        callbacks: list[Any] | None = None, verbose: int | str | None = None, span: Span | None = None) -> FitResult:
     """Run ``model.fit``; Ctrl-C ends training cleanly with the history so far.
 
+    A setting Keras refuses only once training runs (``class_weight`` on a
+    model with several outputs, a callback argument checked when training
+    begins) is a K312 error at ``span`` (the train section), not a crash.
     The spec's ``seed`` is applied by :func:`seed_everything` before the
     model is built (as a hand-written Keras script would), not here."""
     keras = import_keras()
@@ -240,6 +243,11 @@ def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tupl
                   verbose=settings.verbose if verbose is None else verbose)
     except KeyboardInterrupt:
         result.interrupted = True
+    except (ValueError, TypeError, KeyError) as exc:
+        detail = clean_keras_message(exc)
+        if isinstance(exc, KeyError):  # str(KeyError) is just the missing key
+            detail = f"nothing given for {detail}"
+        raise KspecError(Diagnostic("K312", f"Keras stopped training model '{model.name}': {detail}", span)) from None
     result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     result.epochs_run = max((len(v) for v in result.history.values()), default=0)
     return result
