@@ -61,10 +61,12 @@ def expand(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> ir.Spec:
 
 def check(spec: ir.Spec) -> ir.Spec:
     """Pass 3: static graph checks; raises with every problem found."""
-    from kspec.spec.training import check_sections
-
     graph = check_graph(spec)
-    diags = graph + check_sections(spec)
+    diags = list(graph)
+    if spec.compile or spec.train:  # the training checks load only when there is something to check
+        from kspec.spec.training import check_sections
+
+        diags += check_sections(spec)
     if not any(d.severity == "error" for d in graph):
         from kspec.compiler.static import static_check
 
