@@ -108,7 +108,7 @@ class _Checker:
             self.error("K301", f"{call.type} has no argument '{key}'", call.at(key), did_you_mean(key, accepted))
         if unknown:
             return
-        problem = _bind_problem(sig, len(call.args), call.kwargs)
+        problem = sig.bind_problem(len(call.args), call.kwargs)
         if problem is None:
             return
         kind, name = problem
@@ -271,7 +271,7 @@ class _Checker:
                     self.error("K302", f"invalid {what} {call.fn}(...): unexpected argument '{key}'",
                                call.at(key) if call.key_spans else where, did_you_mean(key, accepted))
                     return
-        problem = _bind_problem(sig, len(call.args), {k: v for k, v in call.kwargs.items() if k in accepted})
+        problem = sig.bind_problem(len(call.args), (k for k in call.kwargs if k in accepted))
         if problem is None:
             if what == "regularizer":
                 for name, v in bind_args(sig, list(call.args), dict(call.kwargs)).items():
@@ -447,22 +447,6 @@ def _int_tuple(v: Any, n: int) -> bool:
     if _positive_int(v):
         return True
     return isinstance(v, list) and len(v) == n and all(_positive_int(x) for x in v)
-
-
-def _bind_problem(sig: Signature, n_args: int, kwargs: dict[str, Any]) -> tuple[str, str] | None:
-    """The first problem ``inspect.Signature.bind`` would report, if any:
-    ``("twice", name)``, ``("too_many", "")`` or ``("missing", name)``."""
-    positional = sig.positional
-    for name in positional[:n_args]:
-        if name in kwargs:
-            return "twice", name
-    if n_args > len(positional) and not sig.varargs:
-        return "too_many", ""
-    bound = set(positional[:n_args]) | set(kwargs)
-    for p in sig.params:
-        if p.required and p.name not in bound:
-            return "missing", p.name
-    return None
 
 
 def check_layer_call(call: ir.LayerCall, model_names: set[str] | None = None) -> list[Diagnostic]:
