@@ -309,22 +309,32 @@ def test_sections_are_ir_sections() -> None:
     assert spec.train == [ir.Section(model="lin", settings={"epochs": 2})]
 
 
-def test_setting_keras_refuses_only_in_fit_is_a_located_error(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """``class_weight`` on a model with two outputs passes every static
-    check; Keras refuses it once training starts: exit 1 at the train
+def test_setting_keras_refuses_only_in_fit_is_a_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A callback argument Keras only looks at once training runs passes
+    every static check; Keras then fails inside fit: exit 1 at the train
     section, no internal error, no model file."""
     from kspec.cli import main
 
-    spec = tmp_path / "two.kspec"
-    spec.write_text("model two {\n  input x: (3,)\n  h = x -> Dense(4)\n  output a = h -> Dense(1)\n"
-                    "  output b = h -> Dense(1)\n}\ncompile two {\n  optimizer = sgd\n  loss = [mse, mse]\n}\n"
-                    "train two {\n  epochs = 1\n  class_weight = {\"0\": 1.0, \"1\": 2.0}\n}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "one.kspec"
+    spec.write_text("model one {\n  input x: (3,)\n  output a = x -> Dense(1)\n}\ncompile one {\n  optimizer = sgd\n"
+                    "  loss = mse\n}\ntrain one {\n  epochs = 1\n"
+                    "  callbacks = [TensorBoard(log_dir=\"logs\", update_freq=\"sometimes\")]\n}\n", encoding="utf-8")
     data = tmp_path / "d.npz"
-    np.savez(data, x=np.ones((4, 3), "float32"), a=np.ones((4, 1), "float32"), b=np.ones((4, 1), "float32"))
+    np.savez(data, x=np.ones((4, 3), "float32"), a=np.ones((4, 1), "float32"))
     out = tmp_path / "m.keras"
     assert main(["train", str(spec), "--data", str(data), "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"{spec}:11:1: error[K312]: Keras stopped training model 'two': `class_weight` is only "
-                          "supported for Models with a single output.\n")
+    assert err.startswith(f"{spec}:9:1: error[K312]: Keras stopped training model 'one': ")
     assert not out.exists()
+
+
+def test_class_weight_on_several_outputs_is_refused_statically() -> None:
+    with pytest.raises(kspec.KspecError) as caught:
+        kspec.loads("model two {\n  input x: (3,)\n  output a = x -> Dense(1)\n  output b = x -> Dense(1)\n}\n"
+                    "compile two {\n  optimizer = sgd\n  loss = [mse, mse]\n}\n"
+                    "train two {\n  class_weight = {\"0\": 1.0, \"1\": 2.0}\n}\n", file="two.kspec")
+    (diag,) = caught.value.diagnostics
+    assert (diag.code, diag.message) == ("K302", "'class_weight' needs a model with one output (as in Keras); "
+                                                 "model 'two' has 2")

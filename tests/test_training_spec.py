@@ -54,14 +54,14 @@ def test_valid_sections_give_typed_settings() -> None:
         "    loss: {score: rmse, label: sparse_categorical_crossentropy}\n"
         "    loss_weights: {score: 1.0, label: 0.5}\n"
         "    metrics: {label: [{fn: sparse_top_k_categorical_accuracy, kwargs: {k: 2}}], score: mae}\n"
-        "train:\n  net:\n    epochs: 3\n    batch_size: 8\n    class_weight: {0: 1.0, 1: 2.0}\n"
+        "train:\n  net:\n    epochs: 3\n    batch_size: 8\n"
         "    callbacks: [{fn: EarlyStopping, kwargs: {patience: 2}}, TerminateOnNaN]\n")
     c = compile_section(spec, "net")
     assert c is not None
     assert c.loss == {"score": "rmse", "label": "sparse_categorical_crossentropy"}
     assert isinstance(c.optimizer, ir.Call) and c.optimizer.fn == "Adam"
     t = train_section(spec, "net")
-    assert (t.epochs, t.batch_size, t.class_weight) == (3, 8, {"0": 1.0, "1": 2.0})
+    assert (t.epochs, t.batch_size, t.class_weight) == (3, 8, None)  # class_weight: single-output models only
     assert [cb.fn if isinstance(cb, ir.Call) else cb for cb in t.callbacks] == ["EarlyStopping", "TerminateOnNaN"]
     assert check_sections(spec) == []
 

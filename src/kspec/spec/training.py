@@ -545,6 +545,9 @@ def check_train(section: ir.Section, model: ir.Model) -> tuple[TrainSettings | N
         c.setting(cb, CALLBACKS, "callback", "callbacks", "callbacks")
     if settings.validation_split and settings.validation_data:
         c.error("K302", "give either 'validation_split' or 'validation_data', not both", "validation_data")
+    if settings.class_weight and len(output_names(model)) > 1:
+        c.error("K302", f"'class_weight' needs a model with one output (as in Keras); model '{model.name}' has "
+                f"{len(output_names(model))}", "class_weight")
     if settings.data is not None and isinstance(model, ir.FunctionalModel):
         inputs = [i.name for i in model.inputs]
         for name in settings.data.inputs:
