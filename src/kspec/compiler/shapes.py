@@ -380,16 +380,30 @@ def _repeat(ctx: Ctx) -> Result:
     return [(x[0], int(ctx.args.get("n")), x[1])], 0
 
 
-def _crop(rank: int) -> Rule:
+Resize = Callable[[Ctx, Shape, list[int | None]], list[int | None]]
+
+
+def _spatial(rank: int, resize: Resize) -> Rule:
+    """A layer that changes only the spatial sizes (cropping, padding,
+    upsampling): ``resize`` maps them; channels and batch stay. The 1D forms
+    take (batch, steps, features) and have no ``data_format``."""
     def rule(ctx: Ctx) -> Result:
         x = ctx.one()
-        default = 1 if rank == 1 else 0
-        pairs = _pairs(ctx.args.get("cropping", default), rank)
         if rank == 1:
             ctx.rank(x, 3)
             spatial, c = [x[1]], x[2]
         else:
             spatial, c = _split(ctx, x, rank)
+        out = resize(ctx, x, spatial)
+        if rank == 1:
+            return [(x[0], out[0], c)], 0
+        return [_join(ctx, x, out, c)], 0
+    return rule
+
+
+def _crop(rank: int) -> Rule:
+    def resize(ctx: Ctx, x: Shape, spatial: list[int | None]) -> list[int | None]:
+        pairs = _pairs(ctx.args.get("cropping", 1 if rank == 1 else 0), rank)
         out: list[int | None] = []
         for n, (a, b) in zip(spatial, pairs, strict=False):
             if n is None:
@@ -399,38 +413,22 @@ def _crop(rank: int) -> Rule:
                 raise ShapeError(f"{ctx.type}: cropping {a + b} from a dimension of size {n} in {fmt_shape(x)} "
                                  "leaves nothing")
             out.append(n - a - b)
-        if rank == 1:
-            return [(x[0], out[0], c)], 0
-        return [_join(ctx, x, out, c)], 0
-    return rule
+        return out
+    return _spatial(rank, resize)
 
 
 def _pad(rank: int) -> Rule:
-    def rule(ctx: Ctx) -> Result:
-        x = ctx.one()
+    def resize(ctx: Ctx, x: Shape, spatial: list[int | None]) -> list[int | None]:
         pairs = _pairs(ctx.args.get("padding", 1), rank)
-        if rank == 1:
-            ctx.rank(x, 3)
-            spatial, c = [x[1]], x[2]
-        else:
-            spatial, c = _split(ctx, x, rank)
-        out = [None if n is None else n + a + b for n, (a, b) in zip(spatial, pairs, strict=False)]
-        if rank == 1:
-            return [(x[0], out[0], c)], 0
-        return [_join(ctx, x, out, c)], 0
-    return rule
+        return [None if n is None else n + a + b for n, (a, b) in zip(spatial, pairs, strict=False)]
+    return _spatial(rank, resize)
 
 
 def _upsample(rank: int) -> Rule:
-    def rule(ctx: Ctx) -> Result:
-        x = ctx.one()
+    def resize(ctx: Ctx, x: Shape, spatial: list[int | None]) -> list[int | None]:
         size = _ints(ctx.args.get("size", 2), rank)
-        if rank == 1:
-            ctx.rank(x, 3)
-            return [(x[0], None if x[1] is None else x[1] * size[0], x[2])], 0
-        spatial, c = _split(ctx, x, rank)
-        return [_join(ctx, x, [None if n is None else n * f for n, f in zip(spatial, size, strict=False)], c)], 0
-    return rule
+        return [None if n is None else n * f for n, f in zip(spatial, size, strict=False)]
+    return _spatial(rank, resize)
 
 
 def _axis(ctx: Ctx, x: Shape, axis: Any) -> int:
