@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
         validation = (_fit_arg(val.x), _fit_arg(val.y))
     callbacks = make_callbacks(settings, section)
     print(f"training '{model.name}' on {train.rows:,} rows from {args.data} for {settings.epochs} epoch(s)")
+    where = section.span if section else model_ir.span  # a refusal from inside fit is reported here
     result = fit(model, _fit_arg(train.x), _fit_arg(train.y), settings, validation=validation,
-                 callbacks=callbacks, verbose=0 if args.quiet else None, span=section.span if section else None)
+                 callbacks=callbacks, verbose=0 if args.quiet else None, span=where)
     kspec.save(model, out)
     prefix = Path(args.history or settings.history or out.with_suffix("").as_posix() + ".history")
     written = write_history(result.history, prefix) if result.history else []
