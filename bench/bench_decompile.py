@@ -15,7 +15,7 @@ import time
 
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.decompile import decompile_model
-from kspec.spec.yaml_form import dump_yaml
+from kspec.spec.yaml_printer import dump_yaml
 
 APPS = ["MobileNetV2", "ResNet50", "DenseNet121", "InceptionV3", "EfficientNetB0", "Xception", "VGG16",
         "MobileNetV3Small", "ConvNeXtTiny", "NASNetMobile"]
@@ -25,7 +25,7 @@ GOALS = {"ResNet50": 120, "DenseNet121": 150, "MobileNetV2": 150}
 def render(spec: object) -> tuple[str, str]:
     """The spec's text and its form."""
     try:
-        from kspec.compiler.printer import print_kspec  # type: ignore[import-not-found,unused-ignore]
+        from kspec.spec.kspec_printer import print_kspec  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return dump_yaml(spec), "yaml"  # type: ignore[arg-type]
     return str(print_kspec(spec)), "kspec"

@@ -12,8 +12,8 @@ import argparse
 import statistics
 import time
 
-from kspec.compiler.parser import parse_kspec
 from kspec.compiler.pipeline import load_text
+from kspec.spec.kspec_form import parse_kspec
 
 
 def generate(layers: int) -> str:

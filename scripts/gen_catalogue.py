@@ -1,4 +1,4 @@
-"""Regenerate ``src/kspec/compiler/catalogue.json`` from the installed Keras.
+"""Regenerate ``src/kspec/catalogue.json`` from the installed Keras.
 
 The catalogue lets ``kspec check`` validate layer arguments without importing
 keras: for every public ``keras.layers`` class, its constructor parameters
@@ -11,7 +11,7 @@ are left out: see :func:`_unimplemented`.
 
 Under ``"calls"``, for the objects a ``compile`` or ``train`` section builds
 from a call (losses, metrics, optimizers, learning-rate schedules,
-callbacks): every name :mod:`kspec.spec.training` lets a spec write, mapped to
+callbacks): every name :mod:`kspec.compiler.sections` lets a spec write, mapped to
 the class kspec builds for a call of that name (``null``: kspec refuses a call
 of that name, e.g. a metric that Keras has only as a function), and each such
 class's constructor signature (see :func:`_call_entry`).
@@ -35,7 +35,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-CATALOGUE = Path(__file__).resolve().parent.parent / "src" / "kspec" / "compiler" / "catalogue.json"
+CATALOGUE = Path(__file__).resolve().parent.parent / "src" / "kspec" / "catalogue.json"
 
 def _default(value: Any) -> Any:
     """A JSON-ready form of a parameter default (repr for anything else)."""
@@ -159,17 +159,17 @@ def _call_entry(cls: type) -> dict[str, Any]:
 
 def _calls(keras: Any) -> dict[str, Any]:
     """For each kind of object a compile or train section builds from a call:
-    every name a spec may write (:mod:`kspec.spec.training`), mapped to the
+    every name a spec may write (:mod:`kspec.compiler.sections`), mapped to the
     registered name of the class kspec's runtime builds for a call of that
     name (``None`` if it refuses one), and those classes' signatures.
 
     Names are resolved by the runtime's own resolver, asked for the class
     instead of an object, so the catalogue cannot disagree with what
     ``kspec train`` builds."""
-    from kspec.compiler.diagnostics import KspecError
+    from kspec.compiler import sections as spec
     from kspec.runtime import training as runtime
     from kspec.spec import ir
-    from kspec.spec import training as spec
+    from kspec.spec.diagnostics import KspecError
 
     class Probe(runtime._Resolver):
         def construct(self, cls: Any, call: Any, what: str) -> Any:

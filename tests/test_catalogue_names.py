@@ -12,7 +12,7 @@ import pytest
 
 import kspec
 from _scripts import load_script
-from kspec.compiler.catalogue import catalogue, load_data
+from kspec.catalogue import catalogue, load_data
 
 ROOT = Path(__file__).resolve().parent.parent
 

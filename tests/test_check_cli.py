@@ -72,7 +72,7 @@ def test_check_summary_graph_import_neither_keras_nor_tensorflow(tmp_path: Path)
 
 def test_shipped_catalogue_matches_installed_keras() -> None:
     gen: Any = load_script("gen_catalogue")
-    from kspec.compiler.catalogue import load_data
+    from kspec.catalogue import load_data
 
     fresh = json.loads(gen.dumps(gen.generate()))
     shipped = load_data()

@@ -16,7 +16,8 @@ import kspec
 from kspec.compiler.graph import check_graph
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
-from kspec.spec.yaml_form import dump_yaml, load_yaml
+from kspec.spec.yaml_form import load_yaml
+from kspec.spec.yaml_printer import dump_yaml
 from strategies import specs
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from kspec.cli import main
-from kspec.compiler.parser import parse_kspec
 from kspec.compiler.pipeline import load_path
+from kspec.spec.kspec_form import parse_kspec
 from kspec.spec.yaml_form import load_yaml
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kspec.cli import main
-from kspec.compiler.diagnostics import KspecError
 from kspec.runtime.data import Port, check_arrays, load_data
+from kspec.spec.diagnostics import KspecError
 from kspec.spec.ir import Span
-from kspec.spec.training import DataMapping
+from kspec.spec.settings import DataMapping
 
 INS = [Port("left", (100,), "int32", Span(file="m.yaml", line=5, column=13)),
        Port("image", (8, 8, 3), "float32", Span(file="m.yaml", line=6, column=14))]

@@ -22,11 +22,12 @@ import kspec
 from _decompile_compare import assert_same_model, assert_same_outputs, random_inputs
 from kspec.cli import main
 from kspec.compiler import pipeline
-from kspec.compiler.printer import print_kspec
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.decompile import decompile_model, rebuild
 from kspec.spec import ir
-from kspec.spec.yaml_form import dump_yaml, load_yaml
+from kspec.spec.kspec_printer import print_kspec
+from kspec.spec.yaml_form import load_yaml
+from kspec.spec.yaml_printer import dump_yaml
 from strategies import specs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,10 @@ import pytest
 
 from kspec import KspecError
 from kspec.compiler.expand import expand_spec
-from kspec.compiler.parser import parse_kspec
 from kspec.compiler.pipeline import load_text
-from kspec.spec.yaml_form import dump_yaml, load_yaml
+from kspec.spec.kspec_form import parse_kspec
+from kspec.spec.yaml_form import load_yaml
+from kspec.spec.yaml_printer import dump_yaml
 
 ROOT = Path(__file__).parent / "fixtures" / "kspec"
 REGEN = os.environ.get("KSPEC_REGEN_GOLDEN") == "1"

@@ -23,11 +23,12 @@ from hypothesis import strategies as st
 
 from kspec import KspecError
 from kspec.commands.fmt import format_text
-from kspec.compiler.parser import parse_kspec
 from kspec.compiler.pipeline import load_text
-from kspec.compiler.printer import KEYWORDS, print_kspec
 from kspec.spec import ir
-from kspec.spec.yaml_form import dump_yaml, load_yaml
+from kspec.spec.kspec_form import parse_kspec
+from kspec.spec.kspec_printer import KEYWORDS, print_kspec
+from kspec.spec.yaml_form import load_yaml
+from kspec.spec.yaml_printer import dump_yaml
 from strategies import specs
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.kspec"))

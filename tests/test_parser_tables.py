@@ -1,4 +1,4 @@
-"""The shipped LALR tables (``kspec/compiler/_kspec_tables.py``) are current
+"""The shipped LALR tables (``kspec/spec/_kspec_tables.py``) are current
 and parse exactly as a parser freshly built from the grammar does: same
 trees, same positions, same errors, on every ``.kspec`` file in the
 repository and on random mutations of them."""
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lark import Lark, Tree, UnexpectedInput
 
 from _scripts import load_script
-from kspec.compiler import parser
+from kspec.spec import kspec_form as parser
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p for p in ROOT.glob("**/*.kspec") if ".venv" not in p.parts)

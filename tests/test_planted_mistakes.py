@@ -14,9 +14,9 @@ import warnings
 import pytest
 
 import kspec
-from kspec.compiler.diagnostics import KspecError
 from kspec.compiler.pipeline import expand, parse_text
 from kspec.runtime.lower import lower_spec
+from kspec.spec.diagnostics import KspecError
 
 #: name -> (model body, what the static message says)
 MISTAKES = {

@@ -12,10 +12,10 @@ import pytest
 
 import kspec
 from _static_vs_keras import compare
-from kspec.compiler.diagnostics import KspecError
 from kspec.compiler.pipeline import expand, parse_text
 from kspec.compiler.shapes import infer_spec
 from kspec.runtime.lower import lower_spec
+from kspec.spec.diagnostics import KspecError
 
 VALID = {
     "convlstm2d": "input x: (5, 16, 16, 3)\n output y = x -> ConvLSTM2D(4, 3)",

@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from kspec.compiler.diagnostics import KspecError
 from kspec.compiler.pipeline import load_text
 from kspec.compiler.static import check_layer_call
 from kspec.spec import ir
+from kspec.spec.diagnostics import KspecError
 
 
 def _errors(body: str) -> list[str]:

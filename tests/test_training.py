@@ -157,7 +157,7 @@ def test_bad_keras_argument_is_located() -> None:
     assert d.hint == "did you mean 'learning_rate'?"
     # Keras refusing what the static check let through is located too.
     from kspec.runtime.training import compile_model
-    from kspec.spec.training import CompileSettings
+    from kspec.spec.settings import CompileSettings
 
     model = _build("    loss: mse", 1, "linear")
     section = ir.Section(model="tiny", settings={}, key_spans={"optimizer": ir.Span("c.yaml", 9, 16)})
@@ -189,7 +189,7 @@ def test_clean_python_reloads_compiled_models_after_import_kspec(tmp_path: Path)
 def test_static_name_lists_match_installed_keras() -> None:
     import keras
 
-    from kspec.spec.training import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES
+    from kspec.compiler.sections import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES
 
     assert {n for n in OPTIMIZERS} <= set(dir(keras.optimizers))
     assert {n for n in SCHEDULES} <= set(dir(keras.optimizers.schedules))
@@ -223,8 +223,8 @@ train:
 
 
 def _train(tmp_path: Path, lr: float, train: str, epochs_data: int = 32) -> tuple[Any, Any]:
+    from kspec.compiler.sections import train_section
     from kspec.runtime.training import fit, make_callbacks
-    from kspec.spec.training import train_section
 
     spec = kspec.loads(SEQ.format(lr=lr, train=train), format="yaml")
     model = kspec.build(spec)
@@ -283,8 +283,8 @@ def test_history_json_csv_and_plot_hold_every_epoch(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_keeps_the_best_checkpoint(tmp_path: Path) -> None:
     import keras
 
+    from kspec.compiler.sections import train_section
     from kspec.runtime.training import fit, make_callbacks
-    from kspec.spec.training import train_section
 
     class Interrupt(keras.callbacks.Callback):  # type: ignore[misc]  # keras is untyped
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:

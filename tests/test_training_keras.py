@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from _training_cases import CASES, Case
-from kspec.compiler.diagnostics import KspecError
 from kspec.compiler.pipeline import expand, parse_text
-from kspec.spec.training import CompileSettings, TrainSettings
+from kspec.spec.diagnostics import KspecError
+from kspec.spec.settings import CompileSettings, TrainSettings
 
 #: What Keras (or kspec's runtime, building what Keras takes) says about each refused case.
 KERAS_SAYS = {

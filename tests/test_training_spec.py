@@ -9,10 +9,8 @@ import pytest
 
 import kspec
 from _training_cases import CASES, Case
-from kspec.compiler.catalogue import catalogue
-from kspec.compiler.diagnostics import KspecError
-from kspec.spec import ir
-from kspec.spec.training import (
+from kspec.catalogue import catalogue
+from kspec.compiler.sections import (
     CALLBACKS,
     LOSSES,
     METRICS,
@@ -22,6 +20,8 @@ from kspec.spec.training import (
     compile_section,
     train_section,
 )
+from kspec.spec import ir
+from kspec.spec.diagnostics import KspecError
 
 MODEL = """\
 models:

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError
 from kspec.compiler.pipeline import load_path, load_text
 from kspec.runtime._hook import install as _install_keras_hook
+from kspec.spec.diagnostics import Diagnostic, KspecError
 from kspec.spec.ir import Span, Spec
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
     ``model`` picks a model by name when the spec has several; by default
     the last one is built (with every model it uses). When the spec has a
     ``compile`` section for it, the model comes back compiled."""
+    from kspec.compiler.sections import compile_section
     from kspec.runtime.lower import lower_model
-    from kspec.spec.training import compile_section
 
     if not isinstance(spec, Spec):
         spec = load(spec)

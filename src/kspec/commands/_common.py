@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from kspec.compiler.diagnostics import KspecError
+from kspec.spec.diagnostics import KspecError
 
 __all__ = [
     "EXIT_INTERNAL",

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from kspec.commands._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_defines, parse_defines
-from kspec.compiler.diagnostics import Diagnostic, KspecError, render_all
+from kspec.spec.diagnostics import Diagnostic, KspecError, render_all
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

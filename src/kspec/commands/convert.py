@@ -24,10 +24,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def convert_text(text: str, file: str, to: str) -> str:
     """``text`` (a spec in either form, by ``file``'s suffix) as ``to``."""
-    from kspec.compiler.parser import parse_with_comments
     from kspec.compiler.pipeline import format_for, parse_text
-    from kspec.compiler.printer import print_kspec
-    from kspec.spec.yaml_form import dump_yaml, load_yaml
+    from kspec.spec.kspec_form import parse_with_comments
+    from kspec.spec.kspec_printer import print_kspec
+    from kspec.spec.yaml_form import load_yaml
+    from kspec.spec.yaml_printer import dump_yaml
 
     source = format_for(file)
     comments = None

@@ -51,10 +51,10 @@ def weights_path(out: Path) -> Path:
 def render_spec(spec: Spec, out: Path) -> str:
     """The spec as text in the form ``out``'s suffix names."""
     if out.suffix.lower() == ".kspec":
-        from kspec.compiler.printer import print_kspec
+        from kspec.spec.kspec_printer import print_kspec
 
         return print_kspec(spec)
-    from kspec.spec.yaml_form import dump_yaml
+    from kspec.spec.yaml_printer import dump_yaml
 
     return dump_yaml(spec)
 

@@ -1,7 +1,7 @@
 """``kspec fmt [--check] FILE...``: rewrite ``.kspec`` files in the one
 canonical layout, keeping every comment.
 
-Each file is parsed, printed with :func:`kspec.compiler.printer.print_kspec`
+Each file is parsed, printed with :func:`kspec.spec.kspec_printer.print_kspec`
 and written back only when it changes, after checking that the new text
 parses to the same spec. ``--check`` writes nothing, lists the files it
 would change and exits 1 if there are any. ``-`` reads standard input and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kspec._atomic import write_text_atomic
 from kspec.commands._common import EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_USAGE
-from kspec.compiler.diagnostics import KspecError
+from kspec.spec.diagnostics import KspecError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +29,8 @@ def format_text(text: str, file: str = "<string>") -> str:
     """The canonical layout of ``.kspec`` text; raises :class:`KspecError`
     on a syntax error, ``RuntimeError`` if formatting would change the spec
     (a bug in kspec)."""
-    from kspec.compiler.parser import parse_with_comments
-    from kspec.compiler.printer import print_kspec
+    from kspec.spec.kspec_form import parse_with_comments
+    from kspec.spec.kspec_printer import print_kspec
 
     spec, comments = parse_with_comments(text, file)
     out = print_kspec(spec, comments)

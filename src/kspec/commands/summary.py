@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from kspec.commands._common import EXIT_OK, add_defines, parse_defines
-from kspec.compiler.shapes import LayerInfo, ModelShapes, fmt_shape, infer_spec
+from kspec.compiler.registry.shape_rules import fmt_shape
+from kspec.compiler.shapes import LayerInfo, ModelShapes, infer_spec
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

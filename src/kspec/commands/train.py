@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise fail_usage("--epochs and --batch-size must be at least 1")
 
     import kspec
-    from kspec.compiler.diagnostics import Diagnostic, KspecError
-    from kspec.spec.training import train_section
+    from kspec.compiler.sections import train_section
+    from kspec.spec.diagnostics import Diagnostic, KspecError
 
     spec = kspec.load(spec_path, defines=parse_defines(args.define))
     try:

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
 from kspec.compiler.naming import NameAllocator
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
 from kspec.spec.ir import Span
 
 __all__ = ["MAX_EXPANDED", "evaluate", "expand_spec"]
@@ -241,7 +241,7 @@ class _Expander:
         if isinstance(c, ir.LayerRef):
             return c
         if self.blocks and suggest(c.type, self.blocks):
-            from kspec.compiler.catalogue import ALIASES, catalogue
+            from kspec.catalogue import ALIASES, catalogue
 
             layers = catalogue().layers
             if c.type not in layers and c.type not in ALIASES:
@@ -401,7 +401,7 @@ class _Expander:
 
 
 def _load_uses(spec: ir.Spec, seen: set[str]) -> tuple[list[ir.Block], list[ir.Param]]:
-    from kspec.compiler.parser import parse_kspec
+    from kspec.spec.kspec_form import parse_kspec
 
     blocks: list[ir.Block] = []
     params: list[ir.Param] = []

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kspec.compiler.diagnostics import Diagnostic, did_you_mean
 from kspec.compiler.naming import explicit_name
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, did_you_mean
 from kspec.spec.ir import Span
 
 __all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_order", "model_uses", "tensor_order"]

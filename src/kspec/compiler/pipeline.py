@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError
 from kspec.compiler.graph import check_graph
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError
 
 __all__ = ["PASSES", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source"]
 
@@ -47,7 +47,7 @@ def parse_text(text: str, file: str = "<string>", format: str | None = None) -> 
         from kspec.spec.yaml_form import load_yaml
 
         return load_yaml(text, file)
-    from kspec.compiler.parser import parse_kspec  # imported here: YAML-only runs skip Lark
+    from kspec.spec.kspec_form import parse_kspec  # imported here: YAML-only runs skip Lark
 
     return parse_kspec(text, file)
 
@@ -64,7 +64,7 @@ def check(spec: ir.Spec) -> ir.Spec:
     graph = check_graph(spec)
     diags = list(graph)
     if spec.compile or spec.train:  # the training checks load only when there is something to check
-        from kspec.spec.training import check_sections
+        from kspec.compiler.sections import check_sections
 
         diags += check_sections(spec)
     if not any(d.severity == "error" for d in graph):
@@ -117,7 +117,7 @@ def select_model(spec: ir.Spec, name: str | None = None) -> ir.FunctionalModel |
     try:
         return spec.model(name)
     except KeyError:
-        from kspec.compiler.diagnostics import did_you_mean
+        from kspec.spec.diagnostics import did_you_mean
 
         names = [m.name for m in spec.models]
         message = f"no model named '{name}' (the spec has: {', '.join(names)})"

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kspec.compiler.catalogue import ALIASES, Catalogue, Signature, catalogue
-from kspec.compiler.diagnostics import Diagnostic, did_you_mean
+from kspec.catalogue import ALIASES, Catalogue, Signature, catalogue
 from kspec.compiler.graph import model_callees
 from kspec.compiler.naming import is_custom_layer
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, did_you_mean
 from kspec.spec.ir import Span
 
 __all__ = ["WRAPPED_LAYER_KEYS", "bind_args", "check_arguments", "check_layer_call", "layer_calls", "static_check"]

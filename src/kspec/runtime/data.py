@@ -4,7 +4,7 @@
 one input and one output also accepts ``x`` and ``y``.
 
 CSV: columns mapped to inputs and outputs by the train section's ``data``
-mapping (:class:`kspec.spec.training.DataMapping`); without one, a
+mapping (:class:`kspec.spec.settings.DataMapping`); without one, a
 single-input, single-output model with a 1-D input of width N takes the
 first N columns as its input and the rest as its target.
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
-from kspec.spec.training import DataMapping
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.spec.settings import DataMapping
 
 __all__ = ["Dataset", "Port", "check_arrays", "load_data", "output_names", "ports", "saved_ports"]
 

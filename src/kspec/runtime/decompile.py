@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.lower import _Lowerer, clean_keras_message, layer_classes
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError
 from kspec.spec.ir import Span
 
 __all__ = ["Decompiled", "decompile", "decompile_model", "load_keras_model", "rebuild", "transfer_weights"]
@@ -885,7 +885,7 @@ def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool 
     d.result.flat = flat
     d.result.spec = flat
     if blocks and not keep_names:
-        from kspec.runtime.repeats import infer_blocks
+        from kspec.compiler.fold_blocks import infer_blocks
 
         d.result.spec = infer_blocks(flat)
     return d.result

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache, partial
 from typing import Any
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.compiler.graph import model_order, tensor_order
 from kspec.compiler.naming import LayerNames, is_custom_layer, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 
 __all__ = [

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from kspec._atomic import atomic_path, write_text_atomic
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.compiler.naming import snake
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.lower import clean_keras_message
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
-from kspec.spec.training import CompileSettings, TrainSettings
+from kspec.spec.settings import CompileSettings, TrainSettings
 
 __all__ = ["FitResult", "compile_model", "fit", "make_callbacks", "plot_history", "seed_everything", "write_history"]
 

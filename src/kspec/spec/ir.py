@@ -411,7 +411,7 @@ Model = FunctionalModel | SequentialModel
 class Section(_ValueHolder):
     """A ``compile`` or ``train`` section: settings for one model, as plain
     values (``optimizer``, ``loss``, ``epochs``, ``callbacks`` ...). They are
-    validated by :mod:`kspec.spec.training`, not here, so that both front
+    validated by :mod:`kspec.compiler.sections`, not here, so that both front
     ends stay simple."""
 
     model: str

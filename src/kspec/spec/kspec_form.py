@@ -26,8 +26,8 @@ from lark.tree import Meta
 from lark.visitors import Transformer, v_args
 from pydantic import ValidationError
 
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 
 __all__ = ["Comment", "parse_kspec", "parse_with_comments"]
@@ -65,7 +65,7 @@ def _lark() -> Lark:
     pickle). They are used only when they were made from this grammar by
     this Lark version; otherwise the parser is built from the grammar.
     """
-    from kspec.compiler import _kspec_tables as tables
+    from kspec.spec import _kspec_tables as tables
 
     callbacks = {"COMMENT": _COMMENTS.append}
     grammar = _grammar()
@@ -825,7 +825,7 @@ class _ModelResolver:
         to tensors (no Keras layer has that name)."""
         if not any(isinstance(a, _Name) and a.name not in self.scope for a in call.args):
             return False
-        from kspec.compiler.catalogue import ALIASES, catalogue
+        from kspec.catalogue import ALIASES, catalogue
 
         return call.name not in catalogue().layers and call.name not in ALIASES
 

@@ -1,7 +1,7 @@
-"""Validation of ``compile`` and ``train`` sections (no keras import).
+"""The section check pass: ``compile`` and ``train`` sections (no keras import).
 
-A :class:`~kspec.spec.ir.Section` holds plain values; this module checks
-them and turns them into typed settings:
+A :class:`~kspec.spec.ir.Section` holds plain values; this pass checks
+them and turns them into typed settings (:mod:`kspec.spec.settings`):
 
 ``compile`` (one per model)::
 
@@ -22,7 +22,7 @@ them and turns them into typed settings:
                 {fn: ModelCheckpoint, kwargs: {filepath: best.keras, save_best_only: true}},
                 {fn: TensorBoard, kwargs: {log_dir: logs}}, CSVLogger(...), ReduceLROnPlateau(...)]
     history: run/history  (prefix of history.json / .csv / .png; default: beside the saved model)
-    data:                 (CSV column mapping; see :class:`DataMapping`)
+    data:                 (CSV column mapping; see :class:`~kspec.spec.settings.DataMapping`)
       inputs:  {x: [a, b, c]}     outputs: {y: target}     delimiter: ","     header: true
 
 Every problem becomes a located :class:`Diagnostic` with a suggestion for
@@ -31,7 +31,7 @@ a spec); a test compares them with the installed Keras.
 
 Calls (``Adam(learning_rate=1e-3)``, ``EarlyStopping(patience=3)``) are
 checked against the constructor signatures in the shipped catalogue
-(:mod:`kspec.compiler.catalogue`, generated from Keras): unknown keywords,
+(:mod:`kspec.catalogue`, generated from Keras): unknown keywords,
 too many positional arguments, missing ones, and a few argument values Keras
 refuses when it builds the object (:data:`_VALUE_RULES`). Lists of losses,
 loss weights and metrics are checked against the model's outputs as Keras
@@ -44,12 +44,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from kspec.compiler.catalogue import CallKind, Signature, catalogue
-from kspec.compiler.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.catalogue import CallKind, Signature, catalogue
 from kspec.spec import ir
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
+from kspec.spec.settings import CompileSettings, TrainSettings
 
 __all__ = [
     "CALLBACKS",
@@ -57,9 +58,6 @@ __all__ = [
     "METRICS",
     "OPTIMIZERS",
     "SCHEDULES",
-    "CompileSettings",
-    "DataMapping",
-    "TrainSettings",
     "check_compile",
     "check_sections",
     "check_train",
@@ -129,57 +127,6 @@ CALLBACKS: tuple[str, ...] = (
     "BackupAndRestore", "CSVLogger", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard",
     "TerminateOnNaN",
 )
-
-_Setting = str | ir.Call
-
-
-class _Strict(BaseModel):
-    # defer_build: the validators are built on first use, so specs without
-    # compile or train sections never pay for them.
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
-
-
-class CompileSettings(_Strict):
-    """The checked ``compile`` section of one model."""
-
-    optimizer: _Setting = "rmsprop"
-    loss: _Setting | dict[str, _Setting | None] | list[_Setting] | None = None
-    loss_weights: dict[str, float] | list[float] | None = None
-    metrics: list[_Setting] | dict[str, list[_Setting] | _Setting] | None = None
-    weighted_metrics: list[_Setting] | dict[str, list[_Setting] | _Setting] | None = None
-    run_eagerly: bool = False
-    jit_compile: bool | str = "auto"
-    steps_per_execution: int = Field(default=1, ge=1)
-
-
-class DataMapping(_Strict):
-    """How CSV columns feed the model: ``inputs``/``outputs`` map each spec
-    input/output name to one column or a list of columns (in order).
-
-    With no mapping, a single-input, single-output model whose input is
-    1-D of width N takes the first N columns as input, the rest as target."""
-
-    inputs: dict[str, str | list[str]] = Field(default_factory=dict)
-    outputs: dict[str, str | list[str]] = Field(default_factory=dict)
-    delimiter: str = ","
-    header: bool = True
-
-
-class TrainSettings(_Strict):
-    """The checked ``train`` section of one model."""
-
-    epochs: int = Field(default=1, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
-    validation_split: float = Field(default=0.0, ge=0.0, lt=1.0)
-    validation_data: str | None = None
-    shuffle: bool = True
-    class_weight: dict[str, float] | None = None
-    callbacks: list[_Setting] = Field(default_factory=list)
-    history: str | None = None
-    verbose: int | str = "auto"
-    seed: int | None = None
-    data: DataMapping | None = None
-
 
 _COMPILE_KEYS = tuple(CompileSettings.model_fields)
 _TRAIN_KEYS = tuple(TrainSettings.model_fields)
@@ -315,7 +262,7 @@ class _Checker:
                 self.error("K301", f"unknown {self.what} setting '{key}'", key,
                            did_you_mean(key, allowed) or f"known settings: {', '.join(allowed)}")
 
-    def validate(self, cls: type[_Strict], data: dict[str, Any]) -> Any:
+    def validate(self, cls: type[BaseModel], data: dict[str, Any]) -> Any:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -1,7 +1,7 @@
 """IR -> canonical ``.kspec`` text (the layout ``kspec fmt`` writes).
 
 ``parse_kspec(print_kspec(spec))`` equals ``spec``. With the comments of
-the source (from :func:`kspec.compiler.parser.parse_with_comments`) every
+the source (from :func:`kspec.spec.kspec_form.parse_with_comments`) every
 comment is kept, before or after the statement it was written next to.
 
 Layout: two-space indent, one statement per line, one blank line between

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kspec.catalogue import catalogue
 from kspec.spec import ir
 
 __all__ = ["infer_blocks"]
@@ -150,11 +151,10 @@ def _dump(value: Any) -> Any:
 
 
 def _arg_name(layer_type: str, index: int) -> str:
-    from kspec.runtime.decompile import _required
-    from kspec.runtime.lower import layer_classes
-
-    cls = layer_classes().get(layer_type)
-    names = _required(cls) if cls is not None else []
+    """The name of a layer's ``index``-th required positional parameter
+    (``units`` for ``Dense``), from the catalogue."""
+    sig = catalogue().layers.get(layer_type)
+    names = [p.name for p in sig.params if p.positional and p.required] if sig is not None else []
     return names[index] if index < len(names) else f"arg{index}"
 
 

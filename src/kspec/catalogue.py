@@ -158,7 +158,7 @@ def _parse(data: dict[str, Any]) -> Catalogue:
 
 def load_data() -> dict[str, Any]:
     """The raw shipped catalogue (JSON data)."""
-    text = resources.files("kspec.compiler").joinpath("catalogue.json").read_text(encoding="utf-8")
+    text = resources.files("kspec").joinpath("catalogue.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
