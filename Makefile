@@ -1,7 +1,12 @@
 # Two commands do all the set-up (each creates .venv when it is missing):
 #   make demo   compile a bundled example spec to a Keras model
 #   make test   run the whole test suite
-PYTHON ?= python3.11
+# The first interpreter of the supported range (3.11 to 3.13) this machine
+# can run; override with `make PYTHON=/path/to/python3.x ...`.
+SUPPORTED := python3.11 python3.12 python3.13 python3
+PYTHON ?= $(shell for p in $(SUPPORTED); do \
+	$$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -9,7 +14,12 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test test-thorough bench lint clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ ! -x $(BIN)/python ]; then \
+	  if [ -z "$(PYTHON)" ]; then echo "kspec needs Python 3.11, 3.12 or 3.13 (none found; set PYTHON=...)" >&2; exit 2; fi; \
+	  echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1))"; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	@echo "installing kspec into $(VENV) ($$($(BIN)/python --version 2>&1))"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)

@@ -32,7 +32,6 @@ __all__ = [
     "Spec",
     "__version__",
     "build",
-    "compile_spec",
     "decompile",
     "load",
     "loads",
@@ -68,29 +67,9 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
     ``model`` picks a model by name when the spec has several; by default
     the last one is built (with every model it uses). When the spec has a
     ``compile`` section for it, the model comes back compiled."""
-    from kspec.compiler.sections import compile_section
-    from kspec.runtime.lower import lower_model
+    from kspec.runtime.build import build_model
 
-    if not isinstance(spec, Spec):
-        spec = load(spec)
-    elif spec.blocks or spec.params:  # e.g. straight from decompile(): expand blocks and loops first
-        from kspec.compiler.pipeline import check, expand
-
-        spec = check(expand(spec))
-    from kspec.compiler.pipeline import select_model
-
-    target = select_model(spec, model).name
-    built = lower_model(spec, model)
-    settings = compile_section(spec, target)
-    if settings is not None:
-        from kspec.runtime.training import compile_model
-
-        compile_model(built, settings, next(s for s in spec.compile if s.model == target))
-    return built
-
-
-#: ``compile_spec`` is the name DESIGN.md gives :func:`build`.
-compile_spec = build
+    return build_model(spec if isinstance(spec, Spec) else load(spec), model)
 
 
 def save(model: keras.Model, path: str | Path) -> Path:
