@@ -23,16 +23,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kspec.catalogue import ALIASES, catalogue
 from kspec.compiler.naming import NameAllocator
-from kspec.spec import ir
+from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
 from kspec.spec.ir import Span
+from kspec.spec.source import read_spec_text, spec_suffix
 
-__all__ = ["MAX_EXPANDED", "evaluate", "expand_spec"]
+__all__ = ["evaluate", "expand_spec"]
 
-#: Upper bound on statements produced by expansion (guards against loops
-#: like ``range(10 ** 9)``).
-MAX_EXPANDED = 200_000
 _MAX_INT = 2**63
 
 
@@ -65,12 +64,35 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _too_long(span: Span | None) -> _Error:
+    return _fail("K213", limits.exceeded("value_length", "the result is too large"), span)
+
+
 def _check_size(result: Any, span: Span | None) -> Any:
     if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= _MAX_INT:
         raise _fail("K213", "the result is too large", span)
-    if isinstance(result, (str, list)) and len(result) > 100_000:
-        raise _fail("K213", "the result is too large", span)
+    if isinstance(result, (str, list)) and _weight(result, limits.current().value_length) > \
+            limits.current().value_length:
+        raise _too_long(span)
     return result
+
+
+def _weight(value: Any, limit: int) -> int:
+    """Characters and items in ``value``, nested lists counted in full (a
+    list may hold one big string many times over); counting stops past
+    ``limit``, so this is cheap however large the value claims to be."""
+    total = 0
+    pending = [value]
+    while pending and total <= limit:
+        v = pending.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, list):
+            total += len(v)
+            pending.extend(v[: limit + 1])
+        else:
+            total += 1
+    return total
 
 
 def _binop(v: ir.BinOp, left: Any, right: Any) -> Any:
@@ -80,10 +102,12 @@ def _binop(v: ir.BinOp, left: Any, right: Any) -> Any:
         return left or right
     if v.op == "**" and isinstance(right, (int, float)) and abs(right) > 64:
         raise _fail("K213", f"exponent {right} is too large", v.span)
-    if v.op == "*" and isinstance(right, int) and isinstance(left, (str, list)) and right > 100_000:
-        raise _fail("K213", "the result is too large", v.span)
-    if v.op == "*" and isinstance(left, int) and isinstance(right, (str, list)) and left > 100_000:
-        raise _fail("K213", "the result is too large", v.span)
+    if v.op == "*" and isinstance(right, int) and isinstance(left, (str, list)) \
+            and len(left) * right > limits.current().value_length:
+        raise _too_long(v.span)  # refused before the repetition is built
+    if v.op == "*" and isinstance(left, int) and isinstance(right, (str, list)) \
+            and left * len(right) > limits.current().value_length:
+        raise _too_long(v.span)
     try:
         return _check_size(_BINOPS[v.op](left, right), v.span)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
@@ -127,7 +151,10 @@ def evaluate(value: Any, env: Mapping[str, Any], tensors: Mapping[str, str] | No
         test = evaluate(value.test, env, tensors)
         return evaluate(value.then if test else value.otherwise, env, tensors)
     if isinstance(value, ir.Format):
-        return "".join(str(evaluate(p, env, tensors)) for p in value.parts)
+        pieces = [evaluate(p, env, tensors) for p in value.parts]
+        if sum(_weight(p, limits.current().value_length) for p in pieces) > limits.current().value_length:
+            raise _too_long(value.span)
+        return _check_size("".join(str(p) for p in pieces), value.span)
     if isinstance(value, ir.Call):
         return value.model_copy(update={
             "args": [evaluate(a, env, tensors) for a in value.args],
@@ -192,6 +219,8 @@ class _Expander:
         self.blocks = blocks
         self.env = env
         self.count = 0
+        self.iterations = 0
+        self.limits = limits.current()
         self.stack: list[str] = []
 
     # -- one model ----------------------------------------------------------
@@ -240,20 +269,17 @@ class _Expander:
     def callee(self, c: ir.LayerCall | ir.LayerRef, env: Mapping[str, Any]) -> ir.LayerCall | ir.LayerRef:
         if isinstance(c, ir.LayerRef):
             return c
-        if self.blocks and suggest(c.type, self.blocks):
-            from kspec.catalogue import ALIASES, catalogue
-
-            layers = catalogue().layers
-            if c.type not in layers and c.type not in ALIASES:
-                raise _fail("K203", f"unknown layer or block '{c.type}'", c.span,
-                            did_you_mean(c.type, [*self.blocks, *layers]))
+        layers = catalogue().layers
+        if c.type not in layers and c.type not in ALIASES and self.blocks and suggest(c.type, self.blocks):
+            raise _fail("K203", f"unknown layer or block '{c.type}'", c.span,
+                        did_you_mean(c.type, [*self.blocks, *layers]))
         return c.model_copy(update={"args": [evaluate(a, env) for a in c.args],
                                     "kwargs": {k: evaluate(v, env) for k, v in c.kwargs.items()}})
 
     def emit(self, assign: ir.Assign) -> None:
         self.count += 1
-        if self.count > MAX_EXPANDED:
-            raise _fail("K216", f"expansion produced more than {MAX_EXPANDED} statements", assign.span)
+        if self.count > self.limits.layers:
+            raise _fail("K216", limits.exceeded("layers", "expansion produces too many statements"), assign.span)
         self.nodes.append(assign)
 
     def tensor(self, name: str, tensors: Mapping[str, str] | None, span: Span | None) -> str:
@@ -384,8 +410,17 @@ class _Expander:
                 if len(bounds) == 3 and bounds[2] == 0:
                     raise _fail("K213", "range() step cannot be zero", st.span)
                 values = range(*bounds)
-                if len(values) > MAX_EXPANDED:
-                    raise _fail("K216", f"the loop runs {len(values)} times; at most {MAX_EXPANDED}", st.span)
+                try:
+                    runs = len(values)
+                except OverflowError:  # more runs than a machine word counts
+                    runs = _MAX_INT
+                if self.iterations + runs > self.limits.loop_iterations:
+                    if runs > self.limits.loop_iterations:
+                        what = f"the loop runs {runs} times" if runs < _MAX_INT else "the loop runs too many times"
+                    else:
+                        what = f"the loops run {self.iterations + runs} times in all"
+                    raise _fail("K216", limits.exceeded("loop_iterations", what), st.span)
+                self.iterations += runs
                 for i in values:
                     inner = {**env, st.var: i}
                     self.walk(st.body, inner, tensors, prefix, f"{suffix}_{i}" if suffix else str(i))
@@ -400,34 +435,66 @@ class _Expander:
 # entry point
 
 
-def _load_uses(spec: ir.Spec, seen: set[str]) -> tuple[list[ir.Block], list[ir.Param]]:
-    from kspec.spec.kspec_form import parse_kspec
-
-    blocks: list[ir.Block] = []
-    params: list[ir.Param] = []
+def _load_uses(spec: ir.Spec) -> tuple[list[ir.Block], list[ir.Param]]:
+    """The blocks and parameters of every file ``spec`` uses, directly or
+    through the files it uses, each file read once."""
     file = spec.span.file if spec.span is not None else "<string>"
-    base = Path(file).parent if not file.startswith("<") else Path.cwd()
-    for use in spec.uses:
-        path = (base / use).resolve()
-        key = str(path)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _fail("K217", f"cannot read '{use}': {getattr(exc, 'strerror', None) or exc}",
-                        spec.span or Span(file=file)) from None
-        if path.suffix.lower() in (".yaml", ".yml"):
-            from kspec.spec.yaml_form import load_yaml
+    root = Path.cwd().resolve() if file.startswith("<") else Path(file).resolve()
+    loader = _Uses(root if file.startswith("<") else root.parent)
+    return loader.load(spec, [root])
 
-            used = load_yaml(text, str(path))
-        else:
-            used = parse_kspec(text, str(path))
-        more_blocks, more_params = _load_uses(used, seen)
-        blocks += more_blocks + list(used.blocks)
-        params += more_params + list(used.params)
-    return blocks, params
+
+class _Uses:
+    """``use`` statements, confined: a used file must be a spec file
+    (``.kspec``, ``.yaml``, ``.yml``) inside the using spec's directory or a
+    directory the user allowed (``--allow-dir``), symlinks resolved first;
+    it is read within the ``source_bytes`` limit, at most ``uses`` files in
+    all, and a cycle of uses is an error."""
+
+    def __init__(self, base: Path) -> None:
+        self.roots = [base, *(Path(d).resolve() for d in limits.current().allowed_dirs)]
+        self.seen: set[Path] = set()
+
+    def load(self, spec: ir.Spec, chain: list[Path]) -> tuple[list[ir.Block], list[ir.Param]]:
+        from kspec.spec.kspec_form import parse_kspec  # Lark loads only for specs that use .kspec files
+
+        blocks: list[ir.Block] = []
+        params: list[ir.Param] = []
+        file = spec.span.file if spec.span is not None else "<string>"
+        base = chain[-1].parent if not file.startswith("<") else self.roots[0]
+        where = spec.span or Span(file=file)
+        for use in spec.uses:
+            path = (base / use).resolve()
+            if path in chain:
+                cycle = " -> ".join(p.name for p in [*chain[chain.index(path):], path])
+                raise _fail("K217", f"'use' cycle: {cycle}", where, "a file cannot use itself, even through others")
+            if path in self.seen:
+                continue
+            self.check(use, path, where)
+            self.seen.add(path)
+            try:
+                text = read_spec_text(path)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _fail("K217", f"cannot read '{use}': {getattr(exc, 'strerror', None) or exc}", where) from None
+            if path.suffix.lower() in (".yaml", ".yml"):
+                from kspec.spec.yaml_form import load_yaml
+
+                used = load_yaml(text, str(path))
+            else:
+                used = parse_kspec(text, str(path))
+            more_blocks, more_params = self.load(used, [*chain, path])
+            blocks += more_blocks + list(used.blocks)
+            params += more_params + list(used.params)
+        return blocks, params
+
+    def check(self, use: str, path: Path, where: Span) -> None:
+        if not spec_suffix(path):
+            raise _fail("K217", f"'use' takes a spec file (.kspec, .yaml or .yml), not '{use}'", where)
+        if not any(path.is_relative_to(r) for r in self.roots):
+            raise _fail("K217", f"'use' of '{use}' reaches outside the spec's directory", where,
+                        "keep used specs beside the spec (or below it), or allow a directory with --allow-dir DIR")
+        if len(self.seen) >= limits.current().uses:
+            raise _fail("K217", limits.exceeded("uses", "the spec uses too many files"), where)
 
 
 def _environment(spec: ir.Spec, params: list[ir.Param], defines: Mapping[str, Any]) -> dict[str, Any]:
@@ -462,7 +529,7 @@ def expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
         return spec
     errors: list[Diagnostic] = []
     try:
-        used_blocks, used_params = _load_uses(spec, set())
+        used_blocks, used_params = _load_uses(spec)
         blocks: dict[str, ir.Block] = {}
         for b in [*used_blocks, *spec.blocks]:
             if b.name in blocks and b in spec.blocks:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kspec.compiler.naming import explicit_name
-from kspec.spec import ir
-from kspec.spec.diagnostics import Diagnostic, did_you_mean
+from kspec.spec import ir, limits
+from kspec.spec.diagnostics import Diagnostic, Hints, did_you_mean
 from kspec.spec.ir import Span
 
 __all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_order", "model_uses", "tensor_order"]
@@ -72,7 +72,12 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
     diags: list[Diagnostic] = []
     seen: dict[str, Span | None] = {}
 
+    longest = limits.current().name_length
+
     def claim(name: str, span: Span | None, what: str) -> None:
+        if len(name) > longest:
+            diags.append(Diagnostic("K202", limits.exceeded("name_length", f"a {what} name is {len(name)} characters long"),
+                                    span))
         if name in seen:
             first = seen[name]
             diags.append(
@@ -134,6 +139,7 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
     diags: list[Diagnostic] = []
     tensors = index.tensors()
     callables = set(index.layers) | model_names
+    hints = Hints()
 
     def check_expr(expr: ir.Expr) -> None:
         for name, span in _expr_uses(expr):
@@ -146,7 +152,7 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
                     )
                 )
             else:
-                diags.append(Diagnostic("K201", f"undefined tensor '{name}'", span, did_you_mean(name, tensors)))
+                diags.append(Diagnostic("K201", f"undefined tensor '{name}'", span, hints.did_you_mean(name, tensors)))
         for step in expr.steps:
             check_callee(step.layer)
 
@@ -155,7 +161,7 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
             if callee.ref == model.name:
                 diags.append(Diagnostic("K204", f"model '{model.name}' uses itself as a layer", callee.span))
             elif callee.ref not in callables:
-                hint = did_you_mean(callee.ref, callables | tensors)
+                hint = hints.did_you_mean(callee.ref, callables | tensors)
                 what = "tensor" if callee.ref in tensors else "layer or model"
                 msg = (
                     f"'{callee.ref}' is a tensor, not a layer"
@@ -346,6 +352,9 @@ def check_graph(spec: ir.Spec) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     names: dict[str, ir.FunctionalModel | ir.SequentialModel] = {}
     for m in spec.models:
+        if len(m.name) > limits.current().name_length:
+            diags.append(Diagnostic("K202", limits.exceeded("name_length", f"a model name is {len(m.name)} characters long"),
+                                    m.span))
         if m.name in names:
             diags.append(Diagnostic("K202", f"duplicate model name '{m.name}'", m.span))
         names[m.name] = m

@@ -19,6 +19,7 @@ from typing import Any
 
 from kspec.compiler.graph import check_graph
 from kspec.spec import ir
+from kspec.spec.source import read_spec_text
 from kspec.spec.diagnostics import Diagnostic, KspecError
 
 __all__ = ["PASSES", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source"]
@@ -126,8 +127,9 @@ def select_model(spec: ir.Spec, name: str | None = None) -> ir.FunctionalModel |
 
 def read_source(path: str | Path) -> str:
     """A spec file's text; ``OSError``/``UnicodeDecodeError`` propagate (I/O
-    errors, exit code 2 at the command line)."""
-    return Path(path).read_text(encoding="utf-8")
+    errors, exit code 2 at the command line). Special files and files over
+    the ``source_bytes`` limit are refused unread."""
+    return read_spec_text(path)
 
 
 def load_path(path: str | Path, defines: Mapping[str, Any] | None = None, format: str | None = None) -> ir.Spec:

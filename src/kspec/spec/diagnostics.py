@@ -14,7 +14,50 @@ from typing import Literal
 
 from kspec.spec.ir import Span
 
-__all__ = ["MAX_REPORTED", "Diagnostic", "KspecError", "did_you_mean", "render", "render_all", "suggest"]
+__all__ = ["CODES", "MAX_REPORTED", "Diagnostic", "Hints", "KspecError", "did_you_mean", "printable", "render",
+           "render_all", "suggest"]
+
+#: Every diagnostic code kspec reports, with what it is about. A test keeps
+#: this table and the codes used in the source equal.
+CODES: dict[str, str] = {
+    "K101": "YAML syntax, tags, nesting and size",
+    "K102": "the structure of a YAML spec (keys, fields, value types)",
+    "K103": ".kspec syntax and structure",
+    "K201": "an undefined tensor, or a layer used as a tensor",
+    "K202": "a duplicate name",
+    "K203": "an unknown layer, or a custom layer that is not registered",
+    "K204": "a cycle: a model, layer or tensor that depends on itself",
+    "K205": "an input that no output uses",
+    "K206": "destructuring: the number of names and of a layer's results differ",
+    "K207": "no model of that name",
+    "K208": "an undefined named layer, model or block",
+    "K209": "a parameter expression left unresolved",
+    "K210": "a layer or setting that would run code (Lambda, saved models)",
+    "K211": "a parameter's type, or a -D value",
+    "K212": "an unknown parameter",
+    "K213": "a parameter expression that cannot be computed, or a value too large",
+    "K214": "a block used where it cannot be, or called with wrong arguments",
+    "K215": "the number of tensors a block returns",
+    "K216": "a limit on expansion (statements, loop iterations)",
+    "K217": "a 'use' that cannot be read or is not allowed",
+    "K301": "an unknown, doubled or surplus argument of a layer",
+    "K302": "an argument value Keras refuses",
+    "K303": "a missing argument, or an unknown loss, metric or optimizer",
+    "K304": "an unknown function, activation or name inside an argument",
+    "K305": "a compile or train section for an unknown model",
+    "K306": "a second compile or train section for one model",
+    "K307": "training a model that has no compile section",
+    "K310": "training data that does not fit the spec",
+    "K311": "Keras refuses to compile the model",
+    "K312": "Keras refuses a setting when training starts",
+    "K401": "tensor shapes a layer cannot take",
+    "K402": "Keras refuses to build the model",
+    "K500": "a model file that cannot be loaded",
+    "K501": "a Keras model that cannot be read back",
+    "K502": "a layer that cannot be decompiled (Lambda, custom code)",
+    "K503": "a model structure a spec cannot express",
+    "K504": "a layer whose configuration cannot be written exactly",
+}
 
 #: At most this many diagnostics are printed; the rest are counted.
 MAX_REPORTED = 20
@@ -92,6 +135,21 @@ def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits]
 
 
+class Hints:
+    """``did_you_mean`` for a pass that may report thousands of unknown
+    names: only the first ``budget`` get a suggestion (the ones a reader
+    sees first), so the work stays linear in the size of the spec."""
+
+    def __init__(self, budget: int = MAX_REPORTED) -> None:
+        self.budget = budget
+
+    def did_you_mean(self, name: str, candidates: Iterable[str]) -> str | None:
+        if self.budget <= 0:
+            return None
+        self.budget -= 1
+        return did_you_mean(name, candidates)
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint sentence for an unknown ``name``, or ``None``."""
     hits = suggest(name, candidates)
@@ -103,6 +161,29 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes, NUL, carriage
+    returns ...) shown as ``\\x1b``-style escapes, so that nothing read from
+    a spec can drive the terminal an error is printed on."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    if c == "\t":
+        return "\\t"
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: Longest source line shown under an error; a longer one is cut around the column.
+_EXCERPT_WIDTH = 160
+
+#: Only these files are ever read to show a source line under an error.
+_SPEC_SUFFIXES = (".kspec", ".yaml", ".yml")
+
+
 def _excerpt(span: Span, sources: dict[str, str] | None) -> list[str]:
     text = _source_text(span.file, sources)
     if text is None:
@@ -111,20 +192,29 @@ def _excerpt(span: Span, sources: dict[str, str] | None) -> list[str]:
     if not 1 <= span.line <= len(lines):
         return []
     line = lines[span.line - 1].replace("\t", " ")
+    if not line.isprintable():  # one cell per character keeps the caret under its column
+        line = "".join(c if c.isprintable() else "?" for c in line)
     width = 1
     if span.end_line == span.line and span.end_column is not None and span.end_column > span.column:
         width = span.end_column - span.column
     width = max(1, min(width, len(line) - span.column + 1))
+    column = span.column - 1
+    if len(line) > _EXCERPT_WIDTH:  # a window of a long line around the column
+        start = max(0, min(column - _EXCERPT_WIDTH // 3, len(line) - _EXCERPT_WIDTH))
+        shown = line[start:start + _EXCERPT_WIDTH]
+        head, tail = ("..." if start else ""), ("..." if start + _EXCERPT_WIDTH < len(line) else "")
+        line, column = head + shown + tail, column - start + len(head)
+        width = max(1, min(width, _EXCERPT_WIDTH - (column - len(head))))
     gutter = str(span.line).rjust(4)
     pad = " " * len(gutter)
-    return [f"{gutter} | {line}", f"{pad} | {' ' * (span.column - 1)}{'^' * width}"]
+    return [f"{gutter} | {line}", f"{pad} | {' ' * column}{'^' * width}"]
 
 
 def _source_text(file: str, sources: dict[str, str] | None) -> str | None:
     if sources is not None and file in sources:
         return sources[file]
-    if file.startswith("<"):
-        return None
+    if file.startswith("<") or not file.lower().endswith(_SPEC_SUFFIXES):
+        return None  # never quote a file that is not a spec
     try:
         with open(file, encoding="utf-8") as fh:
             return fh.read()
@@ -134,8 +224,8 @@ def _source_text(file: str, sources: dict[str, str] | None) -> str | None:
 
 def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     """``file:line:col: error[CODE]: message`` with excerpt, caret and hint."""
-    head = f"{diag.severity}[{diag.code}]: {diag.message}"
-    out = [f"{diag.span}: {head}" if diag.span else head]
+    head = f"{diag.severity}[{diag.code}]: {printable(diag.message)}"
+    out = [f"{printable(str(diag.span))}: {head}" if diag.span else head]
     if diag.span:
         out.extend(_excerpt(diag.span, sources))
     notes = diag.notes
@@ -146,9 +236,9 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
             via = via.via
         notes = tuple(chain)
     for message, span in notes:
-        out.append(f"   note: {message}" + (f" (at {span})" if span else ""))
+        out.append(f"   note: {printable(message)}" + (f" (at {printable(str(span))})" if span else ""))
     if diag.hint:
-        out.append(f"   hint: {diag.hint}")
+        out.append(f"   hint: {printable(diag.hint)}")
     return "\n".join(out)
 
 

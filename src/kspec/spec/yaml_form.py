@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kspec.spec import ir
+from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
 
@@ -50,6 +50,9 @@ class _Located:
         self.file = file
         self.constructor = yaml.SafeLoader("")  # only used to build scalars
         self.errors: list[Diagnostic] = []
+        #: Values still allowed: an alias is built again at each use, so a
+        #: few lines of aliases could otherwise expand to billions of values.
+        self.budget = limits.current().yaml_values
 
     def span(self, node: yaml.Node) -> Span:
         s, e = node.start_mark, node.end_mark
@@ -64,11 +67,13 @@ class _Located:
         return self.constructor.construct_object(node, deep=True)
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            what = "the YAML expands to too many values (through aliases?)"
+            raise KspecError(Diagnostic("K101", limits.exceeded("yaml_values", what), self.span(node)))
         tag = node.tag
         if tag == _STR_TAG and type(node) is yaml.ScalarNode:  # the common case, first
             return node.value
-        if depth > 200:
-            raise KspecError(Diagnostic("K101", "YAML nesting is too deep", self.span(node)))
         if tag not in _PLAIN_TAGS:
             shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise KspecError(
@@ -118,8 +123,36 @@ def _fast_compose(text: str) -> Any:
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse YAML nested deeper than the ``nesting`` limit before composing
+    it (composing is recursive, and would overflow the stack first). Reads
+    the event stream, which takes constant memory."""
+    limit = limits.current().nesting
+    depth = 0
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    def too_deep(mark: Any) -> KspecError:
+        span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
+        return KspecError(Diagnostic("K101", limits.exceeded("nesting", "YAML nesting is too deep"), span))
+
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > limit:
+                    raise too_deep(event.start_mark)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):  # libyaml's own bound, reached while scanning ahead
+            raise too_deep(exc.problem_mark) from None
+        # any other syntax error is reported by composing, with its position
+
+
 def _compose(text: str, file: str) -> Any:
     located = _Located(file)
+    if text.count("[") + text.count("{") + text.count("\n") > limits.current().nesting:  # else it cannot nest
+        _check_nesting(text, file)
     try:
         node = _fast_compose(text)
     except yaml.MarkedYAMLError as exc:

@@ -1,0 +1,48 @@
+"""Reading spec text from a file, within bounds.
+
+A spec path may name anything: a FIFO or a device that never ends, a file
+of gigabytes. Only a regular file of at most ``source_bytes`` bytes is read;
+anything else is an ``OSError`` naming the path (exit 2 at the command line),
+raised before a byte of it is taken in.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from kspec.spec.limits import current
+
+__all__ = ["read_spec_text", "spec_suffix"]
+
+
+def read_spec_text(path: str | os.PathLike[str]) -> str:
+    """The UTF-8 text of the spec file at ``path``.
+
+    Raises ``OSError`` for a missing or unreadable file, a special file
+    (FIFO, device, directory) or one larger than the ``source_bytes`` limit;
+    ``UnicodeDecodeError`` for text that is not UTF-8."""
+    name = os.fspath(path)
+    limit = current().source_bytes
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a spec file", name)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device is never read)", name)
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"the file has {info.st_size} bytes, more than the limit "
+                          f"source_bytes={limit} (raise it with --limit source_bytes=N)", name)
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise OSError(errno.EFBIG, f"the file has more than the limit source_bytes={limit} bytes", name)
+    return data.decode("utf-8")
+
+
+def spec_suffix(path: str | Path) -> bool:
+    """Whether ``path`` is named like a spec (``.kspec``, ``.yaml``, ``.yml``)."""
+    return Path(path).suffix.lower() in (".kspec", ".yaml", ".yml")
