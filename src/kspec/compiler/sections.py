@@ -31,22 +31,34 @@ a spec); a test compares them with the installed Keras.
 
 Calls (``Adam(learning_rate=1e-3)``, ``EarlyStopping(patience=3)``) are
 checked against the constructor signatures in the shipped catalogue
-(:mod:`kspec.catalogue`, generated from Keras): unknown keywords,
-too many positional arguments, missing ones, and a few argument values Keras
-refuses when it builds the object (:data:`_VALUE_RULES`). Lists of losses,
-loss weights and metrics are checked against the model's outputs as Keras
-pairs them up when training starts.
+(:mod:`kspec.catalogue`, generated from Keras) by the call checker every
+pass shares (:mod:`kspec.compiler.calls`): unknown keywords, too many
+positional arguments, missing ones; and a few argument values Keras refuses
+when it builds the object (:data:`_VALUE_RULES`, value rules in the shared
+form). Lists of losses, loss weights and metrics are checked against the
+model's outputs as Keras pairs them up when training starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from kspec.catalogue import CallKind, Signature, catalogue
+from kspec.compiler.calls import (
+    ValueRule,
+    check_call,
+    choice,
+    depends_on_others,
+    fraction,
+    is_number,
+    number_above,
+    number_below,
+    when_number,
+    when_true,
+)
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
@@ -140,50 +152,19 @@ def output_names(model: ir.Model) -> list[str]:
     return []
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _quoted(choices: tuple[Any, ...]) -> str:
-    words = ["none" if c is None else f"'{c}'" for c in choices]
-    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """An argument value Keras refuses when it builds the object: ``ok``
-    gets the value (given by the spec) and every bound argument (defaults
-    included)."""
-
-    key: str
-    ok: Callable[[Any, dict[str, Any]], bool]
-    expect: str
-    choices: tuple[Any, ...] = ()
-
-
-def _one_of(key: str, choices: tuple[Any, ...], expect: str | None = None) -> _Rule:
-    return _Rule(key, lambda v, _: any(v is c or (c is not None and v == c and type(v) is type(c)) for c in choices),
-                 expect or f"one of {_quoted(choices)}", choices)
-
-
-def _positive(key: str) -> _Rule:
-    return _Rule(key, lambda v, _: not _number(v) or v > 0, "a number above 0")
-
-
-def _fraction(key: str) -> _Rule:
-    return _Rule(key, lambda v, _: not _number(v) or 0 <= v <= 1, "a number from 0 to 1")
-
-
-def _save_freq(key: str) -> _Rule:
-    return _Rule(key, lambda v, _: v == "epoch" or isinstance(v, int), "'epoch' or a number of batches")
-
-
-def _checkpoint_path(v: Any, bound: dict[str, Any]) -> bool:
+def _checkpoint_path(v: Any, bound: Mapping[str, Any]) -> bool:
     if not isinstance(v, str):
         return True
     if bound.get("save_weights_only"):
         return v.endswith(".weights.h5")
     return v.endswith((".keras", ".h5"))
+
+
+#: Numbers above 0, and numbers from 0 to 1 (other values are Keras's to judge).
+_ABOVE_0 = when_number(number_above(0))
+_FROM_0_TO_1 = when_number(fraction(expect="a number from 0 to 1"))
+#: A checkpoint callback's ``save_freq``.
+_SAVE_FREQ = ValueRule(lambda v: v == "epoch" or isinstance(v, int), "'epoch' or a number of batches")
 
 
 #: ``Loss.__init__``'s ``standardize_reduction``.
@@ -192,49 +173,47 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", 
 #: Argument values Keras 3 refuses in a constructor, by catalogue kind and
 #: class ("*": every class of the kind). Each was checked against Keras
 #: (``tests/test_training_keras.py`` builds the objects).
-_VALUE_RULES: dict[tuple[str, str], tuple[_Rule, ...]] = {
-    ("losses", "*"): (_one_of("reduction", _REDUCTIONS),),
-    ("optimizers", "*"): (
+_VALUE_RULES: dict[tuple[str, str], dict[str, ValueRule]] = {
+    ("losses", "*"): {"reduction": choice(*_REDUCTIONS)},
+    ("optimizers", "*"): {
         # BaseOptimizer: a Python float, a schedule or a callable; an int is refused.
-        _Rule("learning_rate", lambda v, _: isinstance(v, (float, ir.Call)),
-              "a float (such as 0.001) or a learning-rate schedule"),
-        _Rule("gradient_accumulation_steps", lambda v, _: not v or (_number(v) and v >= 2),
-              "an integer of at least 2 (or none)"),
-        _Rule("ema_momentum", lambda v, b: not b.get("use_ema") or not _number(v) or 0 <= v <= 1,
-              "a number from 0 to 1 when 'use_ema' is true"),
-    ),
-    ("schedules", "ExponentialDecay"): (_positive("decay_steps"),),
-    ("schedules", "InverseTimeDecay"): (_positive("decay_steps"),),
-    ("schedules", "PolynomialDecay"): (_positive("decay_steps"),),
-    ("schedules", "CosineDecay"): (_positive("decay_steps"),),
-    ("schedules", "CosineDecayRestarts"): (_positive("first_decay_steps"),),
-    ("schedules", "PiecewiseConstantDecay"): (
-        _Rule("values", lambda v, b: not (isinstance(v, list) and isinstance(b.get("boundaries"), list))
-              or len(b["boundaries"]) == len(v) - 1, "one value more than there are 'boundaries'"),
-    ),
-    ("metrics", "AUC"): (
-        _one_of("curve", ("ROC", "PR", "PRGAIN", "roc", "pr", "prgain"), "one of 'ROC', 'PR' or 'PRGAIN'"),
-        _one_of("summation_method", ("interpolation", "majoring", "minoring", "Interpolation", "Majoring",
-                                     "Minoring"), "one of 'interpolation', 'majoring' or 'minoring'"),
-        _Rule("num_thresholds", lambda v, b: b.get("thresholds") is not None or not _number(v) or v > 1,
-              "an integer above 1"),
-    ),
-    ("metrics", "PrecisionAtRecall"): (_fraction("recall"),),
-    ("metrics", "RecallAtPrecision"): (_fraction("precision"),),
-    ("metrics", "SensitivityAtSpecificity"): (_fraction("specificity"),),
-    ("metrics", "SpecificityAtSensitivity"): (_fraction("sensitivity"),),
-    ("callbacks", "ReduceLROnPlateau"): (
-        _Rule("factor", lambda v, _: not _number(v) or v < 1.0, "a number below 1.0"),
-    ),
-    ("callbacks", "ModelCheckpoint"): (
-        _Rule("filepath", _checkpoint_path,
-              "a path ending in .keras or .h5 (.weights.h5 with save_weights_only=true)"),
-        _save_freq("save_freq"),
-    ),
-    ("callbacks", "BackupAndRestore"): (
-        _Rule("backup_dir", lambda v, _: bool(v), "a directory path, not empty"),
-        _save_freq("save_freq"),
-    ),
+        "learning_rate": ValueRule(lambda v: isinstance(v, (float, ir.Call)),
+                                   "a float (such as 0.001) or a learning-rate schedule"),
+        "gradient_accumulation_steps": ValueRule(lambda v: not v or (is_number(v) and v >= 2),
+                                                 "an integer of at least 2 (or none)"),
+        "ema_momentum": when_true("use_ema", _FROM_0_TO_1),
+    },
+    ("schedules", "ExponentialDecay"): {"decay_steps": _ABOVE_0},
+    ("schedules", "InverseTimeDecay"): {"decay_steps": _ABOVE_0},
+    ("schedules", "PolynomialDecay"): {"decay_steps": _ABOVE_0},
+    ("schedules", "CosineDecay"): {"decay_steps": _ABOVE_0},
+    ("schedules", "CosineDecayRestarts"): {"first_decay_steps": _ABOVE_0},
+    ("schedules", "PiecewiseConstantDecay"): {
+        "values": depends_on_others(lambda v, b: not (isinstance(v, list) and isinstance(b.get("boundaries"), list))
+                                    or len(b["boundaries"]) == len(v) - 1,
+                                    "one value more than there are 'boundaries'"),
+    },
+    ("metrics", "AUC"): {
+        "curve": choice("ROC", "PR", "PRGAIN", "roc", "pr", "prgain", expect="one of 'ROC', 'PR' or 'PRGAIN'"),
+        "summation_method": choice("interpolation", "majoring", "minoring", "Interpolation", "Majoring", "Minoring",
+                                   expect="one of 'interpolation', 'majoring' or 'minoring'"),
+        "num_thresholds": depends_on_others(lambda v, b: b.get("thresholds") is not None or not is_number(v) or v > 1,
+                                            "an integer above 1"),
+    },
+    ("metrics", "PrecisionAtRecall"): {"recall": _FROM_0_TO_1},
+    ("metrics", "RecallAtPrecision"): {"precision": _FROM_0_TO_1},
+    ("metrics", "SensitivityAtSpecificity"): {"specificity": _FROM_0_TO_1},
+    ("metrics", "SpecificityAtSensitivity"): {"sensitivity": _FROM_0_TO_1},
+    ("callbacks", "ReduceLROnPlateau"): {"factor": when_number(number_below(1.0))},
+    ("callbacks", "ModelCheckpoint"): {
+        "filepath": depends_on_others(_checkpoint_path,
+                                      "a path ending in .keras or .h5 (.weights.h5 with save_weights_only=true)"),
+        "save_freq": _SAVE_FREQ,
+    },
+    ("callbacks", "BackupAndRestore"): {
+        "backup_dir": ValueRule(bool, "a directory path, not empty"),
+        "save_freq": _SAVE_FREQ,
+    },
 }
 
 #: ``BaseOptimizer`` takes at most one of these.
@@ -317,49 +296,34 @@ class _Checker:
             self.nested(value, key, where(name))
         for name, value in call.kwargs.items():
             self.nested(value, key, where(name))
-        unknown = [k for k in call.kwargs if k not in sig.accepted] if not sig.open else []
-        for k in unknown:
-            self.error("K302", f"invalid {kind} {call.fn}(...): unexpected argument '{k}'", key,
-                       did_you_mean(k, sig.accepted) or f"{call.fn} takes {', '.join(p.name for p in sig.params)}",
-                       span=where(k))
-        if unknown:
-            return
-        keywords = set(call.kwargs)
+        keywords = list(call.kwargs)
         # kspec's runtime names a metric written in lower case after itself (history keys as written).
-        named_by_kspec = calls == "metrics" and "name" not in keywords and not call.fn[:1].isupper() \
+        named_by_kspec = calls == "metrics" and "name" not in call.kwargs and not call.fn[:1].isupper() \
             and "name" in sig.accepted
         if named_by_kspec:
-            keywords.add("name")
-        problem = sig.bind_problem(len(call.args), keywords)
-        if problem is not None:
-            what, name = problem
-            if what == "twice":
-                hint = (f"kspec passes name='{call.fn}' to a metric written in lower case; give name=... instead"
-                        if named_by_kspec and name == "name" else None)
-                self.error("K302", f"invalid {kind} {call.fn}(...): argument '{name}' is given twice", key, hint,
-                           span=where(name))
-            elif what == "too_many":
-                n = len(sig.positional)
-                self.error("K302", f"invalid {kind} {call.fn}(...): takes at most {n} positional argument"
-                           f"{'s' if n != 1 else ''} ({', '.join(sig.positional)}), got {len(call.args)}", key,
-                           span=here)
-            else:
-                self.error("K302", f"invalid {kind} {call.fn}(...): needs argument '{name}'", key, span=here)
-            return
-        self.values(call, calls, kind, key, sig, entry.names[call.fn] or call.fn, where)
+            keywords.append("name")
+        problems = check_call(sig, len(call.args), keywords)
+        for p in problems:
+            hint: str | None = None
+            if p.kind == "unknown":
+                hint = p.hint or f"{call.fn} takes {', '.join(q.name for q in sig.params)}"
+            elif p.kind == "twice" and named_by_kspec and p.name == "name":
+                hint = f"kspec passes name='{call.fn}' to a metric written in lower case; give name=... instead"
+            span = where(p.name) if p.kind in ("unknown", "twice") else here
+            self.error("K302", f"invalid {kind} {call.fn}(...): {p.detail}", key, hint, span=span)
+        if not problems:
+            self.values(call, calls, kind, key, sig, entry.names[call.fn] or call.fn, where)
 
     def values(self, call: ir.Call, calls: str, kind: str, key: str, sig: Signature, cls: str,
                where: Callable[[str], Span | None]) -> None:
         """Argument values Keras refuses in the constructor."""
         given = sig.bind(list(call.args), dict(call.kwargs))
         bound = {**{p.name: p.default for p in sig.params if not p.required}, **given}
-        for rule in (*_VALUE_RULES.get((calls, "*"), ()), *_VALUE_RULES.get((calls, cls), ())):
-            if rule.key in given and not rule.ok(given[rule.key], bound):
-                v = given[rule.key]
-                strings = [c for c in rule.choices if isinstance(c, str)]
-                hint = did_you_mean(v, strings) if strings and isinstance(v, str) else None
-                self.error("K302", f"invalid {kind} {call.fn}(...): '{rule.key}' must be {rule.expect}, got {v!r}",
-                           key, hint, span=where(rule.key))
+        for name, rule in (*_VALUE_RULES.get((calls, "*"), {}).items(), *_VALUE_RULES.get((calls, cls), {}).items()):
+            if name in given and not rule.accepts(given[name], bound):
+                v = given[name]
+                self.error("K302", f"invalid {kind} {call.fn}(...): '{name}' must be {rule.expect}, got {v!r}",
+                           key, rule.hint(v), span=where(name))
         if calls == "optimizers":
             clips = [k for k in _CLIPS if given.get(k) is not None]
             if len(clips) > 1:
