@@ -1,0 +1,146 @@
+"""Bounded work: every limit of ``kspec.spec.limits`` ends in a located error
+(exit 1) or a refusal to read (exit 2), in bounded time, with a message that
+names the limit and how to raise it. Small limits keep these tests fast."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from kspec.compiler.pipeline import load_path, load_text
+from kspec.spec import limits
+from kspec.spec.diagnostics import CODES, Diagnostic, KspecError, printable, render
+from kspec.spec.ir import Span
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "kspec"
+MODEL = "model m {\n  input x: (3,)\n  output y = x -> Dense(1)\n}\n"
+
+
+def _error(text: str, file: str = "spec.kspec", **bounds: int) -> str:
+    with limits.using(limits.Limits(**bounds)), pytest.raises(KspecError) as info:
+        load_text(text, file)
+    return str(info.value)
+
+
+def test_every_code_used_is_in_the_table_and_every_table_entry_is_used() -> None:
+    used: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        used |= set(re.findall(r"\"(K\d{3})\"", path.read_text(encoding="utf-8")))
+    assert used == set(CODES)
+
+
+def test_yaml_alias_expansion_is_bounded() -> None:
+    text = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
+           "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nmodels: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    assert _error(text, "bomb.yaml", yaml_values=5_000) == (
+        "bomb.yaml:1:32: error[K101]: the YAML expands to too many values (through aliases?); at most 5000 "
+        "(--limit yaml_values=N raises it)")
+
+
+@pytest.mark.parametrize("text", ["models: " + "[" * 300 + "]" * 300 + "\n",
+                                  "models:\n" + "".join("  " * i + "-\n" for i in range(1, 300))])
+def test_yaml_nesting_is_bounded_before_composing(text: str) -> None:
+    message = _error(text, "deep.yaml", nesting=50)
+    assert re.fullmatch(r"deep\.yaml:\d+:\d+: error\[K101\]: YAML nesting is too deep; at most 50 "
+                        r"\(--limit nesting=N raises it\)", message), message
+
+
+def test_loop_iterations_count_empty_bodies_and_nesting() -> None:
+    text = ("block b(x) {\n  for i in range(100) {\n    for j in range(100) {\n    }\n  }\n  return x -> ReLU()\n}\n"
+            "model m {\n  input x: (2,)\n  output y = x -> b()\n}\n")
+    assert _error(text, loop_iterations=5_000).startswith(
+        "spec.kspec:3:5: error[K216]: the loops run 5100 times in all; at most 5000 "
+        "(--limit loop_iterations=N raises it)")
+
+
+def test_a_range_too_large_for_a_machine_word_is_refused() -> None:
+    text = ("block b(x) {\n  for i in range(99999999999999999999999) {\n    x = x -> ReLU()\n  }\n  return x\n}\n"
+            "model m {\n  input x: (2,)\n  output y = x -> b()\n}\n")
+    assert "error[K216]: the loop runs too many times; at most 1000000" in _error(text)
+
+
+def test_expanded_statements_are_bounded() -> None:
+    text = ("block b(x) {\n  for i in range(50) {\n    x = x -> ReLU()\n  }\n  return x\n}\n"
+            "model m {\n  input x: (2,)\n  output y = x -> b()\n}\n")
+    assert _error(text, layers=20).startswith(
+        "spec.kspec:3:5: error[K216]: expansion produces too many statements; at most 20 "
+        "(--limit layers=N raises it)")
+
+
+@pytest.mark.parametrize("expr", ['"ab" * 40', '"ab" * 10 * 4', '[1, 2] * 40', 'f"{[\\"abcd\\"] * 9}"'])
+def test_computed_values_are_bounded_before_they_are_built(expr: str) -> None:
+    message = _error(f"param p: any = {expr}\n" + MODEL, value_length=30)
+    assert message.startswith("spec.kspec:1:") and message.endswith(
+        "error[K213]: the result is too large; at most 30 (--limit value_length=N raises it)"), message
+
+
+def test_names_are_bounded() -> None:
+    text = "model m {\n  input x: (3,)\n  " + "a" * 40 + " = x -> Dense(1)\n  output y = " + "a" * 40 + "\n}\n"
+    assert _error(text, name_length=30) == (
+        "spec.kspec:3:3: error[K202]: a tensor name is 40 characters long; at most 30 "
+        "(--limit name_length=N raises it)")
+
+
+def test_special_files_and_large_files_are_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "spec.kspec"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        load_path(fifo)  # returns at once: a FIFO is never opened for a blocking read
+    big = tmp_path / "big.kspec"
+    big.write_text(MODEL + "#" * 200)
+    with limits.using(limits.Limits(source_bytes=100)), pytest.raises(OSError, match="source_bytes=100"):
+        load_path(big)
+    with pytest.raises(OSError, match="not a regular file"):
+        load_path("/dev/zero")
+
+
+def test_use_is_confined_to_spec_files_beside_the_spec(tmp_path: Path) -> None:
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (tmp_path / "outside.kspec").write_text("param k: int = 1\n")
+    (inner / "notes.txt").write_text("secret line\n")
+    (inner / "link.kspec").symlink_to(tmp_path / "outside.kspec")
+    cases = {
+        '"../outside.kspec"': "'use' of '../outside.kspec' reaches outside the spec's directory",
+        '"link.kspec"': "'use' of 'link.kspec' reaches outside the spec's directory",
+        '"notes.txt"': "'use' takes a spec file (.kspec, .yaml or .yml), not 'notes.txt'",
+        '"/etc/passwd"': "'use' takes a spec file (.kspec, .yaml or .yml), not '/etc/passwd'",
+    }
+    for target, message in cases.items():
+        spec = inner / "spec.kspec"
+        spec.write_text(f"use {target}\n" + MODEL)
+        with pytest.raises(KspecError) as info:
+            load_path(spec)
+        assert str(info.value) == f"{spec}:1:1: error[K217]: {message}"
+        assert "secret" not in info.value.render()
+    with limits.using(limits.Limits(allowed_dirs=(str(tmp_path),))):
+        spec.write_text('use "../outside.kspec"\n' + MODEL)
+        load_path(spec)
+
+
+def test_a_use_cycle_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.kspec").write_text('use "b.kspec"\n' + MODEL)
+    (tmp_path / "b.kspec").write_text('use "a.kspec"\n')
+    with pytest.raises(KspecError) as info:
+        load_path(tmp_path / "a.kspec")
+    assert str(info.value) == f"{tmp_path / 'b.kspec'}:1:1: error[K217]: 'use' cycle: a.kspec -> b.kspec -> a.kspec"
+
+
+def test_parse_limit() -> None:
+    assert limits.parse_limit("layers=10").layers == 10
+    assert limits.parse_limit("loop-iterations=1_000").loop_iterations == 1000
+    for bad, message in (("layers", "--limit takes NAME=N"), ("layers=x", "expected a whole number"),
+                         ("layers=0", "expected a positive number"), ("allowed_dirs=1", "--limit takes NAME=N")):
+        with pytest.raises(ValueError, match=message):
+            limits.parse_limit(bad)
+
+
+def test_rendered_errors_escape_control_characters() -> None:
+    diag = Diagnostic("K103", "unexpected name 'a\x1b[2Jb'", Span(file="<string>", line=1, column=1), "x\x07")
+    text = render(diag, {"<string>": "a\x1b[2Jb = 1\n"})
+    assert "\x1b" not in text and "\x07" not in text
+    assert "unexpected name 'a\\x1b[2Jb'" in text
+    assert printable("tab\there\u202e") == "tab\\there\\u202e"
