@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kspec._atomic import atomic_path, write_text_atomic
 from kspec.commands._common import EXIT_OK, add_defines, check_output_dir, fail_usage, parse_defines
-from kspec.compiler.registry.shape_rules import fmt_shape
+from kspec.compiler.registry import fmt_shape
 from kspec.compiler.shapes import LayerInfo, ModelShapes, infer_spec
 
 FORMATS = (".dot", ".svg", ".png")

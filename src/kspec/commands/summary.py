@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from kspec.commands._common import EXIT_OK, add_defines, parse_defines
-from kspec.compiler.registry.shape_rules import fmt_shape
+from kspec.compiler.registry import fmt_shape
 from kspec.compiler.shapes import LayerInfo, ModelShapes, infer_spec
 
 

@@ -6,17 +6,20 @@ unknown shape is ``None``. A layer without a rule gets an unknown output
 shape and an unknown parameter count, and inference goes on around it
 without reporting anything it cannot be sure of. A mismatch that Keras
 would reject is a ``K401`` diagnostic at the layer, naming the shapes.
+
+Models are walked by :mod:`kspec.compiler.walk`, the walk lowering uses
+too: the layers, names and order reported here are those of the Keras model
+that ``kspec compile`` builds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kspec.catalogue import catalogue
-from kspec.compiler.graph import model_order, tensor_order
-from kspec.compiler.naming import LayerNames, name_functional, name_sequential
-from kspec.compiler.registry.shape_rules import (
+from kspec.compiler.registry import (
     MERGES,
     RULES,
     Args,
@@ -31,6 +34,7 @@ from kspec.compiler.registry.shape_rules import (
     fmt_shape,
     unknowns,
 )
+from kspec.compiler.walk import Application, Model, Statement, Walked, walk_model, walk_models
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic
 from kspec.spec.ir import Span
@@ -105,6 +109,11 @@ class SpecShapes:
 # Inference
 
 
+def _input_shape(inp: ir.Input) -> Shape:
+    """An input's declared shape, batch size first."""
+    return (inp.batch_size, *inp.shape)
+
+
 class _Instance:
     """One layer object: built (weights sized) on its first application."""
 
@@ -117,25 +126,19 @@ class _Instance:
 
 
 class _Inferer:
+    """Shape inference over a whole spec: the rules of single layers and
+    sub-models, and the diagnostics; each model is walked by a
+    :class:`_ModelInferer`."""
+
     def __init__(self, spec: ir.Spec, skip: set[int]) -> None:
         self.spec = spec
         self.skip = skip
         self.cat = catalogue()
         self.result = SpecShapes()
-        self.subs: dict[str, _Instance] = {}
         self.models_ir = {m.name: m for m in spec.models}
 
     def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
         self.result.diagnostics.append(Diagnostic(code, message, span, hint))
-
-    def destructure_error(self, st: ir.Assign, label: str, n: int) -> None:
-        """As lowering words it: one name per result of the expression."""
-        if len(st.targets) == 1:
-            names = ", ".join(f"{st.targets[0]}{i + 1}" for i in range(n))
-            self.error(f"{label} gives {n} tensors; name each of them: {names} = ...", st.span, code="K206")
-            return
-        self.error(f"{label} gives {n} tensor{'s' if n != 1 else ''}, but {len(st.targets)} names are given "
-                   f"({', '.join(st.targets)})", st.span, "give one name per result", code="K206")
 
     # -- a single layer --------------------------------------------------------
 
@@ -218,8 +221,8 @@ class _Inferer:
         if model is None:  # pragma: no cover - references are checked first
             return [None] * len(m.outputs)
         sub = _Inferer(self.spec, self.skip)
-        sub.result.models = dict(self.result.models)
-        shapes = sub.functional(model, ins) if isinstance(model, ir.FunctionalModel) else sub.sequential(model, ins)
+        sub.result.models = self.result.models  # read only: a walk of one model adds no model
+        shapes = sub.model_shapes(model, ins)
         if sub.result.diagnostics:
             first = sub.result.diagnostics[0]
             self.error(f"model '{m.name}' cannot be applied to {fmt_all(ins)}: {first.message}", span)
@@ -229,25 +232,13 @@ class _Inferer:
     # -- models ---------------------------------------------------------------
 
     def run(self) -> SpecShapes:
-        order, diags = model_order(self.spec)
-        if diags:
-            return self.result
-        models = {m.name: m for m in self.spec.models}
-        for name in order:
-            m = models[name]
-            self.result.models[name] = self.functional(m) if isinstance(m, ir.FunctionalModel) else self.sequential(m)
+        walk_models(self.spec, _ModelInferer.of(self), self.result.models)  # a cycle of models: nothing to infer
         return self.result
 
-    def input_shape(self, inp: ir.Input) -> Shape:
-        return (inp.batch_size, *inp.shape)
-
-    def model_instance(self, ref: str, span: Span | None) -> _Instance:
-        """The one instance of sub-model ``ref`` in the model being built:
-        every use shares its weights."""
-        inst = self.subs.get(ref)
-        if inst is None:
-            inst = self.subs[ref] = self.new_model_instance(ref, span)
-        return inst
+    def model_shapes(self, model: Model, given: list[TShape] | None = None) -> ModelShapes:
+        """Shapes of one model; ``given`` replaces its input shapes (a
+        sub-model applied to other tensors)."""
+        return walk_model(model, _ModelInferer(self, model, given), set(self.models_ir))
 
     def new_model_instance(self, ref: str, span: Span | None) -> _Instance:
         m = self.result.models.get(ref)
@@ -257,115 +248,92 @@ class _Inferer:
                          m.params, span, shared=True)
         return _Instance(info, None, m)
 
-    def new(self, call: ir.LayerCall, name: str) -> _Instance:
-        return _Instance(LayerInfo(name, call.type, [None], None, call.span), call, None)
 
-    def functional(self, model: ir.FunctionalModel, given: list[TShape] | None = None) -> ModelShapes:
-        """Shapes of a functional model; ``given`` replaces its input shapes
-        (a sub-model applied to other tensors)."""
-        out = ModelShapes(model.name, "functional")
-        self.subs = {}
-        names: LayerNames = name_functional(model, {m.name for m in self.spec.models})
-        tensors: dict[str, TShape] = {}
-        producer: dict[str, str] = {}
-        for n, inp in enumerate(model.inputs):
-            shape = self.input_shape(inp) if given is None else given[n]
-            tensors[inp.name] = shape
-            out.inputs.append(shape)
-            out.layers.append(LayerInfo(inp.name, "InputLayer", [shape], 0, inp.span))
-            producer[inp.name] = inp.name
-        stacks: dict[str, list[_Instance]] = {}
-        for i, d in enumerate(model.layers):
-            stack: list[_Instance] = []
-            for j, c in enumerate(d.stack):
-                if isinstance(c, ir.LayerRef):
-                    stack.extend(stacks[c.ref] if c.ref in stacks else [self.model_instance(c.ref, c.span)])
-                else:
-                    inst = self.new(c, names.names[("def", i, j)])
-                    inst.info.shared = True
-                    stack.append(inst)
-            stacks[d.name] = stack
-        registered: set[int] = set()
-        statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
-        position = {id(s): k for k, s in enumerate(statements)}
-        for st in tensor_order(model):
-            k = position[id(st)]
-            expr = st.value
-            current = [tensors.get(n) for n in expr.inputs]
-            label = "this expression"
-            feeders = [producer.get(n, n) for n in expr.inputs]
-            for j, step in enumerate(expr.steps):
-                ck = {key: self.call_arg(v, tensors) for key, v in step.call_kwargs.items()}
-                if isinstance(step.layer, ir.LayerRef):
-                    ref = step.layer.ref
-                    insts = stacks[ref] if ref in stacks else [self.model_instance(ref, step.layer.span)]
-                else:
-                    insts = [self.new(step.layer, names.names[("stmt", k, j)])]
-                span = step.layer.span or step.span or expr.span
-                label = f"'{step.layer.ref}'" if isinstance(step.layer, ir.LayerRef) else step.layer.type
-                for n, inst in enumerate(insts):
-                    if id(inst.info) not in registered:
-                        registered.add(id(inst.info))
-                        out.layers.append(inst.info)
-                    for f in feeders:
-                        if f not in inst.info.inbound:
-                            inst.info.inbound.append(f)
-                    current = self.apply(inst, current, ck if n == 0 else {}, span)
-                    feeders = [inst.info.name]
-            if isinstance(st, ir.Assign):
-                if len(st.targets) != len(current) and not isinstance(current, Unknowns):
-                    self.destructure_error(st, label, len(current))
-                    current = [None] * len(st.targets)
-                for t, s in zip(st.targets, current, strict=False):
-                    tensors[t] = s
-                    producer[t] = feeders[0] if feeders else t
-            else:
-                if len(current) != 1 and all(s is not None for s in current):
-                    self.error(f"output '{st.name}' must be one tensor, got {len(current)}", st.span,
-                               "destructure the layer's results first, then output one of them", code="K206")
-                result = current[0] if len(current) == 1 else None
-                tensors[st.name] = result
-                producer[st.name] = feeders[0] if feeders else st.name
-                ident = names.identity.get(k - len(model.nodes))
-                if ident is not None:
-                    out.layers.append(LayerInfo(ident, "Identity", [result], 0, st.span, inbound=list(feeders),
-                                                calls=1))
-                    producer[st.name] = ident
-        out.outputs = [tensors.get(o.name) for o in model.outputs]
-        out.tensors = tensors
-        out.submodels = {ref: inst.model for ref, inst in self.subs.items() if inst.model is not None}
-        return out
+class _ModelInferer:
+    """Shape inference's side of the walk of one model
+    (:class:`kspec.compiler.walk.ModelVisitor`): tensors are shapes, layers
+    are :class:`_Instance`; it records each layer's :class:`LayerInfo` in
+    the order the model first applies it, and goes on with unknown shapes
+    after a mistake."""
 
-    def call_arg(self, value: Any, tensors: dict[str, TShape]) -> Any:
-        if isinstance(value, ir.Ref):
-            return tensors.get(value.name)
-        if isinstance(value, list):
-            return [self.call_arg(v, tensors) for v in value]
+    def __init__(self, inferer: _Inferer, model: Model, given: list[TShape] | None) -> None:
+        self.inferer = inferer
+        self.model = model
+        self.given = given
+        self.sequential = isinstance(model, ir.SequentialModel)
+        self.out = ModelShapes(model.name, "sequential" if self.sequential else "functional")
+        self.subs: dict[str, _Instance] = {}  # the one instance of each sub-model used here
+        self.listed: set[int] = set()  # id() of each LayerInfo already in out.layers
+        self.inbound: dict[int, set[str]] = {}  # id() of a LayerInfo -> its inbound names, as a set
+
+    @classmethod
+    def of(cls, inferer: _Inferer) -> Callable[[Model], _ModelInferer]:
+        """A visitor for each model, with the spec's own input shapes."""
+        return lambda model: cls(inferer, model, None)
+
+    def input(self, inp: ir.Input, index: int) -> TShape:
+        shape = _input_shape(inp) if self.given is None else self.given[index]
+        if not self.sequential:
+            self.out.layers.append(LayerInfo(inp.name, "InputLayer", [shape], 0, inp.span))
+        return shape
+
+    def new_layer(self, call: ir.LayerCall, name: str, *, named: bool) -> _Instance:
+        return _Instance(LayerInfo(name, call.type, [None], None, call.span, shared=named), call, None)
+
+    def model_ref(self, ref: ir.LayerRef) -> _Instance:
+        """Every use of a sub-model in one model shares its weights."""
+        inst = self.subs.get(ref.ref)
+        if inst is None:
+            inst = self.subs[ref.ref] = self.inferer.new_model_instance(ref.ref, ref.span)
+        return inst
+
+    def call_constant(self, value: Any, span: Span | None) -> Any:
         return value
 
-    def sequential(self, model: ir.SequentialModel, given: list[TShape] | None = None) -> ModelShapes:
-        """Shapes of a sequential model (``given``: see :meth:`functional`)."""
-        out = ModelShapes(model.name, "sequential")
-        self.subs = {}
-        names = name_sequential(model)
-        if model.input is None:
-            return out
-        shape: TShape = self.input_shape(model.input) if given is None else given[0]
-        out.inputs = [shape]
-        current: list[TShape] = [shape]
-        feeder = model.input.name
-        for j, c in enumerate(model.layers):
-            if isinstance(c, ir.LayerRef):
-                inst = self.model_instance(c.ref, c.span)
-            else:
-                inst = self.new(c, names.names[("seq", j)])
-            inst.info.inbound.append(feeder)
-            if all(layer is not inst.info for layer in out.layers):
-                out.layers.append(inst.info)
-            current = self.apply(inst, current, {}, c.span)
-            feeder = inst.info.name
-        out.outputs = [current[0] if len(current) == 1 else None]
-        out.tensors = {}
+    def apply(self, layer: _Instance, inputs: list[TShape], call_kwargs: dict[str, Any],
+              at: Application) -> list[TShape]:
+        info = layer.info
+        if id(info) not in self.listed:
+            self.listed.add(id(info))
+            self.out.layers.append(info)
+        if self.sequential:
+            info.inbound.extend(at.sources)
+        else:
+            seen = self.inbound.setdefault(id(info), set(info.inbound))
+            for source in at.sources:
+                if source not in seen:
+                    seen.add(source)
+                    info.inbound.append(source)
+        return self.inferer.apply(layer, inputs, call_kwargs, at.callee.span or at.span)
+
+    def identity(self, name: str, tensor: TShape, output: ir.Output, sources: tuple[str, ...]) -> TShape:
+        self.out.layers.append(LayerInfo(name, "Identity", [tensor], 0, output.span, inbound=list(sources), calls=1))
+        return tensor
+
+    def mismatch(self, statement: Statement, problem: Diagnostic, got: list[TShape]) -> list[TShape]:
+        """Reported only when the count is certain: a layer without a rule
+        may give any number of results, and an output with unknown shapes
+        is left to Keras."""
+        if isinstance(statement, ir.Output):
+            if all(s is not None for s in got):
+                self.inferer.result.diagnostics.append(problem)
+            return [None]
+        if isinstance(got, Unknowns):
+            return got
+        self.inferer.result.diagnostics.append(problem)
+        return [None] * len(statement.targets)
+
+    def missing(self, name: str) -> TShape:
+        return None
+
+    def finish(self, walked: Walked[TShape]) -> ModelShapes:
+        out = self.out
+        out.inputs = walked.inputs
+        if not self.sequential:
+            out.outputs = walked.outputs
+        elif walked.inputs:
+            out.outputs = [walked.outputs[0] if len(walked.outputs) == 1 else None]
+        out.tensors = walked.tensors
         out.submodels = {ref: inst.model for ref, inst in self.subs.items() if inst.model is not None}
         return out
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache, partial
 from typing import Any
 
-from kspec.compiler.graph import model_order, tensor_order
-from kspec.compiler.naming import LayerNames, is_custom_layer, name_functional, name_sequential, snake
+from kspec.compiler.naming import is_custom_layer, snake
+from kspec.compiler.registry import WRAPPED_LAYER_KEYS as _WRAPPED_LAYER_KEYS
+from kspec.compiler.walk import Application, Model, ModelVisitor, Statement, Walked, walk_models
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -29,11 +30,11 @@ __all__ = [
     "constructor_keywords",
     "keywords_taken_from",
     "layer_classes",
+    "layer_signature",
     "lower_model",
     "lower_spec",
+    "make_layer",
 ]
-
-_WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
 
 
 def clean_keras_message(exc: BaseException) -> str:
@@ -69,8 +70,10 @@ LAYER_BASE_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shap
 
 
 @cache
-def _init_params(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
-    """The constructor signature and every keyword it accepts."""
+def layer_signature(cls: type) -> tuple[inspect.Signature, frozenset[str]]:
+    """A layer class's constructor signature, and every keyword it accepts
+    (:func:`constructor_keywords`): what the lowering checks a layer's
+    arguments against, read from the installed Keras (or custom class)."""
     sig = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own constructor
     return sig, constructor_keywords(cls)
 
@@ -79,8 +82,9 @@ def constructor_keywords(cls: type) -> frozenset[str]:
     """Every keyword a layer class's constructor accepts, following
     ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``, including
     the legacy keywords a constructor takes out of ``**kwargs`` itself
-    (``LeakyReLU(alpha=...)``, ``Embedding(input_length=...)``). The layer
-    catalogue (scripts/gen_catalogue.py) is generated with this too."""
+    (``LeakyReLU(alpha=...)``, ``Embedding(input_length=...)``).
+    ``scripts/gen_catalogue.py`` applies the same rule to record the layer
+    catalogue; its test compares the two through the shipped catalogue."""
     keras = import_keras()
     accepted: set[str] = set()
     for klass in cls.__mro__:
@@ -129,6 +133,13 @@ def keywords_taken_from(function: Any, var_keyword: str) -> set[str]:
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             names.add(key.value)
     return names
+
+
+def make_layer(call: ir.LayerCall, name: str) -> Any:
+    """One Keras layer built from an IR layer call and named ``name``, with
+    the checks the lowering applies (arguments against the constructor,
+    nested calls, Keras's own refusal as a located diagnostic)."""
+    return _Lowerer(ir.Spec()).make_layer(call, name)
 
 
 def _takes_list(layer: Any) -> bool:
@@ -260,7 +271,7 @@ class _Lowerer:
         return cls
 
     def check_args(self, cls: type, call: ir.LayerCall, args: list[Any], kwargs: dict[str, Any]) -> None:
-        sig, accepted = _init_params(cls)
+        sig, accepted = layer_signature(cls)
         diags: list[Diagnostic] = []
         for key in call.kwargs:
             if key not in accepted:
@@ -351,13 +362,17 @@ class _Lowerer:
 
     def build(self, target: str | None = None) -> dict[str, Any]:
         """Build ``target`` and the models it uses (every model when None)."""
-        order, diags = model_order(self.spec, target)
+        diags = walk_models(self.spec, self.visitor, self.built, target)
         if diags:
             raise KspecError(diags)
-        for name in order:
-            m = self.models[name]
-            self.built[name] = self.functional(m) if isinstance(m, ir.FunctionalModel) else self.sequential(m)
         return self.built
+
+    def visitor(self, model: Model) -> ModelVisitor[Any, Any, Any]:
+        """Lowering's side of the walk of ``model`` (see :mod:`kspec.compiler.walk`)."""
+        if isinstance(model, ir.FunctionalModel):
+            return _FunctionalBuild(self, model)
+        assert model.input is not None  # check_graph guarantees it
+        return _SequentialBuild(self, model)
 
     def make_input(self, inp: ir.Input) -> Any:
         try:
@@ -371,119 +386,94 @@ class _Lowerer:
         except Exception as exc:
             raise self.fail("K302", f"invalid input '{inp.name}': {clean_keras_message(exc)}", inp.span) from None
 
-    def functional(self, model: ir.FunctionalModel) -> Any:
-        keras = self.keras
-        names: LayerNames = name_functional(model, set(self.models))
-        tensors: dict[str, Any] = {i.name: self.make_input(i) for i in model.inputs}
 
-        stacks: dict[str, list[Any]] = {}
-        for i, d in enumerate(model.layers):
-            stack = []
-            for j, c in enumerate(d.stack):
-                if isinstance(c, ir.LayerRef):
-                    if c.ref in stacks:
-                        stack.extend(stacks[c.ref])
-                    else:
-                        stack.append(self.model_ref(c))
-                else:
-                    stack.append(self.make_layer(c, names.names[("def", i, j)]))
-            stacks[d.name] = stack
+class _ModelBuild:
+    """What lowering does the same way in every model kind, as one side of
+    the walk (:class:`kspec.compiler.walk.ModelVisitor`): layers are Keras
+    layers, built from the spec; the first mistake stops lowering."""
 
-        statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
-        position = {id(s): k for k, s in enumerate(statements)}
-        outputs: dict[str, Any] = {}
-        for st in tensor_order(model):
-            k = position[id(st)]
-            expr = st.value
-            current = [tensors[n] for n in expr.inputs]
-            label = "this expression"
-            for j, step in enumerate(expr.steps):
-                call_kwargs = {key: self.call_arg(v, tensors, step.span) for key, v in step.call_kwargs.items()}
-                if isinstance(step.layer, ir.LayerRef):
-                    ref = step.layer.ref
-                    layers = stacks[ref] if ref in stacks else [self.model_ref(step.layer)]
-                    label = f"'{ref}'"
-                else:
-                    layers = [self.make_layer(step.layer, names.names[("stmt", k, j)])]
-                    label = step.layer.type
-                for n, layer in enumerate(layers):
-                    kw = call_kwargs if n == 0 else {}
-                    got = current
-                    result = self.apply(layer, label, got, kw, step.span or expr.span, partial(_shapes, got))
-                    current = list(result) if isinstance(result, (list, tuple)) else [result]
-            if isinstance(st, ir.Assign):
-                if len(st.targets) != len(current):
-                    if len(st.targets) == 1:
-                        raise self.fail(
-                            "K206",
-                            f"{label} gives {len(current)} tensors; name each of them: "
-                            f"{', '.join(f'{st.targets[0]}{i + 1}' for i in range(len(current)))} = ...",
-                            st.span,
-                        )
-                    n = len(current)
-                    raise self.fail(
-                        "K206",
-                        f"{label} gives {n} tensor{'s' if n != 1 else ''}, but "
-                        f"{len(st.targets)} names are given ({', '.join(st.targets)})",
-                        st.span,
-                        "give one name per result",
-                    )
-                for t, tensor in zip(st.targets, current, strict=True):
-                    tensors[t] = tensor
-            else:
-                if len(current) != 1:
-                    raise self.fail(
-                        "K206",
-                        f"output '{st.name}' must be one tensor, got {len(current)}",
-                        st.span,
-                        "destructure the layer's results first, then output one of them",
-                    )
-                out = current[0]
-                ident = names.identity.get(k - len(model.nodes))
-                if ident is not None:
-                    out = keras.layers.Identity(name=ident)(out)
-                tensors[st.name] = out
-                outputs[st.name] = out
-        ins = [tensors[i.name] for i in model.inputs]
-        outs = [outputs[o.name] for o in model.outputs]
+    def __init__(self, lowerer: _Lowerer) -> None:
+        self.lowerer = lowerer
+
+    def new_layer(self, call: ir.LayerCall, name: str, *, named: bool) -> Any:
+        return self.lowerer.make_layer(call, name)
+
+    def model_ref(self, ref: ir.LayerRef) -> Any:
+        return self.lowerer.model_ref(ref)
+
+    def call_constant(self, value: Any, span: Span | None) -> Any:
+        return self.lowerer.value(value, "call", "call", span)
+
+    def mismatch(self, statement: Statement, problem: Diagnostic, got: list[Any]) -> list[Any]:
+        raise KspecError([*self.lowerer.diags, problem])
+
+    def missing(self, name: str) -> Any:  # pragma: no cover - graph checks and count checks leave no name unbound
+        raise self.lowerer.fail("K201", f"undefined tensor '{name}'", None)
+
+
+class _FunctionalBuild(_ModelBuild):
+    """A functional model: tensors are Keras tensors."""
+
+    def __init__(self, lowerer: _Lowerer, model: ir.FunctionalModel) -> None:
+        super().__init__(lowerer)
+        self.model = model
+
+    def input(self, inp: ir.Input, index: int) -> Any:
+        return self.lowerer.make_input(inp)
+
+    def apply(self, layer: Any, inputs: list[Any], call_kwargs: dict[str, Any], at: Application) -> list[Any]:
+        result = self.lowerer.apply(layer, at.label, inputs, call_kwargs, at.span, partial(_shapes, inputs))
+        return list(result) if isinstance(result, (list, tuple)) else [result]
+
+    def identity(self, name: str, tensor: Any, output: ir.Output, sources: tuple[str, ...]) -> Any:
+        return self.lowerer.keras.layers.Identity(name=name)(tensor)
+
+    def finish(self, walked: Walked[Any]) -> Any:
+        ins, outs = walked.inputs, walked.outputs
         try:
-            return keras.Model(
+            return self.lowerer.keras.Model(
                 inputs=ins[0] if len(ins) == 1 else ins,
                 outputs=outs[0] if len(outs) == 1 else outs,
-                name=model.name,
+                name=self.model.name,
             )
         except Exception as exc:
-            raise self.fail(
-                "K402", f"model '{model.name}' cannot be built: {clean_keras_message(exc)}", model.span
+            raise self.lowerer.fail(
+                "K402", f"model '{self.model.name}' cannot be built: {clean_keras_message(exc)}", self.model.span
             ) from None
 
-    def call_arg(self, value: Any, tensors: dict[str, Any], span: Span | None) -> Any:
-        if isinstance(value, ir.Ref):
-            return tensors[value.name]
-        if isinstance(value, list):
-            return [self.call_arg(v, tensors, span) for v in value]
-        return self.value(value, "call", "call", span)
 
-    def sequential(self, model: ir.SequentialModel) -> Any:
-        keras = self.keras
-        names = name_sequential(model)
-        assert model.input is not None  # check_graph guarantees it
-        inp = self.make_input(model.input)
-        seq = keras.Sequential(name=model.name)
-        seq.add(inp)
-        for j, c in enumerate(model.layers):
-            layer = self.model_ref(c) if isinstance(c, ir.LayerRef) else self.make_layer(c, names.names[("seq", j)])
-            label = f"'{c.ref}'" if isinstance(c, ir.LayerRef) else c.type
-            try:
-                seq.add(layer)
-            except KspecError:
-                raise
-            except Exception as exc:
-                shape = _shapes([seq.outputs[0]]) if seq.layers and seq.built else "its input"
-                raise self.fail(
-                    "K401", f"{label} cannot be applied to {shape}: {clean_keras_message(exc)}", c.span
-                ) from None
+class _SequentialBuild(_ModelBuild):
+    """A sequential model: the one tensor is the ``keras.Sequential`` being
+    built, and applying a layer adds it."""
+
+    def __init__(self, lowerer: _Lowerer, model: ir.SequentialModel) -> None:
+        super().__init__(lowerer)
+        self.model = model
+
+    def input(self, inp: ir.Input, index: int) -> Any:
+        tensor = self.lowerer.make_input(inp)
+        seq = self.lowerer.keras.Sequential(name=self.model.name)
+        seq.add(tensor)
         return seq
+
+    def apply(self, layer: Any, inputs: list[Any], call_kwargs: dict[str, Any], at: Application) -> list[Any]:
+        seq = inputs[0]
+        try:
+            seq.add(layer)
+        except KspecError:
+            raise
+        except Exception as exc:
+            shape = _shapes([seq.outputs[0]]) if seq.layers and seq.built else "its input"
+            raise self.lowerer.fail(
+                "K401", f"{at.label} cannot be applied to {shape}: {clean_keras_message(exc)}", at.span
+            ) from None
+        return [seq]
+
+    def identity(self, name: str, tensor: Any, output: ir.Output, sources: tuple[str, ...]) -> Any:
+        raise AssertionError("a sequential model has no outputs to name")  # pragma: no cover
+
+    def finish(self, walked: Walked[Any]) -> Any:
+        return walked.outputs[0]
 
 
 def _shapes(tensors: list[Any]) -> str:
