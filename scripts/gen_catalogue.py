@@ -9,33 +9,62 @@ optimizers a spec may name, their names and parameters. Keras's abstract base
 classes (``Initializer``, ``Regularizer``, ``Loss``, ``Metric``, ``Optimizer``)
 are left out: see :func:`_unimplemented`.
 
-Under ``"calls"``, for the objects a ``compile`` or ``train`` section builds
-from a call (losses, metrics, optimizers, learning-rate schedules,
-callbacks): every name :mod:`kspec.compiler.sections` lets a spec write, mapped to
-the class kspec builds for a call of that name (``null``: kspec refuses a call
-of that name, e.g. a metric that Keras has only as a function), and each such
-class's constructor signature (see :func:`_call_entry`).
+Under ``"calls"``, for each kind of object a ``compile`` or ``train`` section
+builds from a call (losses, metrics, optimizers, learning-rate schedules,
+callbacks): every public class of its Keras module that is a subclass of
+Keras's base for that kind, with its constructor signature (see
+:func:`_call_entry`), and the module's public functions.
+
+The catalogue holds facts about Keras only: this script reads Keras and
+nothing of kspec. Which names a spec may write and what kspec builds for them
+is kspec's policy, applied on top of these facts (:mod:`kspec.catalogue`).
 
     python scripts/gen_catalogue.py            # rewrite the shipped file
     python scripts/gen_catalogue.py --check    # exit 1 if it is stale
 
-``tests/test_check_cli.py`` calls :func:`generate` and compares.
+``tests/test_check_cli.py`` calls :func:`generate` and compares;
+``tests/test_catalogue_names.py`` checks that this script imports no part of
+kspec and that kspec's policy on top of its facts matches the runtime.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import inspect
 import json
 import math
+import os
 import re
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "src" / "kspec" / "catalogue.json"
+
+#: Keywords ``keras.layers.Layer.__init__`` takes through ``**kwargs``.
+LAYER_BASE_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
+
+#: For each kind of object a compile or train section builds from a call: its
+#: Keras module (below ``keras``) and the name of Keras's base class there.
+CALL_MODULES: dict[str, tuple[str, str]] = {
+    "losses": ("losses", "Loss"),
+    "metrics": ("metrics", "Metric"),
+    "optimizers": ("optimizers", "Optimizer"),
+    "schedules": ("optimizers.schedules", "LearningRateSchedule"),
+    "callbacks": ("callbacks", "Callback"),
+}
+
+
+def _import_keras() -> ModuleType:
+    """``import keras`` with the TensorFlow backend (unless one is chosen)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    return importlib.import_module("keras")
+
 
 def _default(value: Any) -> Any:
     """A JSON-ready form of a parameter default (repr for anything else)."""
@@ -77,12 +106,39 @@ def _signature(fn: Any) -> dict[str, Any] | None:
 
 
 def _layer_entry(keras: Any, cls: type) -> dict[str, Any]:
+    """A layer class's constructor signature, and ``extra``: the other
+    keywords it accepts through ``**kwargs`` (:func:`_layer_keywords`)."""
     entry = _signature(cls) or {"params": [], "varargs": False, "varkw": False}
-    from kspec.runtime.lower import constructor_keywords  # the same rule the lowering checks with
-
     own = {p["name"] for p in entry["params"]}
-    entry["extra"] = sorted(constructor_keywords(cls) - own)
+    entry["extra"] = sorted(_layer_keywords(keras, cls) - own)
     return entry
+
+
+def _layer_keywords(keras: Any, cls: type) -> set[str]:
+    """Every keyword a layer class's constructor accepts, following
+    ``**kwargs`` up the class hierarchy to ``keras.layers.Layer``, including
+    the legacy keywords a constructor takes out of ``**kwargs`` itself
+    (``LeakyReLU(alpha=...)``, ``Embedding(input_length=...)``)."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        try:
+            sig = inspect.signature(init)
+        except (TypeError, ValueError):
+            break
+        params = sig.parameters.values()
+        accepted |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        var_keyword = next((p.name for p in params if p.kind == p.VAR_KEYWORD), None)
+        if var_keyword is None:
+            break
+        accepted |= _keywords_taken(init, var_keyword)
+        if klass is keras.layers.Layer:
+            accepted |= set(LAYER_BASE_KWARGS)
+            break
+    accepted.discard("self")
+    return accepted
 
 
 def _kwargs_fate(init: Any, var_keyword: str) -> str:
@@ -109,12 +165,32 @@ def _kwargs_fate(init: Any, var_keyword: str) -> str:
     return "ignored"
 
 
-def _keywords_taken(init: Any, var_keyword: str) -> set[str]:
-    """Legacy keywords a constructor reads out of its ``**var_keyword``
-    (the rule the lowering applies to layers)."""
-    from kspec.runtime.lower import keywords_taken_from
+def _keywords_taken(function: Any, var_keyword: str) -> set[str]:
+    """Legacy keywords ``function`` reads out of its ``**var_keyword`` dict
+    with a constant key: ``kwargs.pop("alpha")``, ``kwargs.get("x")``,
+    ``kwargs["x"]``, ``"x" in kwargs``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    names: set[str] = set()
 
-    return keywords_taken_from(init, var_keyword)
+    def is_kwargs(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == var_keyword
+
+    for node in ast.walk(tree):
+        key: ast.AST | None = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_kwargs(node.func.value) \
+                and node.func.attr in ("pop", "get") and node.args:
+            key = node.args[0]
+        elif isinstance(node, ast.Subscript) and is_kwargs(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
+                and is_kwargs(node.comparators[0]):
+            key = node.left
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            names.add(key.value)
+    return names
 
 
 def _call_keywords(cls: type) -> tuple[set[str], bool]:
@@ -157,49 +233,35 @@ def _call_entry(cls: type) -> dict[str, Any]:
     return entry
 
 
+def _submodule(keras: Any, path: str) -> Any:
+    """``keras.<path>`` (``"optimizers.schedules"``)."""
+    module = keras
+    for part in path.split("."):
+        module = getattr(module, part)
+    return module
+
+
 def _calls(keras: Any) -> dict[str, Any]:
-    """For each kind of object a compile or train section builds from a call:
-    every name a spec may write (:mod:`kspec.compiler.sections`), mapped to the
-    registered name of the class kspec's runtime builds for a call of that
-    name (``None`` if it refuses one), and those classes' signatures.
-
-    Names are resolved by the runtime's own resolver, asked for the class
-    instead of an object, so the catalogue cannot disagree with what
-    ``kspec train`` builds."""
-    from kspec.compiler import sections as spec
-    from kspec.runtime import training as runtime
-    from kspec.spec import ir
-    from kspec.spec.diagnostics import KspecError
-
-    class Probe(runtime._Resolver):
-        def construct(self, cls: Any, call: Any, what: str) -> Any:
-            return cls
-
-    probe = Probe(None)
-    callbacks = runtime._classes("callbacks")
-    kinds: dict[str, tuple[Any, Any]] = {
-        "losses": (spec.LOSSES, probe.loss),
-        "metrics": (spec.METRICS, probe.metric),
-        "optimizers": ({*spec.OPTIMIZERS, *(n.lower() for n in spec.OPTIMIZERS)}, probe.optimizer),
-        "schedules": (spec.SCHEDULES, probe.plain),
-        "callbacks": (spec.CALLBACKS, lambda call: callbacks[call.fn]),
-    }
+    """For each kind of object a compile or train section builds from a call
+    (:data:`CALL_MODULES`): every public class of its Keras module that is a
+    subclass of Keras's base for the kind, by name, with its constructor
+    (:func:`_call_entry`), and the module's public functions by name."""
     out: dict[str, Any] = {}
-    for kind, (names, resolve) in kinds.items():
+    for kind, (path, base_name) in CALL_MODULES.items():
+        module = _submodule(keras, path)
+        base = getattr(module, base_name)
         classes: dict[str, Any] = {}
-        resolved: dict[str, str | None] = {}
-        for name in sorted(names):
-            try:
-                cls = resolve(ir.Call(fn=name))
-            except KspecError:
-                cls = None  # e.g. a metric Keras has only as a function: "takes no arguments here"
-            if cls is None or not inspect.isclass(cls):
-                resolved[name] = None
+        functions: list[str] = []
+        for name in sorted(dir(module)):
+            if name.startswith("_") or name in ("get", "serialize", "deserialize"):
                 continue
-            key = keras.saving.get_registered_name(cls)
-            classes.setdefault(key, _call_entry(cls))
-            resolved[name] = key
-        out[kind] = {"classes": classes, "names": resolved}
+            obj = getattr(module, name)
+            if inspect.isclass(obj):
+                if issubclass(obj, base):
+                    classes[name] = _call_entry(obj)
+            elif callable(obj):
+                functions.append(name)
+        out[kind] = {"classes": classes, "functions": functions}
     return out
 
 
@@ -315,10 +377,7 @@ def _identifiers(module: Any, kind: str) -> list[str]:
 
 def generate() -> dict[str, Any]:
     """The catalogue for the installed Keras, as JSON-ready data."""
-    sys.path.insert(0, str(CATALOGUE.parent.parent.parent))
-    from kspec.runtime._quiet import import_keras
-
-    keras = import_keras()
+    keras = _import_keras()
     layers: dict[str, Any] = {}
     for name in sorted(dir(keras.layers)):
         obj = getattr(keras.layers, name)

@@ -10,6 +10,7 @@ import pytest
 import kspec
 from _training_cases import CASES, Case
 from kspec.catalogue import catalogue
+from kspec.compiler.registry.settings import call_kind
 from kspec.compiler.sections import (
     CALLBACKS,
     LOSSES,
@@ -146,7 +147,7 @@ def test_valid_keyword_settings_pass() -> None:
 
 
 def test_catalogue_records_constructors_of_compile_and_train_calls() -> None:
-    calls = catalogue().calls
+    calls = {kind: call_kind(kind) for kind in catalogue().calls}
     adam = calls["optimizers"].signature("adam")
     assert adam is not None and adam == calls["optimizers"].signature("Adam")
     assert adam.positional[:3] == ["learning_rate", "beta_1", "beta_2"]

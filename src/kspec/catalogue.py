@@ -3,11 +3,18 @@
 Layers with their constructor signatures; the names of regularizers,
 initializers, constraints and activations; and, for the losses, metrics,
 optimizers, learning-rate schedules and callbacks of ``compile`` and
-``train`` sections, the class each name builds and its constructor.
+``train`` sections, Keras's classes with their constructors and its
+functions (:class:`CallFacts`).
 
 ``catalogue.json`` (package data) is generated from the installed Keras by
-``scripts/gen_catalogue.py``; a test regenerates it in memory and compares,
-so it cannot silently drift from the Keras that kspec builds with.
+``scripts/gen_catalogue.py`` and holds facts about Keras only; a test
+regenerates it in memory and compares, so it cannot silently drift from the
+Keras that kspec builds with. When the installed Keras is another version,
+:func:`version_note` says so (``kspec check`` prints it).
+
+kspec's own policy for calls (which class a call of each name builds, kspec's
+``rmse`` loss, calls kspec refuses) is applied on top of these facts by
+:mod:`kspec.compiler.registry.settings`.
 """
 
 from __future__ import annotations
@@ -16,10 +23,20 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
-__all__ = ["ALIASES", "CallKind", "Catalogue", "Param", "Signature", "catalogue"]
+__all__ = [
+    "ALIASES",
+    "CallFacts",
+    "CallKind",
+    "Catalogue",
+    "Param",
+    "Signature",
+    "catalogue",
+    "installed_keras_version",
+    "version_note",
+]
 
 #: Keras's other names for the same layer classes (``MaxPool2D`` is
 #: ``MaxPooling2D``); static rules are written for the main names.
@@ -108,11 +125,29 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class CallFacts:
+    """What Keras offers for one kind of object a compile or train section
+    builds from a call: the public classes of its module that subclass
+    Keras's base for the kind (``Loss``, ``Metric``, ``Optimizer``,
+    ``LearningRateSchedule``, ``Callback``), and the module's functions."""
+
+    #: Class name -> constructor signature.
+    classes: dict[str, Signature]
+    #: Names of the module's public functions (``mean_squared_error``).
+    functions: frozenset[str]
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> CallFacts:
+        return cls({n: Signature.of(s) for n, s in data["classes"].items()}, frozenset(data["functions"]))
+
+
+@dataclass(frozen=True)
 class CallKind:
     """One kind of object a compile or train section builds from a call
-    (losses, metrics, optimizers, learning-rate schedules, callbacks)."""
+    (losses, metrics, optimizers, learning-rate schedules, callbacks), as
+    kspec builds it (:func:`kspec_calls`)."""
 
-    #: Every name a spec may write -> the class kspec builds for a call of
+    #: Every name kspec resolves -> the class kspec builds for a call of
     #: that name (its registered name), or ``None`` when kspec refuses a call
     #: of that name (a metric Keras has only as a function, say).
     names: dict[str, str | None]
@@ -137,11 +172,15 @@ class Catalogue:
     losses: frozenset[str]
     metrics: frozenset[str]
     optimizers: frozenset[str]
-    calls: dict[str, CallKind]  # "losses", "metrics", "optimizers", "schedules", "callbacks"
+    #: The classes and functions of "losses", "metrics", "optimizers",
+    #: "schedules" and "callbacks" (which names a spec may write, and what
+    #: each builds, is kspec's policy: :mod:`kspec.compiler.registry.settings`).
+    calls: dict[str, CallFacts]
 
 
 def _parse(data: dict[str, Any]) -> Catalogue:
     kinds = ("regularizers", "initializers", "constraints")
+    call_facts = {k: CallFacts.of(v) for k, v in data["calls"].items()}
     return Catalogue(
         keras_version=data["keras_version"],
         layers={n: Signature.of(s) for n, s in data["layers"].items()},
@@ -151,8 +190,7 @@ def _parse(data: dict[str, Any]) -> Catalogue:
         losses=frozenset(data["losses"]),
         metrics=frozenset(data["metrics"]),
         optimizers=frozenset(data["optimizers"]),
-        calls={k: CallKind(names=dict(v["names"]), classes={n: Signature.of(s) for n, s in v["classes"].items()})
-               for k, v in data["calls"].items()},
+        calls=call_facts,
     )
 
 
@@ -167,3 +205,25 @@ def load_data() -> dict[str, Any]:
 def catalogue() -> Catalogue:
     """The shipped catalogue, loaded once per process."""
     return _parse(load_data())
+
+
+@lru_cache(maxsize=1)
+def installed_keras_version() -> str | None:
+    """The version of the installed Keras, read from its package metadata
+    (keras is not imported); ``None`` when Keras is not installed."""
+    try:
+        return metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def version_note() -> str | None:
+    """A note for the user when the installed Keras is not the version the
+    catalogue was generated from (``None`` when it is, or when Keras is not
+    installed: the static checks do not need it)."""
+    installed = installed_keras_version()
+    generated = catalogue().keras_version
+    if installed is None or installed == generated:
+        return None
+    return (f"the layer catalogue was generated from Keras {generated}; Keras {installed} is installed: "
+            "checks may differ (scripts/gen_catalogue.py regenerates it)")

@@ -2,7 +2,9 @@
 
 Parses, expands and checks each file (graph, arguments against the layer
 catalogue, shapes), prints every located diagnostic, and exits 0 when all
-files are clean, 1 when any has errors, 2 on usage or I/O errors.
+files are clean, 1 when any has errors, 2 on usage or I/O errors. When the
+installed Keras is not the version the catalogue was generated from, one
+note says so on stderr (the exit status is unchanged).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from kspec.catalogue import version_note
 from kspec.commands._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_defines, parse_defines
 from kspec.spec.diagnostics import Diagnostic, KspecError, render_all
 
@@ -44,8 +47,14 @@ def run(args: argparse.Namespace) -> int:
     defines = parse_defines(args.define)
     worst = EXIT_OK
     report: list[dict[str, Any]] = []
+    noted = False
     for path in args.files:
         diags, text, io_error = _check_one(path, defines)
+        if not noted and io_error is None:
+            noted = True
+            note = version_note()
+            if note is not None:
+                print(f"note: {note}", file=sys.stderr)
         if io_error is not None:
             worst = EXIT_USAGE
             if args.format == "json":

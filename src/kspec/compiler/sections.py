@@ -46,7 +46,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kspec.catalogue import CallKind, Signature, catalogue
+from kspec.catalogue import CallKind, Signature
 from kspec.compiler.calls import (
     ValueRule,
     check_call,
@@ -59,6 +59,7 @@ from kspec.compiler.calls import (
     when_number,
     when_true,
 )
+from kspec.compiler.registry.settings import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, call_kind
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
@@ -77,68 +78,6 @@ __all__ = [
     "output_names",
     "train_section",
 ]
-
-#: ``keras.optimizers`` classes (a lower-case name such as ``adam`` works too).
-OPTIMIZERS: tuple[str, ...] = (
-    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
-    "Muon", "Nadam", "RMSprop", "SGD", "ScheduleFreeAdamW",
-)
-#: ``keras.optimizers.schedules`` classes, usable as ``learning_rate``.
-SCHEDULES: tuple[str, ...] = (
-    "CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",
-    "PiecewiseConstantDecay", "PolynomialDecay",
-)
-_LOSS_CLASSES = (
-    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CTC", "CategoricalCrossentropy",
-    "CategoricalFocalCrossentropy", "CategoricalGeneralizedCrossEntropy", "CategoricalHinge", "Circle",
-    "CosineSimilarity", "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
-    "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
-    "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky",
-)
-_LOSS_FUNCTIONS = (
-    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
-    "categorical_focal_crossentropy", "categorical_generalized_cross_entropy", "categorical_hinge", "circle",
-    "cosine_similarity", "ctc", "dice", "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error",
-    "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error", "poisson",
-    "sparse_categorical_crossentropy", "squared_hinge", "tversky",
-)
-#: Every loss name a spec may use: Keras's classes and functions, the usual
-#: short names, and kspec's own ``rmse`` (``RootMeanSquaredError``).
-LOSSES: frozenset[str] = frozenset(
-    _LOSS_CLASSES + _LOSS_FUNCTIONS
-    + ("mse", "mae", "mape", "msle", "kld", "logcosh", "rmse", "root_mean_squared_error", "RootMeanSquaredError")
-)
-_METRIC_CLASSES = (
-    "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
-    "CategoricalCrossentropy", "CategoricalHinge", "ConcordanceCorrelation", "CosineSimilarity", "F1Score",
-    "FBetaScore", "FalseNegatives", "FalsePositives", "Hinge", "IoU", "KLDivergence", "LogCoshError", "Mean",
-    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanIoU", "MeanSquaredError",
-    "MeanSquaredLogarithmicError", "OneHotIoU", "OneHotMeanIoU", "PearsonCorrelation", "Poisson", "Precision",
-    "PrecisionAtRecall", "R2Score", "Recall", "RecallAtPrecision", "RootMeanSquaredError",
-    "SensitivityAtSpecificity", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-    "SparseTopKCategoricalAccuracy", "SpecificityAtSensitivity", "SquaredHinge", "Sum", "TopKCategoricalAccuracy",
-    "TrueNegatives", "TruePositives",
-)
-_METRIC_FUNCTIONS = (
-    "binary_accuracy", "binary_crossentropy", "binary_focal_crossentropy", "categorical_accuracy",
-    "categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge", "concordance_correlation",
-    "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_error", "mean_squared_logarithmic_error", "pearson_correlation", "poisson",
-    "sparse_categorical_accuracy", "sparse_categorical_crossentropy", "sparse_top_k_categorical_accuracy",
-    "squared_hinge", "top_k_categorical_accuracy",
-)
-#: Every metric name a spec may use (plus snake-case forms of the classes,
-#: e.g. ``auc``, ``precision``, ``root_mean_squared_error``).
-METRICS: frozenset[str] = frozenset(
-    _METRIC_CLASSES + _METRIC_FUNCTIONS
-    + ("accuracy", "acc", "mse", "mae", "mape", "msle", "rmse", "auc", "precision", "recall", "f1_score",
-       "r2_score", "root_mean_squared_error")
-)
-#: ``keras.callbacks`` classes a spec may list (those that take plain values).
-CALLBACKS: tuple[str, ...] = (
-    "BackupAndRestore", "CSVLogger", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard",
-    "TerminateOnNaN",
-)
 
 _COMPILE_KEYS = tuple(CompileSettings.model_fields)
 _TRAIN_KEYS = tuple(TrainSettings.model_fields)
@@ -279,7 +218,7 @@ class _Checker:
     def call(self, call: ir.Call, calls: str, kind: str, key: str, span: Span | None = None) -> None:
         """The arguments of a call whose name is known, against the
         constructor kspec builds for it."""
-        entry: CallKind = catalogue().calls[calls]
+        entry: CallKind = call_kind(calls)
         if call.fn not in entry.names:
             return  # a name the catalogue's Keras lacks: the name check says so
         here = call.span or span or self.at(key)

@@ -37,7 +37,7 @@ from typing import Any
 
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
-from kspec.runtime.lower import _Lowerer, clean_keras_message, layer_classes
+from kspec.runtime.lower import clean_keras_message, layer_classes, layer_signature, make_layer
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError
 from kspec.spec.ir import Span
@@ -170,7 +170,6 @@ class _Decompiler:
         self.model_names: dict[int, str] = {}
         self.global_names = _Names(set())
         self.result = Decompiled(spec=ir.Spec())
-        self.lowerer = _Lowerer(ir.Spec())
         self._ref_cache: dict[str, dict[str, Any]] = {}
 
     # -- errors ---------------------------------------------------------------
@@ -306,9 +305,7 @@ class _Decompiler:
 
     def _layer_call(self, cls: type, cls_name: str, config: dict[str, Any], name: str, collapse: bool,
                     full: bool, forced: set[str] | None = None) -> ir.LayerCall:
-        from kspec.runtime.lower import _init_params
-
-        _, accepted = _init_params(cls)
+        _, accepted = layer_signature(cls)
         required = [p for p in _required(cls) if p in config]
         ref = {} if full else self.reference_config(cls, config, required)
         args = [self.value(p, config[p], name, collapse) for p in required]
@@ -327,7 +324,7 @@ class _Decompiler:
 
     def same_layer(self, call: ir.LayerCall, config: dict[str, Any]) -> tuple[bool, str]:
         try:
-            built = self.lowerer.make_layer(call, str(config.get("name", "x")))
+            built = make_layer(call, str(config.get("name", "x")))
         except KspecError as exc:
             return False, exc.diagnostics[0].message
         except Exception as exc:  # pragma: no cover - defensive
