@@ -79,16 +79,21 @@ class NameAllocator:
 
     def __init__(self, reserved: set[str]) -> None:
         self.taken = set(reserved)
+        #: Where the search for a free suffix of a base name resumes: names
+        #: are only ever added, so every suffix below it is still taken (and
+        #: a thousand ``dense`` layers cost linear time, not quadratic).
+        self.resume: dict[tuple[str, int], int] = {}
 
     def fresh(self, base: str, first_suffix: int = 2) -> str:
         if base not in self.taken:
             self.taken.add(base)
             return base
-        i = first_suffix
+        i = self.resume.get((base, first_suffix), first_suffix)
         while f"{base}_{i}" in self.taken:
             i += 1
         name = f"{base}_{i}"
         self.taken.add(name)
+        self.resume[(base, first_suffix)] = i + 1
         return name
 
 
