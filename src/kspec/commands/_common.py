@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kspec.spec.diagnostics import KspecError
+from kspec._atomic import OutputError, check_output
+from kspec.runtime import KerasUnavailable
+from kspec.spec.diagnostics import KspecError, printable
 
 __all__ = [
     "EXIT_INTERNAL",
@@ -19,9 +23,12 @@ __all__ = [
     "EXIT_SPEC",
     "EXIT_USAGE",
     "add_defines",
+    "add_limits",
     "add_plugins",
+    "check_input_file",
     "check_output_dir",
     "fail_usage",
+    "limits_of",
     "load_plugins",
     "parse_defines",
     "run_guarded",
@@ -45,12 +52,15 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     """Run a subcommand, turning spec errors into exit 1 and usage/I-O
     errors into exit 2, never a traceback for a user's mistake."""
     try:
-        return run(args)
+        from kspec.spec.limits import using
+
+        with using(limits_of(args)):
+            return run(args)
     except KspecError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(printable(exc.render()), file=sys.stderr)
         return EXIT_SPEC
-    except UsageFailure as exc:
-        print(f"kspec: error: {exc}", file=sys.stderr)
+    except (UsageFailure, OutputError) as exc:
+        print(f"kspec: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except UnicodeDecodeError as exc:
         print(f"kspec: error: the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
@@ -61,7 +71,10 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
         return EXIT_SPEC
     except OSError as exc:
         where = f" '{exc.filename}'" if exc.filename else ""
-        print(f"kspec: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        print(printable(f"kspec: error: cannot access{where}: {exc.strerror or exc}"), file=sys.stderr)
+        return EXIT_USAGE
+    except KerasUnavailable as exc:
+        print(f"kspec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("kspec: interrupted", file=sys.stderr)
@@ -70,18 +83,62 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
         if os.environ.get("KSPEC_DEBUG") == "1":
             raise
         print(
-            f"kspec: internal error: {type(exc).__name__}: {exc}\n"
+            f"kspec: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
             "This is a bug in kspec, not in your spec; set KSPEC_DEBUG=1 to see the traceback.",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
 
 
-def check_output_dir(out: Path) -> None:
-    """A usage error (exit 2) when ``out``'s directory does not exist, said
-    before any work is done."""
-    if str(out.parent) and not out.parent.exists():
-        raise fail_usage(f"cannot write '{out}': directory '{out.parent}' does not exist")
+def check_output_dir(out: Path, inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
+    """A usage error (exit 2), said before any work is done, when ``out``
+    cannot be written: its directory does not exist or is not writable, it
+    is a directory, or it is one of the command's ``inputs``."""
+    check_output(out, inputs)
+
+
+def check_input_file(path: str | os.PathLike[str], missing: str) -> None:
+    """A usage error when ``path`` is not a regular file: ``missing`` (e.g.
+    "no data file 'd.npz'") when it does not exist, else what it is (a
+    FIFO or a device is never read as data or as a model)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise fail_usage(missing) from None
+    except OSError as exc:
+        raise fail_usage(f"cannot read '{path}': {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    raise fail_usage(f"cannot read '{path}': it is {kind}, not a regular file")
+
+
+def add_limits(parser: argparse.ArgumentParser) -> None:
+    """``--limit NAME=N`` and ``--allow-dir DIR``, which every command takes."""
+    from kspec.spec.limits import LIMIT_HELP
+
+    parser.add_argument("--limit", action="append", default=[], metavar="NAME=N",
+                        help=f"raise or lower a bound on the work a spec or data file may ask for ({LIMIT_HELP}; "
+                             "*_bytes also take sizes such as 4G)")
+    parser.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                        help="a directory besides the spec's own that paths in the spec may reach")
+
+
+def limits_of(args: argparse.Namespace) -> Any:
+    """The :class:`kspec.spec.limits.Limits` that ``--limit`` and
+    ``--allow-dir`` ask for (a usage error for a malformed setting)."""
+    from kspec.spec.limits import DEFAULT, parse_limit
+
+    bounds = DEFAULT
+    for text in getattr(args, "limit", None) or ():
+        try:
+            bounds = parse_limit(text, bounds)
+        except ValueError as exc:
+            raise fail_usage(str(exc)) from None
+    dirs = tuple(str(Path(d)) for d in getattr(args, "allow_dir", None) or ())
+    return dataclasses.replace(bounds, allowed_dirs=dirs) if dirs else bounds
 
 
 def add_plugins(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from kspec.commands._common import (
     EXIT_OK,
     add_defines,
     add_plugins,
+    check_input_file,
     check_output_dir,
     fail_usage,
     load_plugins,
@@ -40,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
         format_of(out)
     except ValueError as exc:
         raise fail_usage(str(exc)) from None
-    check_output_dir(out)
     weights = Path(args.weights) if args.weights else None
-    if weights is not None and not weights.is_file():
-        raise fail_usage(f"cannot read weights '{weights}': no such file")
+    inputs = [spec_path, weights]
+    check_output_dir(out, inputs)
+    if weights is not None:
+        check_input_file(weights, f"cannot read weights '{weights}': no such file")
     defines = parse_defines(args.define)
 
     import kspec
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
             raise fail_usage(
                 f"cannot load weights '{weights}' into model '{model.name}': {clean_keras_message(exc)}"
             ) from None
-    kspec.save(model, out)
+    from kspec.runtime.save import save_model
+
+    save_model(model, out, inputs)
     print(f"wrote {out} (model '{model.name}', {model.count_params():,} parameters)")
     return EXIT_OK

@@ -56,13 +56,14 @@ def run(args: argparse.Namespace) -> int:
         to = args.to or format_for(args.output)
         if args.to and args.to != format_for(args.output):
             raise fail_usage(f"--to {args.to} does not match the suffix of '{args.output}'")
+    if args.output != "-":
+        check_output_dir(Path(args.output), inputs=[args.input])  # never convert a file over itself
     text = read_source(args.input)
     out = convert_text(text, args.input, to)
     if args.output == "-":
         sys.stdout.write(out)
         return EXIT_OK
     target = Path(args.output)
-    check_output_dir(target)
-    write_text_atomic(target, out)
+    write_text_atomic(target, out, inputs=[args.input])
     print(f"wrote {target}")
     return EXIT_OK

@@ -12,8 +12,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kspec._atomic import atomic_path, write_text_atomic
-from kspec.commands._common import EXIT_OK, add_plugins, check_output_dir, fail_usage, load_plugins
+from kspec._atomic import OutputError, atomic_path, write_text_atomic
+from kspec.commands._common import (
+    EXIT_OK,
+    add_plugins,
+    check_input_file,
+    check_output_dir,
+    fail_usage,
+    load_plugins,
+)
 from kspec.spec.ir import Spec
 
 _OUT_FORMATS = (".kspec", ".yaml", ".yml")
@@ -69,7 +76,15 @@ def run(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     if not src.exists():
         raise fail_usage(f"cannot read '{src}': no such file")
-    check_output_dir(out)
+    check_input_file(src, f"cannot read '{src}': no such file")
+    check_output_dir(out, [src])
+    if src.suffix.lower() != ".json" and not args.no_weights:
+        wpath = weights_path(out)
+        try:
+            check_output_dir(wpath, [src])
+        except OutputError as exc:
+            raise fail_usage(f"{exc} (the weights file of '{out}'): choose another -o name, "
+                             "or pass --no-weights") from None
 
     from kspec.runtime.decompile import decompile_model, load_keras_model, rebuild
 
@@ -78,14 +93,14 @@ def run(args: argparse.Namespace) -> int:
         model, keep_names=args.keep_names, allow_custom=args.allow_custom, where=str(src), blocks=not args.flat
     )
     text = render_spec(result.spec, out)
-    write_text_atomic(out, text)
+    write_text_atomic(out, text, inputs=[src])
     lines = text.count("\n")
     n = len(result.spec.models)
     message = f"wrote {out} ({lines} lines, {n} model{'s' if n != 1 else ''})"
     if src.suffix.lower() != ".json" and not args.no_weights and model.weights:
         target = rebuild(result)
         wpath = weights_path(out)
-        with atomic_path(wpath) as tmp:
+        with atomic_path(wpath, inputs=[src]) as tmp:
             target.save_weights(str(tmp))
         message += f" and {wpath}"
     print(message)

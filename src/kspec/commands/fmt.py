@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kspec._atomic import write_text_atomic
+from kspec._atomic import OutputError, write_text_atomic
 from kspec.commands._common import EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_USAGE
-from kspec.spec.diagnostics import KspecError
+from kspec.spec.diagnostics import KspecError, printable
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
             text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            print(f"kspec: error: cannot read '{name}': {reason}", file=sys.stderr)
+            print(printable(f"kspec: error: cannot read '{name}': {reason}"), file=sys.stderr)
             worst = max(worst, EXIT_USAGE)
             continue
         try:
             out = format_text(text, "<stdin>" if name == "-" else name)
         except KspecError as exc:
-            print(exc.render({"<stdin>": text} if name == "-" else {name: text}), file=sys.stderr)
+            print(printable(exc.render({"<stdin>": text} if name == "-" else {name: text})), file=sys.stderr)
             worst = max(worst, EXIT_SPEC)
             continue
         except RuntimeError as exc:
@@ -76,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         changed.append(name)
         if not args.check:
-            write_text_atomic(Path(name), out)
+            try:  # through a symlink to its file, keeping the file's mode
+                write_text_atomic(Path(name), out)
+            except OutputError as exc:
+                print(f"kspec: error: {printable(str(exc))}", file=sys.stderr)
+                worst = max(worst, EXIT_USAGE)
+                continue
             print(f"formatted {name}")
     if args.check and changed:
         for name in changed:

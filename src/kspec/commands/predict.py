@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kspec._atomic import atomic_path
-from kspec.commands._common import EXIT_OK, check_output_dir, fail_usage
+from kspec.commands._common import (
+    EXIT_OK,
+    check_input_file,
+    check_output_dir,
+    fail_usage,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,20 +23,57 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
 
 
+#: Where an HDF5 file's signature may sit (after a user block of 0, 512, 1024 ... bytes).
+_HDF5_OFFSETS = (0, 512, 1024, 2048, 4096)
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def model_file_problem(path: Path) -> str | None:
+    """What is wrong with a model file before Keras reads it (a truncated or
+    foreign file), or None when it looks like what its suffix says."""
+    import zipfile
+
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            return "it is not a complete .keras archive (truncated, or not a Keras model)"
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return f"it is a damaged .keras archive ({exc})"
+        if "config.json" not in names:
+            return "the archive holds no Keras model (no config.json)"
+    elif suffix == ".h5":
+        with path.open("rb") as fh:
+            head = fh.read(_HDF5_OFFSETS[-1] + len(_HDF5_SIGNATURE))
+        if not any(head[i:i + len(_HDF5_SIGNATURE)] == _HDF5_SIGNATURE for i in _HDF5_OFFSETS):
+            return "it is not an HDF5 file (truncated, or not a Keras model)"
+    return None
+
+
 def load_saved(path: str) -> Any:
-    """Load a saved model in Keras's safe mode; usage error if unreadable."""
-    if not Path(path).is_file():
-        raise fail_usage(f"no model file '{path}'")
+    """Load a saved model in Keras's safe mode; usage error if unreadable,
+    saying what is wrong with the file (missing, special, truncated, foreign)."""
+    check_input_file(path, f"no model file '{path}'")
+    problem = model_file_problem(Path(path))
+    if problem is not None:
+        raise fail_usage(f"cannot load model '{path}': {problem}")
+    import zipfile
+
     from kspec.runtime._quiet import import_keras
 
     keras = import_keras()
     try:
         return keras.models.load_model(path, safe_mode=True) if path.endswith(".keras") \
             else keras.models.load_model(path)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         from kspec.runtime.lower import clean_keras_message
 
-        raise fail_usage(f"cannot load model '{path}': {clean_keras_message(exc)}") from None
+        detail = clean_keras_message(exc)
+        if "truncated file" in detail:  # h5py's words for an HDF5 file cut short
+            detail = "it is a truncated HDF5 file"
+        raise fail_usage(f"cannot load model '{path}': {detail}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.output.endswith(".npz"):
         raise fail_usage("predictions are written as .npz: give -o a name ending in .npz")
-    check_output_dir(Path(args.output))
+    inputs = [args.model, args.data]
+    check_output_dir(Path(args.output), inputs)
     model = load_saved(args.model)
     from kspec.runtime.data import load_data, output_names, saved_ports
 
@@ -53,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         arrays = {name: np.asarray(p) for name, p in zip(output_names(model), preds, strict=True)}
     savez: Any = np.savez  # numpy types **kwds as the allow_pickle flag
-    with atomic_path(args.output) as tmp:
+    with atomic_path(args.output, inputs=inputs) as tmp:
         savez(tmp, **arrays)
     print(f"wrote {args.output} ({data.rows:,} rows: " + ", ".join(
         f"{k} {tuple(v.shape)}" for k, v in arrays.items()) + ")")

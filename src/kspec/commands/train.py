@@ -5,16 +5,28 @@ gives epochs, batch size, validation, class weights and callbacks. Data is
 checked against the spec before training starts. At the end kspec saves the
 model, writes the history (JSON, CSV) and a PNG plot, and prints where
 everything went. Ctrl-C stops training cleanly: the model and history so
-far are saved, and any checkpoint already written stays.
+far are saved, and any checkpoint already written stays. Data holding NaN or
+infinite values is refused unless ``--allow-nonfinite`` is given; a loss that
+becomes NaN or infinite stops training with an error (exit 1): the history so
+far is written, the model is not.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from kspec.commands._common import EXIT_OK, add_defines, check_output_dir, fail_usage, parse_defines
+from kspec.commands._common import (
+    EXIT_OK,
+    EXIT_SPEC,
+    add_defines,
+    check_input_file,
+    check_output_dir,
+    fail_usage,
+    parse_defines,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +42,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", metavar="PREFIX", help="history files prefix (default: MODEL without suffix "
                         "plus .history): PREFIX.json, PREFIX.csv, PREFIX.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="train on data that holds NaN or infinite values (refused by default)")
     add_defines(parser)
+
+
+def _history_paths(prefix: Path) -> list[Path]:
+    """The files :func:`kspec.runtime.training.write_history` writes for ``prefix``."""
+    return [prefix.with_name(prefix.name + suffix) for suffix in (".json", ".csv", ".png")]
 
 
 def _fit_arg(arrays: dict[str, Any]) -> Any:
@@ -47,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("a trained model needs weights: save it as .keras or .h5")
     except ValueError as exc:
         raise fail_usage(str(exc)) from None
-    check_output_dir(out)
+    inputs = [spec_path, args.data, args.val]
+    check_output_dir(out, inputs)
     for path in (args.data, args.val):
-        if path is not None and not Path(path).is_file():
-            raise fail_usage(f"no data file '{path}'")
+        if path is not None:
+            check_input_file(path, f"no data file '{path}'")
     if (args.epochs is not None and args.epochs < 1) or (args.batch_size is not None and args.batch_size < 1):
         raise fail_usage("--epochs and --batch-size must be at least 1")
 
@@ -78,26 +98,39 @@ def run(args: argparse.Namespace) -> int:
         updates.update(validation_data=args.val, validation_split=0.0)
     settings = settings.model_copy(update=updates)
     section = next((s for s in spec.train if s.model == model_ir.name), None)
+    prefix = Path(args.history or settings.history or out.with_suffix("").as_posix() + ".history")
+    inputs.append(settings.validation_data)
+    for path in _history_paths(prefix):  # said before training, not after it
+        if path.parent.is_dir():  # a missing directory is created when the history is written
+            check_output_dir(path, inputs)
 
     from kspec.runtime.data import load_data, ports
+    from kspec.runtime.save import save_model
     from kspec.runtime.training import fit, make_callbacks, seed_everything, write_history
 
     seed_everything(settings.seed)
     model = kspec.build(spec, model_ir.name)
     ins, outs = ports(model_ir, model)
-    train = load_data(args.data, ins, outs, settings.data)
+    finite = not args.allow_nonfinite
+    train = load_data(args.data, ins, outs, settings.data, check_finite=finite)
     validation = None
     if settings.validation_data:
-        val = load_data(settings.validation_data, ins, outs, settings.data)
+        val = load_data(settings.validation_data, ins, outs, settings.data, check_finite=finite)
         validation = (_fit_arg(val.x), _fit_arg(val.y))
     callbacks = make_callbacks(settings, section)
     print(f"training '{model.name}' on {train.rows:,} rows from {args.data} for {settings.epochs} epoch(s)")
     where = section.span if section else model_ir.span  # a refusal from inside fit is reported here
     result = fit(model, _fit_arg(train.x), _fit_arg(train.y), settings, validation=validation,
                  callbacks=callbacks, verbose=0 if args.quiet else None, span=where)
-    kspec.save(model, out)
-    prefix = Path(args.history or settings.history or out.with_suffix("").as_posix() + ".history")
-    written = write_history(result.history, prefix) if result.history else []
+    if result.diverged is not None:  # the weights are no model worth saving
+        written = write_history(result.history, prefix, inputs) if result.history else []
+        for path in written:
+            print(f"wrote {path}")
+        print(f"kspec: error: training '{model.name}' stopped: the loss became {result.diverged}; "
+              f"no model was written to '{out}' (lower the learning rate, or check the data)", file=sys.stderr)
+        return EXIT_SPEC
+    save_model(model, out, inputs)
+    written = write_history(result.history, prefix, inputs) if result.history else []
     state = "interrupted after" if result.interrupted else "trained for"
     print(f"{state} {result.epochs_run} epoch(s); final: " + ", ".join(
         f"{k}={v[-1]:.4g}" for k, v in sorted(result.history.items()) if v))

@@ -2,7 +2,9 @@
 
 Writes are atomic: the model goes to a temporary file beside the target,
 which replaces the target only once it is complete. On any failure nothing
-is left behind and an existing file is untouched.
+is left behind and an existing file is untouched. A symlinked target is
+written through, and the mode of a replaced file is kept
+(:mod:`kspec._atomic`, the one way kspec writes a file).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +48,15 @@ def format_of(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
-def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
-    """Save ``model`` to ``path`` atomically, in the format its suffix names."""
+def save_model(model: Any, path: str | os.PathLike[str],
+               inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
+    """Save ``model`` to ``path`` atomically, in the format its suffix names;
+    ``path`` must not be one of ``inputs`` (:class:`kspec._atomic.OutputError`)."""
     target = Path(path)
     if format_of(target) == ".json":
-        write_text_atomic(target, model.to_json())
+        write_text_atomic(target, model.to_json(), inputs=inputs)
         return target
-    with atomic_path(target) as tmp, warnings.catch_warnings(), _quiet_absl():
+    with atomic_path(target, inputs=inputs) as tmp, warnings.catch_warnings(), _quiet_absl():
         # Asking for .h5 is the user's explicit choice; Keras's "legacy format" notice is noise.
         warnings.filterwarnings("ignore", message=r".*HDF5 file.*legacy.*")
         warnings.filterwarnings("ignore", message=r".*legacy.*HDF5.*")

@@ -22,7 +22,8 @@ import inspect
 import io
 import json
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -215,16 +216,45 @@ def seed_everything(seed: int | None) -> None:
 
 @dataclass
 class FitResult:
-    """What a training run produced."""
+    """What a training run produced. ``diverged`` says where the loss became
+    NaN or infinite (``"NaN in epoch 3, batch 7"``); training stopped there
+    and the model's weights are not worth saving."""
 
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_run: int = 0
     interrupted: bool = False
+    diverged: str | None = None
+
+
+class _NonFiniteLoss(Exception):
+    """Raised from a callback to end training the moment the loss stops being
+    a number (before any later callback, such as a checkpoint, sees the epoch)."""
+
+
+def _stop_on_nonfinite_loss() -> Any:
+    """A Keras callback that raises :class:`_NonFiniteLoss` at the first batch
+    whose loss is NaN or infinite, naming the epoch and batch (from 1)."""
+    base: Any = import_keras().callbacks.Callback
+
+    class StopOnNonFiniteLoss(base):  # type: ignore[misc]  # keras is untyped
+        epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                what = "NaN" if math.isnan(float(loss)) else "infinite"
+                raise _NonFiniteLoss(f"{what} in epoch {self.epoch + 1}, batch {batch + 1}")
+
+    return StopOnNonFiniteLoss()
 
 
 def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tuple[Any, Any] | None = None,
         callbacks: list[Any] | None = None, verbose: int | str | None = None, span: Span | None = None) -> FitResult:
-    """Run ``model.fit``; Ctrl-C ends training cleanly with the history so far.
+    """Run ``model.fit``; Ctrl-C ends training cleanly with the history so far,
+    and so does a loss that becomes NaN or infinite (``result.diverged``).
 
     A setting Keras refuses only once training runs (``class_weight`` on a
     model with several outputs, a callback argument checked when training
@@ -239,10 +269,12 @@ def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tupl
         model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size,
                   validation_split=settings.validation_split if validation is None else 0.0,
                   validation_data=validation, shuffle=settings.shuffle, class_weight=class_weight,
-                  callbacks=[*(callbacks or []), history],
+                  callbacks=[_stop_on_nonfinite_loss(), *(callbacks or []), history],
                   verbose=settings.verbose if verbose is None else verbose)
     except KeyboardInterrupt:
         result.interrupted = True
+    except _NonFiniteLoss as exc:
+        result.diverged = str(exc)
     except (ValueError, TypeError, KeyError) as exc:
         detail = clean_keras_message(exc)
         if isinstance(exc, KeyError):  # str(KeyError) is just the missing key
@@ -253,23 +285,26 @@ def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tupl
     return result
 
 
-def write_history(history: dict[str, list[float]], prefix: str | Path) -> list[Path]:
-    """Write ``prefix.json``, ``prefix.csv`` and ``prefix.png``; returns the paths."""
+def write_history(history: dict[str, list[float]], prefix: str | Path,
+                  inputs: Iterable[str | os.PathLike[str] | None] = ()) -> list[Path]:
+    """Write ``prefix.json``, ``prefix.csv`` and ``prefix.png`` (none of them
+    one of ``inputs``); returns the paths."""
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     keys = sorted(history)
     epochs = max((len(v) for v in history.values()), default=0)
     json_path = prefix.with_name(prefix.name + ".json")
-    write_text_atomic(json_path, json.dumps({"epochs": epochs, "history": history}, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps({"epochs": epochs, "history": history}, indent=2) + "\n",
+                      inputs=inputs)
     csv_path = prefix.with_name(prefix.name + ".csv")
     rows = io.StringIO()
     w = csv.writer(rows)
     w.writerow(["epoch", *keys])
     for i in range(epochs):
         w.writerow([i + 1, *(repr(history[k][i]) if i < len(history[k]) else "" for k in keys)])
-    write_text_atomic(csv_path, rows.getvalue())
+    write_text_atomic(csv_path, rows.getvalue(), inputs=inputs)
     png_path = prefix.with_name(prefix.name + ".png")
-    with atomic_path(png_path) as tmp:
+    with atomic_path(png_path, inputs=inputs) as tmp:
         plot_history(history, tmp)
     return [json_path, csv_path, png_path]
 
