@@ -69,8 +69,7 @@ def walls(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
 
 def static_time(n_layers: int, runs: int) -> tuple[int, float]:
     """(layers in the parsed spec, median static_check seconds)."""
-    from kspec.compiler.pipeline import parse_text
-    from kspec.compiler.static import static_check
+    from kspec.compiler.pipeline import parse_text, static_check
 
     spec = parse_text(make_spec(n_layers), "bench.yaml")
     model = spec.models[0]

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
+from kspec.compiler.arguments import check_layer_call
 from kspec.compiler.pipeline import load_text
-from kspec.compiler.static import check_layer_call
 from kspec.spec import ir
 from kspec.spec.diagnostics import KspecError
 

@@ -144,3 +144,22 @@ def test_rendered_errors_escape_control_characters() -> None:
     assert "\x1b" not in text and "\x07" not in text
     assert "unexpected name 'a\\x1b[2Jb'" in text
     assert printable("tab\there\u202e") == "tab\\there\\u202e"
+
+
+def test_limits_and_allowed_dirs_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kspec.cli import main
+
+    (tmp_path / "shared.kspec").write_text("param k: int = 1\n")
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    spec = inner / "spec.kspec"
+    spec.write_text('use "../shared.kspec"\n' + MODEL)
+    assert main(["check", str(spec)]) == 1
+    assert "reaches outside the spec's directory" in capsys.readouterr().err
+    assert main(["check", str(spec), "--allow-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(spec), "--allow-dir", str(tmp_path), "--limit", "source_bytes=10"]) == 2
+    assert "source_bytes=10" in capsys.readouterr().err
+    assert main(["check", str(spec), "--limit", "layers=many"]) == 2
+    assert capsys.readouterr().err == "kspec: error: --limit layers: expected a whole number, got 'many'\n"
+    assert limits.parse_limit("array_bytes=4G").array_bytes == 4 * 1024**3

@@ -17,8 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _static_vs_keras import compare as _compare
-from kspec.compiler.pipeline import parse_text
-from kspec.compiler.static import static_check
+from kspec.compiler.pipeline import parse_text, static_check
 from kspec.spec.diagnostics import KspecError
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))

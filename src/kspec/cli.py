@@ -19,9 +19,12 @@ from typing import NoReturn
 
 from kspec import __version__
 from kspec.commands import COMMANDS
-from kspec.commands._common import EXIT_USAGE, run_guarded
+from kspec.commands._common import EXIT_USAGE, add_limits, run_guarded
 
 __all__ = ["build_parser", "main", "run"]
+
+#: Commands that build or load a Keras model, and so take ``--backend``.
+BACKEND_COMMANDS = ("compile", "train", "evaluate", "predict", "decompile", "summary")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,8 +50,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is None or command == name:
             module = importlib.import_module(f"kspec.commands.{name}")
             module.configure(p)
+            add_limits(p)
+            if name in BACKEND_COMMANDS:
+                p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                               help="the Keras backend (default: KERAS_BACKEND, else ~/.keras/keras.json, "
+                                    "else tensorflow)")
             p.set_defaults(_run=module.run)
     return parser
+
+
+def _choose_backend(backend: str | None) -> str | None:
+    """Put ``--backend`` in force (before Keras is imported); an error
+    message when Keras is already loaded on another backend."""
+    if backend is None:
+        return None
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        current = keras.backend.backend()
+        if current != backend:
+            return f"kspec: error: Keras is already loaded with the {current} backend in this process"
+        return None
+    os.environ["KERAS_BACKEND"] = backend
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    problem = _choose_backend(getattr(args, "backend", None))
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return EXIT_USAGE
     return run_guarded(args._run, args)
 

@@ -1,4 +1,5 @@
-"""Static argument checks from the layer catalogue (no keras import).
+"""The argument-check pass: every layer call against the catalogue and the
+registry (no keras import).
 
 Every inline layer of a checked, expanded spec is compared with the
 catalogue of the installed Keras: unknown layers and arguments (with
@@ -9,8 +10,9 @@ argument they are given to, exactly as :mod:`kspec.runtime.lower` resolves
 them; activation, initializer, regularizer and constraint names given as
 strings are checked too.
 
-:func:`static_check` runs these checks and static shape inference
-(:mod:`kspec.compiler.shapes`) and returns every diagnostic found.
+:func:`check_arguments` returns every diagnostic found and the layer
+calls that have one, so that shape inference leaves them unknown and one
+mistake is reported once.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, did_you_mean
 from kspec.spec.ir import Span
 
-__all__ = ["check_arguments", "check_layer_call", "layer_calls", "static_check"]
+__all__ = ["check_arguments", "check_layer_call", "layer_calls"]
 
 _KINDS = {"regularizer": "regularizers", "initializer": "initializers", "constraint": "constraints"}
 _STRING_KINDS = (("activation", "activation"), ("regularizer", "regularizers"), ("initializer", "initializers"),
@@ -196,24 +198,10 @@ def check_layer_call(call: ir.LayerCall, model_names: set[str] | None = None) ->
     return checker.diags
 
 
-def _check_all(spec: ir.Spec) -> _Checker:
+def check_arguments(spec: ir.Spec) -> tuple[list[Diagnostic], set[int]]:
+    """Argument diagnostics for every inline layer of ``spec``, and the
+    ``id()`` of each layer call that has one."""
     checker = _Checker(catalogue(), {m.name for m in spec.models})
     for call in layer_calls(spec):
         checker.layer(call)
-    return checker
-
-
-def check_arguments(spec: ir.Spec) -> list[Diagnostic]:
-    """Argument diagnostics for every inline layer of ``spec``."""
-    return _check_all(spec).diags
-
-
-def static_check(spec: ir.Spec) -> list[Diagnostic]:
-    """Argument checks, then static shape inference; every diagnostic.
-
-    Layers with argument errors get unknown shapes, so one mistake is
-    reported once."""
-    from kspec.compiler.shapes import infer_spec
-
-    checker = _check_all(spec)
-    return [*checker.diags, *infer_spec(spec, checker.bad).diagnostics]
+    return checker.diags, checker.bad

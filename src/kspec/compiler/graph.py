@@ -76,8 +76,8 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
 
     def claim(name: str, span: Span | None, what: str) -> None:
         if len(name) > longest:
-            diags.append(Diagnostic("K202", limits.exceeded("name_length", f"a {what} name is {len(name)} characters long"),
-                                    span))
+            long = f"a {what} name is {len(name)} characters long"
+            diags.append(Diagnostic("K202", limits.exceeded("name_length", long), span))
         if name in seen:
             first = seen[name]
             diags.append(
@@ -353,8 +353,8 @@ def check_graph(spec: ir.Spec) -> list[Diagnostic]:
     names: dict[str, ir.FunctionalModel | ir.SequentialModel] = {}
     for m in spec.models:
         if len(m.name) > limits.current().name_length:
-            diags.append(Diagnostic("K202", limits.exceeded("name_length", f"a model name is {len(m.name)} characters long"),
-                                    m.span))
+            what = f"a model name is {len(m.name)} characters long"
+            diags.append(Diagnostic("K202", limits.exceeded("name_length", what), m.span))
         if m.name in names:
             diags.append(Diagnostic("K202", f"duplicate model name '{m.name}'", m.span))
         names[m.name] = m

@@ -1,10 +1,13 @@
 """The front half of the compiler: text -> checked IR.
 
-The passes, in order (each a plain function over the IR):
+The passes, in order (each a plain function over the IR; docs/architecture.md):
 
 1. parse: ``.kspec`` text (Lark) or YAML text (safe_load + pydantic) -> Spec
-2. expand: block calls, loops and parameters evaluated away
+2. expand: ``use``d files read, block calls, loops and parameters evaluated away
 3. check_graph: names, references, cycles, unused inputs
+4. check_sections: ``compile`` and ``train`` settings
+5. check_arguments: every layer call against the catalogue and the registry
+6. infer_spec: every tensor's shape and every layer's parameter count
 
 Nothing here imports keras or tensorflow.
 """
@@ -19,10 +22,11 @@ from typing import Any
 
 from kspec.compiler.graph import check_graph
 from kspec.spec import ir
-from kspec.spec.source import read_spec_text
 from kspec.spec.diagnostics import Diagnostic, KspecError
+from kspec.spec.source import read_spec_text
 
-__all__ = ["PASSES", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source"]
+__all__ = ["PASSES", "check", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source",
+           "select_model", "static_check"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KSPEC_SUFFIXES = (".kspec",)
@@ -61,7 +65,7 @@ def expand(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> ir.Spec:
 
 
 def check(spec: ir.Spec) -> ir.Spec:
-    """Pass 3: static graph checks; raises with every problem found."""
+    """Passes 3 to 6: every static check; raises with every problem found."""
     graph = check_graph(spec)
     diags = list(graph)
     if spec.compile or spec.train:  # the training checks load only when there is something to check
@@ -69,13 +73,22 @@ def check(spec: ir.Spec) -> ir.Spec:
 
         diags += check_sections(spec)
     if not any(d.severity == "error" for d in graph):
-        from kspec.compiler.static import static_check
-
-        diags += static_check(spec)  # arguments and shapes, from the layer catalogue
+        diags += static_check(spec)
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise KspecError(diags)
     return spec
+
+
+def static_check(spec: ir.Spec) -> list[Diagnostic]:
+    """Passes 5 and 6 on a graph-checked spec: argument checks, then shape
+    inference, every diagnostic. Layers with argument errors get unknown
+    shapes, so one mistake is reported once."""
+    from kspec.compiler.arguments import check_arguments
+    from kspec.compiler.shapes import infer_spec
+
+    diags, bad = check_arguments(spec)
+    return [*diags, *infer_spec(spec, bad).diagnostics]
 
 
 #: The pipeline, in order, for ``--debug-passes`` style tooling and docs.

@@ -50,7 +50,7 @@ CODES: dict[str, str] = {
     "K310": "training data that does not fit the spec",
     "K311": "Keras refuses to compile the model",
     "K312": "Keras refuses a setting when training starts",
-    "K401": "tensor shapes a layer cannot take",
+    "K401": "tensor shapes a layer cannot take, or data that does not fit the model",
     "K402": "Keras refuses to build the model",
     "K500": "a model file that cannot be loaded",
     "K501": "a Keras model that cannot be read back",

@@ -14,6 +14,7 @@ once (:func:`using`), and every pass reads them with :func:`current`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -43,9 +44,11 @@ class Limits:
     name_length: int = 1_000
     #: Files one spec may reach through ``use``, directly or not.
     uses: int = 1_000
-    #: Bytes a data or model archive may hold once uncompressed, and bytes
-    #: of one array or weights file.
-    archive_bytes: int = 16 * 1024**3
+    #: Bytes of one array: a ``.npy`` array, a ``.npz`` member, a weights
+    #: tensor of a model file (read from the headers, before any allocation).
+    array_bytes: int = 1024**3
+    #: Bytes a data file or a model archive may unpack to in all.
+    data_bytes: int = 2 * 1024**3
     #: Directories besides the spec's own that paths in a spec may reach
     #: (``--allow-dir``); not a number, so not a ``--limit``.
     allowed_dirs: tuple[str, ...] = ()
@@ -74,19 +77,24 @@ def using(limits: Limits) -> Iterator[Limits]:
         _CURRENT.reset(token)
 
 
+_SIZE = re.compile(r"([0-9][0-9_]*)\s*(?:([kmgt])i?b?)?", re.IGNORECASE)
+
+
 def parse_limit(text: str, base: Limits | None = None) -> Limits:
     """``base`` (the defaults when ``None``) with one ``NAME=N`` setting
-    applied; ``ValueError`` with a message for the user otherwise."""
+    applied (a ``*_bytes`` limit also takes ``512M``, ``4G``: binary
+    units); ``ValueError`` with a message for the user otherwise."""
     base = base or DEFAULT
     name, sep, value = text.partition("=")
     name = name.strip().replace("-", "_")
     names = [f.name for f in dataclasses.fields(Limits) if f.type == "int"]
     if not sep or name not in names:
         raise ValueError(f"--limit takes NAME=N with NAME one of {', '.join(names)}; got {text!r}")
-    try:
-        number = int(value.strip().replace("_", ""))
-    except ValueError:
-        raise ValueError(f"--limit {name}: expected a whole number, got {value.strip()!r}") from None
+    match = _SIZE.fullmatch(value.strip())
+    if match is None or (match[2] and not name.endswith("_bytes")):
+        raise ValueError(f"--limit {name}: expected a whole number"
+                         f"{' (or a size such as 4G)' if name.endswith('_bytes') else ''}, got {value.strip()!r}")
+    number = int(match[1].replace("_", "")) * 1024 ** ("kmgt".find(match[2].lower()) + 1 if match[2] else 0)
     if number < 1:
         raise ValueError(f"--limit {name}: expected a positive number, got {number}")
     return dataclasses.replace(base, **{name: number})
