@@ -24,10 +24,11 @@ from kspec.catalogue import Catalogue, Signature, catalogue
 from kspec.compiler.calls import check_call, number_at_least
 from kspec.compiler.graph import model_callees
 from kspec.compiler.naming import is_custom_layer
-from kspec.compiler.registry import WRAPPED_LAYER_KEYS, argument_problems
+from kspec.compiler.registry import WRAPPED_LAYER_KEYS, argument_problems, rule_for
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, did_you_mean
 from kspec.spec.ir import Span
+from kspec.spec.source import confined_path
 
 __all__ = ["check_arguments", "check_layer_call", "layer_calls"]
 
@@ -77,9 +78,9 @@ class _Checker:
             self.error("K203", f"unknown layer '{call.type}'", call.span,
                        did_you_mean(call.type, [*self.cat.layers, *self.model_names]))
             return
-        if call.type == "Lambda":
-            self.error("K210", "Lambda layers are not allowed: a spec never runs Python code", call.span,
-                       "use a built-in layer, or register a custom layer class")
+        rule = rule_for(call.type)
+        if rule is not None and rule.refused is not None:
+            self.error("K210", rule.refused[0], call.span, rule.refused[1])
             return
         names = sig.positional
         for i, value in enumerate(call.args):
@@ -92,6 +93,21 @@ class _Checker:
         if len(self.diags) == before:
             self.strings(call, sig)
             self.values(call, sig)
+            if rule is not None:
+                self.paths(call, sig, rule.paths)
+
+    def paths(self, call: ir.LayerCall, sig: Signature, keys: tuple[str, ...]) -> None:
+        """Arguments that name a file stay inside the spec's directory."""
+        bound = sig.bind(list(call.args), dict(call.kwargs))
+        for key in keys:
+            value = bound.get(key)
+            if isinstance(value, str):
+                try:
+                    confined_path(value, call.span)
+                except ValueError as exc:
+                    self.error("K217", f"{call.type}: {exc}", call.at(key),
+                               "keep the file beside the spec (or below it), or allow a directory with "
+                               "--allow-dir DIR")
 
     def signature(self, call: ir.LayerCall, sig: Signature) -> None:
         """Mirror ``Signature.bind`` on the constructor, as lowering does."""

@@ -18,11 +18,13 @@ from typing import Any
 
 from kspec.compiler.naming import is_custom_layer, snake
 from kspec.compiler.registry import WRAPPED_LAYER_KEYS as _WRAPPED_LAYER_KEYS
+from kspec.compiler.registry import rule_for
 from kspec.compiler.walk import Application, Model, ModelVisitor, Statement, Walked, walk_models
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
+from kspec.spec.source import confined_path
 
 __all__ = [
     "LAYER_BASE_KWARGS",
@@ -261,13 +263,9 @@ class _Lowerer:
         if cls is None:
             hint = did_you_mean(call.type, [*classes, *self.models])
             raise self.fail("K203", f"unknown layer '{call.type}'", call.span, hint)
-        if call.type == "Lambda":
-            raise self.fail(
-                "K210",
-                "Lambda layers are not allowed: a spec never runs Python code",
-                call.span,
-                "use a built-in layer, or register a custom layer class",
-            )
+        rule = rule_for(call.type)
+        if rule is not None and rule.refused is not None:
+            raise self.fail("K210", rule.refused[0], call.span, rule.refused[1])
         return cls
 
     def check_args(self, cls: type, call: ir.LayerCall, args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -309,11 +307,41 @@ class _Lowerer:
         if diags:
             raise KspecError([*self.diags, *diags])
 
+    def confine_paths(self, call: ir.LayerCall, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Arguments that name a file (a vocabulary) are read relative to
+        the spec's directory, inside it (or ``--allow-dir``), and only when
+        they name a regular file: rewritten in place to that file's path."""
+        rule = rule_for(call.type)
+        if rule is None or not rule.paths:
+            return
+        positional = inspect.signature(layer_classes()[call.type].__init__).parameters  # type: ignore[misc]
+        order = [p for p in positional if p != "self"]
+        for key in rule.paths:
+            where: tuple[list[Any] | dict[str, Any], Any] | None = None
+            if isinstance(kwargs.get(key), str):
+                where = (kwargs, key)
+            elif key in order and order.index(key) < len(args) and isinstance(args[order.index(key)], str):
+                where = (args, order.index(key))
+            if where is None:
+                continue
+            holder, slot = where
+            value = holder[slot]
+            try:
+                path = confined_path(value, call.span)
+                if not path.is_file():
+                    raise ValueError(f"'{value}' is not a regular file")
+            except (ValueError, OSError) as exc:
+                raise self.fail("K217", f"{call.type}: {exc}", call.at(key) if key in call.kwargs else call.span,
+                                "keep the file beside the spec (or below it), or allow a directory with "
+                                "--allow-dir DIR") from None
+            holder[slot] = str(path)
+
     def make_layer(self, call: ir.LayerCall, name: str) -> Any:
         cls = self.layer_class(call)
         args = [self.value(a, f"#{i}", name, call.span) for i, a in enumerate(call.args)]
         kwargs = {k: self.value(v, k, name, call.at(k)) for k, v in call.kwargs.items()}
         self.check_args(cls, call, args, kwargs)
+        self.confine_paths(call, args, kwargs)
         kwargs["name"] = name
         try:
             return cls(*args, **kwargs)

@@ -13,9 +13,10 @@ import os
 import stat
 from pathlib import Path
 
+from kspec.spec.ir import Span
 from kspec.spec.limits import current
 
-__all__ = ["read_spec_text", "spec_suffix"]
+__all__ = ["confined_path", "read_spec_text", "spec_suffix"]
 
 
 def read_spec_text(path: str | os.PathLike[str]) -> str:
@@ -46,3 +47,17 @@ def read_spec_text(path: str | os.PathLike[str]) -> str:
 def spec_suffix(path: str | Path) -> bool:
     """Whether ``path`` is named like a spec (``.kspec``, ``.yaml``, ``.yml``)."""
     return Path(path).suffix.lower() in (".kspec", ".yaml", ".yml")
+
+
+def confined_path(value: str, span: Span | None) -> Path:
+    """The file a path written in a spec names: relative to the spec's
+    directory (the working directory for a spec given as text), symlinks
+    resolved, and inside that directory or one the user allowed
+    (``--allow-dir``). ``ValueError`` with the reason otherwise."""
+    file = span.file if span is not None else "<string>"
+    base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
+    path = (base / value).resolve()
+    roots = [base.resolve(), *(Path(d).resolve() for d in current().allowed_dirs)]
+    if not any(path.is_relative_to(root) for root in roots):
+        raise ValueError(f"the path '{value}' reaches outside the spec's directory")
+    return path

@@ -193,6 +193,13 @@ class Layer:
     kernel: Kernel | None = None
     #: A merging layer: it takes two or more tensors.
     merges: bool = False
+    #: Why a spec may never build this layer (it would run or load code:
+    #: Lambda, SavedModels, framework callables), with a hint; ``None`` for
+    #: every layer a spec may use.
+    refused: tuple[str, str] | None = None
+    #: Arguments that name a file (a vocabulary): read relative to the
+    #: spec's directory and confined to it (or to ``--allow-dir``).
+    paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.shape is None) == (self.unknown is None):
@@ -213,11 +220,12 @@ class Family:
 
     def add(self, name: str, *, shape: Rule | None = None, unknown: str | None = None,
             args: Mapping[str, ValueRule] | None = None, checks: tuple[Check, ...] = (),
-            kernel: Kernel | None = None, merges: bool = False) -> None:
+            kernel: Kernel | None = None, merges: bool = False, refused: tuple[str, str] | None = None,
+            paths: tuple[str, ...] = ()) -> None:
         """Register layer ``name`` (its catalogue name, never an alias)."""
         if name in _INDEX or name in ALIASES:
             raise ValueError(f"{name} is registered twice, or is an alias")
-        layer = Layer(name, self.name, shape, unknown, dict(args or {}), checks, kernel, merges)
+        layer = Layer(name, self.name, shape, unknown, dict(args or {}), checks, kernel, merges, refused, paths)
         self.layers[name] = _INDEX[name] = layer
 
 

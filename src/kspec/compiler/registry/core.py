@@ -123,9 +123,16 @@ family.add("Identity", shape=identity)
 family.add("Masking", shape=identity)
 
 family.add("InputLayer", unknown="declares a model input (written `input` in a spec); it is not applied to a tensor")
-family.add("Lambda", unknown="refused by the argument checks: a spec never runs Python code")
+#: Layers a spec never builds: each would run or load code chosen by whoever wrote the spec.
+_CODE_HINT = "use built-in layers, or register a custom layer class and load its module with --plugin"
+family.add("Lambda", unknown="refused: a spec never runs Python code",
+           refused=("Lambda layers are not allowed: a spec never runs Python code",
+                    "use a built-in layer, or register a custom layer class"))
 family.add("Layer", unknown="Keras's base class: it computes nothing of its own")
 family.add("Wrapper", unknown="an abstract base; the wrappers built on it have rules of their own")
 for _name in ("JaxLayer", "FlaxLayer", "TorchModuleWrapper"):
-    family.add(_name, unknown="wraps a framework function or module whose output kspec cannot see")
-family.add("TFSMLayer", unknown="loads a SavedModel whose signature is known only when it is loaded")
+    family.add(_name, unknown="refused: it wraps a framework function or module, which is code",
+               refused=(f"{_name} wraps a framework function or module: a spec never runs code", _CODE_HINT))
+family.add("TFSMLayer", unknown="refused: it loads a SavedModel",
+           refused=("TFSMLayer loads a TensorFlow SavedModel, whose graph can run code: a spec never loads code",
+                    _CODE_HINT))

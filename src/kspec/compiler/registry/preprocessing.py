@@ -137,6 +137,8 @@ def _lookup(ctx: Ctx) -> Result:
 
 
 for _name in ("IntegerLookup", "StringLookup"):
-    family.add(_name, shape=_lookup, args={"output_mode": choice("int", *_ENCODINGS, "tf_idf", comma_list=True)})
+    family.add(_name, shape=_lookup, args={"output_mode": choice("int", *_ENCODINGS, "tf_idf", comma_list=True)},
+               paths=("vocabulary",))
 family.add("TextVectorization", args={"output_mode": choice("int", "multi_hot", "count", "tf_idf", comma_list=True)},
-           unknown="its output length and vocabulary size may come from adapt() or a vocabulary file")
+           unknown="its output length and vocabulary size may come from adapt() or a vocabulary file",
+           paths=("vocabulary",))
