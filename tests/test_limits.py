@@ -163,3 +163,20 @@ def test_limits_and_allowed_dirs_from_the_command_line(tmp_path: Path, capsys: p
     assert main(["check", str(spec), "--limit", "layers=many"]) == 2
     assert capsys.readouterr().err == "kspec: error: --limit layers: expected a whole number, got 'many'\n"
     assert limits.parse_limit("array_bytes=4G").array_bytes == 4 * 1024**3
+
+
+def test_messages_are_true_for_odd_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kspec.cli import main
+
+    bad = tmp_path / "nul.yaml"
+    bad.write_bytes(b"models:\n  - name: m\x00\n")
+    assert main(["check", str(bad)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{bad}:2:12: error[K101]: YAML syntax error: character '\\x00' is not allowed in YAML")
+    spec = tmp_path / "p.kspec"
+    spec.write_text("param rate: float = 0.1\nmodel m {\n  input x: (3,)\n  output y = x -> Dropout(rate)\n}\n")
+    assert main(["check", str(spec), "-D", "rate=1e-3"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(spec), "-D", "rate=" + "9" * 30]) == 2
+    assert capsys.readouterr().err == (
+        f"kspec: error: -D rate: the integer {'9' * 30} is too large (at most 2**63 - 1)\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -194,5 +195,13 @@ def parse_defines(items: list[str]) -> dict[str, Any]:
             value = raw
         if isinstance(value, (dict, list)) or (value is None and raw.strip() not in ("null", "~")):
             value = raw
+        if isinstance(value, str) and _FLOAT.fullmatch(raw.strip()):
+            value = float(raw)  # 1e-3: a number, as in Python (YAML 1.1 wants a dot in it)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            raise fail_usage(f"-D {name}: the integer {raw.strip()[:40]} is too large (at most 2**63 - 1)")
         out[name] = value
     return out
+
+
+#: Numbers Python reads as floats that YAML 1.1 reads as strings (``1e-3``, ``5E+2``).
+_FLOAT = re.compile(r"[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+")

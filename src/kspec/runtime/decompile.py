@@ -38,6 +38,7 @@ from typing import Any
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.lower import clean_keras_message, layer_classes, layer_signature, make_layer
+from kspec.runtime.model_files import model_file_problem
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError
 from kspec.spec.ir import Span
@@ -923,6 +924,9 @@ def load_keras_model(path: str | Path) -> Any:
     if suffix not in (".keras", ".h5", ".json"):
         raise KspecError(Diagnostic("K500", f"unknown model format '{suffix or p.name}': use .keras, .h5 or .json",
                                     _span(str(p))))
+    problem = model_file_problem(p)
+    if problem is not None:
+        raise KspecError(Diagnostic("K500", f"cannot load model: {problem}", _span(str(p))))
     try:
         if suffix == ".json":
             return keras.models.model_from_json(p.read_text(encoding="utf-8"))

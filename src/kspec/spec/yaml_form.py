@@ -164,6 +164,12 @@ def _compose(text: str, file: str) -> Any:
         if exc.context and ctx is not None and exc.problem_mark is not None and ctx.line != exc.problem_mark.line:
             notes = ((exc.context, Span(file=file, line=ctx.line + 1, column=ctx.column + 1)),)
         raise KspecError(Diagnostic("K101", f"YAML syntax error: {problem}", span, notes=notes)) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML never allows (NUL, most controls)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        message = f"YAML syntax error: character {char!r} is not allowed in YAML"
+        raise KspecError(Diagnostic("K101", message, Span(file=file, line=line, column=column))) from None
     except yaml.YAMLError as exc:
         raise KspecError(Diagnostic("K101", f"YAML syntax error: {exc}", Span(file=file))) from None
     if node is None:
