@@ -204,7 +204,7 @@ class _Checker:
             for name, v in sig.bind(list(call.args), dict(call.kwargs)).items():
                 if name in ("l1", "l2", "factor") and not at_least_0.accepts(v):
                     self.error("K302", f"invalid regularizer {call.fn}(...): '{name}' must be {at_least_0.expect}, "
-                               f"got {v!r}", call.at(name) if name in call.kwargs else where)
+                               f"got {v!r}", (call.at(name) if name in call.kwargs else None) or where)
 
 
 def check_layer_call(call: ir.LayerCall, model_names: set[str] | None = None) -> list[Diagnostic]:
