@@ -22,7 +22,7 @@ from typing import Any
 
 from kspec.compiler.graph import check_graph
 from kspec.spec import ir
-from kspec.spec.diagnostics import Diagnostic, KspecError
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.source import read_spec_text
 
 __all__ = ["PASSES", "check", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source",
@@ -131,8 +131,6 @@ def select_model(spec: ir.Spec, name: str | None = None) -> ir.FunctionalModel |
     try:
         return spec.model(name)
     except KeyError:
-        from kspec.spec.diagnostics import did_you_mean
-
         names = [m.name for m in spec.models]
         message = f"no model named '{name}' (the spec has: {', '.join(names)})"
         raise KspecError(Diagnostic("K207", message, spec.span, did_you_mean(name or "", names))) from None
