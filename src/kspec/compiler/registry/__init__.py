@@ -18,6 +18,7 @@ from kspec.catalogue import ALIASES
 from kspec.compiler.registry import (
     activations,
     attention,
+    audio,
     convolution,
     core,
     merging,
@@ -57,8 +58,8 @@ __all__ = [
 ]
 
 #: The family modules, each of which registers its layers when imported.
-FAMILY_MODULES: tuple[ModuleType, ...] = (activations, attention, convolution, core, merging, normalization, pooling,
-                                          preprocessing, recurrent, regularization, reshaping)
+FAMILY_MODULES: tuple[ModuleType, ...] = (activations, attention, audio, convolution, core, merging, normalization,
+                                          pooling, preprocessing, recurrent, regularization, reshaping)
 
 
 def rule_for(type_name: str) -> Layer | None:

@@ -67,8 +67,6 @@ family.add("Equalization", shape=_equalization)
 family.add("ContrastLimitedAdaptiveHistogramEqualization", unknown="not modelled yet")
 family.add("MaxNumBoundingBoxes", unknown="acts on bounding-box data, not on one image tensor")
 family.add("Pipeline", unknown="runs a list of layer objects, which a spec cannot write as arguments")
-for _name in ("MelSpectrogram", "STFTSpectrogram"):
-    family.add(_name, unknown="the frame arithmetic (lengths, padding, strides) is not modelled yet")
 
 
 # --------------------------------------------------------------------------
