@@ -393,7 +393,22 @@ def generate() -> dict[str, Any]:
     for kind in ("losses", "metrics", "optimizers"):
         data[kind] = sorted(_functions(getattr(keras, kind), kind))
     data["calls"] = _calls(keras)
+    data["ops"] = _ops(keras)
     return data
+
+
+def _ops(keras: Any) -> dict[str, Any]:
+    """Every public ``keras.ops`` function with its signature: what a spec's
+    operations (``x + y`` is ``add``, ``ops.mean(x, axis=1)``) may call."""
+    out: dict[str, Any] = {}
+    for name in sorted(dir(keras.ops)):
+        obj = getattr(keras.ops, name)
+        if name.startswith("_") or inspect.isclass(obj) or inspect.ismodule(obj) or not callable(obj):
+            continue
+        sig = _signature(obj)
+        if sig is not None:
+            out[name] = sig
+    return out
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -74,6 +74,8 @@ def canonical(config: dict[str, Any]) -> Any:
 def _layer_config(entry: dict[str, Any]) -> Any:
     if entry["class_name"] in ("Functional", "Sequential"):
         return canonical(entry["config"])
+    if str(entry.get("module") or "").startswith("keras.src.ops"):  # an operation layer: its name is its own
+        return strip_names({k: v for k, v in entry["config"].items() if k != "name"})
     return strip_names(entry["config"])
 
 

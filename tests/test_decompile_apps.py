@@ -6,10 +6,8 @@ carried over, the same outputs on a random input (atol 1e-5). Two small
 networks run in the default profile; the large ones are marked slow.
 
 Tensor arithmetic written with operators (MobileNetV3's ``x + 3.0``,
-``x * (1/6)``) has no layer class; kspec writes it as ``Rescaling(scale,
-offset)`` (and ``Add``/``Subtract``/``Multiply`` between tensors), so for
-those the comparison first maps the original's operations to the layer that
-replaces them. ConvNeXt uses LayerScale, a layer private to
+``x * (1/6)``) is written back as operations, so the comparison is with
+the original configuration as it is. ConvNeXt uses LayerScale, a layer private to
 keras.applications that no spec can name: it must fail with a clear error.
 """
 

@@ -74,6 +74,25 @@ def param_exprs(scope: list[str]) -> st.SearchStrategy[Any]:
     return st.recursive(leaf, grow, max_leaves=5)
 
 
+def computed_values(scope: list[str], tensors: list[str]) -> st.SearchStrategy[Any]:
+    """Indexing (``p[-1]``), built-in functions (``max(p, 2)``) and static
+    shapes (``x.shape[-1]``) over parameters in ``scope`` and ``tensors``."""
+    inner = param_exprs(scope) if scope else st.integers(0, 9)
+    options = [
+        st.builds(lambda fn, a: ir.Call(fn=fn, args=a), st.sampled_from(sorted(ir.BUILTINS)),
+                  st.lists(inner, min_size=1, max_size=2)),
+        st.builds(lambda v, i: ir.Index(value=v, index=i), st.lists(inner, min_size=1, max_size=3),
+                  st.integers(-3, 3)),
+    ]
+    if scope:
+        options.append(st.builds(lambda n, i: ir.Index(value=ir.Var(name=n), index=i), st.sampled_from(scope),
+                                 st.one_of(st.integers(-3, 3), param_exprs(scope))))
+    if tensors:
+        options.append(st.builds(lambda n, i: ir.Index(value=ir.Attr(value=ir.Ref(name=n)), index=i),
+                                 st.sampled_from(tensors), st.integers(-3, 3)))
+    return st.one_of(options)
+
+
 @st.composite
 def layer_calls(draw: st.DrawFn, scope: list[str]) -> ir.LayerCall:
     value = st.one_of(plain_values(1), param_exprs(scope)) if scope else plain_values(1)
@@ -87,12 +106,23 @@ def block_bodies(draw: st.DrawFn, tensors: list[str], scope: list[str], depth: i
     body: list[Any] = []
     live = list(tensors)
     for _ in range(draw(st.integers(0, 3))):
-        if depth > 0 and draw(st.booleans()):
+        kind = draw(st.sampled_from(["assign", "assign", "for", "for_over", "if"])) if depth > 0 else "assign"
+        if kind in ("for", "for_over"):
             var = draw(names.filter(lambda n: n not in scope and n not in live))
             bound = st.one_of(st.integers(0, 4), param_exprs(scope)) if scope else st.integers(0, 4)
-            bounds = draw(st.lists(bound, min_size=1, max_size=3))
-            body.append(ir.For(var=var, range=bounds, body=draw(block_bodies(live, [*scope, var], depth - 1,
-                                                                           tensor_names.filter(var.__ne__)))))
+            inner = draw(block_bodies(live, [*scope, var], depth - 1, tensor_names.filter(var.__ne__)))
+            if kind == "for":
+                body.append(ir.For(var=var, range=draw(st.lists(bound, min_size=1, max_size=3)), body=inner))
+            else:
+                over = draw(st.one_of(st.lists(st.one_of(bound, computed_values(scope, live)), max_size=3),
+                                      st.sampled_from(scope).map(lambda n: ir.Var(name=n)) if scope else st.just([])))
+                body.append(ir.For(var=var, over=over, body=inner))
+            continue
+        if kind == "if":
+            test = draw(st.one_of(param_exprs(scope) if scope else st.booleans(), computed_values(scope, live)))
+            then = draw(block_bodies(live, scope, depth - 1, tensor_names))
+            orelse = draw(st.one_of(st.just([]), block_bodies(live, scope, depth - 1, tensor_names)))
+            body.append(ir.If(test=test, body=then, orelse=orelse))
             continue
         target = draw(tensor_names.filter(lambda n: n not in scope))
         srcs = draw(st.lists(st.sampled_from(live), min_size=1, max_size=2))
@@ -127,7 +157,8 @@ def language_specs(draw: st.DrawFn) -> ir.Spec:
         blocks.append(ir.Block(name=bname, inputs=inputs, params=bparams, body=body, returns=[ret]))
     model = ir.FunctionalModel(
         name="m",
-        inputs=[ir.Input(name="x", shape=draw(st.lists(st.one_of(st.none(), st.integers(1, 64)), max_size=3)),
+        inputs=[ir.Input(name="x", shape=draw(st.lists(st.one_of(st.none(), st.integers(1, 64), *(
+            [param_exprs(file_scope), computed_values(file_scope, [])] if file_scope else [])), max_size=3)),
                          dtype=draw(st.sampled_from(["float32", "int32", "bool"])))],
         nodes=[ir.Assign(targets=["h"], value=ir.Expr(inputs=["x"], steps=[
             ir.Step(layer=ir.LayerCall(type=b.name, args=[1] * len([p for p in b.params if not p.has_default])))

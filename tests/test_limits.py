@@ -180,3 +180,28 @@ def test_messages_are_true_for_odd_input(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["check", str(spec), "-D", "rate=" + "9" * 30]) == 2
     assert capsys.readouterr().err == (
         f"kspec: error: -D rate: the integer {'9' * 30} is too large (at most 2**63 - 1)\n")
+
+
+def test_loops_over_lists_count_toward_loop_iterations() -> None:
+    text = ("param items: any = [1] * 100\n"
+            "block b(x) {\n  for i in items {\n    for j in items {\n    }\n  }\n  return x -> ReLU()\n}\n"
+            "model m {\n  input x: (2,)\n  output y = x -> b()\n}\n")
+    assert _error(text, loop_iterations=5_000).startswith(
+        "spec.kspec:4:5: error[K216]: the loops run 5100 times in all; at most 5000 "
+        "(--limit loop_iterations=N raises it)")
+
+
+def test_a_list_loop_longer_than_the_limit_is_refused_before_it_runs() -> None:
+    text = ("param items: any = [8] * 50\n"
+            "block b(x) {\n  for units in items {\n    if units > 0 {\n      x = x -> Dense(units)\n    }\n  }\n"
+            "  return x\n}\nmodel m {\n  input x: (2,)\n  output y = x -> b()\n}\n")
+    assert _error(text, loop_iterations=20) == (
+        "spec.kspec:3:3: error[K216]: the loop runs 50 times; at most 20 (--limit loop_iterations=N raises it)")
+    assert _error(text, layers=20).startswith(
+        "spec.kspec:5:7: error[K216]: expansion produces too many statements; at most 20")
+
+
+@pytest.mark.parametrize("expr", ["max([1] * 40)", "len([1] * 40)", "[[1] * 20] * 2", "int(\"1\" * 90)"])
+def test_builtins_and_indexing_stay_within_value_length(expr: str) -> None:
+    message = _error(f"param p: any = {expr}\n" + MODEL, value_length=30)
+    assert message.startswith("spec.kspec:1:") and "error[K213]" in message, message

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import metadata, resources
 from typing import Any
@@ -176,6 +176,8 @@ class Catalogue:
     #: "schedules" and "callbacks" (which names a spec may write, and what
     #: each builds, is kspec's policy: :mod:`kspec.compiler.registry.settings`).
     calls: dict[str, CallFacts]
+    #: Every public ``keras.ops`` function and its signature (a spec's operations).
+    ops: dict[str, Signature] = field(default_factory=dict)
 
 
 def _parse(data: dict[str, Any]) -> Catalogue:
@@ -191,6 +193,7 @@ def _parse(data: dict[str, Any]) -> Catalogue:
         metrics=frozenset(data["metrics"]),
         optimizers=frozenset(data["optimizers"]),
         calls=call_facts,
+        ops={n: Signature.of(s) for n, s in data.get("ops", {}).items()},
     )
 
 

@@ -220,4 +220,24 @@ def check_arguments(spec: ir.Spec) -> tuple[list[Diagnostic], set[int]]:
     checker = _Checker(catalogue(), {m.name for m in spec.models})
     for call in layer_calls(spec):
         checker.layer(call)
+    checker.diags += _operation_diagnostics(spec)
     return checker.diags, checker.bad
+
+
+def _operation_diagnostics(spec: ir.Spec) -> list[Diagnostic]:
+    """Every operation (``x + y``, ``ops.mean(x, axis=1)``) against the
+    signature of its ``keras.ops`` function; in a chain, the chain's tensor
+    is its first argument."""
+    from kspec.compiler.registry.operations import operation_problems
+
+    diags: list[Diagnostic] = []
+    for model in spec.models:
+        if not isinstance(model, ir.FunctionalModel):
+            continue
+        statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
+        for st in statements:
+            for j, step in enumerate(st.value.steps):
+                if isinstance(step.layer, ir.Op):
+                    chained = j > 0 or bool(st.value.inputs)
+                    diags += operation_problems(step.layer, chained, step.span or st.span)
+    return diags

@@ -18,6 +18,7 @@ note pointing at the call site (spans carry ``via``).
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,6 +29,7 @@ from kspec.compiler.naming import NameAllocator
 from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
 from kspec.spec.ir import Span
+from kspec.spec.kspec_printer import format_value
 from kspec.spec.source import read_spec_text, spec_suffix
 
 __all__ = ["evaluate", "expand_spec"]
@@ -115,55 +117,203 @@ def _binop(v: ir.BinOp, left: Any, right: Any) -> Any:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """``value`` as a spec writes it (``"relu"``, ``[1, 2]``, ``l2(0.01)``),
+    cut short past 40 characters."""
+    try:
+        text = format_value(value)
+    except ValueError:
+        text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def evaluate(value: Any, env: Mapping[str, Any], tensors: Mapping[str, str] | None = None) -> Any:
+#: A tensor's static shape by its name in the model (batch dimension first),
+#: for ``x.shape``; raises a located error when it is not known.
+ShapeOf = Callable[[str, str, "Span | None"], tuple[int | None, ...]]
+
+
+def evaluate(value: Any, env: Mapping[str, Any], tensors: Mapping[str, str] | None = None,
+             *, names: Mapping[str, str] | None = None, shapes: ShapeOf | None = None) -> Any:
     """``value`` with parameters substituted and arithmetic done.
 
-    ``tensors`` renames :class:`~kspec.spec.ir.Ref` tensors (inside blocks)."""
-    if isinstance(value, ir.Var):
-        if value.name not in env:
-            raise _fail("K212", f"unknown parameter '{value.name}'", value.span, did_you_mean(value.name, env))
-        return env[value.name]
-    if isinstance(value, ir.Ref):
-        if tensors is None:
-            return value
-        if value.name not in tensors:
-            raise _fail("K212", f"unknown tensor '{value.name}'", value.span, did_you_mean(value.name, tensors))
-        return value.model_copy(update={"name": tensors[value.name]})
-    if isinstance(value, ir.BinOp):
-        left = evaluate(value.left, env, tensors)
-        if value.op == "and" and not left:
-            return left
-        if value.op == "or" and left:
-            return left
-        return _binop(value, left, evaluate(value.right, env, tensors))
-    if isinstance(value, ir.UnaryOp):
-        operand = evaluate(value.operand, env, tensors)
-        if value.op == "not":
-            return not operand
-        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
-            raise _fail("K213", f"cannot negate {_show(operand)}", value.span)
-        return -operand
-    if isinstance(value, ir.Cond):
-        test = evaluate(value.test, env, tensors)
-        return evaluate(value.then if test else value.otherwise, env, tensors)
-    if isinstance(value, ir.Format):
-        pieces = [evaluate(p, env, tensors) for p in value.parts]
-        if sum(_weight(p, limits.current().value_length) for p in pieces) > limits.current().value_length:
-            raise _too_long(value.span)
-        return _check_size("".join(str(p) for p in pieces), value.span)
-    if isinstance(value, ir.Call):
-        return value.model_copy(update={
-            "args": [evaluate(a, env, tensors) for a in value.args],
-            "kwargs": {k: evaluate(v, env, tensors) for k, v in value.kwargs.items()},
-        })
-    if isinstance(value, list):
-        return [evaluate(v, env, tensors) for v in value]
-    if isinstance(value, dict):
-        return {k: evaluate(v, env, tensors) for k, v in value.items()}
+    ``tensors`` renames :class:`~kspec.spec.ir.Ref` tensors (call arguments
+    inside blocks); ``names`` maps the tensors a block sees to the model's
+    (``None``: the model's own names) and ``shapes`` gives their static
+    shapes, for ``x.shape``."""
+    return _Evaluator(env, tensors, names, shapes).value(value)
+
+
+class _Evaluator:
+    """The whitelist evaluator of values: literals, parameters, arithmetic,
+    comparisons, conditionals, f-strings, indexing, ``x.shape`` and the
+    functions of :data:`kspec.spec.ir.BUILTINS`; nothing else runs."""
+
+    def __init__(self, env: Mapping[str, Any], tensors: Mapping[str, str] | None,
+                 names: Mapping[str, str] | None, shapes: ShapeOf | None) -> None:
+        self.env = env
+        self.tensors = tensors
+        self.names = names
+        self.shapes = shapes
+
+    def value(self, value: Any) -> Any:
+        """One value, computed."""
+        if isinstance(value, ir.Var):
+            if value.name not in self.env:
+                raise _fail("K212", f"unknown parameter '{value.name}'", value.span, did_you_mean(value.name, self.env))
+            return self.env[value.name]
+        if isinstance(value, ir.Ref):
+            if self.tensors is None:
+                return value
+            if value.name not in self.tensors:
+                raise _fail("K212", f"unknown tensor '{value.name}'", value.span,
+                            did_you_mean(value.name, self.tensors))
+            return value.model_copy(update={"name": self.tensors[value.name]})
+        if isinstance(value, ir.BinOp):
+            left = self.value(value.left)
+            if value.op == "and" and not left:
+                return left
+            if value.op == "or" and left:
+                return left
+            return _binop(value, left, self.value(value.right))
+        if isinstance(value, ir.UnaryOp):
+            operand = self.value(value.operand)
+            if value.op == "not":
+                return not operand
+            if isinstance(operand, bool) or not isinstance(operand, (int, float)):
+                raise _fail("K213", f"cannot negate {_show(operand)}", value.span)
+            return -operand
+        if isinstance(value, ir.Cond):
+            test = self.value(value.test)
+            return self.value(value.then if test else value.otherwise)
+        if isinstance(value, ir.Format):
+            pieces = [self.value(p) for p in value.parts]
+            if sum(_weight(p, limits.current().value_length) for p in pieces) > limits.current().value_length:
+                raise _too_long(value.span)
+            return _check_size("".join(str(p) for p in pieces), value.span)
+        if isinstance(value, ir.Index):
+            return self.index(value)
+        if isinstance(value, ir.Attr):
+            return list(self.shape(value))
+        if isinstance(value, ir.Op):  # a tensor operation: its tensors renamed, its values computed
+            return value.model_copy(update={"args": [self.value(a) for a in value.args],
+                                            "kwargs": {k: self.value(v) for k, v in value.kwargs.items()}})
+        if isinstance(value, ir.Slice):
+            return value.model_copy(update={k: self.value(getattr(value, k)) for k in ("start", "stop", "step")})
+        if isinstance(value, ir.Call):
+            args = [self.value(a) for a in value.args]
+            kwargs = {k: self.value(v) for k, v in value.kwargs.items()}
+            if value.fn in ir.BUILTINS:
+                if kwargs:
+                    raise _fail("K213", f"{value.fn}() takes no keyword arguments", value.span)
+                return _check_size(_builtin(value.fn, args, value.span), value.span)
+            return value.model_copy(update={"args": args, "kwargs": kwargs})
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        return value
+
+    def shape(self, attr: ir.Attr) -> tuple[int | None, ...]:
+        """``x.shape``: the static shape of the tensor ``x``."""
+        ref = attr.value
+        if not isinstance(ref, ir.Ref):
+            raise _fail("K213", "'.shape' is read from a tensor's name", attr.span, "write x.shape, x.shape[-1]")
+        if self.shapes is None:
+            raise _fail("K213", f"'{ref.name}.shape' can be read only in a model or a block, where tensors are",
+                        attr.span)
+        name = ref.name
+        if self.names is not None:
+            if name not in self.names:
+                raise _fail("K212", f"unknown tensor '{name}'", attr.span, did_you_mean(name, self.names))
+            name = self.names[name]
+        return self.shapes(ref.name, name, attr.span)
+
+    def index(self, node: ir.Index) -> Any:
+        """``value[index]``, with a located error for an index out of range
+        or a dimension of ``x.shape`` that is not known statically."""
+        base = self.value(node.value)
+        key = self.value(node.index)
+        if isinstance(base, dict):
+            if not isinstance(key, str) or key not in base:
+                raise _fail("K213", f"{_show(base)} has no key {_show(key)}", node.span,
+                            did_you_mean(key, base) if isinstance(key, str) else None)
+            return base[key]
+        if not isinstance(base, (list, str)):
+            raise _fail("K213", f"cannot index {_show(base)}: only lists, tuples, strings and dictionaries have items",
+                        node.span)
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise _fail("K213", f"an index is a whole number, got {_show(key)}", node.span)
+        if not -len(base) <= key < len(base):
+            raise _fail("K213", f"index {key} is out of range for {_show(base)}, which has {len(base)} "
+                        f"item{'s' if len(base) != 1 else ''}", node.span)
+        item = base[key]
+        if item is None and isinstance(base, list) and isinstance(node.value, ir.Attr) \
+                and isinstance(node.value.value, ir.Ref):
+            name = node.value.value.name
+            raise _fail("K213", f"dimension {key} of '{name}' is not known statically: its shape is "
+                        f"{_fmt_shape(base)}", node.span,
+                        "give the input that size, or pass the size as a parameter")
+        return item
+
+
+def _fmt_shape(shape: list[Any]) -> str:
+    dims = ["None" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _number(fn: str, value: Any, span: Span | None) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail("K213", f"{fn}() takes a number, got {_show(value)}", span)
+    return value
+
+
+def _builtin(fn: str, args: list[Any], span: Span | None) -> Any:
+    """``int``, ``float``, ``round``, ``min``, ``max`` and ``len``, as Python
+    computes them on numbers, lists and strings."""
+    if fn == "len":
+        if len(args) != 1:
+            raise _fail("K213", f"len() takes one value, got {len(args)}", span)
+        if not isinstance(args[0], (list, str, dict)):
+            raise _fail("K213", f"len() takes a list, a tuple or a string, got {_show(args[0])}", span)
+        return len(args[0])
+    if fn in ("min", "max"):
+        items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+        if not items:
+            raise _fail("K213", f"{fn}() of nothing", span, f"give it numbers: {fn}(a, b) or a list: {fn}(sizes)")
+        for item in items:
+            _number(fn, item, span)
+        return min(items) if fn == "min" else max(items)
+    if fn == "round":
+        if len(args) not in (1, 2) or (len(args) == 2 and (isinstance(args[1], bool) or not isinstance(args[1], int))):
+            raise _fail("K213", "round() takes a number and, optionally, a whole number of digits", span)
+        if len(args) == 2 and abs(args[1]) > 64:
+            raise _fail("K213", f"round() to {args[1]} digits is too many", span)
+        number = _number(fn, args[0], span)
+        try:
+            return round(number) if len(args) == 1 else round(number, args[1])
+        except (OverflowError, ValueError) as exc:
+            raise _fail("K213", f"cannot compute round({_show(number)}): {exc}", span) from None
+    if len(args) != 1:
+        raise _fail("K213", f"{fn}() takes one value, got {len(args)}", span)
+    value = args[0]
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > 64:
+            raise _fail("K213", f"{fn}() of a string longer than 64 characters", span)
+        try:
+            return int(value) if fn == "int" else _finite(float(value), span)
+        except ValueError:
+            raise _fail("K213", f"{fn}() cannot read a number from {_show(args[0])}", span) from None
+    number = _number(fn, value, span)
+    if fn == "float":
+        return float(number)
+    if isinstance(number, float) and not math.isfinite(number):
+        raise _fail("K213", f"int() of {_show(number)}", span)
+    return int(number)
+
+
+def _finite(value: float, span: Span | None) -> float:
+    if not math.isfinite(value):
+        raise _fail("K213", "float() gives a number that is not finite", span)
     return value
 
 
@@ -222,6 +372,13 @@ class _Expander:
         self.iterations = 0
         self.limits = limits.current()
         self.stack: list[str] = []
+        #: The models expanded so far (sub-models for ``x.shape``), and the
+        #: model being expanded: its inputs, named layers and plain nodes.
+        self.done: list[ir.FunctionalModel | ir.SequentialModel] = []
+        self.current: ir.FunctionalModel | None = None
+        self.plain: list[ir.Assign] = []
+        self.known: tuple[int, dict[str, Any]] | None = None
+        self.inferring = False
 
     # -- one model ----------------------------------------------------------
 
@@ -230,6 +387,15 @@ class _Expander:
         self.names = NameAllocator(taken | {t for n in m.nodes for t in n.targets})
         self.nodes: list[ir.Assign] = []
         errors: list[Diagnostic] = []
+        inputs = []
+        for inp in m.inputs:
+            try:
+                inputs.append(self.input(inp))
+            except _Error as exc:
+                errors.append(exc.diag)
+        self.current = m.model_copy(update={"inputs": inputs, "layers": [], "nodes": [], "outputs": []})
+        self.plain = [n for n in m.nodes if not self.has_blocks(n.value)]
+        self.known = None
         layers = []
         for d in m.layers:
             try:
@@ -254,7 +420,9 @@ class _Expander:
                 outputs.append(o.model_copy(update={"value": residuals[0]}))
             except _Error as exc:
                 errors.append(exc.diag)
-        model = m.model_copy(update={"layers": layers, "nodes": self.nodes, "outputs": outputs})
+        model = m.model_copy(update={"inputs": inputs, "layers": layers, "nodes": self.nodes, "outputs": outputs})
+        self.current = None
+        self.done.append(model)
         return model, errors
 
     def sequential(self, m: ir.SequentialModel) -> ir.SequentialModel:
@@ -262,19 +430,82 @@ class _Expander:
             if isinstance(c, ir.LayerCall) and c.type in self.blocks:
                 raise _fail("K214", f"block '{c.type}' can only be used in a functional model", c.span,
                             "write the model as 'model NAME { ... }' and chain the block: x -> block(...)")
-        return m.model_copy(update={"layers": [self.callee(c, self.env) for c in m.layers]})
+        inp = self.input(m.input) if m.input is not None else None
+        model = m.model_copy(update={"input": inp, "layers": [self.callee(c, self.env) for c in m.layers]})
+        self.done.append(model)
+        return model
+
+    def input(self, inp: ir.Input) -> ir.Input:
+        """An input with its shape's parameter expressions computed."""
+        if all(d is None or isinstance(d, int) for d in inp.shape):
+            return inp
+        shape: list[int | None] = []
+        for d in inp.shape:
+            value = evaluate(d, self.env)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise _fail("K213", f"a dimension is a positive whole number or None, got {_show(value)}",
+                            getattr(d, "span", None) or inp.span)
+            shape.append(value)
+        return inp.model_copy(update={"shape": shape})
+
+    # -- static shapes, for x.shape -------------------------------------------
+
+    def has_blocks(self, expr: ir.Expr) -> bool:
+        """Whether ``expr`` applies a block."""
+        return any(isinstance(s.layer, ir.LayerCall) and s.layer.type in self.blocks for s in expr.steps)
+
+    def shape_of(self, written: str, name: str, span: Span | None) -> tuple[int | None, ...]:
+        """The static shape of the model's tensor ``name`` (written
+        ``written`` where it is read), from shape inference over what is
+        expanded so far: the model's inputs, its named layers, the
+        statements emitted, and its plain statements (without blocks)."""
+        if self.current is None:
+            raise _fail("K213", f"'{written}.shape' can be read only in a functional model or a block", span)
+        if self.known is None or self.known[0] != len(self.nodes):
+            from kspec.compiler.shapes import infer_spec  # only specs that read shapes pay for it
+
+            emitted = {t for n in self.nodes for t in n.targets}
+            plain = []
+            self.inferring = True  # a plain statement that reads shapes itself is left out
+            try:
+                for n in self.plain:
+                    if emitted.isdisjoint(n.targets):
+                        try:
+                            plain.append(n.model_copy(update={"value": self.lower(n.value, self.env, None,
+                                                                                    n.targets[0])[0]}))
+                        except _Error:
+                            continue
+            finally:
+                self.inferring = False
+            model = self.current.model_copy(update={"nodes": [*self.nodes, *plain]})
+            spec = ir.Spec(models=[*[m for m in self.done if m.name != model.name], model])
+            self.known = (len(self.nodes), dict(infer_spec(spec).models[model.name].tensors))
+        shape: tuple[int | None, ...] | None = self.known[1].get(name)
+        if shape is None:
+            raise _fail("K213", f"the shape of '{written}' is not known statically", span,
+                        "a layer kspec has no shape rule for, or a tensor defined after this use, hides it")
+        return shape
 
     # -- helpers ------------------------------------------------------------
 
-    def callee(self, c: ir.LayerCall | ir.LayerRef, env: Mapping[str, Any]) -> ir.LayerCall | ir.LayerRef:
+    def callee(self, c: ir.LayerCall | ir.LayerRef | ir.Op, env: Mapping[str, Any],
+               tensors: Mapping[str, str] | None = None) -> ir.LayerCall | ir.LayerRef | ir.Op:
         if isinstance(c, ir.LayerRef):
             return c
+        if isinstance(c, ir.Op):  # tensors in an operation's arguments are renamed like call arguments
+            op: ir.Op = evaluate(c, env, tensors, names=tensors, shapes=None if self.inferring else self.shape_of)
+            return op
         layers = catalogue().layers
         if c.type not in layers and c.type not in ALIASES and self.blocks and suggest(c.type, self.blocks):
             raise _fail("K203", f"unknown layer or block '{c.type}'", c.span,
                         did_you_mean(c.type, [*self.blocks, *layers]))
-        return c.model_copy(update={"args": [evaluate(a, env) for a in c.args],
-                                    "kwargs": {k: evaluate(v, env) for k, v in c.kwargs.items()}})
+        return c.model_copy(update={"args": [self.value(a, env, tensors) for a in c.args],
+                                    "kwargs": {k: self.value(v, env, tensors) for k, v in c.kwargs.items()}})
+
+    def value(self, v: Any, env: Mapping[str, Any], tensors: Mapping[str, str] | None) -> Any:
+        """An argument value computed where ``tensors`` are the names in
+        scope (``None``: the model's own), so ``x.shape`` can be read."""
+        return evaluate(v, env, names=tensors, shapes=None if self.inferring else self.shape_of)
 
     def emit(self, assign: ir.Assign) -> None:
         self.count += 1
@@ -314,7 +545,7 @@ class _Expander:
             layer = step.layer
             if not (isinstance(layer, ir.LayerCall) and layer.type in self.blocks):
                 pending.append(step.model_copy(update={
-                    "layer": self.callee(layer, env),
+                    "layer": self.callee(layer, env, tensors),
                     "call_kwargs": {key: evaluate(v, env, tensors) for key, v in step.call_kwargs.items()},
                 }))
                 continue
@@ -327,7 +558,7 @@ class _Expander:
                 inputs, pending = [tmp], []
             last = k == len(steps) - 1
             prefix = hint if last else self.names.fresh(f"{hint}_{layer.type}")
-            returns = self.call_block(layer, inputs, env, prefix, step.span or layer.span)
+            returns = self.call_block(layer, inputs, env, tensors, prefix, step.span or layer.span)
             if last:
                 return returns
             if len(returns) != 1:
@@ -341,8 +572,8 @@ class _Expander:
                 inputs = list(returns[0].inputs)
         return [ir.Expr(inputs=inputs, steps=pending, span=expr.span)]
 
-    def call_block(self, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any], prefix: str,
-                   span: Span | None) -> list[ir.Expr]:
+    def call_block(self, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any],
+                   tensors: Mapping[str, str] | None, prefix: str, span: Span | None) -> list[ir.Expr]:
         block = self.blocks[call.type]
         if call.type in self.stack:
             chain = " -> ".join([*self.stack[self.stack.index(call.type):], call.type])
@@ -350,18 +581,18 @@ class _Expander:
                         "blocks cannot be recursive; use a loop")
         self.stack.append(call.type)
         try:
-            return self._call_block(block, call, inputs, env, prefix, span)
+            return self._call_block(block, call, inputs, env, tensors, prefix, span)
         finally:
             self.stack.pop()
 
     def _call_block(self, block: ir.Block, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any],
-                    prefix: str, span: Span | None) -> list[ir.Expr]:
+                    caller: Mapping[str, str] | None, prefix: str, span: Span | None) -> list[ir.Expr]:
         if len(inputs) != len(block.inputs):
             want = len(block.inputs)
             raise _fail("K214", f"block '{block.name}' takes {want} tensor{'s' if want != 1 else ''}, "
                         f"got {len(inputs)}", span)
-        args = [evaluate(a, env) for a in call.args]
-        kwargs = {k: evaluate(v, env) for k, v in call.kwargs.items()}
+        args = [self.value(a, env, caller) for a in call.args]
+        kwargs = {k: self.value(v, env, caller) for k, v in call.kwargs.items()}
         local = self.bind(block, args, kwargs, call, span)
         via = span or Span()
         body = _relocate(block.body, via, block.name)
@@ -404,31 +635,80 @@ class _Expander:
     def walk(self, body: list[Any], env: dict[str, Any], tensors: dict[str, str], prefix: str, suffix: str) -> None:
         for st in body:
             if isinstance(st, ir.For):
-                bounds = [evaluate(b, env) for b in st.range]
-                if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
-                    raise _fail("K213", "range() takes whole numbers", st.span)
-                if len(bounds) == 3 and bounds[2] == 0:
-                    raise _fail("K213", "range() step cannot be zero", st.span)
-                values = range(*bounds)
-                try:
-                    runs = len(values)
-                except OverflowError:  # more runs than a machine word counts
-                    runs = _MAX_INT
-                if self.iterations + runs > self.limits.loop_iterations:
-                    if runs > self.limits.loop_iterations:
-                        what = f"the loop runs {runs} times" if runs < _MAX_INT else "the loop runs too many times"
-                    else:
-                        what = f"the loops run {self.iterations + runs} times in all"
-                    raise _fail("K216", limits.exceeded("loop_iterations", what), st.span)
-                self.iterations += runs
-                for i in values:
-                    inner = {**env, st.var: i}
-                    self.walk(st.body, inner, tensors, prefix, f"{suffix}_{i}" if suffix else str(i))
+                values = self.loop_values(st, env, tensors)
+                for k, item in enumerate(values):
+                    inner = {**env, st.var: item}
+                    step = item if st.range else k  # a list loop names its tensors by position
+                    self.walk(st.body, inner, tensors, prefix, f"{suffix}_{step}" if suffix else str(step))
+                continue
+            if isinstance(st, ir.If):
+                branch = st.body if self.test(st, env, tensors) else st.orelse
+                self.walk(branch, env, tensors, prefix, suffix)
                 continue
             names = [self.names.fresh(f"{prefix}_{t}{suffix}") for t in st.targets]
             self.assign(names, st.value, env, tensors, st.span, keep_targets=False)
             for t, n in zip(st.targets, names, strict=True):
                 tensors[t] = n
+
+    def loop_values(self, st: ir.For, env: dict[str, Any], tensors: dict[str, str]) -> range | list[Any]:
+        """The values a loop runs over (``range(...)`` or a list or tuple),
+        counted toward the ``loop_iterations`` limit before any run."""
+        values: range | list[Any]
+        if st.range:
+            bounds = [self.value(b, env, tensors) for b in st.range]
+            if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+                raise _fail("K213", "range() takes whole numbers", st.span)
+            if len(bounds) == 3 and bounds[2] == 0:
+                raise _fail("K213", "range() step cannot be zero", st.span)
+            values = range(*bounds)
+        else:
+            over = self.value(st.over, env, tensors)
+            if isinstance(over, str) and over in tensors:
+                raise _fail("K213", f"a loop runs over a list or a tuple, not the tensor '{over}'",
+                            getattr(st.over, "span", None) or st.span)
+            if not isinstance(over, list):
+                raise _fail("K213", f"a loop runs over a list or a tuple, got {_show(over)}",
+                            getattr(st.over, "span", None) or st.span, "for units in [64, 32] { ... }")
+            values = over
+        try:
+            runs = len(values)
+        except OverflowError:  # more runs than a machine word counts
+            runs = _MAX_INT
+        if self.iterations + runs > self.limits.loop_iterations:
+            if runs > self.limits.loop_iterations:
+                what = f"the loop runs {runs} times" if runs < _MAX_INT else "the loop runs too many times"
+            else:
+                what = f"the loops run {self.iterations + runs} times in all"
+            raise _fail("K216", limits.exceeded("loop_iterations", what), st.span)
+        self.iterations += runs
+        return values
+
+    def test(self, st: ir.If, env: dict[str, Any], tensors: dict[str, str]) -> bool:
+        """The truth of an ``if`` test: a value known before the model runs
+        (parameters, loop indices, static shapes), never a tensor."""
+        for ref in _refs(st.test):
+            if ref.name in tensors:
+                raise _fail("K213", f"'if' tests a value known before the model runs, not the tensor '{ref.name}'",
+                            ref.span or st.span, f"a static shape can be tested: if {ref.name}.shape[-1] != 64 {{")
+            raise _fail("K212", f"unknown name '{ref.name}'", ref.span or st.span,
+                        did_you_mean(ref.name, [*env, *tensors]))
+        return bool(self.value(st.test, env, tensors))
+
+
+def _refs(value: Any) -> list[ir.Ref]:
+    """The tensors a value names, except those whose shape it reads."""
+    if isinstance(value, ir.Ref):
+        return [value]
+    if isinstance(value, ir.Attr):
+        return []
+    if isinstance(value, ir.IRNode):
+        return [r for name in type(value).model_fields if name not in ("span", "key_spans")
+                for r in _refs(getattr(value, name))]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _refs(v)]
+    return []
 
 
 # ---------------------------------------------------------------------------
@@ -566,7 +846,7 @@ def expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
                                    "params": [], "blocks": [], "uses": []})
 
 
-_EXPRESSIONS = (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format)
+_EXPRESSIONS = (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format, ir.Index, ir.Attr)
 
 
 def _has_exprs(spec: ir.Spec) -> bool:
@@ -587,6 +867,8 @@ def _has_exprs(spec: ir.Spec) -> bool:
                 1 if issubclass(cls, list) else 2 if issubclass(cls, dict) else 0
             kinds[cls] = kind
         if kind == 3:
+            if cls is ir.Call and v.fn in ir.BUILTINS:
+                return True
             stack.extend(v.__dict__.values())
         elif kind == 1:
             stack.extend(v)

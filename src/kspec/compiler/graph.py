@@ -19,9 +19,13 @@ __all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_ord
 
 
 def call_refs(value: object) -> Iterator[ir.Ref]:
-    """Every tensor :class:`~kspec.spec.ir.Ref` inside a call argument."""
+    """Every tensor :class:`~kspec.spec.ir.Ref` inside a call argument
+    (or an operation's arguments, operations nested in them included)."""
     if isinstance(value, ir.Ref):
         yield value
+    elif isinstance(value, ir.Op):
+        yield from call_refs(value.args)
+        yield from call_refs(value.kwargs)
     elif isinstance(value, list):
         for v in value:
             yield from call_refs(v)
@@ -36,6 +40,9 @@ def _expr_uses(expr: ir.Expr) -> Iterator[tuple[str, Span | None]]:
     for step in expr.steps:
         for value in step.call_kwargs.values():
             for ref in call_refs(value):
+                yield ref.name, ref.span or step.span or expr.span
+        if isinstance(step.layer, ir.Op):
+            for ref in call_refs(step.layer):
                 yield ref.name, ref.span or step.span or expr.span
 
 
@@ -107,7 +114,7 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
     # Explicit name="..." arguments become Keras layer names too: they must
     # not take a name the model already uses (the last layer of a statement
     # may repeat the statement's own name).
-    def claim_layer_name(callee: ir.LayerCall | ir.LayerRef, own: str | None) -> None:
+    def claim_layer_name(callee: ir.LayerCall | ir.LayerRef | ir.Op, own: str | None) -> None:
         name = explicit_name(callee)
         if name is None or name == own:
             return
@@ -156,7 +163,7 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
         for step in expr.steps:
             check_callee(step.layer)
 
-    def check_callee(callee: ir.LayerCall | ir.LayerRef) -> None:
+    def check_callee(callee: ir.LayerCall | ir.LayerRef | ir.Op) -> None:
         if isinstance(callee, ir.LayerRef):
             if callee.ref == model.name:
                 diags.append(Diagnostic("K204", f"model '{model.name}' uses itself as a layer", callee.span))
@@ -299,7 +306,7 @@ def _check_sequential(model: ir.SequentialModel, model_names: set[str]) -> list[
     return diags
 
 
-def model_callees(model: ir.FunctionalModel | ir.SequentialModel) -> list[ir.LayerCall | ir.LayerRef]:
+def model_callees(model: ir.FunctionalModel | ir.SequentialModel) -> list[ir.LayerCall | ir.LayerRef | ir.Op]:
     """Every layer of ``model``, named or inline, in declaration order."""
     if isinstance(model, ir.SequentialModel):
         return list(model.layers)

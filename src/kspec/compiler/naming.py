@@ -49,7 +49,7 @@ def is_custom_layer(type_: str) -> bool:
     return ">" in type_
 
 
-def explicit_name(callee: ir.LayerCall | ir.LayerRef) -> str | None:
+def explicit_name(callee: ir.LayerCall | ir.LayerRef | ir.Op) -> str | None:
     """The ``name=`` a layer call gives itself, if it is a plain string."""
     if isinstance(callee, ir.LayerCall):
         n = callee.kwargs.get("name")
@@ -145,7 +145,8 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
             elif j == last:
                 result.names[("stmt", i, j)] = primary
             else:
-                result.names[("stmt", i, j)] = alloc.fresh(f"{primary}_{snake(step.layer.type)}")
+                kind = step.layer.fn if isinstance(step.layer, ir.Op) else snake(step.layer.type)
+                result.names[("stmt", i, j)] = alloc.fresh(f"{primary}_{kind}")
         if is_output:
             final = steps[-1].layer if steps else None
             out_index = i - n_nodes

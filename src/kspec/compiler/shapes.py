@@ -34,7 +34,8 @@ from kspec.compiler.registry import (
     fmt_shape,
     unknowns,
 )
-from kspec.compiler.walk import Application, Model, Statement, Walked, walk_model, walk_models
+from kspec.compiler.registry.operations import Tensor, class_name, infer_operation
+from kspec.compiler.walk import Application, Model, Operand, Statement, Walked, walk_model, walk_models
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic
 from kspec.spec.ir import Span
@@ -306,6 +307,21 @@ class _ModelInferer:
                     info.inbound.append(source)
         return self.inferer.apply(layer, inputs, call_kwargs, at.callee.span or at.span)
 
+    def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any],
+                  at: Application) -> list[TShape]:
+        """An operation layer (no weights): its shape rule from the registry."""
+        info = LayerInfo(name, class_name(op.fn), [None], 0, at.span, calls=1, inbound=list(at.sources))
+        self.listed.add(id(info))
+        self.out.layers.append(info)
+        shapes: list[TShape] = []
+        try:
+            outs = infer_operation(op.fn, _as_tensors(args, shapes), _as_tensors(kwargs, shapes))
+        except ShapeError as exc:
+            self.inferer.error(f"ops.{op.fn} cannot be applied to {fmt_all(shapes)}: {exc}", at.span)
+            outs = [None]
+        info.outputs = list(outs)
+        return outs
+
     def identity(self, name: str, tensor: TShape, output: ir.Output, sources: tuple[str, ...]) -> TShape:
         self.out.layers.append(LayerInfo(name, "Identity", [tensor], 0, output.span, inbound=list(sources), calls=1))
         return tensor
@@ -336,6 +352,19 @@ class _ModelInferer:
         out.tensors = walked.tensors
         out.submodels = {ref: inst.model for ref, inst in self.subs.items() if inst.model is not None}
         return out
+
+
+def _as_tensors(value: Any, shapes: list[TShape]) -> Any:
+    """An operation's arguments with each tensor a registry :class:`Tensor`
+    (its shape also added to ``shapes``, for messages)."""
+    if isinstance(value, Operand):
+        shapes.append(value.tensor)
+        return Tensor(value.tensor)
+    if isinstance(value, list):
+        return [_as_tensors(v, shapes) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_tensors(v, shapes) for k, v in value.items()}
+    return value
 
 
 def infer_spec(spec: ir.Spec, skip: set[int] | None = None) -> SpecShapes:

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from kspec.compiler.graph import model_order, tensor_order
-from kspec.compiler.naming import LayerNames, name_functional, name_sequential
+from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic
 from kspec.spec.ir import Span
 
-__all__ = ["Application", "Model", "ModelVisitor", "Statement", "Walked", "walk_model", "walk_models"]
+__all__ = ["Application", "Model", "ModelVisitor", "Operand", "Statement", "Walked", "walk_model", "walk_models"]
 
 T = TypeVar("T")  # a tensor as one side sees it: a static shape, a Keras tensor
 L = TypeVar("L")  # a layer object as one side sees it
@@ -47,13 +47,21 @@ class Application:
 
     #: The callee as written: an inline layer, or a reference to a named
     #: stack (once for each of its layers) or to another model.
-    callee: ir.LayerCall | ir.LayerRef
+    callee: ir.LayerCall | ir.LayerRef | ir.Op
     #: How messages name it: the layer type, or the quoted reference.
     label: str
     #: Names of the layers (or inputs) that produced the tensors it is applied to.
     sources: tuple[str, ...]
     #: Where the step is written: the step, else its expression (the callee in a sequential model).
     span: Span | None
+
+
+@dataclass(frozen=True)
+class Operand(Generic[T]):
+    """A tensor among an operation's arguments (the other arguments are
+    plain values: numbers, lists, :class:`~kspec.spec.ir.Slice` ...)."""
+
+    tensor: T
 
 
 @dataclass
@@ -88,6 +96,12 @@ class ModelVisitor(Protocol[T, L, R_co]):
 
     def apply(self, layer: L, inputs: list[T], call_kwargs: dict[str, Any], at: Application) -> list[T]:
         """The results of ``layer`` applied to ``inputs``."""
+        ...
+
+    def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any], at: Application) -> list[T]:
+        """The results of operation ``op`` (``keras.ops.<fn>``), named
+        ``name``, on ``args`` and ``kwargs``: the operation's own arguments
+        with every tensor an :class:`Operand` (a chain's tensor first)."""
         ...
 
     def identity(self, name: str, tensor: T, output: ir.Output, sources: tuple[str, ...]) -> T:
@@ -136,7 +150,9 @@ def _output_problem(st: ir.Output, count: int) -> Diagnostic:
     )
 
 
-def _label(callee: ir.LayerCall | ir.LayerRef) -> str:
+def _label(callee: ir.LayerCall | ir.LayerRef | ir.Op) -> str:
+    if isinstance(callee, ir.Op):
+        return f"ops.{callee.fn}"
     return f"'{callee.ref}'" if isinstance(callee, ir.LayerRef) else callee.type
 
 
@@ -150,6 +166,10 @@ class _FunctionalWalk(Generic[T, L, R]):
         self.tensors: dict[str, T] = {}
         self.producer: dict[str, str] = {}  # tensor name -> the layer (or input) that made it
         self.stacks: dict[str, list[tuple[L, str]]] = {}  # named stack -> its layers, with their names
+        taken = {*self.names.names.values(), *self.names.identity.values(), *(i.name for i in model.inputs),
+                 *(d.name for d in model.layers), *(o.name for o in model.outputs),
+                 *(t for n in model.nodes for t in n.targets)}
+        self.nested = NameAllocator(taken)  # names of operations nested in another's arguments
 
     def run(self) -> R:
         inputs: list[T] = []
@@ -189,6 +209,40 @@ class _FunctionalWalk(Generic[T, L, R]):
             return [self.resolve(v, span) for v in value]
         return self.v.call_constant(value, span)
 
+    def operand(self, value: Any, owner: str, span: Span | None, sources: list[str]) -> Any:
+        """An operation's argument with its tensors as :class:`Operand`:
+        named tensors looked up, nested operations applied (each named
+        after ``owner``); ``sources`` collects the producers."""
+        if isinstance(value, ir.Ref):
+            sources.append(self.producer.get(value.name, value.name))
+            return Operand(self.lookup(value.name))
+        if isinstance(value, ir.Op):
+            name = self.nested.fresh(f"{owner}_{value.fn}")
+            inner: list[str] = []
+            args = [self.operand(a, owner, span, inner) for a in value.args]
+            kwargs = {k: self.operand(v, owner, span, inner) for k, v in value.kwargs.items()}
+            results = self.v.operation(value, name, args, kwargs, Application(value, _label(value), tuple(inner),
+                                                                               value.span or span))
+            sources.append(name)
+            return Operand(results[0]) if len(results) == 1 else [Operand(r) for r in results]
+        if isinstance(value, list):
+            return [self.operand(v, owner, span, sources) for v in value]
+        if isinstance(value, dict):
+            return {k: self.operand(v, owner, span, sources) for k, v in value.items()}
+        return value
+
+    def operation(self, op: ir.Op, name: str, current: list[T], sources: tuple[str, ...],
+                  span: Span | None) -> list[T]:
+        """A chain step that is an operation: the chain's tensor (if any) is
+        its first argument."""
+        found: list[str] = list(sources) if current else []
+        args = [self.operand(a, name, span, found) for a in op.args]
+        kwargs = {k: self.operand(v, name, span, found) for k, v in op.kwargs.items()}
+        if current:
+            args = [Operand(current[0]) if len(current) == 1 else [Operand(t) for t in current], *args]
+        at = Application(op, _label(op), tuple(dict.fromkeys(found)), span)
+        return self.v.operation(op, name, args, kwargs, at)
+
     def layers(self, callee: ir.LayerCall | ir.LayerRef, key: tuple[object, ...]) -> list[tuple[L, str]]:
         """The layers a step applies, in order, with their names."""
         if isinstance(callee, ir.LayerCall):
@@ -205,6 +259,11 @@ class _FunctionalWalk(Generic[T, L, R]):
         sources = tuple(self.producer.get(n, n) for n in expr.inputs)
         label = "this expression"
         for j, step in enumerate(expr.steps):
+            if isinstance(step.layer, ir.Op):
+                name = self.names.names[("stmt", k, j)]
+                current = self.operation(step.layer, name, current, sources, step.span or expr.span)
+                sources, label = (name,), _label(step.layer)
+                continue
             call_kwargs = {key: self.resolve(v, step.span) for key, v in step.call_kwargs.items()}
             layers = self.layers(step.layer, ("stmt", k, j))
             label = _label(step.layer)

@@ -49,8 +49,6 @@ _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 #: Keys whose tuples may be written as one number when all parts are equal.
 _COLLAPSIBLE = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "padding", "cropping",
                 "depth_multiplier"}
-#: Tensor operations (``keras.ops``) that a built-in layer computes.
-_OPS = ("Add", "Subtract", "Multiply", "Divide", "TrueDivide")
 _SERIALIZED_MODULES = {"keras.initializers": "initializers", "keras.regularizers": "regularizers",
                        "keras.constraints": "constraints"}
 
@@ -159,6 +157,9 @@ class _App:
     inputs: list[tuple[str, int, int]]
     kwargs: dict[str, Any]
     n_out: int
+    #: An operation (``keras.ops``): its function, the arguments after the
+    #: chain's tensor (tensors still serialized) and its keyword arguments.
+    op: tuple[str, list[Any], dict[str, Any]] | None = None
 
 
 class _Decompiler:
@@ -426,55 +427,55 @@ class _Functional:
         self.model = model
         self.name = name
         self.config = config
-        self.entries = {str(e["name"]): self.as_layer(e) for e in config["layers"]}
+        self.entries = {str(e["name"]): e for e in config["layers"]}
         self.order = [str(e["name"]) for e in config["layers"]]
 
-    def as_layer(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """An arithmetic operation on tensors (``x + 3.0``, ``x * y`` in a
-        functional model) as the built-in layer that computes it: with a
-        constant, ``Rescaling(scale, offset)``; between tensors, ``Add``,
-        ``Subtract`` or ``Multiply``. Other entries are returned as they are."""
-        module = str(entry.get("module") or "")
-        kind = str(entry.get("class_name"))
-        if not module.startswith("keras.src.ops") or kind not in _OPS:
-            return entry
-        lname = str(entry["name"])
-        keras = self.d.keras
-        nodes = []
-        layer_kind: tuple[str, tuple[float, float] | None] | None = None
-        this: tuple[str, tuple[float, float] | None]
-        for node in entry.get("inbound_nodes", []):
-            args = list(node.get("args", []))
-            if node.get("kwargs") or len(args) != 2:
-                raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
-            tensors = [a for a in args if _is_tensor(a)]
-            if len(tensors) == 2 and kind in ("Add", "Subtract", "Multiply"):
-                this = (kind, None)
-                nodes.append({"args": [tensors], "kwargs": {}})
-            elif len(tensors) == 1 and isinstance(args[1 - args.index(tensors[0])], (int, float)):
-                c = float(args[1 - args.index(tensors[0])])
-                first = _is_tensor(args[0])
-                scale, offset = {"Add": (1.0, c), "Multiply": (c, 0.0),
-                                 "Subtract": (1.0, -c) if first else (-1.0, c),
-                                 "Divide": (1.0 / c, 0.0) if first and c else (None, None),
-                                 "TrueDivide": (1.0 / c, 0.0) if first and c else (None, None)}[kind]
-                if scale is None or offset is None:
-                    raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
-                this = ("Rescaling", (scale, offset))
-                nodes.append({"args": tensors, "kwargs": {}})
-            else:
-                raise self.d.fail(f"operation '{lname}' ({kind}) has a form a spec cannot express")
-            if layer_kind not in (None, this):
-                raise self.d.fail(f"operation '{lname}' ({kind}) is used in several forms")
-            layer_kind = this
-        assert layer_kind is not None
-        if layer_kind[0] == "Rescaling":
-            assert layer_kind[1] is not None
-            layer = keras.layers.Rescaling(scale=layer_kind[1][0], offset=layer_kind[1][1], name=lname)
-        else:
-            layer = getattr(keras.layers, layer_kind[0])(name=lname)
-        return {"module": "keras.layers", "class_name": layer_kind[0], "config": layer.get_config(),
-                "registered_name": None, "name": lname, "inbound_nodes": nodes}
+    def operation(self, lname: str, entry: dict[str, Any], k: int,
+                  node: dict[str, Any]) -> _App:
+        """An operation layer (``x + 3.0``, ``ops.mean(x, axis=1)``) as the
+        ``keras.ops`` call that builds it: its first argument, when a
+        tensor, is the chain's tensor; its configuration gives the keyword
+        arguments that differ from the function's defaults."""
+        fn = snake(str(entry["class_name"]))
+        func = getattr(self.d.keras.ops, fn, None)
+        if func is None or not callable(func):
+            raise self.d.fail(f"operation '{lname}' ({entry['class_name']}) is not a keras.ops function, "
+                              "which a spec cannot express", code="K503")
+        args = [self.op_value(lname, a) for a in node.get("args", [])]
+        kwargs = {str(key): self.op_value(lname, v) for key, v in (node.get("kwargs") or {}).items()}
+        try:
+            params = inspect.signature(func).parameters
+        except (TypeError, ValueError):  # pragma: no cover
+            params = {}  # type: ignore[assignment]
+        for key, value in (entry.get("config") or {}).items():
+            if key == "name" or key in kwargs:
+                continue
+            p = params.get(key)
+            default = p.default if p is not None and p.default is not inspect.Parameter.empty else _NO_DEFAULT
+            if _plain(value) != _plain(default) if default is not _NO_DEFAULT else True:
+                kwargs[key] = _plain(value)
+        inputs: list[tuple[str, int, int]] = []
+        if args and _is_tensor(args[0]):
+            inputs = [_history(args.pop(0))]
+        return _App(lname, k, inputs, {}, 1, op=(fn, args, kwargs))
+
+    def op_value(self, lname: str, value: Any) -> Any:
+        """An operation's argument from its serialized form."""
+        if isinstance(value, dict) and value.get("class_name") == "__slice__":
+            cfg = value.get("config") or {}
+            return ir.Slice(start=cfg.get("start"), stop=cfg.get("stop"), step=cfg.get("step"))
+        if isinstance(value, dict) and value.get("class_name") == "__ellipsis__":
+            return ir.EllipsisValue()
+        if _is_tensor(value):
+            return value
+        if isinstance(value, dict) and "class_name" in value:
+            raise self.d.fail(f"operation '{lname}' takes a {value['class_name']} argument, which a spec cannot "
+                              "express", code="K504")
+        if isinstance(value, (list, tuple)):
+            return [self.op_value(lname, v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): self.op_value(lname, v) for k, v in value.items()}
+        return value
 
     def live(self, lname: str) -> Any:
         try:
@@ -516,7 +517,11 @@ class _Functional:
             if entry["class_name"] == "InputLayer" or lname in implicit:
                 continue
             obj = self.live(lname)
+            is_op = str(entry.get("module") or "").startswith("keras.src.ops")
             for k, node in enumerate(entry.get("inbound_nodes", [])):
+                if is_op:
+                    apps.append(self.operation(lname, entry, k, node))
+                    continue
                 args = list(node.get("args", []))
                 if len(args) == 1 and isinstance(args[0], (list, tuple)) and args[0] and all(
                         _is_tensor(a) for a in args[0]):
@@ -576,7 +581,7 @@ class _Functional:
         for a in apps:
             for t in a.inputs:
                 uses[t] = uses.get(t, 0) + 1
-            for t in refs(a.kwargs):
+            for t in refs(a.kwargs) + refs(a.op[1:] if a.op else []):
                 kw_used.add(t)
                 uses[t] = uses.get(t, 0) + 1
         outputs = [norm(t) for t in _pairs(self.config["output_layers"])]
@@ -598,7 +603,7 @@ class _Functional:
             ir_inputs.append(d.make_input(iname, entry["config"]))
             tensor_name[(lname, node, idx)] = iname
 
-        callee: dict[str, ir.LayerCall | ir.LayerRef] = {}
+        callee: dict[str, ir.LayerCall | ir.LayerRef | ir.Op] = {}
         layer_defs: list[ir.LayerDef] = []
         originals: dict[LayerKey, Any] = {}
         count: dict[str, int] = {}
@@ -608,7 +613,9 @@ class _Functional:
             if lname not in count:
                 continue
             entry = self.entries[lname]
-            if entry["class_name"] in _MODEL_CLASSES:
+            if str(entry.get("module") or "").startswith("keras.src.ops"):
+                callee[lname] = ir.Op(fn=snake(str(entry["class_name"])))  # each application is written in full
+            elif entry["class_name"] in _MODEL_CLASSES:
                 obj = self.live(lname)
                 callee[lname] = ir.LayerRef(ref=d.model(obj))
             elif count[lname] > 1:
@@ -662,7 +669,7 @@ class _Functional:
                 t = (a.layer, a.node, i)
                 c = callee[a.layer]
                 direct_output = t in out_names and a.n_out == 1 and (
-                    isinstance(c, ir.LayerCall) or (isinstance(c, ir.LayerRef) and c.ref == out_names[t]))
+                    isinstance(c, (ir.LayerCall, ir.Op)) or (isinstance(c, ir.LayerRef) and c.ref == out_names[t]))
                 if direct_output:
                     tensor_name[t] = out_names[t]
                 else:
@@ -681,7 +688,9 @@ class _Functional:
             seq = [a]
             while len(seq[0].inputs) == 1 and (seq[0].inputs[0][0], seq[0].inputs[0][1]) in folded:
                 seq.insert(0, producer[(seq[0].inputs[0][0], seq[0].inputs[0][1])])
-            steps = [ir.Step(layer=callee[x.layer], call_kwargs={k: as_value(v) for k, v in x.kwargs.items()})
+            steps = [ir.Step(layer=ir.Op(fn=x.op[0], args=as_value(x.op[1]), kwargs=as_value(x.op[2])))
+                     if x.op is not None else
+                     ir.Step(layer=callee[x.layer], call_kwargs={k: as_value(v) for k, v in x.kwargs.items()})
                      for x in seq]
             return [tensor_name[t] for t in seq[0].inputs], steps, seq
 

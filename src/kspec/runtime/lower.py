@@ -19,7 +19,7 @@ from typing import Any
 from kspec.compiler.naming import is_custom_layer, snake
 from kspec.compiler.registry import WRAPPED_LAYER_KEYS as _WRAPPED_LAYER_KEYS
 from kspec.compiler.registry import rule_for
-from kspec.compiler.walk import Application, Model, ModelVisitor, Statement, Walked, walk_models
+from kspec.compiler.walk import Application, Model, ModelVisitor, Operand, Statement, Walked, walk_models
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -386,6 +386,50 @@ class _Lowerer:
                 "K401", f"{label} cannot be applied to {shapes()}: {clean_keras_message(exc)}", span
             ) from None
 
+    # -- operations -------------------------------------------------------------
+
+    def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any], at: Application) -> list[Any]:
+        """``keras.ops.<fn>`` on Keras tensors, exactly as Python code calls
+        it (``x + y`` is ``ops.add(x, y)``, what ``KerasTensor.__add__``
+        builds); its operation layer is named ``name``."""
+        fn = getattr(self.keras.ops, op.fn, None)
+        if fn is None or op.fn.startswith("_"):
+            raise self.fail("K203", f"unknown operation 'ops.{op.fn}'", at.span,
+                            did_you_mean(op.fn, [n for n in dir(self.keras.ops) if not n.startswith("_")]))
+        tensors: list[Any] = []
+        call_args = [self.op_value(a, tensors) for a in args]
+        if op.fn == "get_item" and len(call_args) == 2 and isinstance(call_args[1], list):
+            call_args[1] = tuple(call_args[1])  # x[:, 0]: the key is a tuple, as Python passes it
+        call_kwargs = {k: self.op_value(v, tensors) for k, v in kwargs.items()}
+        try:
+            result = fn(*call_args, **call_kwargs)
+        except KspecError:
+            raise
+        except Exception as exc:
+            raise self.fail("K401", f"ops.{op.fn} cannot be applied to {_shapes(tensors)}: "
+                            f"{clean_keras_message(exc)}", at.span) from None
+        results = list(result) if isinstance(result, (list, tuple)) else [result]
+        for n, tensor in enumerate(results):
+            history = getattr(tensor, "_keras_history", None)
+            if history is not None and history[0] is not None:
+                history[0].name = name if n == 0 else f"{name}_{n}"
+        return results
+
+    def op_value(self, value: Any, tensors: list[Any]) -> Any:
+        """An operation's argument as Python passes it: tensors, slices, ``...``."""
+        if isinstance(value, Operand):
+            tensors.append(value.tensor)
+            return value.tensor
+        if isinstance(value, ir.Slice):
+            return slice(value.start, value.stop, value.step)
+        if isinstance(value, ir.EllipsisValue):
+            return Ellipsis
+        if isinstance(value, list):
+            return [self.op_value(v, tensors) for v in value]
+        if isinstance(value, dict):
+            return {k: self.op_value(v, tensors) for k, v in value.items()}
+        return self.value(value, "call", "call", None)
+
     # -- models ---------------------------------------------------------------
 
     def build(self, target: str | None = None) -> dict[str, Any]:
@@ -456,6 +500,9 @@ class _FunctionalBuild(_ModelBuild):
     def identity(self, name: str, tensor: Any, output: ir.Output, sources: tuple[str, ...]) -> Any:
         return self.lowerer.keras.layers.Identity(name=name)(tensor)
 
+    def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any], at: Application) -> list[Any]:
+        return self.lowerer.operation(op, name, args, kwargs, at)
+
     def finish(self, walked: Walked[Any]) -> Any:
         ins, outs = walked.inputs, walked.outputs
         try:
@@ -499,6 +546,9 @@ class _SequentialBuild(_ModelBuild):
 
     def identity(self, name: str, tensor: Any, output: ir.Output, sources: tuple[str, ...]) -> Any:
         raise AssertionError("a sequential model has no outputs to name")  # pragma: no cover
+
+    def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any], at: Application) -> list[Any]:
+        raise AssertionError("a sequential model has no operations")  # pragma: no cover
 
     def finish(self, walked: Walked[Any]) -> Any:
         return walked.outputs[0]

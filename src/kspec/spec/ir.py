@@ -15,6 +15,7 @@ block expansion evaluates away before lowering.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -25,36 +26,45 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 __all__ = [
+    "BUILTINS",
     "KEY_SPANS_KEY",
     "SPAN_KEY",
     "Assign",
+    "Attr",
     "BinOp",
     "Block",
     "BlockStatement",
     "Call",
     "Callee",
     "Cond",
+    "Dim",
+    "EllipsisValue",
     "Expr",
     "For",
     "Format",
     "FunctionalModel",
     "IRNode",
+    "If",
+    "Index",
     "Input",
     "LayerCall",
     "LayerDef",
     "LayerRef",
     "Model",
+    "Op",
     "Output",
     "Param",
     "Ref",
     "Section",
     "SequentialModel",
+    "Slice",
     "Span",
     "Spec",
     "Step",
@@ -219,6 +229,12 @@ def _ensure_plain(data: Any) -> None:
 Value = Annotated[Any, BeforeValidator(_check_value), WithJsonSchema({"description": "a kspec value"})]
 
 
+#: Functions a value may call that expansion computes (``int(x)``,
+#: ``max(8, units // 2)``, ``len(filters)``); every other call is an object
+#: Keras builds (``l2(0.01)``).
+BUILTINS = frozenset({"int", "float", "min", "max", "round", "len"})
+
+
 class Call(_ValueHolder):
     """A call in argument position: ``l2(0.01)``, ``GlorotUniform(seed=1)``,
     ``Bidirectional(LSTM(8))``'s inner layer, ``Adam(learning_rate=1e-3)``."""
@@ -227,6 +243,25 @@ class Call(_ValueHolder):
     fn: str
     args: list[Value] = Field(default_factory=list)
     kwargs: dict[str, Value] = Field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """The call as a spec writes it (``l2(0.01)``), so that messages
+        which show a value show this, not the node's fields."""
+        parts = [_spec_repr(a) for a in self.args] + [f"{k}={_spec_repr(v)}" for k, v in self.kwargs.items()]
+        return f"{self.fn.replace('>', '::')}({', '.join(parts)})"
+
+
+def _spec_repr(value: Any) -> str:
+    """A plain value as a spec writes it (``"relu"``, ``true``, ``none``)."""
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_spec_repr(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_spec_repr(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 class Ref(IRNode):
@@ -277,12 +312,79 @@ class Format(_ValueHolder):
     parts: list[Value]
 
 
+class Index(IRNode):
+    """``value[index]``: an item of a list or tuple (``filters[i]``,
+    ``x.shape[-1]``); a negative index counts from the end."""
+
+    kind: Literal["index"] = "index"
+    value: Value
+    index: Value
+
+
+class Attr(IRNode):
+    """``value.name``: only a tensor's static shape, ``x.shape`` (batch
+    dimension first, as Keras gives it), whose ``value`` is a :class:`Ref`."""
+
+    kind: Literal["attr"] = "attr"
+    value: Value
+    name: Literal["shape"] = "shape"
+
+
 _VALUE_KINDS.update(
-    {"call": Call, "ref": Ref, "var": Var, "binop": BinOp, "unary": UnaryOp, "cond": Cond, "format": Format}
+    {"call": Call, "ref": Ref, "var": Var, "binop": BinOp, "unary": UnaryOp, "cond": Cond, "format": Format,
+     "index": Index, "attr": Attr}
 )
 
 
-ExprValue = Call | Ref | Var | BinOp | UnaryOp | Cond | Format
+ExprValue = Call | Ref | Var | BinOp | UnaryOp | Cond | Format | Index | Attr
+
+
+class Op(_ValueHolder):
+    """A tensor operation: a ``keras.ops`` function by name (``fn``: ``"add"``,
+    ``"mean"``, ``"get_item"`` ...) with its arguments, as ``x + y``,
+    ``x[:, 0]`` or ``ops.mean(x, axis=1)`` write it.
+
+    In a chain (a :class:`Step`), the chain's tensor is the operation's first
+    argument and ``args`` are the ones after it (``x + 3.0`` is
+    ``Expr(inputs=["x"], steps=[Step(layer=Op(fn="add", args=[3.0]))])``);
+    as the first step of an expression without inputs, or nested as a value
+    inside another operation's arguments, ``args`` are all of them. Tensors
+    in the arguments are :class:`Ref` values. Keras builds and serializes
+    each operation as an operation layer (``module: keras.src.ops.numpy``)."""
+
+    kind: Literal["op"] = "op"
+    fn: str
+    args: list[Value] = Field(default_factory=list)
+    kwargs: dict[str, Value] = Field(default_factory=dict)
+
+
+class Slice(_ValueHolder):
+    """``start:stop:step`` in a tensor subscript (``x[:, 1:3]``); a part
+    left out is ``None``."""
+
+    kind: Literal["slice"] = "slice"
+    start: Value = None
+    stop: Value = None
+    step: Value = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_parts(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: _tag_values(v) if k in ("start", "stop", "step") else v for k, v in data.items()}
+        return data
+
+
+class EllipsisValue(IRNode):
+    """``...`` in a tensor subscript (``x[..., 0]``)."""
+
+    kind: Literal["ellipsis"] = "ellipsis"
+
+
+_VALUE_KINDS.update({"op": Op, "slice": Slice, "ellipsis": EllipsisValue})
+
+#: Values of tensor operations (they hold tensors; never parameter arithmetic).
+TensorValue = Op | Slice | EllipsisValue
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +412,7 @@ class LayerRef(IRNode):
     ref: str
 
 
-Callee = LayerCall | LayerRef
+Callee = LayerCall | LayerRef | Op
 
 
 class Step(_ValueHolder):
@@ -319,7 +421,7 @@ class Step(_ValueHolder):
 
     Tensors in ``call_kwargs`` are :class:`Ref` values."""
 
-    layer: LayerCall | LayerRef = Field(discriminator="kind")
+    layer: LayerCall | LayerRef | Op = Field(discriminator="kind")
     call_kwargs: dict[str, Value] = Field(default_factory=dict)
 
 
@@ -340,22 +442,41 @@ class Expr(IRNode):
         return self
 
 
+def _check_dim(data: Any) -> Any:
+    """A dimension of an input's shape: a size, ``None``, or a parameter
+    expression (``latent_dim``) that block expansion computes."""
+    data = _tag_values(data)
+    if isinstance(data, (Var, BinOp, UnaryOp, Cond, Call, Index, Attr)):
+        return data
+    return _SIZE.validate_python(data)
+
+
+_SIZE: TypeAdapter[int | None] = TypeAdapter(int | None)
+
+#: A dimension of an input's shape (typed ``Any``: after expansion, always
+#: an ``int`` or ``None``).
+Dim = Annotated[Any, BeforeValidator(_check_dim),
+                WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "null"}, {"description": "a kspec value"}]})]
+
+
 class Input(IRNode):
     """A model input: ``input image: (None, None, 3) float32``.
 
-    ``shape`` excludes the batch dimension; ``None`` is an unknown size."""
+    ``shape`` excludes the batch dimension; ``None`` is an unknown size; a
+    dimension may be a parameter expression (``(latent_dim,)``) until
+    expansion computes it."""
 
     name: str
-    shape: list[int | None]
+    shape: list[Dim]
     dtype: str = "float32"
     batch_size: int | None = None
     sparse: bool = False
 
     @field_validator("shape")
     @classmethod
-    def _positive(cls, shape: list[int | None]) -> list[int | None]:
+    def _positive(cls, shape: list[Any]) -> list[Any]:
         for d in shape:
-            if d is not None and d <= 0:
+            if isinstance(d, int) and d <= 0:
                 raise ValueError(f"dimensions must be positive or None, got {d}")
         return shape
 
@@ -461,13 +582,16 @@ class Param(_ValueHolder):
 
 
 class For(_ValueHolder):
-    """``for i in range(start, stop, step) { ... }`` inside a block: the body
-    is expanded once per value of ``var``. Names assigned in the body may be
+    """``for i in range(start, stop, step) { ... }`` or ``for units in
+    [64, 32] { ... }`` inside a block: the body is expanded once per value
+    of ``var``, taken from ``range`` or from the list or tuple ``over``
+    (exactly one of the two is given). Names assigned in the body may be
     rebound on each pass (``x = x -> unit(filters)``)."""
 
     kind: Literal["for"] = "for"
     var: str
-    range: list[Value] = Field(min_length=1, max_length=3)
+    range: list[Value] = Field(default_factory=list, max_length=3)
+    over: Value = None
     body: list[BlockStatement] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -477,8 +601,25 @@ class For(_ValueHolder):
             data = {**data, "range": _tag_values(data["range"])}
         return data
 
+    @model_validator(mode="after")
+    def _one_source(self) -> For:
+        if (self.over is None) == (not self.range):
+            raise ValueError("a loop runs over range(...) or over a list, one of the two")
+        return self
 
-BlockStatement = Annotated[Assign | For, Field(union_mode="smart")]
+
+class If(IRNode):
+    """``if test { ... } else { ... }`` inside a block: expansion keeps
+    ``body`` when ``test`` is true, ``orelse`` otherwise. ``else if`` is an
+    ``orelse`` holding one :class:`If`."""
+
+    kind: Literal["if"] = "if"
+    test: Value
+    body: list[BlockStatement] = Field(default_factory=list)
+    orelse: list[BlockStatement] = Field(default_factory=list)
+
+
+BlockStatement = Annotated[Assign | For | If, Field(union_mode="smart")]
 
 
 class Block(IRNode):

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
+from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
 
 __all__ = ["Comment", "parse_kspec", "parse_with_comments"]
 
@@ -121,6 +122,64 @@ class _RawFormat:
 
 
 @dataclass
+class _RawIndex:
+    """``value[index]`` before names are resolved."""
+
+    value: Any
+    index: Any
+    span: Span
+
+
+@dataclass
+class _RawAttr:
+    """``x.shape`` before names are resolved."""
+
+    value: Any
+    span: Span
+
+
+@dataclass
+class _RawApply:
+    """``Layer(...)(tensors)`` written where a value may stand."""
+
+    call: _RawCall
+    args: list[Any]
+    kwargs: dict[str, Any]
+    span: Span
+
+
+@dataclass
+class _RawSlice:
+    """``start:stop:step`` in a subscript."""
+
+    start: Any
+    stop: Any
+    step: Any
+    span: Span
+
+
+@dataclass
+class _RawKey:
+    """What a subscript holds beyond one index (``[:, 0]``, ``[1:3]``,
+    ``[...]``): its items, and whether they form a tuple."""
+
+    items: list[Any]
+    is_tuple: bool
+
+
+@dataclass
+class _RawSub:
+    """``x[:, 0]``: a subscript with slices, ``...`` or several items."""
+
+    value: Any
+    key: _RawKey
+    span: Span
+
+
+_ELLIPSIS = object()  # ``...`` in a subscript
+
+
+@dataclass
 class _Kw:
     name: str
     value: Any
@@ -129,12 +188,13 @@ class _Kw:
 
 @dataclass
 class _Head:
-    kind: str  # "name" | "call" | "apply"
+    kind: str  # "name" | "call" | "apply" | "op" (operations on tensors: x + y, x[:, 0], ops.mean(x))
     span: Span
     name: _Name | None = None
     call: _RawCall | None = None
     applied: list[Any] = field(default_factory=list)
     applied_kwargs: dict[str, Any] = field(default_factory=dict)
+    value: Any = None
 
 
 @dataclass
@@ -353,6 +413,20 @@ class _Builder(Transformer[Token, Any]):
     def pow(self, meta: Meta, a: Any, _op: Token, b: Any) -> _RawOp:
         return _RawOp("**", [a, b], self._span(meta))
 
+    @v_args(meta=True, inline=True)
+    def index(self, meta: Meta, value: Any, index: Any) -> _RawIndex:
+        return _RawIndex(value, index, self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def attribute(self, meta: Meta, value: Any, name: Token) -> _RawAttr:
+        span = self._span(meta)
+        if str(name) != "shape":
+            raise self._fail("K103", f"unknown attribute '.{name}'", self._tspan(name),
+                             "only a tensor's static shape can be read: x.shape, x.shape[-1]")
+        if not isinstance(value, _Name):
+            raise self._fail("K103", "'.shape' is read from a tensor's name", span, "write x.shape, x.shape[-1]")
+        return _RawAttr(value, span)
+
     # -- calls --------------------------------------------------------------
 
     @v_args(meta=True, inline=True)
@@ -365,7 +439,7 @@ class _Builder(Transformer[Token, Any]):
     @v_args(meta=True, inline=True)
     def call(self, meta: Meta, name: Token, arglist: list[Any] | None) -> _RawCall:
         args, kwargs, spans = self._split_args(arglist or [])
-        fn = str(name).replace("::", ">") if name.type == "CUSTOM" else str(name)
+        fn = str(name).replace("::", ">") if name.type == "CUSTOM" else str(name)  # OPNAME: "ops.mean"
         return _RawCall(fn, args, kwargs, self._span(meta), spans)
 
     def _split_args(self, items: list[Any]) -> tuple[list[Any], dict[str, Any], dict[str, Span]]:
@@ -386,17 +460,37 @@ class _Builder(Transformer[Token, Any]):
         return args, kwargs, spans
 
     @v_args(meta=True, inline=True)
-    def head_name(self, meta: Meta, tok: Token) -> _Head:
-        return _Head("name", self._span(meta), name=_Name(str(tok), self._tspan(tok)))
+    def head(self, meta: Meta, value: Any) -> _Head:
+        """A chain's head: a tensor name, a layer call (applied or not), or
+        operations (told from parameter arithmetic once names are known)."""
+        span = self._span(meta)
+        if isinstance(value, _Name):
+            return _Head("name", span, name=value)
+        if isinstance(value, _RawCall) and not value.name.startswith("ops."):
+            return _Head("call", span, call=value)
+        if isinstance(value, _RawApply):
+            return _Head("apply", span, call=value.call, applied=value.args, applied_kwargs=value.kwargs)
+        return _Head("op", span, value=value)
 
     @v_args(meta=True, inline=True)
-    def head_call(self, meta: Meta, call: _RawCall) -> _Head:
-        return _Head("call", self._span(meta), call=call)
-
-    @v_args(meta=True, inline=True)
-    def head_apply(self, meta: Meta, call: _RawCall, arglist: list[Any] | None) -> _Head:
+    def apply_value(self, meta: Meta, call: _RawCall, arglist: list[Any] | None) -> _RawApply:
         args, kwargs, _ = self._split_args(arglist or [])
-        return _Head("apply", self._span(meta), call=call, applied=args, applied_kwargs=kwargs)
+        return _RawApply(call, args, kwargs, self._span(meta))
+
+    @v_args(meta=True, inline=True)
+    def subscript(self, meta: Meta, value: Any, key: _RawKey) -> _RawSub:
+        return _RawSub(value, key, self._span(meta))
+
+    def sub_tuple(self, *items: Any) -> _RawKey:
+        return _RawKey([_sub_item(i) for i in items], True)
+
+    def sub_one(self, item: Any) -> _RawKey:
+        return _RawKey([_sub_item(item)], False)
+
+    @v_args(meta=True)
+    def slice(self, meta: Meta, children: list[Any]) -> _RawSlice:
+        parts = [*children, None, None, None][:3]
+        return _RawSlice(parts[0], parts[1], parts[2], self._span(meta))
 
     @v_args(meta=True, inline=True)
     def callee_name(self, meta: Meta, tok: Token) -> _Callee:
@@ -417,29 +511,29 @@ class _Builder(Transformer[Token, Any]):
 
     # -- statements ---------------------------------------------------------
 
-    def dim(self, tok: Token) -> int | None:
-        return None if tok.type == "NONE" else int(str(tok).replace("_", ""))
+    def dim(self, value: Any) -> Any:
+        return value
 
-    def shape0(self) -> list[int | None]:
+    def shape0(self) -> list[Any]:
         return []
 
-    def shape1(self, d: int | None) -> list[int | None]:
+    def shape1(self, d: Any) -> list[Any]:
         return [d]
 
-    def shapen(self, *dims: Any) -> list[int | None]:
+    def shapen(self, *dims: Any) -> list[Any]:
         return list(dims)
 
     def input_opts(self, *kws: Any) -> list[_Kw]:
         return [k for k in kws if isinstance(k, _Kw)]
 
     @v_args(meta=True, inline=True)
-    def input_decl(self, meta: Meta, name: Token, shape: list[int | None], dtype: Token | None,
+    def input_decl(self, meta: Meta, name: Token, shape: list[Any], dtype: Token | None,
                    opts: list[_Kw] | None) -> _Stmt:
         return _Stmt("input", self._span(meta), {"name": str(name), "shape": shape, "dtype": dtype, "opts": opts,
                                                  "name_span": self._tspan(name)})
 
     @v_args(meta=True, inline=True)
-    def seq_input(self, meta: Meta, name: Token | None, shape: list[int | None], dtype: Token | None,
+    def seq_input(self, meta: Meta, name: Token | None, shape: list[Any], dtype: Token | None,
                   opts: list[_Kw] | None) -> _Stmt:
         return _Stmt("input", self._span(meta), {"name": str(name) if name is not None else "input", "shape": shape,
                                                  "dtype": dtype, "opts": opts,
@@ -467,6 +561,23 @@ class _Builder(Transformer[Token, Any]):
                              self._span(meta))
         return _Stmt("for", self._span(meta), {"var": str(var), "range": bounds, "body": body,
                                                "var_span": self._tspan(var)})
+
+    @v_args(meta=True)
+    def for_over(self, meta: Meta, children: list[Any]) -> _Stmt:
+        var, over, *body = children
+        return _Stmt("for", self._span(meta), {"var": str(var), "over": over, "body": body,
+                                               "var_span": self._tspan(var)})
+
+    @v_args(meta=True)
+    def if_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
+        test, *body, orelse = children
+        return _Stmt("if", self._span(meta), {"test": test, "body": body, "orelse": orelse or []})
+
+    def else_clause(self, *stmts: _Stmt) -> list[_Stmt]:
+        return list(stmts)
+
+    def else_if(self, stmt: _Stmt) -> list[_Stmt]:
+        return [stmt]
 
     @v_args(meta=True)
     def return_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
@@ -612,8 +723,13 @@ def _is_placeholder(x: Any) -> bool:
     return x is None
 
 
+def _sub_item(item: Any) -> Any:
+    """One item of a subscript, with ``...`` as its marker."""
+    return _ELLIPSIS if isinstance(item, Token) and item.type == "ELLIPSIS" else item
+
+
 def _value_span(value: Any) -> Span | None:
-    if isinstance(value, (_Name, _RawCall, _RawOp)):
+    if isinstance(value, (_Name, _RawCall, _RawOp, _RawIndex, _RawAttr, _RawFormat)):
         return value.span
     return None
 
@@ -647,6 +763,9 @@ class _Resolver:
         self.mode = mode
 
     def value(self, v: Any) -> Any:
+        if isinstance(v, (_RawApply, _RawSub)) or (isinstance(v, _RawCall) and v.name.startswith("ops.")):
+            raise self.b._fail("K103", "an operation on tensors cannot be an argument value", v.span,
+                               "compute it as a tensor of its own: h = ops.mean(x, axis=1)")
         if isinstance(v, _Name):
             if v.name in self.scope or self.mode == "expr":
                 return ir.Var(name=v.name, span=v.span)
@@ -668,6 +787,15 @@ class _Resolver:
             if len(ops) == 1:
                 return ir.UnaryOp(op=v.op, operand=ops[0], span=v.span)
             return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)
+        if isinstance(v, _RawIndex):
+            for o in (v.value, v.index):
+                if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
+                    raise self.b._fail("K212", f"unknown parameter '{o.name}'", o.span,
+                                       did_you_mean(o.name, self.scope)
+                                       or "indexing works on parameters (a list parameter, loop indices) and x.shape")
+            return ir.Index(value=self.value(v.value), index=self.value(v.index), span=v.span)
+        if isinstance(v, _RawAttr):
+            return ir.Attr(value=ir.Ref(name=v.value.name, span=v.value.span), span=v.span)
         if isinstance(v, _RawFormat):
             for o in v.parts:
                 if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
@@ -705,13 +833,26 @@ class _ModelResolver:
             key_spans[kw.name] = kw.span
         if d["dtype"] is not None:
             extra["dtype"] = str(d["dtype"])
-        for dim in d["shape"]:
-            if dim is not None and dim <= 0:
-                raise self.b._fail("K103", f"dimensions must be positive or None, got {dim}", st.span)
+        shape = [self.dim(dim, st.span) for dim in d["shape"]]
         try:
-            return ir.Input(name=d["name"], shape=d["shape"], span=st.span, key_spans=key_spans, **extra)
+            return ir.Input(name=d["name"], shape=shape, span=st.span, key_spans=key_spans, **extra)
         except ValidationError as exc:
             raise self.b._fail("K103", f"invalid input: {exc.errors()[0]['msg']}", st.span) from None
+
+    def dim(self, dim: Any, span: Span) -> Any:
+        """One dimension of an input's shape: a positive size, ``None``, or
+        an expression of the file's parameters (``latent_dim``)."""
+        computed = isinstance(dim, (_Name, _RawOp, _RawIndex)) or (
+            isinstance(dim, _RawCall) and dim.name in ir.BUILTINS)
+        if isinstance(dim, bool) or (dim is not None and not isinstance(dim, int) and not computed):
+            raise self.b._fail("K103", "a dimension is a whole number, None or a parameter",
+                               _value_span(dim) or span, "write input x: (28, 28, 1) or input z: (latent_dim,)")
+        if isinstance(dim, int) and dim <= 0:
+            raise self.b._fail("K103", f"dimensions must be positive or None, got {dim}", span)
+        if isinstance(dim, _Name) and dim.name not in self.scope:
+            raise self.b._fail("K212", f"unknown parameter '{dim.name}'", dim.span,
+                               did_you_mean(dim.name, self.scope) or "declare it: param NAME: int = 64")
+        return self.values("layer").value(dim)
 
     def values(self, mode: str) -> _Resolver:
         return _Resolver(self.b, self.scope, mode)
@@ -755,6 +896,13 @@ class _ModelResolver:
             return ir.Step(layer=ir.LayerRef(ref=n, span=c.span), span=c.span)
         assert c.call is not None
         call = c.call
+        if call.name.startswith("ops."):
+            if c.kind == "apply":
+                raise self.b._fail("K103", f"'{call.name}' is an operation; it takes no call arguments", c.span,
+                                   f"give every argument at once: -> {call.name}(...)")
+            return ir.Step(layer=self.op_call(call), span=c.span)
+        if call.name in MERGE_HELPERS and call.name not in self.shared and call.name not in self.b.names.blocks:
+            call = _RawCall(MERGE_HELPERS[call.name], call.args, call.kwargs, call.span, call.key_spans)
         if c.kind == "apply" and c.applied_positional:
             raise self.b._fail("K103", "a step in a chain gets its tensor from the left of '->'; "
                                "only keyword arguments may follow", _value_span(c.applied_positional[0]) or c.span)
@@ -767,6 +915,101 @@ class _ModelResolver:
                            span=c.span)
         return ir.Step(layer=self.layer_call(call), call_kwargs=self.call_kwargs(c.applied_kwargs), span=c.span)
 
+    # -- operations on tensors ----------------------------------------------
+
+    def is_tensor(self, name: str) -> bool:
+        """Whether a bare name in an expression is a tensor: not a parameter
+        (or loop index), not a named layer or model, not a block."""
+        return name not in self.scope and name not in self.shared and name not in self.b.names.blocks
+
+    def tensorish(self, v: Any) -> bool:
+        """Whether a raw value computes on tensors (so it is an operation,
+        not parameter arithmetic)."""
+        if isinstance(v, _Name):
+            return self.is_tensor(v.name)
+        if isinstance(v, _RawOp):
+            return any(self.tensorish(o) for o in v.operands)
+        if isinstance(v, _RawCall):
+            return v.name.startswith("ops.")
+        if isinstance(v, (_RawSub, _RawIndex)):
+            return self.tensorish(v.value)
+        if isinstance(v, list):
+            return any(self.tensorish(x) for x in v)
+        return False
+
+    def operand(self, v: Any) -> Any:
+        """A raw value inside an operation: tensors become :class:`~kspec.spec.ir.Ref`,
+        operations :class:`~kspec.spec.ir.Op`, anything else a value
+        (numbers, parameters and their arithmetic, evaluated at expansion)."""
+        if isinstance(v, _RawApply):
+            raise self.b._fail("K103", f"a layer applied to tensors ({v.call.name}(...)(...)) cannot be an operand",
+                               v.span, "name its result first: h = x -> Layer(...), then use h")
+        if isinstance(v, list):
+            return [self.operand(x) for x in v]
+        if isinstance(v, dict):
+            return {k: self.operand(x) for k, x in v.items()}
+        if not self.tensorish(v):
+            return self.values("layer").value(v)
+        if isinstance(v, _Name):
+            return ir.Ref(name=v.name, span=v.span)
+        if isinstance(v, _RawCall):
+            return self.op_call(v)
+        if isinstance(v, _RawIndex):
+            return ir.Op(fn="get_item", args=[self.operand(v.value), self.sub_item(v.index)], span=v.span)
+        if isinstance(v, _RawSub):
+            items = [self.sub_item(i) for i in v.key.items]
+            return ir.Op(fn="get_item", args=[self.operand(v.value), items if v.key.is_tuple else items[0]],
+                         span=v.span)
+        assert isinstance(v, _RawOp)
+        if len(v.operands) == 1 and v.op in UNARY:
+            return ir.Op(fn=UNARY[v.op], args=[self.operand(v.operands[0])], span=v.span)
+        if v.op not in BINARY:
+            word = "if ... else" if v.op == "if" else f"'{v.op}'"
+            raise self.b._fail("K213", f"{word} does not work on tensors", v.span,
+                               "use an operation: ops.logical_and(a, b), ops.where(c, a, b)")
+        return ir.Op(fn=BINARY[v.op], args=[self.operand(o) for o in v.operands], span=v.span)
+
+    def sub_item(self, item: Any) -> Any:
+        """One item of a tensor subscript: an index, a slice, ``...`` or ``None``."""
+        if item is _ELLIPSIS:
+            return ir.EllipsisValue()
+        if isinstance(item, _RawSlice):
+            r = self.values("layer")
+            return ir.Slice(start=r.value(item.start), stop=r.value(item.stop), step=r.value(item.step),
+                            span=item.span)
+        return self.operand(item)
+
+    def op_call(self, call: _RawCall) -> ir.Op:
+        """``ops.mean(x, axis=1)`` as an operation."""
+        return ir.Op(fn=call.name.removeprefix("ops."), args=[self.operand(a) for a in call.args],
+                     kwargs={k: self.operand(v) for k, v in call.kwargs.items()}, span=call.span,
+                     key_spans=call.key_spans)
+
+    def op_head(self, h: _Head) -> tuple[list[str], list[ir.Step]]:
+        """A chain's head made of operations, in canonical form (:func:`kspec.spec.ops.op_chain`)."""
+        value = self.operand(h.value)
+        if not isinstance(value, ir.Op) or not has_tensor(value):
+            raise self.b._fail("K103", "this expression computes no tensor", h.span,
+                               "parameter arithmetic belongs in layer arguments: Dense(4 * units); "
+                               "an operation needs a tensor: x * 2")
+        return op_chain(value)
+
+    def merge_helper(self, h: _Head, call: _RawCall) -> _Head:
+        """Keras's lowercase merge helpers: ``concatenate(a, b, axis=1)`` or
+        ``concatenate([a, b], axis=1)`` is ``Concatenate(axis=1)(a, b)``."""
+        if call.name not in MERGE_HELPERS or call.name in self.shared or call.name in self.b.names.blocks:
+            return h
+        args = list(call.args)
+        if args and isinstance(args[0], list):
+            tensors, rest = args[0], args[1:]
+        else:
+            n = 0
+            while n < len(args) and isinstance(args[n], _Name) and self.is_tensor(args[n].name):
+                n += 1
+            tensors, rest = args[:n], args[n:]
+        layer = _RawCall(MERGE_HELPERS[call.name], rest, call.kwargs, call.span, call.key_spans)
+        return _Head("apply", h.span, call=layer, applied=tensors)
+
     def expr(self, e: _RawExpr) -> tuple[ir.Expr, bool]:
         """The IR expression, and whether it has input tensors (else it is
         a layer stack)."""
@@ -774,7 +1017,12 @@ class _ModelResolver:
         inputs: list[str] = []
         steps: list[ir.Step] = []
         has_inputs = True
-        if h.kind == "name":
+        if h.kind == "call":
+            assert h.call is not None
+            h = self.merge_helper(h, h.call)
+        if h.kind == "op":
+            inputs, steps = self.op_head(h)
+        elif h.kind == "name":
             assert h.name is not None
             if h.name.name in self.shared:
                 steps.append(ir.Step(layer=ir.LayerRef(ref=h.name.name, span=h.span), span=h.span))
@@ -887,6 +1135,9 @@ class _ModelResolver:
         elif st.kind == "for":
             raise self.b._fail("K103", "loops are written inside blocks", st.span,
                                "put the loop in a block and call the block from the model")
+        elif st.kind == "if":
+            raise self.b._fail("K103", "'if' is written inside blocks", st.span,
+                               "put it in a block and call the block from the model")
         elif st.kind == "return":
             raise self.b._fail("K103", "'return' belongs in a block; a model names its results with 'output'",
                                st.span)
@@ -908,7 +1159,7 @@ class _ModelResolver:
                     is_def = head.name.name in known
                 elif head.kind == "call":
                     n = head.call.name
-                    if n in known:
+                    if n in known or n in MERGE_HELPERS or n.startswith("ops."):
                         is_def = False
                     elif n in self.b.names.blocks:
                         is_def = not any(isinstance(a, _Name) and a.name not in self.scope
@@ -926,6 +1177,9 @@ class _ModelResolver:
             step = self.callee(st.data["callee"])
             if step.call_kwargs:
                 raise self.b._fail("K103", "a sequential layer takes no call arguments", st.span)
+            if isinstance(step.layer, ir.Op):
+                raise self.b._fail("K103", "a sequential model holds layers, not operations", st.span,
+                                   "write the model as 'model NAME { ... }' to compute on tensors")
             callees.append(step.layer)
         return ir.SequentialModel(name=self.name, input=self.input(inp) if inp is not None else None, layers=callees,
                                   span=self.span)
@@ -956,13 +1210,15 @@ class _ModelResolver:
         for (_name, _t, default, _h, _s), p in zip([q for q in params if q[0] not in inputs], values, strict=True):
             resolved.append(p.model_copy(update={"default": self.values("layer").value(default)}) if p.has_default
                             else p)
-        body, returns = self._block_body(stmts, top=True)
+        body, returns = self._block_body(stmts, None)
         if not returns:
             raise self.b._fail("K103", f"block '{self.name}' has no 'return'", self.span,
                                "end the block with: return <tensor>")
         return ir.Block(name=self.name, inputs=inputs, params=resolved, body=body, returns=returns, span=self.span)
 
-    def _block_body(self, stmts: list[_Stmt], top: bool) -> tuple[list[Any], list[ir.Expr]]:
+    def _block_body(self, stmts: list[_Stmt], inside: str | None) -> tuple[list[Any], list[ir.Expr]]:
+        """Statements of a block's body (``inside``: None at its top, else
+        what holds them, a loop or an 'if'), and what it returns."""
         body: list[Any] = []
         returns: list[ir.Expr] = []
         for st in stmts:
@@ -976,18 +1232,25 @@ class _ModelResolver:
                 body.append(ir.Assign(targets=st.data["targets"], value=expr, span=st.span))
             elif st.kind == "for":
                 var = st.data["var"]
-                bounds = [self.values("layer").value(v) for v in st.data["range"]]
+                bounds = [self.values("layer").value(v) for v in st.data.get("range", [])]
+                over = self.values("layer").value(st.data["over"]) if "over" in st.data else None
                 added = var not in self.scope
                 self.scope.add(var)
-                inner, inner_returns = self._block_body(st.data["body"], top=False)
+                inner, _ = self._block_body(st.data["body"], "a loop")
                 if added:
                     self.scope.discard(var)
-                if inner_returns:
-                    raise self.b._fail("K103", "'return' cannot be inside a loop", st.span)
-                body.append(ir.For(var=var, range=bounds, body=inner, span=st.span))
+                body.append(ir.For(var=var, range=bounds, over=over, body=inner, span=st.span))
+            elif st.kind == "if":
+                test = self.values("call").value(st.data["test"])
+                then, _ = self._block_body(st.data["body"], "'if'")
+                orelse, _ = self._block_body(st.data["orelse"], "'if'")
+                body.append(ir.If(test=test, body=then, orelse=orelse, span=st.span))
             elif st.kind == "return":
-                if not top:
-                    raise self.b._fail("K103", "'return' cannot be inside a loop", st.span)
+                if inside == "'if'":
+                    raise self.b._fail("K103", "'return' cannot be inside 'if'", st.span,
+                                       "assign the result in each branch, then return it after the 'if'")
+                if inside is not None:
+                    raise self.b._fail("K103", f"'return' cannot be inside {inside}", st.span)
                 returns = [self.tensor_expr(e, "a returned value") for e in st.data["exprs"]]
             elif st.kind == "input":
                 raise self.b._fail("K103", "a block takes its tensors as parameters, not 'input'", st.span,
@@ -1004,6 +1267,8 @@ class _ModelResolver:
 _WORDS = {
     "NAME": "a name",
     "CUSTOM": "a custom layer (package::Class)",
+    "OPNAME": "an operation (ops.NAME)",
+    "ELLIPSIS": "'...'",
     "INT": "a number",
     "NUMBER": "a number",
     "STRING": "a string",
@@ -1035,12 +1300,16 @@ def _describe_terminal(name: str, parser: Lark) -> str:
     return name.lower()
 
 
+#: Statement keywords, as Lark names their tokens.
+_KEYWORD_TOKENS = {"OUTPUT": "output", "INPUT": "input", "RETURN": "return"}
+
+
 def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "end of the file"
     text = str(tok)
-    if tok.type == "NAME":
-        return f"name '{text}'"
+    if tok.type == "NAME" or (tok.type in _KEYWORD_TOKENS and text == _KEYWORD_TOKENS[tok.type]):
+        return f"name '{text}'"  # a keyword where no keyword fits reads as the name it looks like
     if tok.type in ("INT", "NUMBER"):
         return f"number {text}"
     if tok.type == "STRING":
@@ -1144,7 +1413,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
 
 def _summarise(words: list[str]) -> list[str]:
     valueish = {"a name", "a number", "a string", "true", "false", "None", "'['", "'{'", "'('", "'-'", "'+'",
-                "'not'", "a custom layer (package::Class)"}
+                "'not'", "a custom layer (package::Class)", "an operation (ops.NAME)", "'...'"}
     if len(valueish & set(words)) >= 5:
         rest = [w for w in words if w not in valueish]
         return ["a value", *rest][:6]

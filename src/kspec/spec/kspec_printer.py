@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kspec.spec import ir
+from kspec.spec.ops import INFIX, OP_PREC, UNARY
 
 __all__ = ["KEYWORDS", "format_value", "print_kspec"]
 
@@ -69,6 +70,13 @@ def _value(v: Any, parent: int) -> str:
         return "{" + ", ".join(items) + "}"
     if isinstance(v, ir.Call):
         return _call(v.fn, v.args, v.kwargs)
+    if isinstance(v, ir.Op):
+        return _op(v, parent)
+    if isinstance(v, ir.Slice):
+        parts = ["" if p is None else _value(p, 0) for p in (v.start, v.stop, v.step)]
+        return ":".join(parts if parts[2] else parts[:2])
+    if isinstance(v, ir.EllipsisValue):
+        return "..."
     if isinstance(v, (ir.Ref, ir.Var)):
         return v.name
     if isinstance(v, ir.BinOp):
@@ -87,6 +95,14 @@ def _value(v: Any, parent: int) -> str:
     if isinstance(v, ir.Cond):
         text = f"{_value(v.then, 1)} if {_value(v.test, 1)} else {_value(v.otherwise, 0)}"
         return f"({text})" if parent > 0 else text
+    if isinstance(v, ir.Index):
+        base = _value(v.value, 9)
+        if isinstance(v.value, (ir.BinOp, ir.UnaryOp, ir.Cond)) or (isinstance(v.value, (int, float))
+                                                                     and not isinstance(v.value, bool) and v.value < 0):
+            base = f"({base})" if not base.startswith("(") else base
+        return f"{base}[{_value(v.index, 0)}]"
+    if isinstance(v, ir.Attr):
+        return f"{_value(v.value, 9)}.{v.name}"
     if isinstance(v, ir.Format):
         out = []
         for part in v.parts:
@@ -98,20 +114,67 @@ def _value(v: Any, parent: int) -> str:
     raise ValueError(f"not a spec value: {type(v).__name__}")
 
 
+_UNARY_FN = {fn: op for op, fn in UNARY.items()}
+_ATOM = 9  # binding strength of a name, a call or a subscript
+
+
+def _op(op: ir.Op, parent: int, chain: tuple[str, int] | None = None) -> str:
+    """An operation as the language writes it: an operator (``x + 3.0``,
+    ``-x``), a subscript (``x[:, 0]``) or ``ops.fn(...)``, in parentheses
+    when it binds less tightly than ``parent`` needs. ``chain``: the text
+    and binding strength of the chain's tensor, the operation's first
+    argument (``op.args`` are then the ones after it)."""
+    text, prec = _op_text(op, chain)
+    return f"({text})" if prec < parent else text
+
+
+def _op_text(op: ir.Op, chain: tuple[str, int] | None) -> tuple[str, int]:
+    args = list(op.args)
+    if chain is None and not args:
+        return f"ops.{op.fn}({', '.join(f'{k}={_value(x, 0)}' for k, x in op.kwargs.items())})", _ATOM
+    first: tuple[str, int] | Any = chain if chain is not None else args.pop(0)
+
+    def operand(need: int) -> str:
+        if chain is None:
+            return _value(first, need)
+        text, prec = chain
+        return f"({text})" if prec < need else text
+
+    if op.fn in INFIX and len(args) == 1 and not op.kwargs:
+        sym = INFIX[op.fn]
+        prec = OP_PREC[sym]
+        comparison = prec == OP_PREC["<"]
+        left = operand(prec + 1 if sym == "**" or comparison else prec)
+        return f"{left} {sym} {_value(args[0], prec if sym == '**' else prec + 1)}", prec
+    if op.fn in _UNARY_FN and not args and not op.kwargs:
+        return f"-{operand(OP_PREC['neg'])}", OP_PREC["neg"]
+    if op.fn == "get_item" and len(args) == 1 and not op.kwargs:
+        key = args[0]
+        if isinstance(key, list):
+            inner = ", ".join(_value(k, 0) for k in key) + ("," if len(key) == 1 else "")
+        else:
+            inner = _value(key, 0)
+        return f"{operand(_ATOM)}[{inner}]", _ATOM
+    parts = [operand(0), *(_value(a, 0) for a in args), *(f"{k}={_value(x, 0)}" for k, x in op.kwargs.items())]
+    return f"ops.{op.fn}({', '.join(parts)})", _ATOM
+
+
 def _call(fn: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     parts = [_value(a, 0) for a in args] + [f"{k}={_value(x, 0)}" for k, x in kwargs.items()]
     return f"{fn.replace('>', '::')}({', '.join(parts)})"  # package>Class is written package::Class
 
 
-def _shape(shape: Sequence[int | None]) -> str:
-    dims = ["None" if d is None else str(d) for d in shape]
+def _shape(shape: Sequence[Any]) -> str:
+    dims = ["None" if d is None else str(d) if isinstance(d, int) else _value(d, 0) for d in shape]
     if len(dims) == 1:
         return f"({dims[0]},)"
     return "(" + ", ".join(dims) + ")"
 
 
-def _callee(c: ir.LayerCall | ir.LayerRef, call_kwargs: dict[str, Any] | None = None) -> str:
+def _callee(c: ir.LayerCall | ir.LayerRef | ir.Op, call_kwargs: dict[str, Any] | None = None) -> str:
     kw = call_kwargs or {}
+    if isinstance(c, ir.Op):
+        return _call(f"ops.{c.fn}", c.args, c.kwargs)
     if isinstance(c, ir.LayerRef):
         if kw:
             return f"{c.ref}({', '.join(f'{k}={_value(v, 0)}' for k, v in kw.items())})"
@@ -123,21 +186,34 @@ def _callee(c: ir.LayerCall | ir.LayerRef, call_kwargs: dict[str, Any] | None = 
 
 
 def _expr_parts(e: ir.Expr) -> list[str]:
-    """The chain's pieces: head, then each later step."""
+    """The chain's pieces: head, then each later step. Leading operations
+    are written as the head (``(x + 3.0) * 0.5``)."""
     if not e.steps:
         return [e.inputs[0]]
+    if isinstance(e.steps[0].layer, ir.Op) and len(e.inputs) <= 1:
+        head: tuple[str, int] | None = (e.inputs[0], _ATOM) if e.inputs else None
+        k = 0
+        while k < len(e.steps) and isinstance(e.steps[k].layer, ir.Op) and not e.steps[k].call_kwargs:
+            op = e.steps[k].layer
+            assert isinstance(op, ir.Op)
+            head = _op_text(op, head)
+            k += 1
+        assert head is not None
+        return [head[0], *(_callee(s.layer, s.call_kwargs) for s in e.steps[k:])]
     if len(e.inputs) == 1:
         return [e.inputs[0], *(_callee(s.layer, s.call_kwargs) for s in e.steps)]
     first, rest = e.steps[0], e.steps[1:]
+    text: str
     if not e.inputs:
-        head = _callee(first.layer, first.call_kwargs)
+        text = _callee(first.layer, first.call_kwargs)
     else:
         tensors = ", ".join([*e.inputs, *(f"{k}={_value(v, 0)}" for k, v in first.call_kwargs.items())])
         if isinstance(first.layer, ir.LayerRef):
-            head = f"{first.layer.ref}({tensors})"
+            text = f"{first.layer.ref}({tensors})"
         else:
-            head = f"{_call(first.layer.type, first.layer.args, first.layer.kwargs)}({tensors})"
-    return [head, *(_callee(s.layer, s.call_kwargs) for s in rest)]
+            assert isinstance(first.layer, ir.LayerCall)  # an operation with several tensors is written above
+            text = f"{_call(first.layer.type, first.layer.args, first.layer.kwargs)}({tensors})"
+    return [text, *(_callee(s.layer, s.call_kwargs) for s in rest)]
 
 
 def _stack_parts(stack: Sequence[ir.LayerCall | ir.LayerRef]) -> list[str]:
@@ -284,11 +360,31 @@ class _Printer:
         for st in stmts:
             if isinstance(st, ir.For):
                 bounds = ", ".join(_value(v, 0) for v in st.range)
-                self.out.open(f"for {st.var} in range({bounds}) {{", indent, st.span, st.body)
+                source = f"range({bounds})" if st.range else _value(st.over, 0)
+                self.out.open(f"for {st.var} in {source} {{", indent, st.span, st.body)
                 self.body(st.body, indent + "  ")
                 self.out.close(indent, st.span, indent + "  ")
+            elif isinstance(st, ir.If):
+                self.p_if(st, indent, first=True)
             else:
                 self.out.stmt(_expr_parts(st.value), indent, st.span, prefix=f"{', '.join(st.targets)} = ")
+
+    def p_if(self, st: ir.If, indent: str, first: bool) -> None:
+        """``if test { ... } else if ... { ... } else { ... }``: an ``else``
+        holding only an ``if`` is written as ``else if``."""
+        header = f"if {_value(st.test, 0)} {{"
+        if first:
+            self.out.open(header, indent, st.span, st.body)
+        else:
+            self.out.lines.append(f"{indent}}} else {header}")
+        self.body(st.body, indent + "  ")
+        if len(st.orelse) == 1 and isinstance(st.orelse[0], ir.If):
+            self.p_if(st.orelse[0], indent, first=False)
+            return
+        if st.orelse:
+            self.out.lines.append(f"{indent}}} else {{")
+            self.body(st.orelse, indent + "  ")
+        self.out.close(indent, st.span, indent + "  ")
 
     def p_model(self, m: ir.FunctionalModel | ir.SequentialModel) -> None:
         if isinstance(m, ir.SequentialModel):

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
+from kspec.spec.ops import MERGE_HELPERS
 
 __all__ = ["load_yaml"]
 
@@ -341,15 +342,27 @@ class _Normalizer:
         out = []
         for item in data:
             if isinstance(item, dict) and "for" in item:
-                self.expect_keys(item, {"for", "range", "body"}, "a loop")
+                self.expect_keys(item, {"for", "range", "in", "body"}, "a loop")
                 bounds = item.get("range", [])
+                loop = {
+                    SPAN_KEY: _sp(item),
+                    "kind": "for",
+                    "var": item["for"],
+                    "range": self.value(bounds if isinstance(bounds, list) else [bounds]),
+                    "body": self.block_body(item.get("body", []), _ks(item, "body")),
+                }
+                if "in" in item:
+                    loop["over"] = self.value(item["in"])
+                out.append(loop)
+            elif isinstance(item, dict) and "if" in item:
+                self.expect_keys(item, {"if", "then", "else"}, "an 'if'")
                 out.append(
                     {
                         SPAN_KEY: _sp(item),
-                        "kind": "for",
-                        "var": item["for"],
-                        "range": self.value(bounds if isinstance(bounds, list) else [bounds]),
-                        "body": self.block_body(item.get("body", []), _ks(item, "body")),
+                        "kind": "if",
+                        "test": self.value(item["if"]),
+                        "body": self.block_body(item.get("then", []), _ks(item, "then")),
+                        "orelse": self.block_body(item.get("else", []), _ks(item, "else")),
                     }
                 )
             else:
@@ -442,10 +455,11 @@ class _Normalizer:
 
     def input(self, name: Any, data: Any, span: Span | None) -> Any:
         if isinstance(data, list) or data is None:
-            return {SPAN_KEY: span, "name": name, "shape": data if data is not None else []}
+            return {SPAN_KEY: span, "name": name, "shape": self.value(data) if data is not None else []}
         if isinstance(data, dict):
             self.expect_keys(data, _INPUT_KEYS | {"name"}, "an input")
-            out = {k: _strip(v) for k, v in data.items() if k not in (SPAN_KEY, KEY_SPANS_KEY)}
+            out = {k: self.value(v) if k == "shape" else _strip(v) for k, v in data.items()
+                   if k not in (SPAN_KEY, KEY_SPANS_KEY)}
             out.setdefault("name", name)
             out[SPAN_KEY] = _sp(data) or span
             out[KEY_SPANS_KEY] = data.get(KEY_SPANS_KEY, {})
@@ -536,11 +550,13 @@ class _Normalizer:
         if isinstance(data, str):
             if data in self.named:
                 return {SPAN_KEY: span, "kind": "ref", "ref": data}
-            return {SPAN_KEY: span, "kind": "layer", "type": data}
+            return {SPAN_KEY: span, "kind": "layer", "type": MERGE_HELPERS.get(data, data)}
         if not isinstance(data, dict):
             self.error("a layer is a name, or a mapping such as {Dense: {units: 8}}", span)
             return {"kind": "layer", "type": "?"}
         keys = _keys(data)
+        if "op" in keys:
+            return self.op(data)
         if "ref" in keys:
             self.expect_keys(data, {"ref"}, "a layer reference")
             return {SPAN_KEY: _sp(data), "kind": "ref", "ref": data["ref"]}
@@ -563,7 +579,8 @@ class _Normalizer:
             return {"kind": "layer", "type": "?"}
         type_ = keys[0]
         body = data[type_]
-        out: dict[str, Any] = {SPAN_KEY: _ks(data, "key:" + type_), "kind": "layer", "type": type_}
+        out: dict[str, Any] = {SPAN_KEY: _ks(data, "key:" + type_), "kind": "layer",
+                               "type": MERGE_HELPERS.get(type_, type_) if type_ not in self.named else type_}
         if body is None:
             return out
         if isinstance(body, list):
@@ -580,6 +597,22 @@ class _Normalizer:
         out["args"] = [self.value(body)]
         return out
 
+    def op(self, data: dict[str, Any]) -> Any:
+        """``{op: add, args: [3.0], kwargs: {...}}``: a ``keras.ops`` operation."""
+        self.expect_keys(data, {"op", "args", "kwargs"}, "an operation")
+        fn = data.get("op")
+        if isinstance(fn, str) and fn.startswith("ops."):
+            fn = fn[4:]
+        args = data.get("args", [])
+        return {
+            SPAN_KEY: _sp(data),
+            KEY_SPANS_KEY: dict(_sp_map(data.get("kwargs"))),
+            "kind": "op",
+            "fn": fn,
+            "args": self.value(args if isinstance(args, list) else [args]),
+            "kwargs": self.value(data.get("kwargs", {})),
+        }
+
     def value(self, data: Any) -> Any:
         if isinstance(data, list):
             return [self.value(v) for v in data]
@@ -587,6 +620,10 @@ class _Normalizer:
             keys = _keys(data)
             if keys == ["expr"]:
                 return self.expression(data["expr"], _ks(data, "expr"))
+            if keys == ["ref"] and isinstance(data["ref"], str):
+                return {SPAN_KEY: _sp(data), "kind": "ref", "name": data["ref"]}
+            if "op" in keys and "kind" not in keys:
+                return self.op(data)
             if "kind" not in keys and "fn" in keys:
                 self.expect_keys(data, {"fn", "args", "kwargs"}, "a call value")
                 return {

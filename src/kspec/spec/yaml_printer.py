@@ -21,8 +21,13 @@ __all__ = ["dump_yaml", "spec_to_data"]
 
 
 def _dump_value(value: Any) -> Any:
-    if isinstance(value, (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format)):
+    if isinstance(value, (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format, ir.Index, ir.Attr)) or (
+            isinstance(value, ir.Call) and value.fn in ir.BUILTINS):
         return _ExprData(expr=format_value(value))  # parameter arithmetic in .kspec syntax
+    if isinstance(value, ir.Ref):
+        return {"ref": value.name}  # a tensor inside an operation's arguments
+    if isinstance(value, ir.Op):
+        return _dump_op(value)
     if isinstance(value, ir.Call):
         out: dict[str, Any] = {"fn": value.fn}
         if value.args:
@@ -37,13 +42,25 @@ def _dump_value(value: Any) -> Any:
         return [_dump_value(v) for v in value]
     if isinstance(value, dict):
         items = {k: _dump_value(v) for k, v in value.items()}
-        if "kind" in value or "fn" in value or list(value) == ["expr"]:
+        if "kind" in value or "fn" in value or "op" in value or list(value) in (["expr"], ["ref"]):
             return {"kind": "dict", "items": items}
         return items
     return value
 
 
-def _dump_callee(callee: ir.LayerCall | ir.LayerRef, named: set[str]) -> Any:
+def _dump_op(op: ir.Op) -> dict[str, Any]:
+    """``{op: add, args: [3.0]}``: an operation (tensors in its arguments as ``{ref: x}``)."""
+    out: dict[str, Any] = {"op": op.fn}
+    if op.args:
+        out["args"] = _dump_value(op.args)
+    if op.kwargs:
+        out["kwargs"] = _dump_value(op.kwargs)
+    return out
+
+
+def _dump_callee(callee: ir.LayerCall | ir.LayerRef | ir.Op, named: set[str]) -> Any:
+    if isinstance(callee, ir.Op):
+        return _dump_op(callee)
     if isinstance(callee, ir.LayerRef):
         return callee.ref if callee.ref in named else {"ref": callee.ref}
     if not callee.args and not callee.kwargs:
@@ -87,8 +104,8 @@ def _dump_expr(expr: ir.Expr, named: set[str]) -> dict[str, Any]:
 def _dump_input(inp: ir.Input) -> Any:
     extra = inp.model_dump(exclude={"name", "shape"}, exclude_defaults=True)
     if not extra:
-        return list(inp.shape)
-    return {"shape": list(inp.shape), **extra}
+        return _dump_value(list(inp.shape))
+    return {"shape": _dump_value(list(inp.shape)), **extra}
 
 
 def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
@@ -161,8 +178,15 @@ def _dump_params(params: list[ir.Param]) -> dict[str, Any]:
 def _dump_body(body: list[Any], named: set[str]) -> list[Any]:
     out: list[Any] = []
     for st in body:
-        if isinstance(st, ir.For):
+        if isinstance(st, ir.For) and not st.range:
+            out.append({"for": st.var, "in": _dump_value(st.over), "body": _dump_body(st.body, named)})
+        elif isinstance(st, ir.For):
             out.append({"for": st.var, "range": _dump_value(st.range), "body": _dump_body(st.body, named)})
+        elif isinstance(st, ir.If):
+            branch: dict[str, Any] = {"if": _dump_value(st.test), "then": _dump_body(st.body, named)}
+            if st.orelse:
+                branch["else"] = _dump_body(st.orelse, named)
+            out.append(branch)
         else:
             out.append(
                 {"name": st.targets[0] if len(st.targets) == 1 else list(st.targets), **_dump_expr(st.value, named)}
