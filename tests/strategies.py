@@ -177,3 +177,17 @@ def sequential_spec(draw: st.DrawFn) -> ir.Spec:
 def specs() -> st.SearchStrategy[ir.Spec]:
     """Random valid specs, functional or sequential."""
     return st.one_of(functional_spec(), sequential_spec())
+
+
+STRUCTURES = st.sampled_from([None, "list", "dict"])
+
+
+@st.composite
+def structured_spec(draw: st.DrawFn) -> ir.Spec:
+    """A :func:`functional_spec` whose main model gives ``keras.Model`` its
+    inputs and its outputs as drawn: by default (one tensor, or a list of
+    several), as a list, or as a dict keyed by their names."""
+    spec = draw(functional_spec())
+    main = spec.models[-1]
+    structure = ir.Structure(inputs=draw(STRUCTURES), outputs=draw(STRUCTURES))
+    return spec.model_copy(update={"models": [*spec.models[:-1], main.model_copy(update={"structure": structure})]})

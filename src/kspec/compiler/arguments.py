@@ -24,7 +24,7 @@ from kspec.catalogue import Catalogue, Signature, catalogue
 from kspec.compiler.calls import check_call, number_at_least
 from kspec.compiler.graph import model_callees
 from kspec.compiler.naming import is_custom_layer
-from kspec.compiler.registry import WRAPPED_LAYER_KEYS, argument_problems, rule_for
+from kspec.compiler.registry import WRAPPED_LAYER_KEYS, argument_problems, rule_for, spec_text, wrapped_references
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, did_you_mean
 from kspec.spec.ir import Span
@@ -56,6 +56,8 @@ class _Checker:
     def __init__(self, cat: Catalogue, model_names: set[str]) -> None:
         self.cat = cat
         self.model_names = model_names
+        #: The named layers of the model being checked, which a wrapper may name.
+        self.named: dict[str, ir.LayerDef] = {}
         self.diags: list[Diagnostic] = []
         self.bad: set[int] = set()  # id() of layer calls with argument errors
 
@@ -136,8 +138,24 @@ class _Checker:
                 break
 
     def values(self, call: ir.LayerCall, sig: Signature) -> None:
-        """Argument values Keras refuses in the constructor (the registry's rules)."""
-        for problem in argument_problems(call.type, sig.bind(list(call.args), dict(call.kwargs))):
+        """Argument values Keras refuses in the constructor (the registry's
+        rules). A wrapper given a named layer is checked as if given that
+        layer (``Bidirectional(enc)`` wraps a recurrent layer)."""
+        bound = sig.bind(list(call.args), dict(call.kwargs))
+        for key, ref in wrapped_references(call):
+            named = self.named.get(ref)
+            if named is None:
+                continue
+            if len(named.stack) != 1:
+                self.error("K302", f"{call.type}: '{key}' names the stack '{ref}' of {len(named.stack)} layers, "
+                           "but a wrapper takes one layer", call.at(key),
+                           f"write the stack as a model of its own and wrap the model: {call.type}(model_name)")
+                return
+            inner = named.stack[0]
+            if isinstance(inner, ir.LayerCall):
+                bound[key] = ir.Call(fn=inner.type, args=inner.args, kwargs=inner.kwargs, span=inner.span)
+        references = {*self.named, *self.model_names}
+        for problem in argument_problems(call.type, bound, references):
             where = problem.span or call.key_spans.get(problem.key) or call.span
             self.error("K302", problem.message, where, problem.hint)
 
@@ -204,7 +222,7 @@ class _Checker:
             for name, v in sig.bind(list(call.args), dict(call.kwargs)).items():
                 if name in ("l1", "l2", "factor") and not at_least_0.accepts(v):
                     self.error("K302", f"invalid regularizer {call.fn}(...): '{name}' must be {at_least_0.expect}, "
-                               f"got {v!r}", (call.at(name) if name in call.kwargs else None) or where)
+                               f"got {spec_text(v)}", (call.at(name) if name in call.kwargs else None) or where)
 
 
 def check_layer_call(call: ir.LayerCall, model_names: set[str] | None = None) -> list[Diagnostic]:
@@ -218,8 +236,11 @@ def check_arguments(spec: ir.Spec) -> tuple[list[Diagnostic], set[int]]:
     """Argument diagnostics for every inline layer of ``spec``, and the
     ``id()`` of each layer call that has one."""
     checker = _Checker(catalogue(), {m.name for m in spec.models})
-    for call in layer_calls(spec):
-        checker.layer(call)
+    for model in spec.models:
+        checker.named = {d.name: d for d in model.layers} if isinstance(model, ir.FunctionalModel) else {}
+        for c in model_callees(model):
+            if isinstance(c, ir.LayerCall):
+                checker.layer(c)
     checker.diags += _operation_diagnostics(spec)
     return checker.diags, checker.bad
 

@@ -316,10 +316,15 @@ def model_callees(model: ir.FunctionalModel | ir.SequentialModel) -> list[ir.Lay
 
 def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: set[str]) -> list[ir.LayerRef]:
     """Every use of another model of the spec (a shared sub-model) in ``model``."""
+    from kspec.compiler.registry import wrapped_references
+
     local = {d.name for d in model.layers} if isinstance(model, ir.FunctionalModel) else set()
+    callees = model_callees(model)
+    wrapped = [ir.LayerRef(ref=name, span=c.span) for c in callees if isinstance(c, ir.LayerCall)
+               for _, name in wrapped_references(c)]  # TimeDistributed(frame_cnn)
     return [
         c
-        for c in model_callees(model)
+        for c in [*callees, *wrapped]
         if isinstance(c, ir.LayerRef) and c.ref in model_names and c.ref not in local and c.ref != model.name
     ]
 

@@ -5,7 +5,10 @@ names, so kspec never lets Keras pick names from its global counters:
 
 - the last layer of ``h = x -> Conv2D(8, 3) -> ReLU()`` is named ``h``; the
   ones before it ``h_conv2d`` (then ``h_conv2d_2`` ... if repeated);
-- the last layer of an output expression takes the output's name;
+- the last layer of an output expression takes the output's name; when
+  that layer cannot take it (a shared layer, a sub-model, a plain
+  reference, an explicit other name) an ``Identity`` layer carries it,
+  except with ``outputs as dict``, whose keys name the outputs;
 - a named single layer takes its name; a named stack's layers are
   ``encoder_embedding``, ``encoder_lstm``;
 - a sequential model's layers are named like Keras would in a fresh
@@ -67,7 +70,7 @@ class LayerNames:
     outputs, in declaration order); ``("seq", j)`` for sequential layers.
     ``identity`` maps an output index to the name of an Identity layer that
     must carry the output's name (the output ends in a shared layer or is a
-    plain reference)."""
+    plain reference; never with ``outputs as dict``)."""
 
     names: dict[tuple[object, ...], str] = field(default_factory=dict)
     identity: dict[int, str] = field(default_factory=dict)
@@ -147,7 +150,7 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
             else:
                 kind = step.layer.fn if isinstance(step.layer, ir.Op) else snake(step.layer.type)
                 result.names[("stmt", i, j)] = alloc.fresh(f"{primary}_{kind}")
-        if is_output:
+        if is_output and model.structure.outputs != "dict":  # a dict's key names the output: no Identity
             final = steps[-1].layer if steps else None
             out_index = i - n_nodes
             needs_identity = final is None or isinstance(final, ir.LayerRef)

@@ -59,6 +59,9 @@ class LayerInfo:
     shared: bool = False  # a named layer or sub-model applied by reference
     calls: int = 0  # how many times it is applied
     inbound: list[str] = field(default_factory=list)  # names of the layers feeding it
+    #: Layer objects a wrapper holds by reference (``TimeDistributed(proj)``),
+    #: with their parameter counts: counted once, wherever else they are used.
+    reuses: list[tuple[object, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class ModelShapes:
                     models[name] = sub
                     pending.append(sub)
         total = 0
+        counted: set[object] = {("model", name) for name in models if name != self.name}
         for m in models.values():
             for layer in m.layers:
                 if layer.type in ("Functional", "Sequential") and layer.name in m.submodels:
@@ -95,6 +99,11 @@ class ModelShapes:
                 if layer.params is None:
                     return None
                 total += layer.params
+                keys = [(("layer", id(layer)), layer.params)] if layer.shared else []
+                for key, params in [*keys, *layer.reuses]:
+                    if key in counted:
+                        total -= params  # one object, already counted where it is used or wrapped
+                    counted.add(key)
         return total
 
 
@@ -137,6 +146,10 @@ class _Inferer:
         self.cat = catalogue()
         self.result = SpecShapes()
         self.models_ir = {m.name: m for m in spec.models}
+        #: The model whose layer is being applied (wrappers resolve names in it).
+        self.current: _ModelInferer | None = None
+        #: The objects the layer being applied holds by reference.
+        self.reused: list[tuple[object, int]] = []
 
     def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
         self.result.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -163,9 +176,36 @@ class _Inferer:
         except (Unknown, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError):
             return unknowns(), None
 
-    def sub(self, call: ir.Call, ins: list[TShape]) -> Result:
-        """A wrapped layer (``Bidirectional(LSTM(8))``)."""
-        return self.rule_apply(call, call.fn, ins, {})
+    def sub(self, call: ir.Call | str, ins: list[TShape]) -> Result:
+        """A wrapped layer: inline (``Bidirectional(LSTM(8))``), or a named
+        layer or model given by name (``TimeDistributed(frame_cnn)``), whose
+        weights are counted once however often it is used."""
+        if isinstance(call, ir.Call):
+            return self.rule_apply(call, call.fn, ins, {})
+        current = self.current
+        named = current.named.get(call) if current is not None else None
+        if named is not None and len(named.stack) == 1 and isinstance(named.stack[0], ir.LayerCall):
+            inner = named.stack[0]
+            assert current is not None
+            outs, params = self.rule_apply(inner, inner.type, ins, {})
+            inst = current.instances.get(id(inner))
+            if inst is not None and params is not None:
+                self.reused.append((("layer", id(inst.info)), params))
+            return outs, params
+        if named is not None and len(named.stack) == 1:
+            call = named.stack[0].ref if isinstance(named.stack[0], ir.LayerRef) else call
+        model = self.result.models.get(call)
+        if model is None:
+            return unknowns(), None
+        if len(ins) != len(model.inputs) or any(
+                a is None or b is None or len(a) != len(b) or any(
+                    x is not None and y is not None and x != y for x, y in zip(a[1:], b[1:], strict=True))
+                for a, b in zip(ins, model.inputs, strict=True)):
+            raise ShapeError(f"model '{call}' expects {fmt_all(model.inputs)}, got {fmt_all(ins)}")
+        params = model.params
+        if params is not None:
+            self.reused.append((("model", call), params))
+        return (list(model.outputs) if list(ins) == list(model.inputs) else [None] * len(model.outputs)), params
 
     def apply(self, inst: _Instance, ins: list[TShape], call_kwargs: dict[str, Any], span: Span | None) -> list[TShape]:
         info = inst.info
@@ -173,6 +213,7 @@ class _Inferer:
         if inst.model is not None:
             return self.apply_model(inst, ins, span)
         assert inst.call is not None
+        self.reused = []
         try:
             outs, params = self.rule_apply(inst.call, inst.call.type, ins, call_kwargs)
         except ShapeError as exc:
@@ -187,6 +228,7 @@ class _Inferer:
             inst.first_inputs = list(ins)
             info.params = params
             info.outputs = outs
+            info.reuses = list(self.reused)
         elif info.params is not None and params is not None and params != info.params:
             self.error(f"shared layer '{info.name}' ({info.type}) was built for {fmt_all(inst.first_inputs)} "
                        f"and cannot be applied to {fmt_all(ins)}", span)
@@ -265,6 +307,9 @@ class _ModelInferer:
         self.out = ModelShapes(model.name, "sequential" if self.sequential else "functional")
         self.subs: dict[str, _Instance] = {}  # the one instance of each sub-model used here
         self.listed: set[int] = set()  # id() of each LayerInfo already in out.layers
+        #: Named layers a wrapper may name, and the instance of each named layer's call.
+        self.named = {d.name: d for d in model.layers} if isinstance(model, ir.FunctionalModel) else {}
+        self.instances: dict[int, _Instance] = {}
         self.inbound: dict[int, set[str]] = {}  # id() of a LayerInfo -> its inbound names, as a set
 
     @classmethod
@@ -279,7 +324,9 @@ class _ModelInferer:
         return shape
 
     def new_layer(self, call: ir.LayerCall, name: str, *, named: bool) -> _Instance:
-        return _Instance(LayerInfo(name, call.type, [None], None, call.span, shared=named), call, None)
+        inst = _Instance(LayerInfo(name, call.type, [None], None, call.span, shared=named), call, None)
+        self.instances[id(call)] = inst
+        return inst
 
     def model_ref(self, ref: ir.LayerRef) -> _Instance:
         """Every use of a sub-model in one model shares its weights."""
@@ -305,6 +352,7 @@ class _ModelInferer:
                 if source not in seen:
                     seen.add(source)
                     info.inbound.append(source)
+        self.inferer.current = self
         return self.inferer.apply(layer, inputs, call_kwargs, at.callee.span or at.span)
 
     def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any],

@@ -37,7 +37,14 @@ from typing import Any
 
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
-from kspec.runtime.lower import clean_keras_message, layer_classes, layer_signature, make_layer
+from kspec.runtime.lower import (
+    SHIPPED_PACKAGES,
+    clean_keras_message,
+    layer_classes,
+    layer_signature,
+    make_layer,
+    shipped_layer_class,
+)
 from kspec.runtime.model_files import model_file_problem
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError
@@ -173,6 +180,110 @@ class _Decompiler:
         self.global_names = _Names(set())
         self.result = Decompiled(spec=ir.Spec())
         self._ref_cache: dict[str, dict[str, Any]] = {}
+        #: id() of each layer -> id() of the models and wrappers that hold it.
+        self.owners: dict[int, set[int]] = {}
+        #: id() of each model or wrapper -> the object (kept alive for ``owners``).
+        self.holders: dict[int, Any] = {}
+        #: id() of a layer held in several places -> the one-layer model written for it.
+        self.layer_models: dict[int, str] = {}
+        #: id() of a shared layer written as a named layer -> the layer.
+        self.holders_of_inner: dict[int, Any] = {}
+
+    # -- sharing ----------------------------------------------------------------
+
+    def collect_owners(self, model: Any) -> None:
+        """Record, for every layer of ``model`` and of the models and
+        wrappers nested in it, which models and wrappers hold it: a layer
+        held by two of them is one set of weights used in two places."""
+        keras = self.keras
+        if id(model) in self.holders:
+            return
+        self.holders[id(model)] = model
+        for layer in getattr(model, "layers", []):
+            self.owners.setdefault(id(layer), set()).add(id(model))
+            if isinstance(layer, keras.Model):
+                self.collect_owners(layer)
+            self.collect_wrapped(layer)
+
+    def collect_wrapped(self, layer: Any) -> None:
+        """The layer a wrapper holds (``TimeDistributed(frame_cnn)``);
+        ``Bidirectional`` builds its own copies, so it holds none."""
+        keras = self.keras
+        inner = self.wrapped(layer)
+        if inner is None or id(layer) in self.holders:
+            return
+        self.holders[id(layer)] = layer
+        self.owners.setdefault(id(inner), set()).add(id(layer))
+        if isinstance(inner, keras.Model):
+            self.collect_owners(inner)
+        else:
+            self.collect_wrapped(inner)
+
+    def wrapped(self, layer: Any) -> Any:
+        """The layer object a wrapper holds, or ``None``."""
+        keras = self.keras
+        if not isinstance(layer, keras.layers.Wrapper) or isinstance(layer, keras.layers.Bidirectional):
+            return None
+        inner = getattr(layer, "layer", None)
+        return inner if isinstance(inner, keras.layers.Layer) else None
+
+    def shared(self, layer: Any) -> bool:
+        """Whether ``layer`` (not a model) is held in more than one place."""
+        return not isinstance(layer, self.keras.Model) and len(self.owners.get(id(layer), ())) > 1
+
+    def local_to(self, layer: Any, model: Any) -> bool:
+        """Whether every holder of the shared ``layer`` is ``model`` or a
+        wrapper used only in ``model``: then it is a named layer of that model."""
+        for holder in self.owners.get(id(layer), ()):
+            if holder == id(model):
+                continue
+            if self.owners.get(holder) != {id(model)} or isinstance(self.holders.get(holder), self.keras.Model):
+                return False
+        return True
+
+    def layer_model(self, layer: Any) -> str:
+        """A layer held by several models (a layer shared across sub-models,
+        keras-team/keras#9571) as a one-layer model of the spec, used by name
+        wherever the layer is: one set of weights, as in the original."""
+        if id(layer) in self.layer_models:
+            return self.layer_models[id(layer)]
+        nodes = [n for n in getattr(layer, "_inbound_nodes", []) if len(getattr(n, "input_tensors", ())) == 1]
+        if not nodes or len(nodes) != len(layer._inbound_nodes):
+            raise self.fail(f"layer '{layer.name}' is shared by several models and applied to several tensors at "
+                            "once, which a spec cannot express", code="K504")
+        shapes = {tuple(n.input_tensors[0].shape) for n in nodes}
+        ranks = {len(sh) for sh in shapes}
+        if len(ranks) != 1:
+            raise self.fail(f"layer '{layer.name}' is shared by several models with inputs of different ranks, "
+                            "which a spec cannot express", code="K504")
+        shape = [d if all(sh[i] == d for sh in shapes) else None for i, d in enumerate(next(iter(shapes)))]
+        dtype = str(getattr(nodes[0].input_tensors[0], "dtype", "float32"))
+        name = self.global_names.fresh(layer.name)
+        self.layer_models[id(layer)] = name
+        entry = self.keras.saving.serialize_keras_object(layer)
+        call = self.layer_call(entry, layer.name)
+        if self.keep_names:
+            call = call.model_copy(update={"kwargs": {**call.kwargs, "name": layer.name}})
+        inp = ir.Input(name="input", shape=list(shape[1:]), dtype=dtype, batch_size=shape[0])
+        self.models.append(ir.SequentialModel(name=name, input=inp, layers=[call]))
+        self.result.originals[name] = {("seq", 0): layer}
+        self.result.sources[name] = layer
+        return name
+
+    def wrapper_refs(self, obj: Any, local: dict[int, str]) -> dict[str, tuple[str, Any]] | None:
+        """A wrapper holding a model or a shared layer is written with its
+        name (``TimeDistributed(frame_cnn)``): the argument, the name and the
+        object; ``None`` for a wrapper written with its layer inline."""
+        inner = self.wrapped(obj)
+        if inner is None:
+            return None
+        if isinstance(inner, self.keras.Model):
+            return {"layer": (self.model(inner), inner)}
+        if not self.shared(inner):
+            return None
+        if id(inner) in local:
+            return {"layer": (local[id(inner)], inner)}
+        return {"layer": (self.layer_model(inner), inner)}
 
     # -- errors ---------------------------------------------------------------
 
@@ -249,6 +360,30 @@ class _Decompiler:
                             hint, code="K503")
         return cls
 
+    def shipped_call(self, entry: dict[str, Any]) -> ir.LayerCall | None:
+        """A layer class Keras ships outside ``keras.layers`` (ConvNeXt's
+        ``LayerScale``, module ``keras.src.applications.convnext``) as
+        ``keras.applications::LayerScale`` with its whole configuration;
+        ``None`` for any other class."""
+        module = str(entry.get("module") or "")
+        cls_name = str(entry.get("class_name"))
+        for package, prefix in SHIPPED_PACKAGES.items():
+            type_ = f"{package}>{cls_name}"
+            if module.startswith(prefix) and shipped_layer_class(type_) is not None:
+                return self.whole_config_call(type_, entry, cls_name)
+        return None
+
+    def whole_config_call(self, type_: str, entry: dict[str, Any], name: str) -> ir.LayerCall:
+        """A layer written with its whole configuration (a class kspec has no
+        defaults for), without the name and the usual dtype and trainable."""
+        config = {k: v for k, v in dict(entry["config"]).items() if k != "name"}
+        kwargs = {k: self.value(k, v, name, False) for k, v in config.items()}
+        if kwargs.get("dtype") == "float32":
+            kwargs.pop("dtype")
+        if kwargs.get("trainable") is True:
+            kwargs.pop("trainable")
+        return ir.LayerCall(type=type_, kwargs=kwargs)
+
     def custom_call(self, entry: dict[str, Any], name: str) -> ir.LayerCall | None:
         """With ``allow_custom``: a layer of a class registered with Keras
         (``keras.saving.register_keras_serializable``) as a reference by its
@@ -276,9 +411,12 @@ class _Decompiler:
         except Exception:
             return {}
 
-    def layer_call(self, entry: dict[str, Any], name: str, collapse: bool = True) -> ir.LayerCall:
-        """A LayerCall for one serialized layer; checked by rebuilding it."""
-        custom = self.custom_call(entry, name)
+    def layer_call(self, entry: dict[str, Any], name: str, collapse: bool = True,
+                   refs: dict[str, tuple[str, Any]] | None = None) -> ir.LayerCall:
+        """A LayerCall for one serialized layer; checked by rebuilding it.
+        ``refs``: arguments written as a name (a wrapper's model or shared
+        layer), with the name and the object it stands for."""
+        custom = self.custom_call(entry, name) or self.shipped_call(entry)
         if custom is not None:
             return custom
         cls = self.check_class(entry, name)
@@ -290,13 +428,13 @@ class _Decompiler:
                 for _ in range(3):  # defaults that depend on other arguments (strides=pool_size) are added back
                     try:
                         call = self._layer_call(cls, str(entry["class_name"]), config, name, attempt_collapse,
-                                                full, forced)
+                                                full, forced, refs or {})
                     except KspecError:
                         raise
                     except Exception as exc:  # a config value no spec value can hold (arrays, objects)
                         raise self.fail(f"layer '{name}' ({entry['class_name']}) has an argument a spec cannot "
                                         f"express: {clean_keras_message(exc)}", code="K504") from None
-                    ok, last_err = self.same_layer(call, config)
+                    ok, last_err = self.same_layer(call, config, refs or {})
                     if ok:
                         return call
                     differing = set(last_err.removeprefix("configuration differs in ").split(", "))
@@ -306,14 +444,19 @@ class _Decompiler:
         raise self.fail(f"layer '{name}' ({entry['class_name']}) cannot be written exactly: {last_err}", code="K504")
 
     def _layer_call(self, cls: type, cls_name: str, config: dict[str, Any], name: str, collapse: bool,
-                    full: bool, forced: set[str] | None = None) -> ir.LayerCall:
+                    full: bool, forced: set[str] | None = None,
+                    refs: dict[str, tuple[str, Any]] | None = None) -> ir.LayerCall:
         _, accepted = layer_signature(cls)
+        refs = refs or {}
         required = [p for p in _required(cls) if p in config]
         ref = {} if full else self.reference_config(cls, config, required)
-        args = [self.value(p, config[p], name, collapse) for p in required]
+        args = [refs[p][0] if p in refs else self.value(p, config[p], name, collapse) for p in required]
         kwargs: dict[str, Any] = {}
         for key, val in config.items():
             if key in required or key == "name" or key not in accepted:
+                continue
+            if key in refs:
+                kwargs[key] = refs[key][0]
                 continue
             if key in ref and _unit_axis({key: _plain(val)}) == _unit_axis({key: ref[key]}) \
                     and key not in (forced or ()):
@@ -324,9 +467,11 @@ class _Decompiler:
             kwargs.pop("trainable", None) if kwargs.get("trainable") is True else None
         return ir.LayerCall(type=cls_name, args=args, kwargs=kwargs)
 
-    def same_layer(self, call: ir.LayerCall, config: dict[str, Any]) -> tuple[bool, str]:
+    def same_layer(self, call: ir.LayerCall, config: dict[str, Any],
+                   refs: dict[str, tuple[str, Any]] | None = None) -> tuple[bool, str]:
+        objects = {name: obj for name, obj in (refs or {}).values()}
         try:
-            built = make_layer(call, str(config.get("name", "x")))
+            built = make_layer(call, str(config.get("name", "x")), objects)
         except KspecError as exc:
             return False, exc.diagnostics[0].message
         except Exception as exc:  # pragma: no cover - defensive
@@ -389,7 +534,10 @@ class _Decompiler:
             if entry.get("class_name") in _MODEL_CLASSES and obj is not None:
                 layers.append(ir.LayerRef(ref=self.model(obj)))
                 continue
-            call = self.layer_call(entry, lname)
+            if obj is not None and self.shared(obj):
+                layers.append(ir.LayerRef(ref=self.layer_model(obj)))
+                continue
+            call = self.layer_call(entry, lname, refs=self.wrapper_refs(obj, {}))
             layers.append(call)
             originals[("seq", j)] = obj
         seq = ir.SequentialModel(name=name, input=inp, layers=layers)
@@ -411,12 +559,33 @@ class _Decompiler:
         return _Functional(self, model, name, config).build()
 
 
+def _is_tensor_ref(value: Any) -> bool:
+    """Whether ``value`` is one (layer, node, index) of ``input_layers``/``output_layers``."""
+    return isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[0], str) \
+        and isinstance(value[1], int) and isinstance(value[2], int)
+
+
 def _pairs(value: Any) -> list[tuple[str, int, int]]:
-    """``input_layers``/``output_layers`` as a list of (layer, node, index)."""
-    if isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[0], str) \
-            and isinstance(value[1], int):
-        return [(value[0], value[1], value[2])]
-    return [(str(v[0]), int(v[1]), int(v[2])) for v in value]
+    """``input_layers``/``output_layers`` as a list of (layer, node, index),
+    in their order (a dict's in its key order, nested ones flattened)."""
+    if _is_tensor_ref(value):
+        return [(str(value[0]), int(value[1]), int(value[2]))]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    return [t for v in items for t in _pairs(v)]
+
+
+def _structure(value: Any) -> tuple[ir.StructureKind | None, list[str] | None] | None:
+    """How ``keras.Model`` was given its inputs or outputs (the config's
+    ``input_layers``/``output_layers``): ``(None, None)`` one tensor or a
+    list of several, ``("list", None)`` a list of one, ``("dict", keys)``
+    a dict; ``None`` for a nested structure kspec cannot write."""
+    if _is_tensor_ref(value):
+        return None, None
+    if isinstance(value, dict) and all(_is_tensor_ref(v) for v in value.values()):
+        return "dict", [str(k) for k in value]
+    if isinstance(value, (list, tuple)) and value and all(_is_tensor_ref(v) for v in value):
+        return ("list" if len(value) == 1 else None), None
+    return None
 
 
 class _Functional:
@@ -483,6 +652,19 @@ class _Functional:
         except ValueError:
             return None
 
+    def local_layers(self, names: _Names) -> dict[int, str]:
+        """Shared layers held only by this model and its wrappers
+        (``TimeDistributed(proj)`` beside ``b -> proj``): each becomes a named
+        layer of this model; id() of each -> its name."""
+        local: dict[int, str] = {}
+        for lname in self.order:
+            obj = self.live(lname)
+            for x in (obj, self.d.wrapped(obj)) if obj is not None else ():
+                if x is not None and id(x) not in local and self.d.shared(x) and self.d.local_to(x, self.model):
+                    local[id(x)] = names.fresh(x.name)
+                    self.d.holders_of_inner[id(x)] = x
+        return local
+
     def implicit_masks(self) -> set[str]:
         """Operations Keras recorded only to compute masks (``Embedding(mask_zero=True)``
         feeding an RNN records ``not_equal`` and ``mask=``): rebuilding the
@@ -548,6 +730,15 @@ class _Functional:
         counts = {len(n.outputs) for n in nodes if hasattr(n, "outputs")}
         return counts.pop() if len(counts) == 1 else 0
 
+    def structure(self, port: str) -> tuple[ir.StructureKind | None, list[str] | None]:
+        """How the model was given its ``port`` (``"input"`` or ``"output"``)
+        tensors; a nested structure is refused."""
+        found = _structure(self.config[f"{port}_layers"])
+        if found is None:
+            raise self.d.fail(f"model '{self.name}' gives its {port}s as a nested structure",
+                              "kspec writes a model's inputs and outputs as one tensor, a list or a dict of tensors")
+        return found
+
     def build(self) -> ir.FunctionalModel:
         d = self.d
         apps = self.apps()
@@ -584,6 +775,8 @@ class _Functional:
             for t in refs(a.kwargs) + refs(a.op[1:] if a.op else []):
                 kw_used.add(t)
                 uses[t] = uses.get(t, 0) + 1
+        out_kind, out_keys = self.structure("output")
+        in_kind, in_keys = self.structure("input")
         outputs = [norm(t) for t in _pairs(self.config["output_layers"])]
         inputs = _pairs(self.config["input_layers"])
         for t in [*uses, *outputs]:
@@ -597,11 +790,12 @@ class _Functional:
         names = _Names(set(d.global_names.taken))
         ir_inputs: list[ir.Input] = []
         tensor_name: dict[tuple[str, int, int], str] = {}
-        for lname, node, idx in inputs:
+        for k, (lname, node, idx) in enumerate(inputs):
             entry = self.entries[lname]
-            iname = names.fresh(lname)
+            iname = names.fresh(in_keys[k] if in_keys else lname)  # a dict input is named by its key
             ir_inputs.append(d.make_input(iname, entry["config"]))
             tensor_name[(lname, node, idx)] = iname
+        key_names = [names.fresh(k) for k in out_keys or []]  # dict outputs are named by their keys
 
         callee: dict[str, ir.LayerCall | ir.LayerRef | ir.Op] = {}
         layer_defs: list[ir.LayerDef] = []
@@ -609,25 +803,36 @@ class _Functional:
         count: dict[str, int] = {}
         for a in apps:
             count[a.layer] = count.get(a.layer, 0) + 1
+        local = self.local_layers(names)
         for lname in self.order:
             if lname not in count:
                 continue
             entry = self.entries[lname]
+            obj = self.live(lname)
             if str(entry.get("module") or "").startswith("keras.src.ops"):
                 callee[lname] = ir.Op(fn=snake(str(entry["class_name"])))  # each application is written in full
             elif entry["class_name"] in _MODEL_CLASSES:
-                obj = self.live(lname)
                 callee[lname] = ir.LayerRef(ref=d.model(obj))
-            elif count[lname] > 1:
-                dname = names.fresh(lname)
-                call = d.layer_call(entry, lname)
+            elif obj is not None and d.shared(obj) and id(obj) not in local:
+                callee[lname] = ir.LayerRef(ref=d.layer_model(obj))
+            elif count[lname] > 1 or (obj is not None and id(obj) in local):
+                dname = local[id(obj)] if obj is not None and id(obj) in local else names.fresh(lname)
+                call = d.layer_call(entry, lname, refs=d.wrapper_refs(obj, local))
                 if d.keep_names and dname != lname:
                     call = call.model_copy(update={"kwargs": {**call.kwargs, "name": lname}})
-                originals[("def", len(layer_defs), 0)] = self.live(lname)
+                originals[("def", len(layer_defs), 0)] = obj
                 layer_defs.append(ir.LayerDef(name=dname, stack=[call]))
                 callee[lname] = ir.LayerRef(ref=dname)
+                local.pop(id(obj), None)
             else:
-                callee[lname] = d.layer_call(entry, lname)
+                callee[lname] = d.layer_call(entry, lname, refs=d.wrapper_refs(obj, local))
+        for inner_id, dname in local.items():  # shared layers only wrapped here: named layers, never applied
+            inner = d.holders_of_inner[inner_id]
+            call = d.layer_call(d.keras.saving.serialize_keras_object(inner), inner.name)
+            if d.keep_names and dname != inner.name:
+                call = call.model_copy(update={"kwargs": {**call.kwargs, "name": inner.name}})
+            originals[("def", len(layer_defs), 0)] = inner
+            layer_defs.append(ir.LayerDef(name=dname, stack=[call]))
         names.taken |= set(d.global_names.taken)
 
         # Which applications fold into their single consumer's chain.
@@ -651,8 +856,11 @@ class _Functional:
         # Name every tensor that is not folded.
         out_names: dict[tuple[str, int, int], str] = {}
         model_refs = set(d.model_names.values())
-        for t in outputs:
+        for k, t in enumerate(outputs):
             if t in out_names:
+                continue
+            if out_keys is not None:
+                out_names[t] = key_names[k]
                 continue
             c = callee.get(t[0])
             app = by_key.get((t[0], t[1]))
@@ -669,7 +877,8 @@ class _Functional:
                 t = (a.layer, a.node, i)
                 c = callee[a.layer]
                 direct_output = t in out_names and a.n_out == 1 and (
-                    isinstance(c, (ir.LayerCall, ir.Op)) or (isinstance(c, ir.LayerRef) and c.ref == out_names[t]))
+                    isinstance(c, (ir.LayerCall, ir.Op)) or (isinstance(c, ir.LayerRef) and c.ref == out_names[t])
+                    or (isinstance(c, ir.LayerRef) and out_keys is not None))  # a dict key needs no Identity
                 if direct_output:
                     tensor_name[t] = out_names[t]
                 else:
@@ -718,9 +927,10 @@ class _Functional:
         ordered_outs: list[ir.Output] = []
         seen: set[tuple[str, int, int]] = set()
         final_out_apps: list[list[_App]] = []
-        for t in outputs:
+        for k, t in enumerate(outputs):
             if t in seen:
-                o = ir.Output(name=names.fresh(t[0]), value=ir.Expr(inputs=[out_names[t]]))
+                o = ir.Output(name=key_names[k] if out_keys is not None else names.fresh(t[0]),
+                              value=ir.Expr(inputs=[out_names[t]]))
                 ordered_outs.append(o)
                 final_out_apps.append([])
                 continue
@@ -732,8 +942,8 @@ class _Functional:
             for j, x in enumerate(seq):
                 if isinstance(callee[x.layer], ir.LayerCall):
                     originals[("stmt", k, j)] = self.live(x.layer)
-        fm = ir.FunctionalModel(name=self.name, inputs=ir_inputs, layers=layer_defs, nodes=nodes,
-                                outputs=ordered_outs)
+        fm = ir.FunctionalModel(name=self.name, structure=ir.Structure(inputs=in_kind, outputs=out_kind),
+                                inputs=ir_inputs, layers=layer_defs, nodes=nodes, outputs=ordered_outs)
         if d.keep_names:
             fm = self.keep(fm, [*node_apps, *final_out_apps])
         d.result.originals[self.name] = originals
@@ -879,6 +1089,7 @@ def decompile_model(model: Any, *, keep_names: bool = False, allow_custom: bool 
     if not isinstance(model, keras.Model):
         raise d.fail(f"not a Keras model: {type(model).__name__}", code="K503")
     try:
+        d.collect_owners(model)
         top = d.model(model)
     except KspecError:
         raise

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache, partial
 from typing import Any
 
-from kspec.compiler.naming import is_custom_layer, snake
+from kspec.compiler.naming import is_custom_layer, name_functional, snake
 from kspec.compiler.registry import WRAPPED_LAYER_KEYS as _WRAPPED_LAYER_KEYS
-from kspec.compiler.registry import rule_for
+from kspec.compiler.registry import rule_for, wrapped_references
 from kspec.compiler.walk import Application, Model, ModelVisitor, Operand, Statement, Walked, walk_models
 from kspec.runtime._quiet import import_keras
 from kspec.spec import ir
@@ -65,6 +65,34 @@ def layer_classes() -> dict[str, type]:
         if issubclass(obj, keras.layers.Layer):
             out[name] = obj
     return out
+
+
+#: Packages of layer classes Keras ships outside ``keras.layers`` and
+#: deserializes by their module (``LayerScale`` of ConvNeXt): the package a
+#: spec names them by (``keras.applications::LayerScale``) -> Keras's modules.
+SHIPPED_PACKAGES = {"keras.applications": "keras.src.applications."}
+
+
+def shipped_layer_class(type_: str) -> type | None:
+    """The class of a layer Keras itself ships in one of
+    :data:`SHIPPED_PACKAGES` (``keras.applications>LayerScale``), or
+    ``None``: only a ``keras.layers.Layer`` subclass defined in Keras's own
+    modules, never anything else a name could reach."""
+    import sys
+
+    package, _, cls_name = type_.partition(">")
+    prefix = SHIPPED_PACKAGES.get(package)
+    if prefix is None or not cls_name.isidentifier():
+        return None
+    keras = import_keras()
+    getattr(keras, package.split(".")[1], None)  # imports the package's modules
+    for mod_name, mod in sorted(sys.modules.items()):
+        if not mod_name.startswith(prefix) or mod is None:
+            continue
+        obj = getattr(mod, cls_name, None)
+        if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and obj.__module__ == mod_name:
+            return obj
+    return None
 
 
 #: Keywords ``keras.layers.Layer.__init__`` takes through ``**kwargs``.
@@ -137,11 +165,14 @@ def keywords_taken_from(function: Any, var_keyword: str) -> set[str]:
     return names
 
 
-def make_layer(call: ir.LayerCall, name: str) -> Any:
+def make_layer(call: ir.LayerCall, name: str, objects: dict[str, Any] | None = None) -> Any:
     """One Keras layer built from an IR layer call and named ``name``, with
     the checks the lowering applies (arguments against the constructor,
-    nested calls, Keras's own refusal as a located diagnostic)."""
-    return _Lowerer(ir.Spec()).make_layer(call, name)
+    nested calls, Keras's own refusal as a located diagnostic). ``objects``:
+    the layers and models a wrapper may name (``TimeDistributed(frame_cnn)``)."""
+    lowerer = _Lowerer(ir.Spec())
+    lowerer.built.update(objects or {})
+    return lowerer.make_layer(call, name)
 
 
 def _takes_list(layer: Any) -> bool:
@@ -163,6 +194,8 @@ class _Lowerer:
     def __post_init__(self) -> None:
         self.keras = import_keras()
         self.models = {m.name: m for m in self.spec.models}
+        #: The functional model being built (a wrapper names its named layers).
+        self.current: _FunctionalBuild | None = None
 
     # -- errors ---------------------------------------------------------------
 
@@ -248,7 +281,7 @@ class _Lowerer:
 
     def layer_class(self, call: ir.LayerCall) -> type:
         if is_custom_layer(call.type):
-            custom = self.keras.saving.get_registered_object(call.type)
+            custom = self.keras.saving.get_registered_object(call.type) or shipped_layer_class(call.type)
             if not (inspect.isclass(custom) and issubclass(custom, self.keras.layers.Layer)):
                 raise self.fail(
                     "K203",
@@ -340,6 +373,7 @@ class _Lowerer:
         cls = self.layer_class(call)
         args = [self.value(a, f"#{i}", name, call.span) for i, a in enumerate(call.args)]
         kwargs = {k: self.value(v, k, name, call.at(k)) for k, v in call.kwargs.items()}
+        self.wrap_references(cls, call, args, kwargs)
         self.check_args(cls, call, args, kwargs)
         self.confine_paths(call, args, kwargs)
         kwargs["name"] = name
@@ -353,6 +387,35 @@ class _Lowerer:
                     span = call.at(key)
                     break
             raise self.fail("K302", f"invalid arguments for {call.type}: {message}", span) from None
+
+    def wrap_references(self, cls: type, call: ir.LayerCall, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """A wrapper given a name (``TimeDistributed(frame_cnn)``) gets the
+        very layer object that name stands for, as Keras code passes it: the
+        named layer of this model, or the model built for it; its weights are
+        shared with every other use. Rewritten in place."""
+        refs = wrapped_references(call)
+        if not refs:
+            return
+        order = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]  # type: ignore[misc]
+        for key, ref in refs:
+            obj = self.reference(ref, call.at(key) if key in call.kwargs else call.span)
+            if key in kwargs:
+                kwargs[key] = obj
+            elif key in order and order.index(key) < len(args):
+                args[order.index(key)] = obj
+
+    def reference(self, ref: str, span: Span | None) -> Any:
+        """The layer object a wrapper's name stands for."""
+        current = self.current
+        if current is not None:
+            obj = current.named_layer(ref, span)
+            if obj is not None:
+                return obj
+        model = self.built.get(ref)
+        if model is None:
+            raise self.fail("K208", f"undefined layer or model '{ref}'", span,
+                            did_you_mean(ref, [*self.built, *(current.defs if current is not None else ())]))
+        return model
 
     def model_ref(self, ref: ir.LayerRef) -> Any:
         model = self.built.get(ref.ref)
@@ -442,8 +505,10 @@ class _Lowerer:
     def visitor(self, model: Model) -> ModelVisitor[Any, Any, Any]:
         """Lowering's side of the walk of ``model`` (see :mod:`kspec.compiler.walk`)."""
         if isinstance(model, ir.FunctionalModel):
-            return _FunctionalBuild(self, model)
+            self.current = _FunctionalBuild(self, model)
+            return self.current
         assert model.input is not None  # check_graph guarantees it
+        self.current = None
         return _SequentialBuild(self, model)
 
     def make_input(self, inp: ir.Input) -> Any:
@@ -489,12 +554,50 @@ class _FunctionalBuild(_ModelBuild):
     def __init__(self, lowerer: _Lowerer, model: ir.FunctionalModel) -> None:
         super().__init__(lowerer)
         self.model = model
+        self.defs = {d.name: (i, d) for i, d in enumerate(model.layers)}
+        self.objects: dict[int, Any] = {}  # id() of a named layer's call -> its layer object
+        self.building: set[str] = set()
 
     def input(self, inp: ir.Input, index: int) -> Any:
         return self.lowerer.make_input(inp)
 
+    def new_layer(self, call: ir.LayerCall, name: str, *, named: bool) -> Any:
+        """A layer; a named layer is built once, when it is first needed
+        (defined, or wrapped by a layer defined before it)."""
+        if not named:
+            return super().new_layer(call, name, named=named)
+        if id(call) not in self.objects:
+            self.objects[id(call)] = super().new_layer(call, name, named=named)
+        return self.objects[id(call)]
+
+    def named_layer(self, ref: str, span: Span | None) -> Any:
+        """The layer object of the one-layer named layer ``ref``, or ``None``
+        when ``ref`` is no named layer of this model."""
+        if ref not in self.defs:
+            return None
+        i, d = self.defs[ref]
+        inner = d.stack[0]
+        if isinstance(inner, ir.LayerRef):
+            return self.lowerer.reference(inner.ref, span) if inner.ref != ref else None
+        if ref in self.building:
+            raise self.lowerer.fail("K204", f"named layer '{ref}' wraps itself", span)
+        self.building.add(ref)
+        try:
+            names = name_functional(self.model, set(self.lowerer.models))
+            return self.new_layer(inner, names.names[("def", i, 0)], named=True)
+        finally:
+            self.building.discard(ref)
+
     def apply(self, layer: Any, inputs: list[Any], call_kwargs: dict[str, Any], at: Application) -> list[Any]:
-        result = self.lowerer.apply(layer, at.label, inputs, call_kwargs, at.span, partial(_shapes, inputs))
+        sub = self.lowerer.models.get(at.callee.ref) if isinstance(at.callee, ir.LayerRef) else None
+        if isinstance(sub, ir.FunctionalModel) and sub.structure.inputs == "dict" and len(inputs) > 1:
+            # a model with dict inputs is called with a dict, as Keras asks
+            keyed = dict(zip([i.name for i in sub.inputs], inputs, strict=False))
+            result = self.lowerer.apply(layer, at.label, [keyed], call_kwargs, at.span, partial(_shapes, inputs))
+        else:
+            result = self.lowerer.apply(layer, at.label, inputs, call_kwargs, at.span, partial(_shapes, inputs))
+        if isinstance(result, dict):  # a model with dict outputs: its outputs in their written order
+            return list(result.values())
         return list(result) if isinstance(result, (list, tuple)) else [result]
 
     def identity(self, name: str, tensor: Any, output: ir.Output, sources: tuple[str, ...]) -> Any:
@@ -507,14 +610,24 @@ class _FunctionalBuild(_ModelBuild):
         ins, outs = walked.inputs, walked.outputs
         try:
             return self.lowerer.keras.Model(
-                inputs=ins[0] if len(ins) == 1 else ins,
-                outputs=outs[0] if len(outs) == 1 else outs,
+                inputs=_structured(self.model.structure.inputs, [i.name for i in self.model.inputs], ins),
+                outputs=_structured(self.model.structure.outputs, [o.name for o in self.model.outputs], outs),
                 name=self.model.name,
             )
         except Exception as exc:
             raise self.lowerer.fail(
                 "K402", f"model '{self.model.name}' cannot be built: {clean_keras_message(exc)}", self.model.span
             ) from None
+
+
+def _structured(kind: ir.StructureKind | None, names: list[str], tensors: list[Any]) -> Any:
+    """Inputs or outputs as ``keras.Model`` takes them: a dict keyed by
+    their names, a list, or (by default) one tensor when there is one."""
+    if kind == "dict":
+        return dict(zip(names, tensors, strict=True))
+    if kind == "list":
+        return list(tensors)
+    return tensors[0] if len(tensors) == 1 else tensors
 
 
 class _SequentialBuild(_ModelBuild):

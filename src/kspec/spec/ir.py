@@ -68,6 +68,8 @@ __all__ = [
     "Span",
     "Spec",
     "Step",
+    "Structure",
+    "StructureKind",
     "UnaryOp",
     "Var",
 ]
@@ -498,11 +500,30 @@ class Assign(IRNode):
 
 
 class Output(IRNode):
-    """A named model output. The name becomes the Keras name of the layer
-    that produces it, so losses and metrics can be keyed by it."""
+    """A named model output, by which losses and metrics are keyed: with
+    ``outputs as dict`` its key in the model's outputs; otherwise the Keras
+    name of the layer that produces it (an ``Identity`` layer carries it
+    when that layer cannot take it)."""
 
     name: str
     value: Expr
+
+
+#: How a functional model hands its inputs or outputs to ``keras.Model``:
+#: ``"list"`` a list (even of one tensor), ``"dict"`` a dict keyed by their
+#: names. Not given: one tensor when there is one, a list otherwise.
+StructureKind = Literal["list", "dict"]
+
+
+class Structure(IRNode):
+    """The structure of a functional model's inputs and of its outputs
+    (``inputs as dict``, ``outputs as list``; YAML ``structure: {inputs:
+    dict}``). ``None`` is the default: one tensor, or a list of several.
+    ``key_spans`` locate ``"inputs"`` and ``"outputs"`` where they are
+    written."""
+
+    inputs: StructureKind | None = None
+    outputs: StructureKind | None = None
 
 
 class FunctionalModel(IRNode):
@@ -511,6 +532,7 @@ class FunctionalModel(IRNode):
 
     kind: Literal["functional"] = "functional"
     name: str
+    structure: Structure = Field(default_factory=Structure)
     inputs: list[Input] = Field(default_factory=list)
     layers: list[LayerDef] = Field(default_factory=list)
     nodes: list[Assign] = Field(default_factory=list)

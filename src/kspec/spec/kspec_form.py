@@ -221,6 +221,11 @@ class _Stmt:
     data: dict[str, Any]
 
 
+#: ``inputs as dict``: what a structure statement may name, and the structures.
+_STRUCTURE_PORTS = ("inputs", "outputs")
+_STRUCTURE_KINDS = ("list", "dict")
+
+
 @dataclass
 class _Names:
     """What the file defines, collected before the tree is transformed."""
@@ -553,6 +558,19 @@ class _Builder(Transformer[Token, Any]):
     def output_decl(self, meta: Meta, name: Token, value: _RawExpr) -> _Stmt:
         return _Stmt("output", self._span(meta), {"name": str(name), "expr": value})
 
+    @v_args(meta=True, inline=True)
+    def structure_decl(self, meta: Meta, port: Token, kind: Token) -> _Stmt:
+        """``inputs as dict`` / ``outputs as list``: checked here, as the
+        grammar reads both words as names."""
+        if str(port) not in _STRUCTURE_PORTS:
+            raise self._fail("K103", f"'{port} as ...' is not a statement; the structure is set for 'inputs' or "
+                             "'outputs'", self._tspan(port), did_you_mean(str(port), list(_STRUCTURE_PORTS))
+                             or "write 'inputs as dict' or 'outputs as dict'")
+        if str(kind) not in _STRUCTURE_KINDS:
+            raise self._fail("K103", f"unknown structure '{kind}' for the {port}", self._tspan(kind),
+                             did_you_mean(str(kind), list(_STRUCTURE_KINDS)) or "use 'list' or 'dict'")
+        return _Stmt("structure", self._span(meta), {"port": str(port), "kind": str(kind)})
+
     @v_args(meta=True)
     def for_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
         var, bounds, *body = children
@@ -606,7 +624,9 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def sequential(self, meta: Meta, children: list[Any]) -> _Top:
-        name, inp, *layers = children
+        name, *rest = children  # the input is optional (and leaves no placeholder)
+        has_input = bool(rest) and isinstance(rest[0], _Stmt) and rest[0].kind == "input"
+        inp, layers = (rest[0], rest[1:]) if has_input else (None, rest)
         span = self._span(meta)
         return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).sequential(inp, layers))
 
@@ -1105,15 +1125,30 @@ class _ModelResolver:
         nodes: list[ir.Assign] = []
         outputs: list[ir.Output] = []
         errors: list[Diagnostic] = []
+        structure: dict[str, _Stmt] = {}
         for st in stmts:
             try:
-                self._statement(st, inputs, layers, nodes, outputs)
+                if st.kind == "structure":
+                    self._structure(st, structure)
+                else:
+                    self._statement(st, inputs, layers, nodes, outputs)
             except _Fail as exc:
                 errors.append(exc.diag)
         if errors:
             raise KspecError(errors)
-        return ir.FunctionalModel(name=self.name, inputs=inputs, layers=layers, nodes=nodes, outputs=outputs,
-                                  span=self.span)
+        kinds = ir.Structure(**{port: st.data["kind"] for port, st in structure.items()},
+                             key_spans={port: st.span for port, st in structure.items()})
+        return ir.FunctionalModel(name=self.name, structure=kinds, inputs=inputs, layers=layers, nodes=nodes,
+                                  outputs=outputs, span=self.span)
+
+    def _structure(self, st: _Stmt, seen: dict[str, _Stmt]) -> None:
+        """``inputs as dict``: at most once for the inputs, once for the outputs."""
+        port = st.data["port"]
+        if port in seen:
+            first = seen[port].span
+            raise self.b._fail("K103", f"the structure of the {port} is already given at {first.line}:{first.column}",
+                               st.span, "keep one of the two")
+        seen[port] = st
 
     def _statement(self, st: _Stmt, inputs: list[ir.Input], layers: list[ir.LayerDef], nodes: list[ir.Assign],
                    outputs: list[ir.Output]) -> None:

@@ -12,10 +12,12 @@ top-level items (and where the source had one inside a body), chains as
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kspec.spec import ir
@@ -159,8 +161,33 @@ def _op_text(op: ir.Op, chain: tuple[str, int] | None) -> tuple[str, int]:
     return f"ops.{op.fn}({', '.join(parts)})", _ATOM
 
 
+#: A wrapper's arguments that may name a named layer or a model of the spec
+#: (``kspec.compiler.registry.REFERENCE_KEYS``): such a name is written bare,
+#: ``TimeDistributed(frame_cnn)``, as Keras code passes the layer object.
+_REFERENCE_KEYS = ("layer", "backward_layer")
+
+
+def _reference_positions(fn: str) -> frozenset[int]:
+    """The positional slots of a layer whose value may be a layer's name."""
+    from kspec.catalogue import ALIASES, catalogue
+
+    sig = catalogue().layers.get(ALIASES.get(fn, fn))
+    if sig is None:
+        return frozenset()
+    return frozenset(i for i, name in enumerate(sig.positional) if name in _REFERENCE_KEYS)
+
+
+def _argument(value: Any, reference: bool) -> str:
+    """An argument value; a layer's name in a wrapper's slot is written bare."""
+    if reference and isinstance(value, str) and _is_name(value):
+        return value
+    return _value(value, 0)
+
+
 def _call(fn: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
-    parts = [_value(a, 0) for a in args] + [f"{k}={_value(x, 0)}" for k, x in kwargs.items()]
+    slots = _reference_positions(fn) if any(isinstance(a, str) for a in args) else frozenset()
+    parts = [_argument(a, i in slots) for i, a in enumerate(args)]
+    parts += [f"{k}={_argument(x, k in _REFERENCE_KEYS)}" for k, x in kwargs.items()]
     return f"{fn.replace('>', '::')}({', '.join(parts)})"  # package>Class is written package::Class
 
 
@@ -255,10 +282,11 @@ class _Out:
         if span is not None:
             self._gap(span.line, indent)
         one = indent + prefix + sep.join(parts)
-        if len(one) <= WIDTH or len(parts) < 3 or sep != " -> ":
+        if len(one) <= WIDTH or len(parts) < 2 or sep != " -> ":
             text = [one]
         else:
             text = [indent + prefix + parts[0]] + [f"{indent}    -> {p}" for p in parts[1:]]
+        text = [piece for line in text for piece in wrap_line(line)]
         if span is not None:
             end = span.end_line or span.line
             trailing = []
@@ -294,6 +322,65 @@ class _Out:
             self.last_line = span.end_line
 
 
+def _brackets(line: str) -> list[tuple[int, int, list[int]]]:
+    """The outermost bracket pairs of ``line`` (outside strings): the index
+    of each opening bracket, of its closing one, and of the commas directly
+    inside it."""
+    pairs: list[tuple[int, int, list[int]]] = []
+    stack: list[int] = []
+    commas: list[int] = []
+    quote = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quote = False
+        elif ch == '"':
+            quote = True
+        elif ch in "([{":
+            if not stack:
+                commas = []
+            stack.append(i)
+        elif ch in ")]}" and stack:
+            start = stack.pop()
+            if not stack:
+                pairs.append((start, i, commas))
+        elif ch == "," and len(stack) == 1:
+            commas.append(i)
+        elif ch == "#" and not stack:
+            break  # a trailing comment
+        i += 1
+    return pairs
+
+
+def wrap_line(line: str) -> list[str]:
+    """A line past :data:`WIDTH` with the arguments of its longest call (or
+    list) written one per line, four columns in, each ending with a comma,
+    and the closing bracket on a line of its own; arguments still too long
+    are wrapped the same way. A line that is short enough, or has nothing to
+    wrap, is returned as it is."""
+    if len(line) <= WIDTH:
+        return [line]
+    pairs = [p for p in _brackets(line) if p[1] > p[0] + 1]
+    if not pairs:
+        return [line]
+    start, end, commas = max(pairs, key=lambda p: p[1] - p[0])
+    indent = line[: len(line) - len(line.lstrip())]
+    cuts = [start, *commas, end]
+    args = [line[a + 1:b].strip() for a, b in itertools.pairwise(cuts)]
+    if not all(args):
+        return [line]
+    inner = indent + "    "
+    out = [line[: start + 1]]
+    for arg in args:
+        out.extend(wrap_line(f"{inner}{arg},"))
+    out.append(indent + line[end:])
+    return out
+
+
 def _line(node: Any) -> float:
     span = getattr(node, "span", None)
     return span.line if span is not None else math.inf
@@ -301,6 +388,21 @@ def _line(node: Any) -> float:
 
 def _ordered(items: list[Any]) -> list[Any]:
     return sorted(items, key=_line) if all(getattr(i, "span", None) is not None for i in items) else items
+
+
+@dataclass(frozen=True)
+class _StructureLine:
+    """``inputs as dict``: a model's structure setting, printed as a statement."""
+
+    text: str
+    span: ir.Span | None
+
+
+def _structure_lines(structure: ir.Structure) -> list[_StructureLine]:
+    """The structure settings a model gives, inputs first (placed where the
+    source has them when it has spans, else at the top of the model)."""
+    return [_StructureLine(f"{port} as {kind}", structure.key_spans.get(port))
+            for port in ("inputs", "outputs") if (kind := getattr(structure, port)) is not None]
 
 
 class _Printer:
@@ -395,10 +497,12 @@ class _Printer:
                 self.out.stmt([_callee(c)], "  ", c.span)
             self.out.close("", m.span, "  ")
             return
-        stmts: list[Any] = [*m.inputs, *m.layers, *m.nodes, *m.outputs]
+        stmts: list[Any] = [*_structure_lines(m.structure), *m.inputs, *m.layers, *m.nodes, *m.outputs]
         self.out.open(f"model {m.name} {{", "", m.span, stmts)
         for st in _ordered(stmts):
-            if isinstance(st, ir.Input):
+            if isinstance(st, _StructureLine):
+                self.out.stmt([st.text], "  ", st.span)
+            elif isinstance(st, ir.Input):
                 self.p_input(st)
             elif isinstance(st, ir.LayerDef):
                 self.out.stmt(_stack_parts(st.stack), "  ", st.span, prefix=f"{st.name} = ")

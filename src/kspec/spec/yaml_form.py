@@ -214,7 +214,8 @@ def _strip(data: Any) -> Any:
     return data
 
 
-_MODEL_KEYS = {"name", "kind", "inputs", "layers", "nodes", "outputs", "input"}
+_MODEL_KEYS = {"name", "kind", "structure", "inputs", "layers", "nodes", "outputs", "input"}
+_STRUCTURE_KEYS = {"inputs", "outputs"}
 _NODE_KEYS = {"name", "from", "apply"}
 _STEP_FULL = {"layer", "ref", "args", "kwargs", "call"}
 _INPUT_KEYS = {"shape", "dtype", "batch_size", "sparse"}
@@ -413,6 +414,9 @@ class _Normalizer:
             for bad in ("inputs", "nodes", "outputs"):
                 if bad in data:
                     self.error(f"a sequential model has no '{bad}'; use 'input' and 'layers'", _ks(data, "key:" + bad))
+            if "structure" in data:
+                self.error("a sequential model has one input and one output: it has no 'structure'",
+                           _ks(data, "key:structure"))
             if data.get("input") is not None:
                 out["input"] = self.input("input", data["input"], _ks(data, "input"))
             layers = data.get("layers", [])
@@ -426,6 +430,8 @@ class _Normalizer:
             return out
         if "input" in data:
             self.error("a functional model lists 'inputs'", _ks(data, "key:input"))
+        if "structure" in data:
+            out["structure"] = self.structure(data["structure"], _ks(data, "structure"))
         out["inputs"] = self.inputs(data.get("inputs", {}), _ks(data, "inputs"))
         out["layers"] = self.layer_defs(data.get("layers", {}), _ks(data, "layers"))
         nodes = data.get("nodes", [])
@@ -435,6 +441,14 @@ class _Normalizer:
         out["nodes"] = [self.node(n) for n in nodes]
         out["outputs"] = self.outputs(data.get("outputs", {}), _ks(data, "outputs"))
         return out
+
+    def structure(self, data: Any, span: Span | None) -> Any:
+        """``structure: {inputs: dict, outputs: list}`` (pydantic checks the values)."""
+        if not isinstance(data, dict):
+            self.error("'structure' maps 'inputs' and/or 'outputs' to 'list' or 'dict'", span)
+            return {}
+        self.expect_keys(data, _STRUCTURE_KEYS, "the structure")
+        return {k: v for k, v in data.items() if k in _STRUCTURE_KEYS | {SPAN_KEY, KEY_SPANS_KEY}}
 
     # -- inputs -------------------------------------------------------------
 

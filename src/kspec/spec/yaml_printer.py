@@ -127,6 +127,9 @@ def spec_to_data(spec: ir.Spec) -> dict[str, Any]:
             models.append(seq)
             continue
         fm: dict[str, Any] = {"name": m.name}
+        structure = {port: kind for port in ("inputs", "outputs") if (kind := getattr(m.structure, port)) is not None}
+        if structure:
+            fm["structure"] = _FlowMap(structure)  # structure: {inputs: dict, outputs: dict}
         fm["inputs"] = {i.name: _dump_input(i) for i in m.inputs}
         if m.layers:
             fm["layers"] = {
@@ -208,6 +211,10 @@ class _ExprData(dict[str, str]):
     """``{expr: ...}``, always written in flow style."""
 
 
+class _FlowMap(dict[str, str]):
+    """A short mapping written in flow style (``structure: {outputs: dict}``)."""
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 
@@ -217,6 +224,13 @@ def _repr_expr(dumper: yaml.SafeDumper, data: _ExprData) -> yaml.Node:
 
 
 _Dumper.add_representer(_ExprData, _repr_expr)
+
+
+def _repr_flow(dumper: yaml.SafeDumper, data: _FlowMap) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", dict(data), flow_style=True)
+
+
+_Dumper.add_representer(_FlowMap, _repr_flow)
 
 
 def _repr_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:

@@ -30,6 +30,7 @@ from kspec.compiler.registry import (
     reshaping,
 )
 from kspec.compiler.registry._base import (
+    REFERENCE_KEYS,
     WRAPPED_LAYER_KEYS,
     Args,
     Ctx,
@@ -48,13 +49,17 @@ from kspec.compiler.registry._base import (
     fmt_all,
     fmt_shape,
     lookup,
+    spec_text,
     unknowns,
+    wrapped_references,
 )
 
 __all__ = [
-    "FAMILY_MODULES", "MERGES", "RULES", "SHAPE_UNKNOWN", "WRAPPED_LAYER_KEYS", "Args", "Ctx", "Family", "Layer",
+    "FAMILY_MODULES", "MERGES", "REFERENCE_KEYS", "RULES", "SHAPE_UNKNOWN", "WRAPPED_LAYER_KEYS", "Args", "Ctx",
+    "Family", "Layer",
     "Problem", "Result", "Rule", "Shape", "ShapeError", "TShape", "Unknown", "Unknowns", "argument_problems",
-    "families", "fmt_all", "fmt_shape", "rule_for", "unknowns",
+    "families", "fmt_all", "fmt_shape", "rule_for", "spec_text", "unknowns",
+    "wrapped_references",
 ]
 
 #: The family modules, each of which registers its layers when imported.

@@ -15,18 +15,22 @@ mismatch Keras would reject, and :class:`Unknown` when it cannot tell.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kspec.catalogue import ALIASES, Signature
+from kspec.catalogue import ALIASES, Signature, catalogue
 from kspec.compiler.calls import ValueRule, choice
 from kspec.spec import ir
+from kspec.spec.diagnostics import did_you_mean
+from kspec.spec.kspec_printer import format_value
 
 __all__ = [
-    "COMMON_ARGS", "WRAPPED_LAYER_KEYS", "Args", "Check", "Ctx", "Family", "Given", "Kernel", "Layer", "Problem",
+    "COMMON_ARGS", "REFERENCE_KEYS", "WRAPPED_LAYER_KEYS", "Args", "Check", "Ctx", "Family", "Given", "Kernel",
+    "Layer", "Problem",
     "Result", "Rule", "Shape", "ShapeError", "TShape", "Unknown", "Unknowns", "argument_problems", "families",
-    "fmt_all", "fmt_shape", "lookup", "unknowns",
+    "fmt_all", "fmt_shape", "lookup", "spec_text", "unknowns",
+    "wrapped_references",
 ]
 
 Shape = tuple[int | None, ...]
@@ -34,6 +38,10 @@ TShape = Shape | None
 
 #: Arguments whose call values are layers (``Bidirectional(layer=LSTM(8))``).
 WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
+#: Arguments of a wrapper whose value may also be a name: a named layer or
+#: another model of the spec (``TimeDistributed(frame_cnn)``), the very
+#: layer object that name stands for, as in Keras code.
+REFERENCE_KEYS = ("layer", "backward_layer")
 
 
 # --------------------------------------------------------------------------
@@ -104,7 +112,9 @@ class Ctx:
     args: Args
     inputs: list[Shape]
     call: dict[str, Any]
-    sub: Callable[[ir.Call, list[TShape]], Result]
+    #: The rule of a wrapped layer: an inline one (``ir.Call``), or a named
+    #: layer or model of the spec given by its name.
+    sub: Callable[[ir.Call | str, list[TShape]], Result]
 
     def one(self) -> Shape:
         """The single input tensor's shape (a layer that takes one)."""
@@ -239,21 +249,62 @@ def lookup(type_name: str) -> Layer | None:
     return _INDEX.get(ALIASES.get(type_name, type_name))
 
 
-def argument_problems(type_name: str, bound: dict[str, Any]) -> Iterator[Problem]:
+def argument_problems(type_name: str, bound: dict[str, Any], references: Collection[str] = ()) -> Iterator[Problem]:
     """Every argument value Keras's constructor would refuse, in a fixed
     order: the layer's value rules, the rules for any layer, wrapped layers
-    that are not layers, then the layer's own checks."""
+    that are not layers, then the layer's own checks. ``references`` are the
+    names a wrapper may be given instead of an inline layer (the named
+    layers of the model and the other models of the spec)."""
     layer = lookup(type_name)
     rules = layer.args if layer is not None else {}
     for key, rule in (*rules.items(), *COMMON_ARGS.items()):
         if key in bound and not rule.accepts(bound[key], bound):
             v = bound[key]
-            yield Problem(f"{type_name}: '{key}' must be {rule.expect}, got {v!r}", key, hint=rule.hint(v))
+            yield Problem(f"{type_name}: '{key}' must be {rule.expect}, got {spec_text(v)}", key, hint=rule.hint(v))
     for key in WRAPPED_LAYER_KEYS:
         value = bound.get(key)
-        if key in bound and value is not None and not isinstance(value, (ir.Call, list)):
-            yield Problem(f"{type_name}: '{key}' must be a layer such as LSTM(8), got {value!r}", key)
+        if key in REFERENCE_KEYS and isinstance(value, str):
+            if value not in references:
+                yield Problem(f"{type_name}: '{key}' must be a layer such as LSTM(8), or a named layer or model "
+                              f"of the spec; '{value}' is neither", key,
+                              hint=did_you_mean(value, references) or "define it first: name = LSTM(8)")
+        elif key in bound and value is not None and not isinstance(value, (ir.Call, list)):
+            yield Problem(f"{type_name}: '{key}' must be a layer such as LSTM(8), got {spec_text(value)}", key)
     if layer is not None:
         given = Given(type_name, layer.name, bound)
         for check in layer.checks:
             yield from check(given)
+
+
+def spec_text(value: Any) -> str:
+    """A value for a message: a value that holds an IR node (``l2(0.01)``, a
+    tensor reference) as a spec writes it, never the node's fields; plain
+    data as Python shows it (``'vaild'``), as messages always have."""
+    if not _holds_node(value):
+        return repr(value)
+    try:
+        return format_value(value)
+    except Exception:  # pragma: no cover - every IR value prints
+        return repr(value)
+
+
+def _holds_node(value: Any) -> bool:
+    if isinstance(value, ir.IRNode):
+        return True
+    if isinstance(value, list):
+        return any(_holds_node(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_node(v) for v in value.values())
+    return False
+
+
+def wrapped_references(call: ir.LayerCall) -> list[tuple[str, str]]:
+    """The names a wrapper is given instead of an inline layer, with their
+    argument: ``TimeDistributed(frame_cnn)`` gives ``[("layer", "frame_cnn")]``.
+    A name stands for a named layer of the model or another model of the
+    spec; :mod:`kspec.compiler.arguments` checks that it is one."""
+    sig = catalogue().layers.get(ALIASES.get(call.type, call.type))
+    if sig is None:
+        return []
+    bound = sig.bind(list(call.args), dict(call.kwargs))
+    return [(key, value) for key in REFERENCE_KEYS if isinstance(value := bound.get(key), str)]

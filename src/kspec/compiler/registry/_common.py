@@ -8,7 +8,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from kspec.compiler.calls import is_positive_int
-from kspec.compiler.registry._base import Check, Ctx, Given, Problem, Result, Rule, Shape, ShapeError, fmt_shape
+from kspec.compiler.registry._base import (
+    Check,
+    Ctx,
+    Given,
+    Problem,
+    Result,
+    Rule,
+    Shape,
+    ShapeError,
+    fmt_shape,
+    spec_text,
+)
 
 __all__ = ["axes", "axis", "channels_first", "conv_out", "differ", "identity", "int_tuple", "ints", "join", "known",
            "last", "ranked_identity", "sizes", "split"]
@@ -134,5 +145,5 @@ def sizes(rank: int, *keys: str) -> Check:
             value = given.args.get(key)
             if value is not None and not int_tuple(value, rank):
                 yield Problem(f"{given.type}: '{key}' must be a positive integer or a list of {rank} positive "
-                              f"integer{'s' if rank > 1 else ''}, got {value!r}", key)
+                              f"integer{'s' if rank > 1 else ''}, got {spec_text(value)}", key)
     return check

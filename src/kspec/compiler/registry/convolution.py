@@ -9,7 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from kspec.compiler.calls import ValueRule, choice, is_positive_int, positive_int
-from kspec.compiler.registry._base import Args, Check, Ctx, Family, Given, Problem, Result, Rule, Shape, ShapeError
+from kspec.compiler.registry._base import (
+    Args,
+    Check,
+    Ctx,
+    Family,
+    Given,
+    Problem,
+    Result,
+    Rule,
+    Shape,
+    ShapeError,
+    spec_text,
+)
 from kspec.compiler.registry._common import conv_out, ints, join, known, sizes, split
 
 family = Family("convolution")
@@ -58,8 +70,8 @@ def _output_padding(rank: int) -> Check:
             return
         pads, strides = _ints_or_none(bound["output_padding"], rank), _ints_or_none(bound.get("strides", 1), rank)
         if pads is not None and strides is not None and any(p >= s for p, s in zip(pads, strides, strict=True)):
-            yield Problem(f"{given.type}: 'output_padding' {bound['output_padding']!r} must be smaller than "
-                          f"'strides' {bound.get('strides', 1)!r} in every dimension", "output_padding")
+            yield Problem(f"{given.type}: 'output_padding' {spec_text(bound['output_padding'])} must be smaller than "
+                          f"'strides' {spec_text(bound.get('strides', 1))} in every dimension", "output_padding")
     return check
 
 
@@ -78,7 +90,7 @@ def _strided_dilation(given: Given) -> Iterator[Problem]:
     strides, dilation = given.args.get("strides", 1), given.args.get("dilation_rate", 1)
     if _max_int(strides) > 1 and _max_int(dilation) > 1:
         yield Problem(f"{given.type}: strides > 1 cannot be combined with dilation_rate > 1 "
-                      f"(strides={strides!r}, dilation_rate={dilation!r})", "dilation_rate")
+                      f"(strides={spec_text(strides)}, dilation_rate={spec_text(dilation)})", "dilation_rate")
 
 
 def _spatial_checks(rank: int) -> tuple[Check, Check]:

@@ -123,8 +123,10 @@ def _bidirectional_inner(given: Given) -> Iterator[Problem]:
 
 
 def _bidirectional(ctx: Ctx) -> Result:
+    """Bidirectional(layer): the layer and its copy running backwards (two
+    sets of weights); ``layer`` may name a named layer or a model."""
     inner = ctx.args.get("layer")
-    if not isinstance(inner, ir.Call):
+    if not isinstance(inner, (ir.Call, str)):
         raise Unknown()
     outs, params = ctx.sub(inner, [ctx.inputs[0]])
     if params is None or any(o is None for o in outs):
@@ -149,10 +151,12 @@ family.add("Bidirectional", shape=_bidirectional, args={"merge_mode": choice("su
 
 
 def _time_distributed(ctx: Ctx) -> Result:
+    """TimeDistributed(layer): the layer applied to every step of the second
+    axis; ``layer`` may name a named layer or a model (``TimeDistributed(frame_cnn)``)."""
     inner = ctx.args.get("layer")
     x = ctx.one()
     ctx.min_rank(x, 3)
-    if not isinstance(inner, ir.Call):
+    if not isinstance(inner, (ir.Call, str)):
         raise Unknown()
     outs, params = ctx.sub(inner, [(x[0], *x[2:])])
     if len(outs) != 1 or outs[0] is None:

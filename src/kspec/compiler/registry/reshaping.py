@@ -8,7 +8,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kspec.compiler.calls import is_positive_int, positive_int
-from kspec.compiler.registry._base import Check, Ctx, Family, Given, Problem, Result, Rule, Shape, ShapeError, fmt_shape
+from kspec.compiler.registry._base import (
+    Check,
+    Ctx,
+    Family,
+    Given,
+    Problem,
+    Result,
+    Rule,
+    Shape,
+    ShapeError,
+    fmt_shape,
+    spec_text,
+)
 from kspec.compiler.registry._common import ints, join, sizes, split
 
 family = Family("reshaping")
@@ -135,7 +147,7 @@ def _pads(rank: int, key: str) -> Check:
         if key in given.args and not _pads_ok(given.args[key], rank):
             count = "two" if rank == 1 else f"{rank}"
             yield Problem(f"{given.type}: '{key}' must be an integer of at least 0, {count} of them, or "
-                          f"{rank} pairs (before, after), got {given.args[key]!r}", key)
+                          f"{rank} pairs (before, after), got {spec_text(given.args[key])}", key)
     return check
 
 
@@ -172,7 +184,7 @@ def _upsample(rank: int) -> Rule:
 def _steps_size(given: Given) -> Iterator[Problem]:
     """UpSampling1D repeats each step ``size`` times: one positive integer."""
     if not is_positive_int(given.args.get("size", 2)):
-        yield Problem(f"{given.type}: 'size' must be a positive integer, got {given.args['size']!r}", "size")
+        yield Problem(f"{given.type}: 'size' must be a positive integer, got {spec_text(given.args['size'])}", "size")
 
 
 for _r in (1, 2, 3):
