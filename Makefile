@@ -10,6 +10,8 @@ PYTHON ?= $(shell for p in $(SUPPORTED); do \
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The PyTorch CPU build the tests use on the PyTorch backend (see the install step).
+TORCH  ?= torch==2.13.0
 
 .PHONY: demo test test-thorough bench lint clean
 
@@ -21,7 +23,13 @@ $(STAMP): pyproject.toml
 	fi
 	@echo "installing kspec into $(VENV) ($$($(BIN)/python --version 2>&1))"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,jax,test]'
+	@# PyTorch only from a CPU wheel already on this machine (PyPI's Linux torch is a CUDA build
+	@# of several GB): torch's own wheel without the index, then its small dependencies from it.
+	@# Without such a wheel the PyTorch tests skip, saying why.
+	@if $(BIN)/python -m pip install --quiet --no-index --no-deps '$(TORCH)' >/dev/null 2>&1; then \
+	  $(BIN)/python -m pip install --quiet '$(TORCH)'; \
+	else echo "no local CPU wheel for $(TORCH): the PyTorch backend tests will skip"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)

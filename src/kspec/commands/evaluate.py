@@ -12,7 +12,8 @@ from kspec.commands._common import EXIT_OK, fail_usage
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5) compiled by kspec")
-    parser.add_argument("--data", required=True, metavar="FILE", help="data file (.npz or .csv)")
+    parser.add_argument("--data", required=True, metavar="FILE", help="data file (.npz or .csv), or a directory "
+                        "of .npy files (streamed)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -27,9 +28,14 @@ def run(args: argparse.Namespace) -> int:
 
     ins, outs = saved_ports(model)
     data = load_data(Path(args.data), ins, outs)
-    x = next(iter(data.x.values())) if len(data.x) == 1 else data.x
-    y = next(iter(data.y.values())) if len(data.y) == 1 else data.y
-    results = model.evaluate(x, y, batch_size=args.batch_size, verbose=0, return_dict=True)
+    if data.streamed:  # arrays on disk (a .npy directory, a large CSV): read a batch at a time
+        from kspec.runtime.training import batch_stream
+
+        results = model.evaluate(batch_stream(data, args.batch_size), verbose=0, return_dict=True)
+    else:
+        x = next(iter(data.x.values())) if len(data.x) == 1 else data.x
+        y = next(iter(data.y.values())) if len(data.y) == 1 else data.y
+        results = model.evaluate(x, y, batch_size=args.batch_size, verbose=0, return_dict=True)
     results = {k: float(v) for k, v in results.items()}
     if args.json:
         print(json.dumps(results, indent=2))

@@ -18,7 +18,8 @@ from kspec.commands._common import (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5)")
-    parser.add_argument("--data", required=True, metavar="FILE", help="inputs (.npz or .csv); targets are ignored")
+    parser.add_argument("--data", required=True, metavar="FILE", help="inputs (.npz or .csv, or a directory of .npy "
+                        "files, streamed); targets are ignored")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="predictions file (.npz)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
 
@@ -88,8 +89,13 @@ def run(args: argparse.Namespace) -> int:
 
     ins, outs = saved_ports(model)
     data = load_data(Path(args.data), ins, outs, need_targets=False)
-    x = next(iter(data.x.values())) if len(data.x) == 1 else data.x
-    pred = model.predict(x, batch_size=args.batch_size, verbose=0)
+    if data.streamed:  # arrays on disk (a .npy directory, a large CSV): read a batch at a time
+        from kspec.runtime.training import batch_stream
+
+        pred = model.predict(batch_stream(data, args.batch_size, targets=False), verbose=0)
+    else:
+        x = next(iter(data.x.values())) if len(data.x) == 1 else data.x
+        pred = model.predict(x, batch_size=args.batch_size, verbose=0)
     preds = pred if isinstance(pred, (list, tuple)) else [pred]
     if isinstance(pred, dict):
         arrays = {k: np.asarray(v) for k, v in pred.items()}

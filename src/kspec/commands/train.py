@@ -32,7 +32,8 @@ from kspec.commands._common import (
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
     parser.add_argument("--data", required=True, metavar="TRAIN", help="training data: .npz (arrays by input/output "
-                        "name, or x and y) or .csv (columns mapped by the train section's 'data')")
+                        "name, or x and y), .csv (columns mapped by the train section's 'data'; streamed when large) "
+                        "or a directory of NAME.npy files (memory-mapped, streamed)")
     parser.add_argument("--val", metavar="VAL", help="validation data file (overrides validation_data/_split)")
     parser.add_argument("-o", "--output", metavar="MODEL", help="where to save the trained model (.keras or .h5; "
                         "default: SPEC's name with .keras)")
@@ -44,6 +45,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--allow-nonfinite", action="store_true",
                         help="train on data that holds NaN or infinite values (refused by default)")
+    group = parser.add_argument_group("several processes (the train section's 'distribution' across hosts)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="JAX: the address of process 0, which every "
+                       "process names (keras.distribution.initialize); TensorFlow reads TF_CONFIG instead")
+    group.add_argument("--num-processes", type=int, default=1, metavar="N", help="how many processes train")
+    group.add_argument("--process-id", type=int, default=0, metavar="I", help="this process, from 0 to N-1")
     add_defines(parser)
 
 
@@ -54,6 +60,21 @@ def _history_paths(prefix: Path) -> list[Path]:
 
 def _fit_arg(arrays: dict[str, Any]) -> Any:
     return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+
+def _even_parts(data: Any, validation_split: float, replicas: int) -> tuple[Any, Any]:
+    """With a distribution, every batch (the last one too) splits evenly over
+    the replicas: the validation rows are split off as Keras does (the last
+    ``validation_split`` of them), and each part keeps a multiple of
+    ``replicas`` rows (at most ``replicas - 1`` rows of each are left out)."""
+    import math
+
+    split_at = math.ceil(data.rows * (1.0 - validation_split)) if validation_split else data.rows
+    train = data.take(slice(0, split_at - split_at % replicas))
+    if not validation_split:
+        return train, None
+    left = data.rows - split_at
+    return train, data.take(slice(split_at, data.rows - left % replicas))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = [spec_path, args.data, args.val]
     check_output_dir(out, inputs)
     for path in (args.data, args.val):
-        if path is not None:
+        if path is not None and not Path(path).is_dir():  # a directory of .npy files is streamed
             check_input_file(path, f"no data file '{path}'")
     if (args.epochs is not None and args.epochs < 1) or (args.batch_size is not None and args.batch_size < 1):
         raise fail_usage("--epochs and --batch-size must be at least 1")
@@ -89,7 +110,14 @@ def run(args: argparse.Namespace) -> int:
         raise KspecError(Diagnostic("K307", f"model '{model_ir.name}' has no compile section: kspec cannot train it",
                                     model_ir.span, hint))
     settings = train_section(spec, model_ir.name)
+    section = next((s for s in spec.train if s.model == model_ir.name), None)
     updates: dict[str, Any] = {}
+    if section is not None and section.span is not None:  # relative to the spec's directory, checked to stay inside
+        from kspec.spec.source import confined_path
+
+        for key in ("history", "validation_data"):
+            if getattr(settings, key):
+                updates[key] = str(confined_path(getattr(settings, key), section.at(key)))
     if args.epochs is not None:
         updates["epochs"] = args.epochs
     if args.batch_size is not None:
@@ -97,30 +125,66 @@ def run(args: argparse.Namespace) -> int:
     if args.val is not None:
         updates.update(validation_data=args.val, validation_split=0.0)
     settings = settings.model_copy(update=updates)
-    section = next((s for s in spec.train if s.model == model_ir.name), None)
     prefix = Path(args.history or settings.history or out.with_suffix("").as_posix() + ".history")
     inputs.append(settings.validation_data)
     for path in _history_paths(prefix):  # said before training, not after it
         if path.parent.is_dir():  # a missing directory is created when the history is written
             check_output_dir(path, inputs)
 
+    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        raise fail_usage("--process-id must be from 0 to --num-processes - 1")
+    if args.num_processes > 1 and args.coordinator is None:
+        raise fail_usage("--num-processes needs --coordinator HOST:PORT (the address of process 0)")
+
     from kspec.runtime.data import load_data, ports
     from kspec.runtime.save import save_model
-    from kspec.runtime.training import fit, make_callbacks, seed_everything, write_history
+    from kspec.runtime.training import (
+        batch_stream,
+        fit,
+        make_callbacks,
+        seed_everything,
+        start_distribution,
+        write_history,
+    )
 
+    where = section.span if section else model_ir.span  # a refusal from inside fit is reported here
+    placement = start_distribution(settings, coordinator=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id, span=where)
+    batch = placement.global_batch(settings)
+    if batch is not None and batch % max(placement.replicas, placement.num_processes):
+        raise KspecError(Diagnostic("K312", f"the global batch of {batch} rows does not split evenly over "
+                                    f"{placement.replicas} replicas ({placement.strategy})", where,
+                                    "give a batch_size that is a multiple of the number of devices, or "
+                                    "batch_size_per_device"))
     seed_everything(settings.seed)
-    model = kspec.build(spec, model_ir.name)
+    with placement.scope():
+        model = kspec.build(spec, model_ir.name)
     ins, outs = ports(model_ir, model)
     finite = not args.allow_nonfinite
     train = load_data(args.data, ins, outs, settings.data, check_finite=finite)
-    validation = None
+    split_validation = None
+    if settings.distribution is not None or train.streamed:  # kspec splits off the validation rows itself
+        train, split_validation = _even_parts(train, settings.validation_split,
+                                              placement.replicas if settings.distribution else 1)
+        settings = settings.model_copy(update={"validation_split": 0.0})
+    if placement.num_processes > 1:
+        train = train.take(placement.shard(train.rows))
+    if batch is not None:
+        settings = settings.model_copy(update={"batch_size": batch // placement.num_processes,
+                                               "batch_size_per_device": None})
+    validation: Any = None
     if settings.validation_data:
-        val = load_data(settings.validation_data, ins, outs, settings.data, check_finite=finite)
-        validation = (_fit_arg(val.x), _fit_arg(val.y))
+        split_validation = load_data(settings.validation_data, ins, outs, settings.data, check_finite=finite)
+    if split_validation is not None:
+        validation = (batch_stream(split_validation, settings.batch_size)
+                      if train.streamed or split_validation.streamed
+                      else (_fit_arg(split_validation.x), _fit_arg(split_validation.y)))
+    x, y = ((batch_stream(train, settings.batch_size, shuffle=settings.shuffle, seed=settings.seed), None)
+            if train.streamed else (_fit_arg(train.x), _fit_arg(train.y)))
     callbacks = make_callbacks(settings, section)
-    print(f"training '{model.name}' on {train.rows:,} rows from {args.data} for {settings.epochs} epoch(s)")
-    where = section.span if section else model_ir.span  # a refusal from inside fit is reported here
-    result = fit(model, _fit_arg(train.x), _fit_arg(train.y), settings, validation=validation,
+    print(f"training '{model.name}' on {train.rows:,} rows from {args.data} for {settings.epochs} epoch(s)"
+          + (f" ({placement.strategy}, global batch {batch})" if settings.distribution else ""))
+    result = fit(model, x, y, settings, validation=validation,
                  callbacks=callbacks, verbose=0 if args.quiet else None, span=where)
     if result.diverged is not None:  # the weights are no model worth saving
         written = write_history(result.history, prefix, inputs) if result.history else []

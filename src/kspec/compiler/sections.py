@@ -41,6 +41,7 @@ model's outputs as Keras pairs them up when training starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -63,18 +64,23 @@ from kspec.compiler.registry.settings import CALLBACKS, LOSSES, METRICS, OPTIMIZ
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
+from kspec.spec.kspec_printer import format_value
 from kspec.spec.settings import CompileSettings, TrainSettings
+from kspec.spec.source import confined_path
 
 __all__ = [
     "CALLBACKS",
+    "CALLBACK_PATHS",
     "LOSSES",
     "METRICS",
     "OPTIMIZERS",
     "SCHEDULES",
+    "callback_path",
     "check_compile",
     "check_sections",
     "check_train",
     "compile_section",
+    "from_file",
     "output_names",
     "train_section",
 ]
@@ -97,6 +103,66 @@ def _checkpoint_path(v: Any, bound: Mapping[str, Any]) -> bool:
     if bound.get("save_weights_only"):
         return v.endswith(".weights.h5")
     return v.endswith((".keras", ".h5"))
+
+
+#: What each setting takes, in the spec's words, for a value of the wrong form.
+_METRIC_FORMS = ("a list of metrics (names or calls; with several outputs, one entry per output: a metric, a list "
+                 "of metrics or none), or a mapping of output names to a metric or a list of metrics")
+_EXPECTED: dict[str, str] = {
+    "optimizer": 'an optimizer name or call, such as "adam" or Adam(learning_rate=0.001)',
+    "loss": "a loss name or call, a list of them (one per output), or a mapping of output names to them (or none)",
+    "loss_weights": "a mapping of output names to numbers, or a list of numbers (one per output)",
+    "metrics": _METRIC_FORMS,
+    "weighted_metrics": _METRIC_FORMS,
+    "run_eagerly": "true or false",
+    "jit_compile": 'true, false or "auto"',
+    "steps_per_execution": "a whole number of at least 1",
+    "epochs": "a whole number of at least 1",
+    "batch_size": "a whole number of at least 1",
+    "batch_size_per_device": "a whole number of at least 1",
+    "model_devices": "a whole number of at least 1",
+    "validation_split": "a number from 0 up to (not including) 1",
+    "validation_data": "a data file path",
+    "shuffle": "true or false",
+    "class_weight": "a mapping of class numbers to weights",
+    "callbacks": "a list of callbacks (names or calls)",
+    "history": "a path prefix for the history files",
+    "verbose": '0, 1, 2 or "auto"',
+    "seed": "a whole number",
+    "data": "a mapping of CSV columns: {inputs: {...}, outputs: {...}, delimiter: \",\", header: true}",
+    "distribution": '"data_parallel" or "model_parallel"',
+    "layout": 'a mapping of variable-path patterns to lists of axis names ("batch", "model" or none)',
+    "mixed_precision": '"mixed_float16", "mixed_bfloat16" or "float32"',
+}
+
+
+def _holds_node(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_holds_node(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_node(v) for v in value.values())
+    return isinstance(value, ir.IRNode)
+
+
+def _shown(value: Any) -> str:
+    """A value in a message: plain values as Python writes them (``'epoch'``,
+    ``1.5``), a value holding a call as the spec writes it (``foo(1)``)."""
+    return format_value(value) if _holds_node(value) else repr(value)
+
+
+def _spec_path(value: Any, loc: tuple[int | str, ...]) -> tuple[list[int | str], bool]:
+    """The part of a validation error's location that indexes the value as
+    written (list positions, mapping keys), and whether the rest holds the
+    validator's own type tags (``list[union[str,Call]]``, ``str``)."""
+    path: list[int | str] = []
+    for part in loc:
+        indexes = ((isinstance(value, dict) and part in value)
+                   or (isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)))
+        if not indexes:
+            return path, True
+        value = value[part]
+        path.append(part)
+    return path, False
 
 
 #: Numbers above 0, and numbers from 0 to 1 (other values are Keras's to judge).
@@ -181,12 +247,24 @@ class _Checker:
                            did_you_mean(key, allowed) or f"known settings: {', '.join(allowed)}")
 
     def validate(self, cls: type[BaseModel], data: dict[str, Any]) -> Any:
+        """The settings record, or ``None`` with every problem reported in the
+        spec's words: a value of the wrong form is one error per setting that
+        says what forms it takes and shows the value as the spec writes it
+        (never the validator's type paths or kspec's internal objects)."""
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
+            reported: set[str] = set()
             for err in exc.errors():
                 key = str(err["loc"][0]) if err["loc"] else None
-                where = ".".join(str(p) for p in err["loc"])
+                path, typed = _spec_path(data.get(key) if key else None, err["loc"][1:])
+                if key is not None and (typed or (key in _EXPECTED and err["type"].endswith("_type"))):
+                    if key not in reported:
+                        reported.add(key)
+                        self.error("K302", f"invalid {self.what} setting '{key}': expected "
+                                   f"{_EXPECTED.get(key, 'another value')}, got {format_value(data[key])}", key)
+                    continue
+                where = ".".join(str(p) for p in (key, *path))
                 self.error("K302", f"invalid {self.what} setting '{where}': {err['msg']}", key)
             return None
 
@@ -261,7 +339,7 @@ class _Checker:
         for name, rule in (*_VALUE_RULES.get((calls, "*"), {}).items(), *_VALUE_RULES.get((calls, cls), {}).items()):
             if name in given and not rule.accepts(given[name], bound):
                 v = given[name]
-                self.error("K302", f"invalid {kind} {call.fn}(...): '{name}' must be {rule.expect}, got {v!r}",
+                self.error("K302", f"invalid {kind} {call.fn}(...): '{name}' must be {rule.expect}, got {_shown(v)}",
                            key, rule.hint(v), span=where(name))
         if calls == "optimizers":
             clips = [k for k in _CLIPS if given.get(k) is not None]
@@ -373,10 +451,16 @@ def check_compile(section: ir.Section, model: ir.Model) -> tuple[CompileSettings
             c.outputs(metrics, outs, key)
             for v in metrics.values():
                 for m in _each(v):
-                    c.setting(m, METRICS, "metric", "metrics", key)
+                    if m is not None:
+                        c.setting(m, METRICS, "metric", "metrics", key)
         elif metrics is not None:
-            for m in metrics:
-                c.setting(m, METRICS, "metric", "metrics", key)
+            for entry in metrics:
+                for m in _each(entry):
+                    if m is not None:
+                        c.setting(m, METRICS, "metric", "metrics", key)
+                if entry is None and len(outs) <= 1:
+                    c.error("K302", f"invalid compile setting '{key}': none is not a metric", key,
+                            "none skips an output only in a list of one entry per output of a model with several")
     c.counts(settings, model)
     return (settings if not c.diags else None), c.diags
 
@@ -393,11 +477,13 @@ def check_train(section: ir.Section, model: ir.Model) -> tuple[TrainSettings | N
         return None, c.diags
     for cb in settings.callbacks:
         c.setting(cb, CALLBACKS, "callback", "callbacks", "callbacks")
+    _check_paths(c, settings)
     if settings.validation_split and settings.validation_data:
         c.error("K302", "give either 'validation_split' or 'validation_data', not both", "validation_data")
     if settings.class_weight and len(output_names(model)) > 1:
         c.error("K302", f"'class_weight' needs a model with one output (as in Keras); model '{model.name}' has "
                 f"{len(output_names(model))}", "class_weight")
+    _check_scale_out(c, settings)
     if settings.data is not None and isinstance(model, ir.FunctionalModel):
         inputs = [i.name for i in model.inputs]
         for name in settings.data.inputs:
@@ -406,6 +492,81 @@ def check_train(section: ir.Section, model: ir.Model) -> tuple[TrainSettings | N
                         "data", did_you_mean(name, inputs) or f"its inputs: {', '.join(inputs)}")
         c.outputs(settings.data.outputs, output_names(model), "data")
     return (settings if not c.diags else None), c.diags
+
+
+#: The argument of each callback that names a file or directory (always its first).
+CALLBACK_PATHS: dict[str, str] = {"TensorBoard": "log_dir", "ModelCheckpoint": "filepath", "CSVLogger": "filename",
+                                  "BackupAndRestore": "backup_dir"}
+
+
+def callback_path(call: ir.Call) -> str | None:
+    """The path a callback call writes to, as the spec gives it (``None`` if it names none)."""
+    name = CALLBACK_PATHS.get(call.fn)
+    if name is None:
+        return None
+    value = call.kwargs.get(name, call.args[0] if call.args else None)
+    return value if isinstance(value, str) and value else None
+
+
+def from_file(span: Span | None) -> bool:
+    """Whether a spec value comes from a spec file (a spec given as text to
+    ``kspec.loads`` has no directory: its caller is code, and its paths are
+    taken as written, relative to the working directory)."""
+    return span is not None and not span.file.startswith("<")
+
+
+def _check_paths(c: _Checker, settings: TrainSettings) -> None:
+    """Paths in a train section are data from a spec that may come from
+    anyone: each resolves inside the spec file's directory or one the user
+    allowed (``--allow-dir``), or it is a K217 error at the path."""
+    if not from_file(c.section.span):
+        return
+    for cb in settings.callbacks:
+        value = callback_path(cb) if isinstance(cb, ir.Call) else None
+        if value is not None and isinstance(cb, ir.Call):
+            span = cb.key_spans.get(CALLBACK_PATHS[cb.fn]) or cb.span or c.at("callbacks")
+            try:
+                confined_path(value, span)
+            except ValueError as exc:
+                c.error("K217", f"{cb.fn}: {exc}", "callbacks", "write a path inside the spec's directory, or "
+                        "allow a directory with --allow-dir DIR", span=span)
+    for key in ("history", "validation_data"):
+        value = getattr(settings, key)
+        if value:
+            try:
+                confined_path(value, c.at(key))
+            except ValueError as exc:
+                c.error("K217", f"'{key}': {exc}", key,
+                        "write a path inside the spec's directory, or allow a directory with --allow-dir DIR")
+
+
+#: The axes of the device mesh a ``layout`` may name.
+_MESH_AXES = ("batch", "model")
+
+
+def _check_scale_out(c: _Checker, settings: TrainSettings) -> None:
+    """``distribution``, ``layout``, ``model_devices`` and the two batch sizes
+    agree with each other."""
+    if settings.batch_size is not None and settings.batch_size_per_device is not None:
+        c.error("K302", "give either 'batch_size' (the global batch) or 'batch_size_per_device', not both",
+                "batch_size_per_device")
+    parallel = settings.distribution == "model_parallel"
+    for key in ("layout", "model_devices"):
+        if getattr(settings, key) is not None and not parallel:
+            c.error("K302", f"'{key}' is a setting of model parallelism", key,
+                    'add distribution = "model_parallel"')
+    if parallel and not settings.layout:
+        c.error("K302", "model parallelism needs a 'layout': which variables to split over the 'model' axis",
+                "distribution", 'add layout = {"dense.*kernel": [none, "model"]}')
+    for pattern, axes in (settings.layout or {}).items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            c.error("K302", f"invalid train setting 'layout': '{pattern}' is not a valid pattern ({exc})", "layout")
+        for axis in axes:
+            if axis is not None and axis not in _MESH_AXES:
+                c.error("K302", f"invalid train setting 'layout': axis '{axis}' for '{pattern}' is not 'batch', "
+                        "'model' or none", "layout", did_you_mean(axis, _MESH_AXES))
 
 
 def _find_model(spec: ir.Spec, section: ir.Section, what: str) -> tuple[ir.Model | None, list[Diagnostic]]:

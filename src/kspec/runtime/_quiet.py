@@ -8,20 +8,29 @@ that backend's framework is imported.
 TensorFlow's C++ runtime writes INFO lines to file descriptor 2 while it
 loads (oneDNN notices, "Could not find cuda drivers", absl's
 "All log messages before absl::InitializeLog()"), and recent releases do so
-before ``TF_CPP_MIN_LOG_LEVEL`` is read. On that backend only, we capture
+before ``TF_CPP_MIN_LOG_LEVEL`` is read. On that backend, we capture
 descriptor 2 during the import and write back every line that is not one of
 those known notices, so real warnings still reach the user. The other
-backends import as they are.
+backends import as they are; but Keras itself imports TensorFlow, when it is
+installed, as a library on any backend (saving checks for its types, and
+``tf.data`` feeds image folders), so on those backends the first import of
+``tensorflow``, whoever makes it, goes through the same filter
+(:class:`_QuietTensorFlowFinder`), and never happens because of kspec alone.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -90,29 +99,78 @@ def import_keras() -> ModuleType:
 
 def _import(backend: str) -> ModuleType:
     importlib.import_module(backend)  # a missing framework is named before Keras reports it its own way
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
     return importlib.import_module("keras")
 
 
-def _import_tensorflow_keras() -> ModuleType:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@contextmanager
+def _filtered_stderr() -> Iterator[None]:
+    """Capture descriptor 2 for the block, then write back every line that
+    is not a known start-up notice (:data:`NOISE`)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no real descriptor 2 (embedded use)
-        return importlib.import_module("keras")
+        yield
+        return
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            keras = importlib.import_module("keras")
-            tf = importlib.import_module("tensorflow")  # loads the C++ runtime while captured
-            tf.config.list_physical_devices()  # device start-up logs its notices now
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-        capture.seek(0)
-        text = capture.read().decode("utf-8", "replace")
-    kept = [line for line in text.splitlines() if line.strip() and not NOISE.search(line)]
-    if kept:
-        sys.stderr.write("\n".join(kept) + "\n")
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if line.strip() and not NOISE.search(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+
+
+def _import_tensorflow_keras() -> ModuleType:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _filtered_stderr():
+        keras = importlib.import_module("keras")
+        tf = importlib.import_module("tensorflow")  # loads the C++ runtime while captured
+        tf.config.list_physical_devices()  # device start-up logs its notices now
     return keras
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """TensorFlow's own loader, run with its start-up notices filtered."""
+
+    def __init__(self, inner: importlib.abc.Loader) -> None:
+        self.inner = inner
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with _filtered_stderr():
+            self.inner.exec_module(module)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """On the JAX and PyTorch backends: the first import of ``tensorflow``
+    (Keras makes it lazily, as a library) runs through :func:`_filtered_stderr`.
+    A look-up without import (``importlib.util.find_spec``) is answered too."""
+
+    def __init__(self) -> None:
+        self.looking = False
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "tensorflow" or self.looking:
+            return None
+        self.looking = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.looking = False
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _QuietLoader(spec.loader)
+        return spec

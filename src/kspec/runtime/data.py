@@ -19,16 +19,38 @@ larger than ``array_bytes`` (1 GiB by default), or a file that unpacks to
 more than ``data_bytes`` (2 GiB) in all, is refused from the sizes the
 archive and the ``.npy`` headers declare, before anything is allocated. Only regular
 files are read (never a FIFO or a device), and never a pickle.
+
+Data larger than memory is streamed, never read whole:
+
+- a directory of ``.npy`` files (``<name>.npy`` per input and output, or
+  ``x.npy`` and ``y.npy``) is memory-mapped: each array is a
+  :class:`DiskArray`, whose rows are read a batch at a time through a
+  short-lived memory map (so the pages read do not stay resident);
+- a CSV file larger than :data:`STREAM_BYTES` is parsed in chunks of
+  :data:`CSV_CHUNK_ROWS` rows by numpy (``np.loadtxt``, not row by row in
+  Python) into temporary ``.npy`` files, one per input and output, which kspec
+  removes when it exits.
+
+Both are checked like arrays in memory (names, shapes, dtypes, rows, and
+NaN or infinite values chunk by chunk) and reach ``fit`` as a
+``keras.utils.PyDataset`` (:mod:`kspec.runtime.training`). The size limits
+bound what is held in memory, so they do not apply to streamed data.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
+import itertools
 import math
+import mmap
 import os
+import shutil
 import stat
+import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +63,10 @@ from kspec.spec.limits import Limits
 from kspec.spec.settings import DataMapping
 
 __all__ = [
+    "CSV_CHUNK_ROWS",
+    "STREAM_BYTES",
     "Dataset",
+    "DiskArray",
     "Port",
     "check_arrays",
     "check_finite",
@@ -65,17 +90,95 @@ class Port:
     span: ir.Span | None = None
 
 
+#: CSV files larger than this are streamed (see the module's docstring).
+STREAM_BYTES = 256 << 20
+#: Rows of a streamed CSV file parsed at a time.
+CSV_CHUNK_ROWS = 65_536
+
+
+class DiskArray:
+    """A ``.npy`` array on disk, or a range of its rows (``start``, ``stop``,
+    ``step``), read only by :meth:`read`, each time through a new memory map
+    that is closed again, so what was read does not stay resident."""
+
+    def __init__(self, path: Path, offset: int, dtype: np.dtype[Any], shape: tuple[int, ...],
+                 rows: range | None = None) -> None:
+        self.path, self.offset, self.dtype, self.full_shape = path, offset, dtype, shape
+        self.rows = rows if rows is not None else range(shape[0])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.full_shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.full_shape)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, rows: slice) -> DiskArray:
+        return DiskArray(self.path, self.offset, self.dtype, self.full_shape, self.rows[rows])
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``start`` to ``stop`` of this view, as an array in memory."""
+        picked = self.rows[start:stop]
+        if not picked:
+            return np.empty((0, *self.full_shape[1:]), self.dtype)
+        first, last = min(picked[0], picked[-1]), max(picked[0], picked[-1])
+        row_items = math.prod(self.full_shape[1:])
+        start_byte = self.offset + first * row_items * self.dtype.itemsize
+        aligned = start_byte - start_byte % mmap.ALLOCATIONGRANULARITY
+        count = (last - first + 1) * row_items
+        with self.path.open("rb") as fh, mmap.mmap(fh.fileno(), start_byte - aligned + count * self.dtype.itemsize,
+                                                   access=mmap.ACCESS_READ, offset=aligned) as mapped:
+            rows = np.frombuffer(mapped, self.dtype, count, start_byte - aligned).reshape(-1, *self.full_shape[1:])
+            out = np.array(rows[:: picked.step] if picked.step > 0 else rows[::-1][:: -picked.step])
+            del rows  # the map closes only once no array looks into it
+        return out
+
+
+def _read(array: np.ndarray | DiskArray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows of an array in memory or on disk."""
+    return array.read(start, stop) if isinstance(array, DiskArray) else array[start:stop]
+
+
 @dataclass
 class Dataset:
-    """Arrays keyed by input and output name, checked."""
+    """Arrays keyed by input and output name, checked; in memory, or on disk
+    (:class:`DiskArray`) when the data is streamed."""
 
-    x: dict[str, np.ndarray]
-    y: dict[str, np.ndarray]
+    x: dict[str, Any]
+    y: dict[str, Any]
     rows: int
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the arrays stay on disk (read a batch at a time)."""
+        return any(isinstance(a, DiskArray) for a in (*self.x.values(), *self.y.values()))
+
+    def take(self, rows: slice) -> Dataset:
+        """The same arrays, only the rows ``rows`` selects (one process's share)."""
+        x = {k: v[rows] for k, v in self.x.items()}
+        y = {k: v[rows] for k, v in self.y.items()}
+        return Dataset(x, y, len(range(*rows.indices(self.rows))))
+
+    def batch(self, names: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
+        """Rows ``start`` to ``stop`` of ``names`` (``self.x`` or ``self.y``) in memory."""
+        return {k: _read(v, start, stop) for k, v in names.items()}
 
 
 def output_names(keras_model: Any) -> list[str]:
-    """Output names of a built model (a Sequential model: its last layer's name)."""
+    """Output names of a built model, in the order of ``keras_model.outputs``:
+    the keys of a model built with a dict of outputs (Keras flattens a dict
+    in sorted key order), else the output layers' names (a Sequential model:
+    its last layer's name)."""
+    try:
+        structure = keras_model.output
+    except Exception:  # a model never called has no output structure
+        structure = None
+    if isinstance(structure, dict):
+        return sorted(structure)
     names = getattr(keras_model, "output_names", None)
     if names:
         return list(names)
@@ -116,11 +219,20 @@ def load_data(path: str | Path, ins: list[Port], outs: list[Port], mapping: Data
     path = Path(path)
     bounds = bounds or limits.current()
     suffix = path.suffix.lower()
+    if path.is_dir():
+        data = check_arrays(_open_npy_dir(path), ins, outs, str(path), need_targets=need_targets)
+        if check_finite:
+            _check_finite_arrays(data, ins, outs, str(path))
+        return data
     if suffix not in (".npz", ".csv"):
-        raise _error(f"{path}: unknown data format '{suffix}'", None, "use a .npz or .csv file")
+        raise _error(f"{path}: unknown data format '{suffix}'", None,
+                     "use a .npz or .csv file, or a directory of .npy files")
     size = _regular_size(path)
+    arrays: dict[str, Any]
     if suffix == ".npz":
         arrays = _read_npz(path, bounds)
+    elif size > STREAM_BYTES:
+        arrays = _stream_csv(path, ins, outs, mapping, need_targets, check_finite)
     else:
         if size > bounds.data_bytes:
             raise _too_big(f"{path}: the CSV file is {_bytes(size)}", bounds.data_bytes, "data_bytes")
@@ -129,6 +241,40 @@ def load_data(path: str | Path, ins: list[Port], outs: list[Port], mapping: Data
     if check_finite and suffix == ".npz":
         _check_finite_arrays(data, ins, outs, str(path))
     return data
+
+
+def _open_npy_dir(path: Path) -> dict[str, Any]:
+    """Every ``<name>.npy`` of a directory as a :class:`DiskArray` (nothing
+    read but the headers); a data error for a file that is no plain array."""
+    arrays: dict[str, Any] = {}
+    for file in sorted(path.glob("*.npy")):
+        size = _regular_size(file)
+        with file.open("rb") as fh:
+            try:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise ValueError(f".npy format version {version[0]}.{version[1]} is not read by kspec")
+            except (ValueError, EOFError) as exc:
+                raise _error(f"{file}: not a valid .npy array ({exc})", None) from None
+            offset = fh.tell()
+        if dtype.hasobject:
+            raise _error(f"{file}: the array holds Python objects, which only pickle can load, and kspec never "
+                         "unpickles data", None, "save numeric arrays")
+        if fortran and len(shape) > 1:
+            raise _error(f"{file}: the array is stored column by column (Fortran order); kspec streams rows",
+                         None, "save it with numpy.save(path, numpy.ascontiguousarray(array))")
+        if offset + math.prod(shape) * dtype.itemsize > size:
+            raise _error(f"{file}: not a valid .npy array (its header declares {_shape(tuple(shape))} {dtype}, "
+                         f"more than the file holds)", None)
+        arrays[file.stem] = DiskArray(file, offset, dtype, tuple(shape))
+    if not arrays:
+        raise _error(f"{path}: the directory holds no .npy files", None,
+                     "save one <name>.npy per input and output (or x.npy and y.npy)")
+    return arrays
 
 
 def _regular_size(path: Path) -> int:
@@ -246,9 +392,15 @@ def check_finite(arrays: dict[str, np.ndarray], ports: list[Port], what: str, so
     naming the array and the row (counted from 0, as in ``array[row]``)."""
     spans = {p.name: p.span for p in ports}
     for name, array in arrays.items():
-        if array.dtype.kind not in "fc" or array.size == 0:
+        if array.dtype.kind not in "fc" or math.prod(array.shape) == 0:
             continue
-        found = _first_nonfinite(array.reshape(array.shape[0], -1))
+        found = None
+        for start in range(0, len(array), CSV_CHUNK_ROWS):  # a chunk at a time: the array may be on disk
+            chunk = _read(array, start, start + CSV_CHUNK_ROWS)
+            found = _first_nonfinite(chunk.reshape(chunk.shape[0], -1))
+            if found is not None:
+                found = (found[0] + start, *found[1:])
+                break
         if found is not None:
             row, _, value = found
             raise _error(f"{source}: {what} '{name}' has {_describe(value)} in row {row} (rows count from 0)",
@@ -327,6 +479,115 @@ def _read_csv(path: Path, ins: list[Port], outs: list[Port], mapping: DataMappin
     return out
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Where one array of a streamed CSV file comes from."""
+
+    key: str
+    port: Port | None
+    index: list[int]
+    squeeze: bool  # one column for a port of shape (): a 1-D array
+    dtype: np.dtype[Any]
+
+
+def _csv_plan(path: Path, header: list[str], ins: list[Port], outs: list[Port], mapping: DataMapping,
+              need_targets: bool) -> list[_Columns]:
+    """Which columns make which array, by the same rules as :func:`_read_csv`."""
+    index = {name: i for i, name in enumerate(header)}
+    float64 = np.dtype("float64")
+
+    def dtype(port: Port, is_input: bool) -> np.dtype[Any]:
+        return np.dtype(port.dtype) if is_input and "int" in port.dtype else float64
+
+    plan: list[_Columns] = []
+    if mapping.inputs or mapping.outputs:
+        for ports_, names, is_input in ((ins, mapping.inputs, True), (outs, mapping.outputs, False)):
+            for port in ports_:
+                if port.name not in names:
+                    continue
+                cols = names[port.name]
+                cols = [cols] if isinstance(cols, str) else cols
+                for c in cols:
+                    if c not in index:
+                        raise _error(f"{path}: no column '{c}' for '{port.name}'", port.span, did_you_mean(c, header))
+                plan.append(_Columns(port.name, port, [index[c] for c in cols],
+                                     len(cols) == 1 and port.shape == (), dtype(port, is_input)))
+    elif len(ins) == 1 and len(outs) == 1:
+        width = ins[0].shape[0] if len(ins[0].shape) == 1 else None
+        n_in = width if width is not None and width < len(header) else len(header) - int(need_targets)
+        plan.append(_Columns("x", ins[0], list(range(n_in)), False, dtype(ins[0], True)))
+        if need_targets:
+            plan.append(_Columns("y", None, list(range(n_in, len(header))), False, float64))
+    else:
+        raise _error(f"{path}: a model with several inputs or outputs needs a 'data' mapping of CSV columns",
+                     None, "add data: {inputs: {name: [col, ...]}, outputs: {name: col}} to the train section")
+    return plan
+
+
+def _stream_dir() -> Path:
+    """A new temporary directory for streamed data, removed when kspec exits
+    (kspec created it, and only it)."""
+    folder = Path(tempfile.mkdtemp(prefix="kspec-stream-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _stream_csv(path: Path, ins: list[Port], outs: list[Port], mapping: DataMapping | None,
+                need_targets: bool, finite: bool) -> dict[str, Any]:
+    """A large CSV file parsed :data:`CSV_CHUNK_ROWS` rows at a time into one
+    raw array file per input and output (see the module's docstring)."""
+    mapping = mapping or DataMapping()
+    folder = _stream_dir()
+    with path.open(newline="", encoding="utf-8") as fh:
+        numbered: Iterator[tuple[int, str]] = ((n, line) for n, line in enumerate(fh, 1) if line.strip())
+        first = next(numbered, None)
+        if first is None:
+            raise _error(f"{path}: the CSV file is empty", None)
+        names = next(csv.reader([first[1]], delimiter=mapping.delimiter))
+        header = names if mapping.header else [str(i) for i in range(len(names))]
+        if not mapping.header:
+            numbered = itertools.chain([first], numbered)
+        plan = _csv_plan(path, header, ins, outs, mapping, need_targets)
+        used = sorted({i for cols in plan for i in cols.index})
+        files = {cols.key: (folder / f"{cols.key}.bin").open("wb") for cols in plan}
+        rows = 0
+        try:
+            while block := list(itertools.islice(numbered, CSV_CHUNK_ROWS)):
+                table = _parse_chunk(path, [line for _, line in block], len(header), mapping.delimiter)
+                if finite and used:
+                    found = _first_nonfinite(table[:, used])
+                    if found is not None:
+                        row, col, value = found
+                        name = f"'{header[used[col]]}'" if mapping.header else str(used[col] + 1)
+                        raise _error(f"{path}: column {name} has {_describe(value)} on line {block[row][0]}", None,
+                                     _NONFINITE_HINT)
+                for cols in plan:
+                    part = table[:, cols.index[0]] if cols.squeeze else table[:, cols.index]
+                    if cols.dtype.kind in "iu" and not np.all(np.mod(part, 1) == 0):
+                        port = cols.port or ins[0]
+                        raise _error(f"{path}: input '{port.name}' has dtype float64 but the model expects "
+                                     f"{port.dtype}", port.span, "integer inputs (token ids) need integer arrays")
+                    files[cols.key].write(np.ascontiguousarray(part, dtype=cols.dtype).tobytes())
+                rows += len(block)
+        finally:
+            for out in files.values():
+                out.close()
+    return {cols.key: DiskArray(folder / f"{cols.key}.bin", 0, cols.dtype,
+                                (rows,) if cols.squeeze else (rows, len(cols.index))) for cols in plan}
+
+
+def _parse_chunk(path: Path, lines: list[str], width: int, delimiter: str) -> np.ndarray:
+    """Rows of CSV text as a float64 table, parsed by numpy."""
+    try:
+        table = np.loadtxt(lines, delimiter=delimiter, dtype="float64", ndmin=2, quotechar='"', comments=None)
+    except ValueError as exc:
+        raise _error(f"{path}: every CSV value must be a number with the same count per row ({exc})", None) from None
+    if table.shape[1] != width:
+        raise _error(f"{path}: every CSV value must be a number with the same count per row (the header has "
+                     f"{width} columns, the rows {table.shape[1]})", None)
+    return table
+
+
 def _fits(array: np.ndarray, port: Port, is_target: bool) -> bool:
     kind = array.dtype.kind
     if kind not in "biuf":
@@ -375,7 +636,7 @@ def check_arrays(arrays: dict[str, np.ndarray], ins: list[Port], outs: list[Port
             raise _error(f"{source}: missing array for {what} '{port.name}' (expected shape "
                          f"{_shape((None, *port.shape))})", port.span,
                          f"the file has: {', '.join(arrays) or 'no arrays'}")
-        a = np.asarray(arrays[port.name])
+        a = arrays[port.name] if isinstance(arrays[port.name], DiskArray) else np.asarray(arrays[port.name])
         if a.ndim == 0 or not _shape_ok(tuple(a.shape[1:]), port.shape, is_target):
             raise _error(f"{source}: {what} '{port.name}' has shape {_shape(tuple(a.shape))} but the model expects "
                          f"{_shape((None, *port.shape))}", port.span)

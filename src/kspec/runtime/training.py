@@ -16,6 +16,7 @@ Keras rejecting an argument (``Adam(learning_rat=...)``) becomes a located
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import inspect
@@ -38,7 +39,8 @@ from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.settings import CompileSettings, TrainSettings
 
-__all__ = ["FitResult", "compile_model", "fit", "make_callbacks", "plot_history", "seed_everything", "write_history"]
+__all__ = ["FitResult", "Placement", "batch_stream", "compile_model", "fit", "make_callbacks", "plot_history",
+           "seed_everything", "start_distribution", "write_history"]
 
 
 @cache
@@ -168,10 +170,11 @@ def compile_model(model: Any, settings: CompileSettings, section: ir.Section | N
         r.span = section.at(key) if section else None
         value = getattr(settings, key)
         if isinstance(value, dict):
-            metric_lists[key] = {k: [r.metric(m) for m in (v if isinstance(v, list) else [v])]
+            metric_lists[key] = {k: None if v is None else [r.metric(m) for m in (v if isinstance(v, list) else [v])]
                                  for k, v in value.items()}
-        elif value is not None:
-            metric_lists[key] = [r.metric(m) for m in value]
+        elif value is not None:  # entries: a metric, or (one per output) a list of metrics or none
+            metric_lists[key] = [None if m is None else [r.metric(x) for x in m] if isinstance(m, list)
+                                 else r.metric(m) for m in value]
     try:
         model.compile(optimizer=optimizer, loss=loss, loss_weights=settings.loss_weights,
                       metrics=metric_lists.get("metrics"), weighted_metrics=metric_lists.get("weighted_metrics"),
@@ -180,21 +183,76 @@ def compile_model(model: Any, settings: CompileSettings, section: ir.Section | N
     except (TypeError, ValueError, KeyError) as exc:
         raise KspecError(Diagnostic("K311", f"Keras cannot compile model '{model.name}': {clean_keras_message(exc)}",
                                     section.span if section else None)) from None
+    if settings.jit_compile == "auto":
+        _save_jit_compile_as_auto(model)
     # Build the optimizer's slots now, so a model saved before training
     # reloads its optimizer state without Keras's "skipping variables" warning.
     model.optimizer.build(model.trainable_variables)
     return model
 
 
+def _save_jit_compile_as_auto(model: Any) -> None:
+    """Keras saves ``jit_compile="auto"`` as what it resolved to on the
+    backend in use (XLA on JAX, eager on PyTorch); the saved model keeps the
+    spec's ``"auto"`` instead, so it reloads compiled the same way on any
+    backend (each resolves "auto" its own way)."""
+    resolved = model.get_compile_config
+
+    def get_compile_config() -> Any:
+        config = resolved()
+        if isinstance(config, dict) and "jit_compile" in config:
+            config = {**config, "jit_compile": "auto"}
+        return config
+
+    model.get_compile_config = get_compile_config
+
+
+#: What ``BackupAndRestore`` writes in its directory (and deletes with it when training ends).
+_BACKUP_FILES = frozenset({"latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp",
+                           "training_metadata.json.bkp"})
+
+
+def _spec_paths(call: ir.Call, section: ir.Section | None, r: _Resolver) -> ir.Call:
+    """A callback call whose path (``log_dir``, ``filepath`` ...) is resolved
+    against the spec's directory, where the check pass confined it. A
+    ``BackupAndRestore`` directory (which Keras deletes when training ends)
+    must be new, empty, or hold only an earlier backup; anything else is
+    refused, so kspec never deletes what it did not create."""
+    from kspec.compiler.sections import CALLBACK_PATHS, callback_path, from_file
+    from kspec.spec.source import confined_path
+
+    value = callback_path(call)
+    if value is None or section is None or not from_file(section.span):
+        return call
+    name = CALLBACK_PATHS[call.fn]
+    try:
+        path = confined_path(value, call.key_spans.get(name) or call.span or section.at("callbacks"))
+    except ValueError as exc:  # the check pass says so first; a spec built by hand may not have run it
+        raise r.fail(f"{call.fn}: {exc}") from None
+    if call.fn == "BackupAndRestore" and path.exists():
+        kept = sorted(p.name for p in path.iterdir()) if path.is_dir() else [path.name]
+        if not path.is_dir() or set(kept) - _BACKUP_FILES:
+            what = "is not a directory" if not path.is_dir() else "holds files kspec did not write: " + ", ".join(
+                kept[:3]) + (" ..." if len(kept) > 3 else "")
+            raise KspecError(Diagnostic(
+                "K312", f"BackupAndRestore would delete '{value}' when training ends, and it {what}",
+                call.key_spans.get(name) or call.span or section.at("callbacks"),
+                "give a backup directory that does not exist yet (or is empty)"))
+    if name in call.kwargs:
+        return call.model_copy(update={"kwargs": {**call.kwargs, name: str(path)}})
+    return call.model_copy(update={"args": [str(path), *call.args[1:]]})
+
+
 def make_callbacks(settings: TrainSettings, section: ir.Section | None = None) -> list[Any]:
-    """The ``callbacks`` of a train section as Keras callback objects.
+    """The ``callbacks`` of a train section as Keras callback objects, their
+    paths relative to the spec's directory (:func:`_spec_paths`).
 
     Directories for checkpoint, TensorBoard and CSV files are created."""
     classes = _classes("callbacks")
     r = _Resolver(section.at("callbacks") if section else None)
     out = []
     for value in settings.callbacks:
-        call = value if isinstance(value, ir.Call) else ir.Call(fn=value)
+        call = _spec_paths(value if isinstance(value, ir.Call) else ir.Call(fn=value), section, r)
         if call.fn == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
             raise r.fail("the TensorBoard callback needs the 'tensorboard' package, which is not installed",
                          "pip install tensorboard")
@@ -206,6 +264,182 @@ def make_callbacks(settings: TrainSettings, section: ir.Section | None = None) -
                 (path if attr == "log_dir" else path.parent).mkdir(parents=True, exist_ok=True)
         out.append(cb)
     return out
+
+
+@dataclass
+class Placement:
+    """Where one training process runs, from the train section's
+    ``distribution`` and ``mixed_precision`` and the command line's process
+    settings: ``scope()`` is entered to build and compile the model (a
+    ``tf.distribute`` strategy's scope on TensorFlow; nothing on JAX, whose
+    ``keras.distribution`` is set globally), ``replicas`` the number of model
+    copies a global batch is split over, and ``process_id`` /
+    ``num_processes`` this process among those of a multi-process run."""
+
+    scope: Callable[[], Any] = contextlib.nullcontext
+    replicas: int = 1
+    process_id: int = 0
+    num_processes: int = 1
+    strategy: str = "single device"
+
+    def global_batch(self, settings: TrainSettings) -> int | None:
+        """The batch of one training step over every device of every
+        process: ``batch_size`` as written, or ``batch_size_per_device``
+        times the number of replicas."""
+        if settings.batch_size_per_device is not None:
+            return settings.batch_size_per_device * self.replicas
+        return settings.batch_size
+
+    def shard(self, rows: int) -> slice:
+        """The rows of the training data this process feeds (every
+        ``num_processes``-th row from its id; all rows with one process)."""
+        return slice(self.process_id, rows, self.num_processes)
+
+
+def _refuse(message: str, span: Span | None, hint: str | None = None) -> KspecError:
+    return KspecError(Diagnostic("K312", message, span, hint))
+
+
+def start_distribution(settings: TrainSettings, *, coordinator: str | None = None, num_processes: int = 1,
+                       process_id: int = 0, span: Span | None = None) -> Placement:
+    """Set up mixed precision and distribution before the model is built.
+
+    - ``mixed_precision``: ``keras.mixed_precision.set_dtype_policy``.
+    - a multi-process run (``coordinator``, JAX): ``keras.distribution.initialize``
+      starts JAX's distributed runtime; on TensorFlow the workers come from
+      ``TF_CONFIG``, as ``tf.distribute`` reads it.
+    - ``distribution = "data_parallel"``: ``keras.distribution.DataParallel``
+      over every device on JAX, ``tf.distribute.MirroredStrategy`` over the
+      local devices on TensorFlow (``MultiWorkerMirroredStrategy`` when
+      ``TF_CONFIG`` names several workers).
+    - ``distribution = "model_parallel"`` (JAX): a ``DeviceMesh`` of axes
+      ``batch`` x ``model`` (``model_devices`` wide) and a ``LayoutMap`` from
+      the section's ``layout`` (variable-path pattern -> one axis name or
+      none per dimension).
+
+    A setting the backend cannot honour is a K312 error at ``span``."""
+    keras = import_keras()
+    backend = keras.backend.backend()
+    if settings.mixed_precision is not None:
+        keras.mixed_precision.set_dtype_policy(settings.mixed_precision)
+    placement = Placement(process_id=process_id, num_processes=num_processes)
+    if coordinator is not None:
+        if backend != "jax":
+            raise _refuse(f"--coordinator starts JAX's distributed runtime; the {backend} backend has its own "
+                          "launcher", span, "on TensorFlow, describe the workers in TF_CONFIG" if backend ==
+                          "tensorflow" else "train on several processes with the JAX or TensorFlow backend")
+        if settings.distribution is None:
+            raise _refuse("several processes need a 'distribution' in the train section", span,
+                          'add distribution = "data_parallel"')
+        keras.distribution.initialize(job_addresses=coordinator, num_processes=num_processes,
+                                      process_id=process_id)
+    if settings.distribution is None:
+        return placement
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        if settings.distribution == "data_parallel":
+            # kspec gives each process its own rows (Placement.shard), so Keras shards nothing again.
+            keras.distribution.set_distribution(keras.distribution.DataParallel(
+                devices=devices, auto_shard_dataset=coordinator is None))
+            placement.replicas, placement.strategy = len(devices), f"data parallel over {len(devices)} devices"
+        else:
+            placement.replicas = _model_parallel(keras, settings, devices, span, coordinator is not None)
+            placement.strategy = (f"model parallel over {len(devices)} devices ({placement.replicas} x "
+                                  f"{len(devices) // placement.replicas})")
+        if coordinator is not None:
+            placement.strategy += f", process {process_id} of {num_processes}"
+        return placement
+    if backend == "tensorflow" and settings.distribution == "data_parallel":
+        import tensorflow as tf
+
+        if _tf_workers() > 1:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            placement.process_id, placement.num_processes = _tf_task_index(), _tf_workers()
+        else:
+            gpus = tf.config.list_logical_devices("GPU")
+            strategy = tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
+        placement.scope = strategy.scope
+        placement.replicas = int(strategy.num_replicas_in_sync)
+        placement.strategy = f"{type(strategy).__name__} over {placement.replicas} devices"
+        return placement
+    raise _refuse(f"distribution = {settings.distribution!r} is not available on the {backend} backend", span,
+                  "model parallelism needs the JAX backend; data parallelism JAX or TensorFlow"
+                  if backend != "torch" else "train distributed with the JAX or TensorFlow backend")
+
+
+def _model_parallel(keras: Any, settings: TrainSettings, devices: list[Any], span: Span | None,
+                    sharded: bool) -> int:
+    """Set a ``ModelParallel`` distribution; returns the size of the batch axis."""
+    width = settings.model_devices or len(devices)
+    if len(devices) % width:
+        raise _refuse(f"model_devices = {width} does not divide the {len(devices)} devices", span,
+                      f"give a divisor of {len(devices)}")
+    dist = keras.distribution
+    mesh = dist.DeviceMesh(shape=(len(devices) // width, width), axis_names=["batch", "model"], devices=devices)
+    layout_map = dist.LayoutMap(mesh)
+    for pattern, axes in (settings.layout or {}).items():
+        layout_map[pattern] = tuple(axes)
+    dist.set_distribution(dist.ModelParallel(layout_map=layout_map, batch_dim_name="batch",
+                                             auto_shard_dataset=not sharded))
+    return len(devices) // width
+
+
+def _tf_config() -> dict[str, Any]:
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _tf_workers() -> int:
+    """How many workers ``TF_CONFIG`` names (chief included); 1 without it."""
+    cluster = _tf_config().get("cluster", {})
+    return sum(len(cluster.get(role, [])) for role in ("chief", "worker")) or 1
+
+
+def _tf_task_index() -> int:
+    task = _tf_config().get("task", {})
+    return int(task.get("index", 0)) + (1 if task.get("type") == "worker" and "chief" in
+                                        _tf_config().get("cluster", {}) else 0)
+
+
+def batch_stream(data: Any, batch_size: int | None, *, shuffle: bool = False, seed: int | None = None,
+                 targets: bool = True) -> Any:
+    """A ``keras.utils.PyDataset`` over a :class:`~kspec.runtime.data.Dataset`
+    whose arrays stay on disk: each batch is read when Keras asks for it
+    (``batch_size`` rows, 32 when not given), so memory holds a few batches,
+    never the data. ``shuffle`` visits the batches in a new random order each
+    epoch (rows within a batch stay together, which keeps reads sequential)."""
+    import numpy as np
+
+    base: Any = import_keras().utils.PyDataset
+    size = batch_size or 32
+    rows: int = data.rows
+    count = math.ceil(rows / size)
+
+    def one(arrays: dict[str, Any]) -> Any:
+        return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+    class BatchStream(base):  # type: ignore[misc]  # keras is untyped
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(count) if shuffle else np.arange(count)
+
+        def __len__(self) -> int:
+            return count
+
+        def __getitem__(self, i: int) -> Any:
+            start = int(self.order[i]) * size
+            x = one(data.batch(data.x, start, start + size))
+            return (x, one(data.batch(data.y, start, start + size))) if targets else (x,)
+
+        def on_epoch_end(self) -> None:
+            if shuffle:
+                self.order = self.rng.permutation(count)
+
+    return BatchStream()
 
 
 def seed_everything(seed: int | None) -> None:
@@ -265,9 +499,10 @@ def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tupl
     history = keras.callbacks.History()
     class_weight = ({int(k): v for k, v in settings.class_weight.items()} if settings.class_weight else None)
     result = FitResult()
+    streamed = isinstance(x, keras.utils.PyDataset)  # batches come from the stream (see batch_stream)
     try:
-        model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size,
-                  validation_split=settings.validation_split if validation is None else 0.0,
+        model.fit(x, y, epochs=settings.epochs, batch_size=None if streamed else settings.batch_size,
+                  validation_split=settings.validation_split if validation is None and not streamed else 0.0,
                   validation_data=validation, shuffle=settings.shuffle, class_weight=class_weight,
                   callbacks=[_stop_on_nonfinite_loss(), *(callbacks or []), history],
                   verbose=settings.verbose if verbose is None else verbose)

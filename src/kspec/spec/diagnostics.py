@@ -39,7 +39,7 @@ CODES: dict[str, str] = {
     "K214": "a block used where it cannot be, or called with wrong arguments",
     "K215": "the number of tensors a block returns",
     "K216": "a limit on expansion (statements, loop iterations)",
-    "K217": "a 'use' that cannot be read or is not allowed",
+    "K217": "a path in a spec (use, a vocabulary, callback and history paths) that cannot be read or is not allowed",
     "K301": "an unknown, doubled or surplus argument of a layer",
     "K302": "an argument value Keras refuses",
     "K303": "a missing argument, or an unknown loss, metric or optimizer",

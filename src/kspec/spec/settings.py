@@ -7,6 +7,8 @@ which the runtime reads.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from kspec.spec import ir
@@ -14,6 +16,7 @@ from kspec.spec import ir
 __all__ = ["CompileSettings", "DataMapping", "TrainSettings"]
 
 _Setting = str | ir.Call
+_Metrics = list[_Setting | list[_Setting] | None] | dict[str, list[_Setting] | _Setting | None]
 
 
 class _Strict(BaseModel):
@@ -28,8 +31,12 @@ class CompileSettings(_Strict):
     optimizer: _Setting = "rmsprop"
     loss: _Setting | dict[str, _Setting | None] | list[_Setting] | None = None
     loss_weights: dict[str, float] | list[float] | None = None
-    metrics: list[_Setting] | dict[str, list[_Setting] | _Setting] | None = None
-    weighted_metrics: list[_Setting] | dict[str, list[_Setting] | _Setting] | None = None
+    #: Every form Keras 3 takes: a list (one output: metrics, nested lists
+    #: flattened; several outputs: one entry per output, each a metric, a
+    #: list of metrics or none), or a mapping of output names to a metric, a
+    #: list of metrics or none.
+    metrics: _Metrics | None = None
+    weighted_metrics: _Metrics | None = None
     run_eagerly: bool = False
     jit_compile: bool | str = "auto"
     steps_per_execution: int = Field(default=1, ge=1)
@@ -62,3 +69,13 @@ class TrainSettings(_Strict):
     verbose: int | str = "auto"
     seed: int | None = None
     data: DataMapping | None = None
+    #: Scale-out: "data_parallel" (a copy of the model per device, the batch
+    #: split over them) or "model_parallel" (JAX: large variables split over
+    #: a ``model`` axis of ``model_devices`` devices, as ``layout`` says).
+    distribution: Literal["data_parallel", "model_parallel"] | None = None
+    model_devices: int | None = Field(default=None, ge=1)
+    layout: dict[str, list[str | None]] | None = None
+    #: ``batch_size`` is the global batch (every device of every process);
+    #: ``batch_size_per_device`` gives it per device instead (not both).
+    batch_size_per_device: int | None = Field(default=None, ge=1)
+    mixed_precision: Literal["mixed_float16", "mixed_bfloat16", "float32"] | None = None
