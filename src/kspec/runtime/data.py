@@ -251,13 +251,7 @@ def _open_npy_dir(path: Path) -> dict[str, Any]:
         size = _regular_size(file)
         with file.open("rb") as fh:
             try:
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-                else:
-                    raise ValueError(f".npy format version {version[0]}.{version[1]} is not read by kspec")
+                shape, fortran, dtype = _npy_header(fh)
             except (ValueError, EOFError) as exc:
                 raise _error(f"{file}: not a valid .npy array ({exc})", None) from None
             offset = fh.tell()
@@ -348,17 +342,24 @@ def _read_members(path: Path, archive: zipfile.ZipFile, bounds: Limits) -> dict[
     return arrays
 
 
+def _npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """(shape, Fortran order, dtype) from a ``.npy`` header, the file left at
+    the data; ``ValueError``/``EOFError`` for anything else."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not read by kspec")
+    return tuple(shape), bool(fortran), dtype
+
+
 def _check_npy_header(path: Path, key: str, fh: IO[bytes], stored: int, bounds: Limits) -> None:
     """Refuse a member whose ``.npy`` header declares an array that is too
     large, larger than the member holds, or made of Python objects (pickle)."""
     try:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-        else:
-            raise ValueError(f".npy format version {version[0]}.{version[1]} is not read by kspec")
+        shape, _, dtype = _npy_header(fh)
     except (ValueError, EOFError) as exc:
         raise _error(f"{path}: member '{key}' is not a valid .npy array ({exc})", None) from None
     if dtype.hasobject:

@@ -376,13 +376,18 @@ class _Decompiler:
     def whole_config_call(self, type_: str, entry: dict[str, Any], name: str) -> ir.LayerCall:
         """A layer written with its whole configuration (a class kspec has no
         defaults for), without the name and the usual dtype and trainable."""
+        return ir.LayerCall(type=type_, kwargs=self.whole_config(entry, name))
+
+    def whole_config(self, entry: dict[str, Any], name: str) -> dict[str, Any]:
+        """A layer's whole configuration as keyword arguments, without its
+        name and the usual ``dtype`` and ``trainable``."""
         config = {k: v for k, v in dict(entry["config"]).items() if k != "name"}
         kwargs = {k: self.value(k, v, name, False) for k, v in config.items()}
         if kwargs.get("dtype") == "float32":
             kwargs.pop("dtype")
         if kwargs.get("trainable") is True:
             kwargs.pop("trainable")
-        return ir.LayerCall(type=type_, kwargs=kwargs)
+        return kwargs
 
     def custom_call(self, entry: dict[str, Any], name: str) -> ir.LayerCall | None:
         """With ``allow_custom``: a layer of a class registered with Keras
@@ -393,13 +398,7 @@ class _Decompiler:
             return None
         if self.keras.saving.get_registered_object(registered) is None:
             return None
-        config = {k: v for k, v in dict(entry["config"]).items() if k != "name"}
-        kwargs = {k: self.value(k, v, name, False) for k, v in config.items()}
-        if kwargs.get("dtype") == "float32":
-            kwargs.pop("dtype")
-        if kwargs.get("trainable") is True:
-            kwargs.pop("trainable")
-        return ir.LayerCall(type=registered, kwargs=kwargs)
+        return ir.LayerCall(type=registered, kwargs=self.whole_config(entry, name))
 
     def reference_config(self, cls: type, config: dict[str, Any], required: list[str]) -> dict[str, Any]:
         try:
