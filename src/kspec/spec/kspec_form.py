@@ -1,8 +1,13 @@
 """The ``.kspec`` front end: text -> IR.
 
-Lark (LALR, grammar in ``kspec/grammars/kspec.lark``) builds a syntax tree;
-one :class:`_Builder` transformer turns it into :mod:`kspec.spec.ir` nodes,
-every node with its source span. A name in an argument is resolved by what
+Lark's LALR tables and contextual lexer (grammar in
+``kspec/grammars/kspec.lark``) drive :func:`_run`, which builds no syntax
+tree: each grammar rule, when reduced, calls the :class:`_Builder` method of
+its name with its children already built, and the builder makes
+:mod:`kspec.spec.ir` nodes, every node with its source span (the rule's
+first to last token, as Lark's ``propagate_positions`` gives it). Lark's own
+parser (:func:`_lark`) still parses when something is wrong, so syntax
+errors are described from its exceptions exactly as before. A name in an argument is resolved by what
 it is defined as: a parameter or loop index becomes :class:`~kspec.spec.ir.Var`,
 a tensor in a call argument a :class:`~kspec.spec.ir.Ref`, anything else a
 plain string (``activation=relu``). Syntax errors become a ``K103``
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,9 +27,6 @@ from typing import Any
 
 import lark
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.exceptions import VisitError
-from lark.tree import Meta
-from lark.visitors import Transformer, v_args
 from pydantic import ValidationError
 
 from kspec.spec import ir
@@ -84,6 +87,260 @@ def _grammar() -> str:
 def grammar_digest(grammar: str) -> str:
     """The SHA-256 of the grammar text, as recorded in the shipped tables."""
     return hashlib.sha256(grammar.encode("utf-8")).hexdigest()
+
+
+class _Inline:
+    """What a rule with no builder callback gives (``_item``, repetitions):
+    its children, which Lark splices into the rule above."""
+
+    __slots__ = ("children", "data")
+
+    def __init__(self, data: str, children: list[Any]) -> None:
+        self.data = data
+        self.children = children
+
+
+#: One parser action: a shift (the next state) or a reduction (how many
+#: values it takes, the rule's name for the goto, and its callback, or
+#: ``None`` for a ``?rule`` of one child, which passes the child on).
+_Action = int | tuple[int, str, "_Callback | None"]
+
+
+@dataclass
+class _Fast:
+    """The parser that builds the IR while it parses (no syntax tree):
+    Lark's LALR tables and contextual lexer, driven by :func:`_run` with
+    :class:`_Builder`'s methods as the reduction callbacks; a stack of
+    token positions beside the value stack gives every rule's span when it
+    is reduced."""
+
+    lark: Lark
+    table: dict[int, dict[str, _Action]]
+    start_states: dict[str, int]
+    end_states: dict[str, int]
+    builder: _Builder
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    #: the ends of runs of pass-through reductions (see :func:`_run`)
+    chains: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    #: per parser state, its scanner (see :func:`_scanner`)
+    scanners: dict[int, _Scanner] = field(default_factory=dict)
+    #: the span of the rule being reduced when the last parse stopped (for errors)
+    stopped_at: tuple[Token, Token] | None = None
+
+
+#: How a parser state lexes (the contextual lexer's scanner for that state):
+#: its regular expressions, ignored and multi-line terminals, and callbacks.
+_Scanner = tuple[list[Any], frozenset[str], frozenset[str], dict[str, Callable[[Token], Any]]]
+
+
+def _scanner(fast: _Fast, state: int) -> _Scanner:
+    """The scanner Lark's contextual lexer uses in ``state``, unpacked once."""
+    found = fast.scanners.get(state)
+    if found is None:
+        lexer = fast.lark.parser.lexer.lexers[state]
+        scanner = lexer.scanner  # built on first use, as Lark builds it
+        found = fast.scanners[state] = (scanner._mres, lexer.ignore_types, lexer.newline_types, lexer.callback)
+    return found
+
+
+class _LexStop(Exception):
+    """No terminal of the current state matches: Lark's own lexer then says what is wrong."""
+
+
+def _lex(fast: _Fast, text: str, states: list[int]) -> Iterator[Token]:
+    """Lark's contextual lexer, inlined: the same scanners, callbacks and
+    positions, with less work per token, and a last ``$END`` token, as
+    Lark's parser adds. Raises :class:`_LexStop` where Lark raises
+    ``UnexpectedCharacters``."""
+    pos, line, line_start, end = 0, 1, 0, len(text)
+    last: Token | None = None
+    while pos < end:
+        mres, ignore, newlines, callback = _scanner(fast, states[-1])
+        for mre in mres:
+            m = mre.match(text, pos)
+            if m:
+                break
+        else:
+            raise _LexStop
+        value = m.group(0)
+        kind = m.lastgroup
+        column = pos - line_start + 1
+        first_line = line
+        if kind in newlines:
+            count = value.count("\n")
+            if count:
+                line += count
+                line_start = pos + value.rindex("\n") + 1
+        start, pos = pos, pos + len(value)
+        if kind in ignore:
+            if kind in callback:
+                callback[kind](Token(kind, value, start, first_line, column, line, pos - line_start + 1, pos))
+            continue
+        tok = Token(kind, value, start, first_line, column, line, pos - line_start + 1, pos)
+        if kind in callback:
+            tok = callback[kind](tok)
+        last = tok
+        yield tok
+    yield Token.new_borrow_pos("$END", "", last) if last is not None else Token("$END", "", 0, 1, 1)
+
+
+def _callbacks(lk: Lark, b: _Builder) -> dict[Any, _Callback]:
+    """Per grammar rule, the builder's method behind Lark's own child
+    filtering (placeholders for ``[x]``, inlined ``_rules`` and ``?rules``);
+    a rule with no method gives an :class:`_Inline`."""
+    from lark.parse_tree_builder import ParseTreeBuilder
+
+    methods: dict[str, Any] = {}
+    for name in dir(_Builder):
+        if name.startswith("_"):
+            continue
+        method = getattr(b, name)
+        if getattr(method, "kspec_children", False):
+            methods[name] = method
+        else:
+            methods[name] = (lambda m: lambda children: m(*children))(method)
+    namespace = type("_Callbacks", (), {k: staticmethod(v) for k, v in methods.items()})
+    builder = ParseTreeBuilder(lk.rules, _Inline, propagate_positions=False,  # type: ignore[no-untyped-call]
+                               ambiguous=False, maybe_placeholders=lk.options.maybe_placeholders)
+    callbacks: dict[Any, _Callback] = builder.create_callback(namespace)  # type: ignore[no-untyped-call]
+    return callbacks
+
+
+def _passes_child(rule: Any) -> bool:
+    """Whether a rule is a ``?rule`` alternative of one child that Lark
+    passes on as it is (same value, same position)."""
+    from lark.parse_tree_builder import _should_expand
+
+    if not rule.options.expand1 or rule.alias or len(rule.expansion) != 1:
+        return False
+    sym = rule.expansion[0]
+    inlined: bool = _should_expand(sym)  # type: ignore[no-untyped-call]
+    return not inlined and not (sym.is_term and sym.filter_out) and not any(rule.options.empty_indices or ())
+
+
+@lru_cache(maxsize=1)
+def _fast() -> _Fast:
+    """The tree-less parser (built once, on :func:`_lark`'s tables)."""
+    from lark.parsers.lalr_analysis import Shift
+
+    lk = _lark()
+    b = _Builder()
+    callbacks = _callbacks(lk, b)
+    parse_table = lk.parser.parser.parser.parse_table
+    table: dict[int, dict[str, _Action]] = {}
+    for state, actions in parse_table.states.items():
+        row: dict[str, _Action] = {}
+        for sym, (action, arg) in actions.items():
+            if action is Shift:
+                row[sym] = arg
+            else:
+                row[sym] = (len(arg.expansion), arg.origin.name, None if _passes_child(arg) else callbacks[arg])
+        table[state] = row
+    return _Fast(lk, table, dict(parse_table.start_states), dict(parse_table.end_states), b)
+
+
+def _run(fast: _Fast, text: str, start: str) -> Any:
+    """Lark's LALR loop, building as it reduces: shift tokens, reduce rules
+    through their callbacks with the rule's span set on the builder, and
+    return the value of ``start`` once the end of the text is reduced."""
+    table = fast.table
+    chains = fast.chains
+    b = fast.builder
+    states = [fast.start_states[start]]
+    end_state = fast.end_states[start]
+    values: list[Any] = []
+    positions: list[tuple[Token, Token] | None] = []
+    try:
+        for tok in _lex(fast, text, states):
+            kind = tok.type
+            while True:
+                action = table[states[-1]].get(kind)
+                if action is None:
+                    expected = {s for s in table[states[-1]] if s.isupper()}
+                    raise UnexpectedToken(tok, expected)  # type: ignore[no-untyped-call]
+                if type(action) is int:
+                    states.append(action)
+                    values.append(tok)
+                    positions.append((tok, tok))
+                    break
+                size, origin, build = action  # type: ignore[misc]
+                if build is None:  # ``?rule`` of one child: the child stands for the rule
+                    # A run of these (``16`` is an atom, a power, ... a value)
+                    # changes only the top state, by the state below it and the
+                    # token: look the run's end up once, then remember it.
+                    key = (states[-2], states[-1], kind)
+                    top = chains.get(key)
+                    if top is None:
+                        top = chains[key] = _chain(table, states[-2], states[-1], kind)
+                    states[-1] = top
+                else:
+                    cur: tuple[Token, Token] | None = None
+                    if size:
+                        children = values[-size:]
+                        popped = positions[-size:]
+                        del values[-size:], states[-size:], positions[-size:]
+                        cur = popped[0] if size == 1 else _extent(popped)
+                    else:
+                        children = []
+                    b.cur = cur
+                    values.append(build(children))
+                    positions.append(cur)
+                    states.append(table[states[-1]][origin])  # type: ignore[arg-type]
+                if states[-1] == end_state and kind == "$END":
+                    return values[-1]
+    except _LexStop:
+        fast.lark.parse(text, start=start)  # raises Lark's own UnexpectedInput, with its words
+        raise UnexpectedCharacters(text, 0, 1, 1) from None  # type: ignore[no-untyped-call]
+    raise AssertionError("the parser stopped before the end of the text")  # pragma: no cover
+
+
+def _extent(popped: list[tuple[Token, Token] | None]) -> tuple[Token, Token] | None:
+    """From the first token of the first child that has one to the last
+    token of the last child that has one (children that matched nothing
+    have no position)."""
+    for p in popped:
+        if p is not None:
+            first = p[0]
+            break
+    else:
+        return None
+    for p in reversed(popped):
+        if p is not None:
+            return first, p[1]
+    return None  # pragma: no cover - a first was found
+
+
+def _chain(table: dict[int, dict[str, _Action]], below: int, top: int, kind: str) -> int:
+    """The top state after every ``?rule`` pass-through reduction that
+    token ``kind`` triggers in state ``top`` (over state ``below``)."""
+    while True:
+        action = table[top].get(kind)
+        if type(action) is not tuple or action[2] is not None:
+            return top
+        top = table[below][action[1]]  # type: ignore[assignment]
+
+
+def _build(text: str, start: str, file: str | None = None) -> Any:
+    """Parse ``text`` from rule ``start`` straight into builder values (an
+    :class:`ir.Spec` for ``"start"``, a raw value for ``"value"``). With
+    ``file``, a new parse; without, a parse inside the running one (an
+    f-string's holes), which keeps its file and names. Raises Lark's
+    ``UnexpectedInput`` on a syntax error and the builder's errors as they
+    happen."""
+    fast = _fast()
+    with fast.lock:
+        b = fast.builder
+        comments = len(_COMMENTS)
+        saved = (b.file, b.names, b.cur)
+        if file is not None:
+            b.file, b.names = file, _Names()
+        try:
+            return _run(fast, text, start)
+        finally:
+            fast.stopped_at = b.cur
+            if file is None:
+                del _COMMENTS[comments:]  # a hole's text is inside a string: no comments of the file
+            b.file, b.names, b.cur = saved
 
 
 # ---------------------------------------------------------------------------
@@ -262,33 +519,42 @@ def _unquote(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# the transformer
+# the builder: Lark's LALR parser calls it on every reduction, with no tree
 
 
-@v_args(inline=True)
-class _Builder(Transformer[Token, Any]):
-    """Syntax tree -> IR. Statement-level nodes are collected raw and
-    resolved when their model/block (hence their scope) is complete."""
+_Callback = Callable[[list[Any]], Any]
+
+
+def _children(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a builder callback that takes its rule's children as one list
+    (the others take them as positional arguments)."""
+    method.__dict__["kspec_children"] = True
+    return method
+
+
+class _Builder:
+    """Rule callbacks of the LALR parser -> IR. Each public method is named
+    after a grammar rule (or alias) and gets that rule's children, already
+    built; the rule's span is :meth:`_span` while it runs. Statement-level
+    nodes are collected raw and resolved when their model/block (hence
+    their scope) is complete."""
 
     def __init__(self, file: str = "<string>", names: _Names | None = None) -> None:
-        super().__init__()
         self.file = file
         self.names = names or _Names()
-        # A ``v_args`` callback is a descriptor that builds a new wrapper (with
-        # functools.update_wrapper) on every lookup, i.e. for every tree node;
-        # bind each one once per builder instead (an instance attribute wins
-        # over a non-data descriptor).
-        for name, attr in vars(type(self)).items():
-            if hasattr(attr, "visit_wrapper"):
-                self.__dict__[name] = getattr(self, name)
+        #: (first token, last token) of the rule being reduced, or None when it matched nothing.
+        self.cur: tuple[Token, Token] | None = None
 
     # -- spans --------------------------------------------------------------
 
-    def _span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
+    def _span(self) -> Span:
+        """The span of the rule being reduced: its first token's start to its last token's end."""
+        cur = self.cur
+        if cur is None:
             return Span(file=self.file)
-        return Span(file=self.file, line=meta.line, column=meta.column, end_line=meta.end_line,
-                    end_column=meta.end_column)
+        first, last = cur
+        return Span(file=self.file, line=first.line or 1, column=first.column or 1, end_line=last.end_line,
+                    end_column=last.end_column)
 
     def _tspan(self, tok: Token) -> Span:
         return Span(file=self.file, line=tok.line or 1, column=tok.column or 1,
@@ -335,10 +601,9 @@ class _Builder(Transformer[Token, Any]):
                 literal = []
             hole = text[i + 1 : end]
             try:
-                tree = _lark().parse(hole, start="value")
+                parts.append(_build(hole, "value"))
             except UnexpectedInput:
                 raise self._fail("K103", f"'{{{hole}}}' in an f-string is not a value", span) from None
-            parts.append(_Builder(self.file, self.names).transform(tree))
             i = end + 1
         if literal:
             parts.append("".join(literal))
@@ -381,50 +646,40 @@ class _Builder(Transformer[Token, Any]):
         text = str(key)
         return (_unquote(text) if key.type == "STRING" else text, value)
 
-    @v_args(meta=True, inline=True)
-    def cond(self, meta: Meta, then: Any, test: Any, otherwise: Any) -> _RawOp:
-        return _RawOp("if", [test, then, otherwise], self._span(meta))
+    def cond(self, then: Any, test: Any, otherwise: Any) -> _RawOp:
+        return _RawOp("if", [test, then, otherwise], self._span())
 
-    @v_args(meta=True, inline=True)
-    def or_(self, meta: Meta, a: Any, b: Any) -> _RawOp:
-        return _RawOp("or", [a, b], self._span(meta))
+    def or_(self, a: Any, b: Any) -> _RawOp:
+        return _RawOp("or", [a, b], self._span())
 
-    @v_args(meta=True, inline=True)
-    def and_(self, meta: Meta, a: Any, b: Any) -> _RawOp:
-        return _RawOp("and", [a, b], self._span(meta))
+    def and_(self, a: Any, b: Any) -> _RawOp:
+        return _RawOp("and", [a, b], self._span())
 
-    @v_args(meta=True, inline=True)
-    def not_(self, meta: Meta, a: Any) -> _RawOp:
-        return _RawOp("not", [a], self._span(meta))
+    def not_(self, a: Any) -> _RawOp:
+        return _RawOp("not", [a], self._span())
 
-    @v_args(meta=True, inline=True)
-    def neg(self, meta: Meta, a: Any) -> Any:
+    def neg(self, a: Any) -> Any:
         if isinstance(a, (int, float)) and not isinstance(a, bool):
             return -a
-        return _RawOp("-", [a], self._span(meta))
+        return _RawOp("-", [a], self._span())
 
     def pos(self, a: Any) -> Any:
         return a
 
-    @v_args(meta=True, inline=True)
-    def compare(self, meta: Meta, a: Any, op: Token, b: Any) -> _RawOp:
-        return _RawOp(str(op), [a, b], self._span(meta))
+    def compare(self, a: Any, op: Token, b: Any) -> _RawOp:
+        return _RawOp(str(op), [a, b], self._span())
 
-    @v_args(meta=True, inline=True)
-    def binop(self, meta: Meta, a: Any, op: Token, b: Any) -> _RawOp:
-        return _RawOp(str(op), [a, b], self._span(meta))
+    def binop(self, a: Any, op: Token, b: Any) -> _RawOp:
+        return _RawOp(str(op), [a, b], self._span())
 
-    @v_args(meta=True, inline=True)
-    def pow(self, meta: Meta, a: Any, _op: Token, b: Any) -> _RawOp:
-        return _RawOp("**", [a, b], self._span(meta))
+    def pow(self, a: Any, _op: Token, b: Any) -> _RawOp:
+        return _RawOp("**", [a, b], self._span())
 
-    @v_args(meta=True, inline=True)
-    def index(self, meta: Meta, value: Any, index: Any) -> _RawIndex:
-        return _RawIndex(value, index, self._span(meta))
+    def index(self, value: Any, index: Any) -> _RawIndex:
+        return _RawIndex(value, index, self._span())
 
-    @v_args(meta=True, inline=True)
-    def attribute(self, meta: Meta, value: Any, name: Token) -> _RawAttr:
-        span = self._span(meta)
+    def attribute(self, value: Any, name: Token) -> _RawAttr:
+        span = self._span()
         if str(name) != "shape":
             raise self._fail("K103", f"unknown attribute '.{name}'", self._tspan(name),
                              "only a tensor's static shape can be read: x.shape, x.shape[-1]")
@@ -434,18 +689,16 @@ class _Builder(Transformer[Token, Any]):
 
     # -- calls --------------------------------------------------------------
 
-    @v_args(meta=True, inline=True)
-    def kwarg(self, meta: Meta, name: Token, value: Any) -> _Kw:
+    def kwarg(self, name: Token, value: Any) -> _Kw:
         return _Kw(str(name), value, self._tspan(name))
 
     def arglist(self, *items: Any) -> list[Any]:
         return list(items)
 
-    @v_args(meta=True, inline=True)
-    def call(self, meta: Meta, name: Token, arglist: list[Any] | None) -> _RawCall:
+    def call(self, name: Token, arglist: list[Any] | None) -> _RawCall:
         args, kwargs, spans = self._split_args(arglist or [])
         fn = str(name).replace("::", ">") if name.type == "CUSTOM" else str(name)  # OPNAME: "ops.mean"
-        return _RawCall(fn, args, kwargs, self._span(meta), spans)
+        return _RawCall(fn, args, kwargs, self._span(), spans)
 
     def _split_args(self, items: list[Any]) -> tuple[list[Any], dict[str, Any], dict[str, Span]]:
         args: list[Any] = []
@@ -464,11 +717,10 @@ class _Builder(Transformer[Token, Any]):
                 args.append(item)
         return args, kwargs, spans
 
-    @v_args(meta=True, inline=True)
-    def head(self, meta: Meta, value: Any) -> _Head:
+    def head(self, value: Any) -> _Head:
         """A chain's head: a tensor name, a layer call (applied or not), or
         operations (told from parameter arithmetic once names are known)."""
-        span = self._span(meta)
+        span = self._span()
         if isinstance(value, _Name):
             return _Head("name", span, name=value)
         if isinstance(value, _RawCall) and not value.name.startswith("ops."):
@@ -477,14 +729,12 @@ class _Builder(Transformer[Token, Any]):
             return _Head("apply", span, call=value.call, applied=value.args, applied_kwargs=value.kwargs)
         return _Head("op", span, value=value)
 
-    @v_args(meta=True, inline=True)
-    def apply_value(self, meta: Meta, call: _RawCall, arglist: list[Any] | None) -> _RawApply:
+    def apply_value(self, call: _RawCall, arglist: list[Any] | None) -> _RawApply:
         args, kwargs, _ = self._split_args(arglist or [])
-        return _RawApply(call, args, kwargs, self._span(meta))
+        return _RawApply(call, args, kwargs, self._span())
 
-    @v_args(meta=True, inline=True)
-    def subscript(self, meta: Meta, value: Any, key: _RawKey) -> _RawSub:
-        return _RawSub(value, key, self._span(meta))
+    def subscript(self, value: Any, key: _RawKey) -> _RawSub:
+        return _RawSub(value, key, self._span())
 
     def sub_tuple(self, *items: Any) -> _RawKey:
         return _RawKey([_sub_item(i) for i in items], True)
@@ -492,27 +742,23 @@ class _Builder(Transformer[Token, Any]):
     def sub_one(self, item: Any) -> _RawKey:
         return _RawKey([_sub_item(item)], False)
 
-    @v_args(meta=True)
-    def slice(self, meta: Meta, children: list[Any]) -> _RawSlice:
+    @_children
+    def slice(self, children: list[Any]) -> _RawSlice:
         parts = [*children, None, None, None][:3]
-        return _RawSlice(parts[0], parts[1], parts[2], self._span(meta))
+        return _RawSlice(parts[0], parts[1], parts[2], self._span())
 
-    @v_args(meta=True, inline=True)
-    def callee_name(self, meta: Meta, tok: Token) -> _Callee:
-        return _Callee("name", self._span(meta), name=_Name(str(tok), self._tspan(tok)))
+    def callee_name(self, tok: Token) -> _Callee:
+        return _Callee("name", self._span(), name=_Name(str(tok), self._tspan(tok)))
 
-    @v_args(meta=True, inline=True)
-    def callee_call(self, meta: Meta, call: _RawCall) -> _Callee:
-        return _Callee("call", self._span(meta), call=call)
+    def callee_call(self, call: _RawCall) -> _Callee:
+        return _Callee("call", self._span(), call=call)
 
-    @v_args(meta=True, inline=True)
-    def callee_apply(self, meta: Meta, call: _RawCall, arglist: list[Any] | None) -> _Callee:
+    def callee_apply(self, call: _RawCall, arglist: list[Any] | None) -> _Callee:
         args, kwargs, _ = self._split_args(arglist or [])
-        return _Callee("apply", self._span(meta), call=call, applied_kwargs=kwargs, applied_positional=args)
+        return _Callee("apply", self._span(), call=call, applied_kwargs=kwargs, applied_positional=args)
 
-    @v_args(meta=True, inline=True)
-    def expr(self, meta: Meta, head: _Head, *steps: _Callee) -> _RawExpr:
-        return _RawExpr(head, list(steps), self._span(meta))
+    def expr(self, head: _Head, *steps: _Callee) -> _RawExpr:
+        return _RawExpr(head, list(steps), self._span())
 
     # -- statements ---------------------------------------------------------
 
@@ -531,35 +777,30 @@ class _Builder(Transformer[Token, Any]):
     def input_opts(self, *kws: Any) -> list[_Kw]:
         return [k for k in kws if isinstance(k, _Kw)]
 
-    @v_args(meta=True, inline=True)
-    def input_decl(self, meta: Meta, name: Token, shape: list[Any], dtype: Token | None,
+    def input_decl(self, name: Token, shape: list[Any], dtype: Token | None,
                    opts: list[_Kw] | None) -> _Stmt:
-        return _Stmt("input", self._span(meta), {"name": str(name), "shape": shape, "dtype": dtype, "opts": opts,
+        return _Stmt("input", self._span(), {"name": str(name), "shape": shape, "dtype": dtype, "opts": opts,
                                                  "name_span": self._tspan(name)})
 
-    @v_args(meta=True, inline=True)
-    def seq_input(self, meta: Meta, name: Token | None, shape: list[Any], dtype: Token | None,
+    def seq_input(self, name: Token | None, shape: list[Any], dtype: Token | None,
                   opts: list[_Kw] | None) -> _Stmt:
-        return _Stmt("input", self._span(meta), {"name": str(name) if name is not None else "input", "shape": shape,
+        return _Stmt("input", self._span(), {"name": str(name) if name is not None else "input", "shape": shape,
                                                  "dtype": dtype, "opts": opts,
-                                                 "name_span": self._tspan(name) if name else self._span(meta)})
+                                                 "name_span": self._tspan(name) if name else self._span()})
 
-    @v_args(meta=True, inline=True)
-    def seq_layer(self, meta: Meta, callee: _Callee) -> _Stmt:
-        return _Stmt("seq_layer", self._span(meta), {"callee": callee})
+    def seq_layer(self, callee: _Callee) -> _Stmt:
+        return _Stmt("seq_layer", self._span(), {"callee": callee})
 
-    @v_args(meta=True)
-    def assign(self, meta: Meta, children: list[Any]) -> _Stmt:
+    @_children
+    def assign(self, children: list[Any]) -> _Stmt:
         *targets, value = children
-        return _Stmt("assign", self._span(meta), {"targets": [str(t) for t in targets], "expr": value,
+        return _Stmt("assign", self._span(), {"targets": [str(t) for t in targets], "expr": value,
                                                   "target_spans": [self._tspan(t) for t in targets]})
 
-    @v_args(meta=True, inline=True)
-    def output_decl(self, meta: Meta, name: Token, value: _RawExpr) -> _Stmt:
-        return _Stmt("output", self._span(meta), {"name": str(name), "expr": value})
+    def output_decl(self, name: Token, value: _RawExpr) -> _Stmt:
+        return _Stmt("output", self._span(), {"name": str(name), "expr": value})
 
-    @v_args(meta=True, inline=True)
-    def structure_decl(self, meta: Meta, port: Token, kind: Token) -> _Stmt:
+    def structure_decl(self, port: Token, kind: Token) -> _Stmt:
         """``inputs as dict`` / ``outputs as list``: checked here, as the
         grammar reads both words as names."""
         if str(port) not in _STRUCTURE_PORTS:
@@ -569,27 +810,27 @@ class _Builder(Transformer[Token, Any]):
         if str(kind) not in _STRUCTURE_KINDS:
             raise self._fail("K103", f"unknown structure '{kind}' for the {port}", self._tspan(kind),
                              did_you_mean(str(kind), list(_STRUCTURE_KINDS)) or "use 'list' or 'dict'")
-        return _Stmt("structure", self._span(meta), {"port": str(port), "kind": str(kind)})
+        return _Stmt("structure", self._span(), {"port": str(port), "kind": str(kind)})
 
-    @v_args(meta=True)
-    def for_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
+    @_children
+    def for_stmt(self, children: list[Any]) -> _Stmt:
         var, bounds, *body = children
         if len(bounds) > 3:
             raise self._fail("K103", "range() takes at most 3 numbers: range(stop), range(start, stop, step)",
-                             self._span(meta))
-        return _Stmt("for", self._span(meta), {"var": str(var), "range": bounds, "body": body,
+                             self._span())
+        return _Stmt("for", self._span(), {"var": str(var), "range": bounds, "body": body,
                                                "var_span": self._tspan(var)})
 
-    @v_args(meta=True)
-    def for_over(self, meta: Meta, children: list[Any]) -> _Stmt:
+    @_children
+    def for_over(self, children: list[Any]) -> _Stmt:
         var, over, *body = children
-        return _Stmt("for", self._span(meta), {"var": str(var), "over": over, "body": body,
+        return _Stmt("for", self._span(), {"var": str(var), "over": over, "body": body,
                                                "var_span": self._tspan(var)})
 
-    @v_args(meta=True)
-    def if_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
+    @_children
+    def if_stmt(self, children: list[Any]) -> _Stmt:
         test, *body, orelse = children
-        return _Stmt("if", self._span(meta), {"test": test, "body": body, "orelse": orelse or []})
+        return _Stmt("if", self._span(), {"test": test, "body": body, "orelse": orelse or []})
 
     def else_clause(self, *stmts: _Stmt) -> list[_Stmt]:
         return list(stmts)
@@ -597,18 +838,17 @@ class _Builder(Transformer[Token, Any]):
     def else_if(self, stmt: _Stmt) -> list[_Stmt]:
         return [stmt]
 
-    @v_args(meta=True)
-    def return_stmt(self, meta: Meta, children: list[Any]) -> _Stmt:
-        return _Stmt("return", self._span(meta), {"exprs": list(children)})
+    @_children
+    def return_stmt(self, children: list[Any]) -> _Stmt:
+        return _Stmt("return", self._span(), {"exprs": list(children)})
 
-    @v_args(meta=True, inline=True)
-    def setting(self, meta: Meta, name: Token, value: Any) -> _Stmt:
+    def setting(self, name: Token, value: Any) -> _Stmt:
         # located at the name (errors underline it); end_line is where the
         # value ends, so fmt knows which comments and lines it covers
         span = self._tspan(name)
-        if not getattr(meta, "empty", True) and meta.end_line != span.line:
-            span = Span(file=self.file, line=span.line, column=span.column, end_line=meta.end_line,
-                                        end_column=None)
+        end_line = self.cur[1].end_line if self.cur is not None else None
+        if end_line is not None and end_line != span.line:
+            span = Span(file=self.file, line=span.line, column=span.column, end_line=end_line, end_column=None)
         return _Stmt("setting", span, {"name": str(name), "value": value})
 
     # -- top level ----------------------------------------------------------
@@ -616,41 +856,39 @@ class _Builder(Transformer[Token, Any]):
     # Top-level items are built once the whole file is read (in ``start``),
     # because what a name means depends on definitions anywhere in the file.
 
-    @v_args(meta=True)
-    def model(self, meta: Meta, children: list[Any]) -> _Top:
+    @_children
+    def model(self, children: list[Any]) -> _Top:
         name, *stmts = children
-        span = self._span(meta)
+        span = self._span()
         return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).functional(stmts))
 
-    @v_args(meta=True)
-    def sequential(self, meta: Meta, children: list[Any]) -> _Top:
+    @_children
+    def sequential(self, children: list[Any]) -> _Top:
         name, *rest = children  # the input is optional (and leaves no placeholder)
         has_input = bool(rest) and isinstance(rest[0], _Stmt) and rest[0].kind == "input"
         inp, layers = (rest[0], rest[1:]) if has_input else (None, rest)
-        span = self._span(meta)
+        span = self._span()
         return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).sequential(inp, layers))
 
-    @v_args(meta=True)
-    def block(self, meta: Meta, children: list[Any]) -> _Top:
+    @_children
+    def block(self, children: list[Any]) -> _Top:
         name, *rest = children
         params = [p for p in rest if isinstance(p, tuple)]
         stmts = [s for s in rest if isinstance(s, _Stmt)]
-        span = self._span(meta)
+        span = self._span()
         values = {p[0] for p in params if (p[1] is not None or p[3]) and p[1] != "tensor"}
         return _Top("block", str(name), lambda: _ModelResolver(self, str(name), span).block(params, stmts), values)
 
     def bdefault(self, value: Any) -> tuple[str, Any]:
         return ("default", value)
 
-    @v_args(meta=True, inline=True)
-    def bparam(self, meta: Meta, name: Token, type_: Token | None, default: tuple[str, Any] | None) -> tuple[Any, ...]:
+    def bparam(self, name: Token, type_: Token | None, default: tuple[str, Any] | None) -> tuple[Any, ...]:
         has_default = default is not None
         value = default[1] if default is not None else None
-        return (str(name), str(type_) if type_ is not None else None, value, has_default, self._span(meta))
+        return (str(name), str(type_) if type_ is not None else None, value, has_default, self._span())
 
-    @v_args(meta=True, inline=True)
-    def param(self, meta: Meta, name: Token, type_: Token | None, value: Any) -> _Top:
-        span = self._span(meta)
+    def param(self, name: Token, type_: Token | None, value: Any) -> _Top:
+        span = self._span()
 
         def build() -> ir.Param:
             resolved = _Resolver(self, set(self.names.params), "layer").value(value)
@@ -660,15 +898,15 @@ class _Builder(Transformer[Token, Any]):
 
         return _Top("param", str(name), build)
 
-    @v_args(meta=True, inline=True)
-    def use(self, meta: Meta, path: Token) -> tuple[str, str, Span]:
-        return ("use", _unquote(str(path)), self._span(meta))
+    def use(self, path: Token) -> tuple[str, str, Span]:
+        return ("use", _unquote(str(path)), self._span())
 
-    @v_args(meta=True)
-    def section(self, meta: Meta, children: list[Any]) -> _Top:
-        return _Top("section", "", lambda: self._section(meta, children))
+    @_children
+    def section(self, children: list[Any]) -> _Top:
+        span = self._span()
+        return _Top("section", "", lambda: self._section(span, children))
 
-    def _section(self, meta: Meta, children: list[Any]) -> tuple[str, ir.Section]:
+    def _section(self, span: Span, children: list[Any]) -> tuple[str, ir.Section]:
         kw, name, *settings = children
         resolver = _Resolver(self, set(self.names.params), "section")
         values: dict[str, Any] = {}
@@ -679,10 +917,10 @@ class _Builder(Transformer[Token, Any]):
                 raise self._fail("K103", f"'{key}' is set twice in this {kw} section", st.span)
             values[key] = resolver.value(st.data["value"])
             spans[key] = st.span
-        return (str(kw), ir.Section(model=str(name), settings=values, span=self._span(meta), key_spans=spans))
+        return (str(kw), ir.Section(model=str(name), settings=values, span=span, key_spans=spans))
 
-    @v_args(meta=True)
-    def start(self, meta: Meta, tops: list[Any]) -> ir.Spec:
+    @_children
+    def start(self, tops: list[Any]) -> ir.Spec:
         names = _Names()
         for top in tops:
             if isinstance(top, _Top):
@@ -1463,37 +1701,43 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
     """Parse ``.kspec`` text; also return its comments (for ``kspec fmt``)."""
     _COMMENTS.clear()
     try:
-        tree = _lark().parse(text, start="start")
+        spec = _build(text, "start", file)
         comments = [_comment(tok, text) for tok in _COMMENTS]
-        spec = _Builder(file).transform(tree)
     except UnexpectedInput as exc:
         raise KspecError(_syntax_diagnostic(exc, text, file)) from None
-    except VisitError as exc:
-        inner = exc.orig_exc
-        if isinstance(inner, _Fail):
-            raise KspecError(inner.diag) from None
-        if isinstance(inner, KspecError):
-            raise KspecError(inner.diagnostics) from None
-        if isinstance(inner, ValidationError):
-            raise KspecError(Diagnostic("K103", f"invalid spec: {inner.errors()[0]['msg']}",
-                                        _meta_span(exc, file))) from None
-        if isinstance(inner, RecursionError):
-            raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
-        raise
-    except RecursionError:
-        raise KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file))) from None
+    except (_Fail, KspecError, ValidationError, RecursionError) as exc:
+        raise _build_error(exc, text, file) from None
     finally:
         _COMMENTS.clear()
     assert isinstance(spec, ir.Spec)
     return spec, comments
 
 
-def _meta_span(exc: VisitError, file: str) -> Span:
-    obj = exc.obj
-    meta = getattr(obj, "meta", None)
-    if meta is not None and not getattr(meta, "empty", True):
-        return Span(file=file, line=meta.line, column=meta.column)
-    return Span(file=file)
+def _build_error(exc: Exception, text: str, file: str) -> KspecError:
+    """The error of a parse that the builder stopped. The builder works while
+    Lark parses, so a syntax error further on comes first, as it would if
+    the whole text were parsed before anything were built."""
+    try:
+        _lark().parse(text, start="start")
+    except UnexpectedInput as syntax:
+        return KspecError(_syntax_diagnostic(syntax, text, file))
+    except RecursionError:
+        pass
+    if isinstance(exc, _Fail):
+        return KspecError(exc.diag)
+    if isinstance(exc, KspecError):
+        return KspecError(exc.diagnostics)
+    if isinstance(exc, ValidationError):
+        return KspecError(Diagnostic("K103", f"invalid spec: {exc.errors()[0]['msg']}", _cur_span(file)))
+    return KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file)))
+
+
+def _cur_span(file: str) -> Span:
+    """Where the rule that failed starts (line and column only)."""
+    cur = _fast().stopped_at
+    if cur is None:
+        return Span(file=file)
+    return Span(file=file, line=cur[0].line or 1, column=cur[0].column or 1)
 
 
 def _comment(tok: Token, text: str) -> Comment:
@@ -1520,16 +1764,15 @@ def parse_expression(text: str, span: Span | None = None) -> Any:
     Raises :class:`KspecError` located at ``span``."""
     where = span or Span()
     try:
-        tree = _lark().parse(text, start="value")
-        builder = _Builder(where.file)
-        raw = builder.transform(tree)
-        return _Resolver(builder, set(), "expr").value(raw)
+        raw = _build(text, "value", where.file)
+        return _Resolver(_fast().builder, set(), "expr").value(raw)
     except UnexpectedInput as exc:
         diag = _syntax_diagnostic(exc, text, where.file)
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
-    except VisitError as exc:
-        inner = exc.orig_exc
-        message = inner.diag.message if isinstance(inner, _Fail) else str(inner)
-        raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {message}", where)) from None
     except _Fail as exc:
+        try:  # a syntax error further on comes first
+            _lark().parse(text, start="value")
+        except UnexpectedInput as syntax:
+            diag = _syntax_diagnostic(syntax, text, where.file)
+            raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {exc.diag.message}", where)) from None

@@ -1,0 +1,140 @@
+"""The tree-less ``.kspec`` parser (``kspec_form._run``: Lark's LALR tables
+and contextual lexer, driven by kspec, building the IR on each reduction)
+reads what Lark reads: the same tokens at the same positions, the same
+rule spans, and on broken text the same syntax errors, on every ``.kspec``
+file in the repository and on random mutations of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lark import Token, Tree, UnexpectedInput
+
+from kspec.spec import kspec_form
+from kspec.spec.diagnostics import KspecError
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(p for p in ROOT.glob("**/*.kspec") if ".venv" not in p.parts)
+TEXTS = [p.read_text(encoding="utf-8") for p in SPECS]
+
+Where = tuple[str, str, int | None, int | None, int | None, int | None, int | None]
+
+
+def _where(tok: Token) -> Where:
+    return (tok.type, str(tok), tok.start_pos, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _lark_tokens(text: str) -> list[Where] | str:
+    """The tokens Lark's own parser reads from ``text``, or its error's kind."""
+    interactive = kspec_form._lark().parse_interactive(text, start="start")
+    try:
+        return [_where(tok) for tok in interactive.iter_parse()]
+    except UnexpectedInput as exc:
+        return type(exc).__name__
+
+
+def _our_tokens(text: str, monkeypatch: pytest.MonkeyPatch) -> list[Where] | str:
+    """The tokens the tree-less parser feeds itself, or ``"error"``."""
+    seen: list[Where] = []
+    depth = [0]
+    lex = kspec_form._lex
+
+    def recording(*args: Any) -> Any:
+        depth[0] += 1
+        try:
+            for tok in lex(*args):
+                if tok.type != "$END" and depth[0] == 1:  # not the holes of f-strings, parsed on their own
+                    seen.append(_where(tok))
+                yield tok
+        finally:
+            depth[0] -= 1
+
+    with monkeypatch.context() as patch:
+        patch.setattr(kspec_form, "_lex", recording)
+        try:
+            kspec_form.parse_kspec(text)
+        except KspecError:
+            return "error"
+    return seen
+
+
+def _lark_spans(text: str) -> set[tuple[int, int, int | None, int | None]]:
+    """Every node's span in Lark's tree (``propagate_positions``)."""
+    tree = kspec_form._lark().parse(text, start="start")
+    out: set[tuple[int, int, int | None, int | None]] = set()
+    for node in tree.iter_subtrees():
+        if isinstance(node, Tree) and not node.meta.empty:
+            m = node.meta
+            out.add((m.line, m.column, m.end_line, m.end_column))
+    return out
+
+
+def _our_spans(text: str, monkeypatch: pytest.MonkeyPatch) -> set[tuple[int, int, int | None, int | None]]:
+    """Every rule span the tree-less parser gives its builder."""
+    out: set[tuple[int, int, int | None, int | None]] = set()
+    depth = [0]
+    span, run = kspec_form._Builder._span, kspec_form._run
+
+    def recording(self: kspec_form._Builder) -> Any:
+        cur = self.cur
+        if cur is not None and depth[0] == 1:  # not the holes of f-strings, parsed on their own
+            out.add((cur[0].line or 0, cur[0].column or 0, cur[1].end_line, cur[1].end_column))
+        return span(self)
+
+    def counting(*args: Any) -> Any:
+        depth[0] += 1
+        try:
+            return run(*args)
+        finally:
+            depth[0] -= 1
+
+    with monkeypatch.context() as patch:
+        patch.setattr(kspec_form._Builder, "_span", recording)
+        patch.setattr(kspec_form, "_run", counting)
+        kspec_form.parse_kspec(text)
+    return out
+
+
+@pytest.mark.parametrize("index", range(len(SPECS)), ids=[p.name for p in SPECS])
+def test_repository_specs_lex_as_lark_does(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    theirs = _lark_tokens(TEXTS[index])
+    ours = _our_tokens(TEXTS[index], monkeypatch)
+    if isinstance(theirs, str):
+        assert ours == "error"
+    elif ours != "error":  # a spec Lark reads may still break a rule of the language
+        assert ours == theirs
+
+
+@pytest.mark.parametrize("index", range(len(SPECS)), ids=[p.name for p in SPECS])
+def test_repository_spans_are_larks(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        theirs = _lark_spans(TEXTS[index])
+        ours = _our_spans(TEXTS[index], monkeypatch)
+    except (UnexpectedInput, KspecError):
+        return
+    assert ours <= theirs  # every span the builder reads is the span of a node of Lark's tree
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(TEXTS), st.integers(0, 10_000), st.integers(0, 12), st.text(max_size=6))
+def test_mutated_specs_lex_and_fail_as_lark_does(text: str, at: int, cut: int, insert: str) -> None:
+    at %= len(text) + 1
+    mutated = text[:at] + insert + text[at + cut:]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        theirs = _lark_tokens(mutated)
+        ours = _our_tokens(mutated, monkeypatch)
+    if isinstance(theirs, str):
+        assert ours == "error"
+        with pytest.raises(KspecError) as ours_error:
+            kspec_form.parse_kspec(mutated)
+        try:
+            kspec_form._lark().parse(mutated, start="start")
+        except UnexpectedInput as exc:
+            expected = kspec_form._syntax_diagnostic(exc, mutated, "<string>")
+        assert ours_error.value.diagnostics[0] == expected
+    elif ours != "error":
+        assert ours == theirs
