@@ -1,5 +1,6 @@
 """``kspec evaluate MODEL --data FILE``: a saved compiled model's loss and
-metrics on a data file (``.npz`` or ``.csv``, as for ``kspec train``)."""
+metrics on a data file (``.npz`` or ``.csv``, a directory of ``.npy`` files
+or an image folder, as for ``kspec train``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from kspec.commands._common import EXIT_OK, fail_usage
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5) compiled by kspec")
-    parser.add_argument("--data", required=True, metavar="FILE", help="data file (.npz or .csv), or a directory "
-                        "of .npy files (streamed)")
+    parser.add_argument("--data", required=True, metavar="FILE", help="data file (.npz or .csv), a directory "
+                        "of .npy files, or an image folder (one sub-directory per class); directories are streamed")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -24,11 +25,17 @@ def run(args: argparse.Namespace) -> int:
     model = load_saved(args.model)
     if model.optimizer is None or not getattr(model, "compiled", False):
         raise fail_usage(f"'{args.model}' is not compiled: give its spec a compile section and compile it again")
-    from kspec.runtime.data import load_data, saved_ports
+    from kspec.runtime.data import is_image_folder, load_data, saved_ports
 
     ins, outs = saved_ports(model)
-    data = load_data(Path(args.data), ins, outs)
-    if data.streamed:  # arrays on disk (a .npy directory, a large CSV): read a batch at a time
+    if is_image_folder(args.data):  # one sub-directory per class; labels as the model's output and loss take them
+        from kspec.runtime.data import read_image_folder, sparse_loss
+        from kspec.runtime.training import image_stream
+
+        folder = read_image_folder(args.data, ins, outs, sparse=sparse_loss(model.loss))
+        stream, _ = image_stream(folder, args.batch_size)
+        results = model.evaluate(stream, verbose=0, return_dict=True)
+    elif (data := load_data(Path(args.data), ins, outs)).streamed:  # arrays on disk: read a batch at a time
         from kspec.runtime.training import batch_stream
 
         results = model.evaluate(batch_stream(data, args.batch_size), verbose=0, return_dict=True)

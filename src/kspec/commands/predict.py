@@ -1,5 +1,6 @@
 """``kspec predict MODEL --data FILE -o OUT.npz``: run a saved model on the
-inputs of a data file and save the predictions, keyed by output name."""
+inputs of a data file and save the predictions, keyed by output name (for
+an image folder, with ``files``: each image's path within the folder)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from kspec.commands._common import (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5)")
-    parser.add_argument("--data", required=True, metavar="FILE", help="inputs (.npz or .csv, or a directory of .npy "
-                        "files, streamed); targets are ignored")
+    parser.add_argument("--data", required=True, metavar="FILE", help="inputs (.npz or .csv, a directory of .npy "
+                        "files, or an image folder; directories are streamed); targets are ignored")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="predictions file (.npz)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
 
@@ -77,6 +78,21 @@ def load_saved(path: str) -> Any:
         raise fail_usage(f"cannot load model '{path}': {detail}") from None
 
 
+def _predict_images(model: Any, path: str, ins: list[Any], outs: list[Any], batch_size: int) -> tuple[Any, list[str]]:
+    """Predictions for every image of an image folder (class folders or not),
+    streamed in the order Keras's utility lists them (folder by folder, file
+    names sorted), and each image's path relative to the folder."""
+    import os
+
+    from kspec.runtime.data import read_image_folder
+    from kspec.runtime.training import image_stream
+
+    folder = read_image_folder(path, ins, outs, need_targets=False)
+    stream, _ = image_stream(folder, batch_size)
+    listed = getattr(stream, "file_paths", None) or [str(f) for f in folder.files]
+    return model.predict(stream, verbose=0), [os.path.relpath(f, folder.path) for f in listed]
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -85,25 +101,35 @@ def run(args: argparse.Namespace) -> int:
     inputs = [args.model, args.data]
     check_output_dir(Path(args.output), inputs)
     model = load_saved(args.model)
-    from kspec.runtime.data import load_data, output_names, saved_ports
+    from kspec.runtime.data import is_image_folder, load_data, output_names, saved_ports
 
     ins, outs = saved_ports(model)
-    data = load_data(Path(args.data), ins, outs, need_targets=False)
-    if data.streamed:  # arrays on disk (a .npy directory, a large CSV): read a batch at a time
-        from kspec.runtime.training import batch_stream
-
-        pred = model.predict(batch_stream(data, args.batch_size, targets=False), verbose=0)
+    files: list[str] | None = None  # the image of each prediction, for an image folder
+    if is_image_folder(args.data):
+        pred, files = _predict_images(model, args.data, ins, outs, args.batch_size)
+        rows = len(files)
     else:
-        x = next(iter(data.x.values())) if len(data.x) == 1 else data.x
-        pred = model.predict(x, batch_size=args.batch_size, verbose=0)
+        data = load_data(Path(args.data), ins, outs, need_targets=False)
+        rows = data.rows
+        if data.streamed:  # arrays on disk (a .npy directory, a large CSV): read a batch at a time
+            from kspec.runtime.training import batch_stream
+
+            pred = model.predict(batch_stream(data, args.batch_size, targets=False), verbose=0)
+        else:
+            x = next(iter(data.x.values())) if len(data.x) == 1 else data.x
+            pred = model.predict(x, batch_size=args.batch_size, verbose=0)
     preds = pred if isinstance(pred, (list, tuple)) else [pred]
     if isinstance(pred, dict):
         arrays = {k: np.asarray(v) for k, v in pred.items()}
     else:
         arrays = {name: np.asarray(p) for name, p in zip(output_names(model), preds, strict=True)}
+    if files is not None:
+        if "files" in arrays:
+            raise fail_usage("the model has an output named 'files', where the image names of an image folder go")
+        arrays["files"] = np.array(files, dtype=str)
     savez: Any = np.savez  # numpy types **kwds as the allow_pickle flag
     with atomic_path(args.output, inputs=inputs) as tmp:
         savez(tmp, **arrays)
-    print(f"wrote {args.output} ({data.rows:,} rows: " + ", ".join(
+    print(f"wrote {args.output} ({rows:,} rows: " + ", ".join(
         f"{k} {tuple(v.shape)}" for k, v in arrays.items()) + ")")
     return EXIT_OK

@@ -1,5 +1,9 @@
 """``kspec train SPEC --data TRAIN [--val VAL] [-o MODEL]``: train as the spec says.
 
+``TRAIN`` is a ``.npz`` or CSV file, a directory of ``.npy`` files, or an
+image folder (one sub-directory of images per class, for a model with one
+image input and one output).
+
 The spec's ``compile`` section compiles the model, its ``train`` section
 gives epochs, batch size, validation, class weights and callbacks. Data is
 checked against the spec before training starts. At the end kspec saves the
@@ -32,8 +36,9 @@ from kspec.commands._common import (
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
     parser.add_argument("--data", required=True, metavar="TRAIN", help="training data: .npz (arrays by input/output "
-                        "name, or x and y), .csv (columns mapped by the train section's 'data'; streamed when large) "
-                        "or a directory of NAME.npy files (memory-mapped, streamed)")
+                        "name, or x and y), .csv (columns mapped by the train section's 'data'; streamed when large), "
+                        "a directory of NAME.npy files (memory-mapped, streamed), or an image folder (one "
+                        "sub-directory of images per class, streamed)")
     parser.add_argument("--val", metavar="VAL", help="validation data file (overrides validation_data/_split)")
     parser.add_argument("-o", "--output", metavar="MODEL", help="where to save the trained model (.keras or .h5; "
                         "default: SPEC's name with .keras)")
@@ -75,6 +80,45 @@ def _even_parts(data: Any, validation_split: float, replicas: int) -> tuple[Any,
         return train, None
     left = data.rows - split_at
     return train, data.take(slice(split_at, data.rows - left % replicas))
+
+
+def _image_data(path: str, spec: Any, model_name: str, ins: list[Any], outs: list[Any], settings: Any,
+                placement: Any, batch: int | None, where: Any) -> tuple[Any, Any, str]:
+    """The training and validation streams of an image folder, checked
+    against the model (:func:`kspec.runtime.data.read_image_folder`; the
+    label mode follows the output's units and the compile section's loss),
+    and how to describe the training part. ``validation_split`` is the
+    utility's own, with the spec's ``seed``; ``validation_data`` (or
+    ``--val``) must be an image folder with the same class folders."""
+    from kspec.compiler.sections import compile_section
+    from kspec.runtime.data import is_image_folder, read_image_folder, sparse_loss
+    from kspec.runtime.training import image_stream
+    from kspec.spec.diagnostics import Diagnostic, KspecError
+
+    if placement.num_processes > 1:
+        raise KspecError(Diagnostic("K312", f"{path}: an image folder trains in one process; several processes "
+                                    "share the rows of arrays", where, "give .npz, CSV or .npy data, or train in "
+                                    "one process (distribution over its devices works)"))
+    compiled = compile_section(spec, model_name)
+    sparse = sparse_loss(compiled.loss if compiled is not None else None)
+    folder = read_image_folder(path, ins, outs, sparse=sparse)
+    replicas = placement.replicas if settings.distribution else 1
+    split = 0.0 if settings.validation_data else settings.validation_split
+    train, validation = image_stream(folder, batch, shuffle=settings.shuffle, seed=settings.seed,
+                                     validation_split=split, replicas=replicas)
+    if settings.validation_data:
+        if not is_image_folder(settings.validation_data):
+            raise KspecError(Diagnostic("K401", f"{settings.validation_data}: the training data is an image folder, "
+                                        "so the validation data must be one too", None,
+                                        "give a directory with the same class folders"))
+        checked = read_image_folder(settings.validation_data, ins, outs, sparse=sparse)
+        if checked.classes != folder.classes:
+            found, wanted = ", ".join(checked.classes), ", ".join(folder.classes)
+            raise KspecError(Diagnostic("K401", f"{settings.validation_data}: the class folders ({found}) are not "
+                                        f"those of {path} ({wanted})", None))
+        validation, _ = image_stream(checked, batch, replicas=replicas)
+    images = folder.rows - int(split * folder.rows)  # the utility keeps the last part of its listing apart
+    return train, validation, f"{images:,} images of {len(folder.classes)} classes"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num_processes > 1 and args.coordinator is None:
         raise fail_usage("--num-processes needs --coordinator HOST:PORT (the address of process 0)")
 
-    from kspec.runtime.data import load_data, ports
+    from kspec.runtime.data import is_image_folder, load_data, ports
     from kspec.runtime.save import save_model
     from kspec.runtime.training import (
         batch_stream,
@@ -161,28 +205,35 @@ def run(args: argparse.Namespace) -> int:
         model = kspec.build(spec, model_ir.name)
     ins, outs = ports(model_ir, model)
     finite = not args.allow_nonfinite
-    train = load_data(args.data, ins, outs, settings.data, check_finite=finite)
-    split_validation = None
-    if settings.distribution is not None or train.streamed:  # kspec splits off the validation rows itself
-        train, split_validation = _even_parts(train, settings.validation_split,
-                                              placement.replicas if settings.distribution else 1)
-        settings = settings.model_copy(update={"validation_split": 0.0})
-    if placement.num_processes > 1:
-        train = train.take(placement.shard(train.rows))
-    if batch is not None:
-        settings = settings.model_copy(update={"batch_size": batch // placement.num_processes,
-                                               "batch_size_per_device": None})
     validation: Any = None
-    if settings.validation_data:
-        split_validation = load_data(settings.validation_data, ins, outs, settings.data, check_finite=finite)
-    if split_validation is not None:
-        validation = (batch_stream(split_validation, settings.batch_size)
-                      if train.streamed or split_validation.streamed
-                      else (_fit_arg(split_validation.x), _fit_arg(split_validation.y)))
-    x, y = ((batch_stream(train, settings.batch_size, shuffle=settings.shuffle, seed=settings.seed), None)
-            if train.streamed else (_fit_arg(train.x), _fit_arg(train.y)))
+    if is_image_folder(args.data):  # one sub-directory of images per class, streamed by Keras's utility
+        x, validation, described = _image_data(args.data, spec, model_ir.name, ins, outs, settings, placement,
+                                               batch, where)
+        y = None
+        settings = settings.model_copy(update={"validation_split": 0.0, "batch_size_per_device": None})
+    else:
+        train = load_data(args.data, ins, outs, settings.data, check_finite=finite)
+        split_validation = None
+        if settings.distribution is not None or train.streamed:  # kspec splits off the validation rows itself
+            train, split_validation = _even_parts(train, settings.validation_split,
+                                                  placement.replicas if settings.distribution else 1)
+            settings = settings.model_copy(update={"validation_split": 0.0})
+        if placement.num_processes > 1:
+            train = train.take(placement.shard(train.rows))
+        if batch is not None:
+            settings = settings.model_copy(update={"batch_size": batch // placement.num_processes,
+                                                   "batch_size_per_device": None})
+        if settings.validation_data:
+            split_validation = load_data(settings.validation_data, ins, outs, settings.data, check_finite=finite)
+        if split_validation is not None:
+            validation = (batch_stream(split_validation, settings.batch_size)
+                          if train.streamed or split_validation.streamed
+                          else (_fit_arg(split_validation.x), _fit_arg(split_validation.y)))
+        x, y = ((batch_stream(train, settings.batch_size, shuffle=settings.shuffle, seed=settings.seed), None)
+                if train.streamed else (_fit_arg(train.x), _fit_arg(train.y)))
+        described = f"{train.rows:,} rows"
     callbacks = make_callbacks(settings, section)
-    print(f"training '{model.name}' on {train.rows:,} rows from {args.data} for {settings.epochs} epoch(s)"
+    print(f"training '{model.name}' on {described} from {args.data} for {settings.epochs} epoch(s)"
           + (f" ({placement.strategy}, global batch {batch})" if settings.distribution else ""))
     result = fit(model, x, y, settings, validation=validation,
                  callbacks=callbacks, verbose=0 if args.quiet else None, span=where)

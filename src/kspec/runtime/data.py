@@ -35,6 +35,12 @@ Both are checked like arrays in memory (names, shapes, dtypes, rows, and
 NaN or infinite values chunk by chunk) and reach ``fit`` as a
 ``keras.utils.PyDataset`` (:mod:`kspec.runtime.training`). The size limits
 bound what is held in memory, so they do not apply to streamed data.
+
+An image folder (one sub-directory of images per class) is indexed and
+checked by :func:`read_image_folder` (the input's shape, the output's units
+against the class folders, every image opened once by Pillow) and streamed
+by ``keras.utils.image_dataset_from_directory``
+(:func:`kspec.runtime.training.image_stream`).
 """
 
 from __future__ import annotations
@@ -63,17 +69,23 @@ from kspec.spec.limits import Limits
 from kspec.spec.settings import DataMapping
 
 __all__ = [
+    "COLOR_MODES",
     "CSV_CHUNK_ROWS",
+    "IMAGE_SUFFIXES",
     "STREAM_BYTES",
     "Dataset",
     "DiskArray",
+    "ImageFolder",
     "Port",
     "check_arrays",
     "check_finite",
+    "is_image_folder",
     "load_data",
     "output_names",
     "ports",
+    "read_image_folder",
     "saved_ports",
+    "sparse_loss",
 ]
 
 #: The hint of a refusal by a NaN or infinite value.
@@ -660,3 +672,168 @@ def saved_ports(keras_model: Any) -> tuple[list[Port], list[Port]]:
     outs = [Port(name, tuple(t.shape[1:]), str(t.dtype))
             for name, t in zip(output_names(keras_model), keras_model.outputs, strict=True)]
     return ins, outs
+
+
+#: The image files an image folder may hold: those ``keras.utils.image_dataset_from_directory`` reads.
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+#: An image input's channels -> the ``color_mode`` its images are read in.
+COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """A directory of images checked against a model: one sub-directory per
+    class (the label of an image is the index of its folder in ``classes``,
+    sorted), or for inputs alone (``label_mode`` None) images anywhere in it.
+    It holds what ``keras.utils.image_dataset_from_directory`` needs to stream
+    the images batch by batch (:func:`kspec.runtime.training.image_stream`);
+    no image is held in memory here."""
+
+    path: Path
+    classes: tuple[str, ...]
+    files: tuple[Path, ...]  # every image, in the utility's order (folder by folder, sorted)
+    image_size: tuple[int, int]
+    color_mode: str
+    label_mode: str | None  # "categorical", "binary", "int", or None without targets
+
+    @property
+    def rows(self) -> int:
+        """The number of images."""
+        return len(self.files)
+
+
+def is_image_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a directory of images (class folders or image
+    files) rather than of ``.npy`` arrays."""
+    path = Path(path)
+    if not path.is_dir() or any(path.glob("*.npy")):
+        return False
+    return any(p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+
+
+def sparse_loss(loss: Any) -> bool:
+    """Whether a model's (single) loss takes class indices: a spec value (a
+    name, a call, or a one-entry list or mapping) or a Keras loss object."""
+    if isinstance(loss, dict):
+        loss = next(iter(loss.values()), None)
+    elif isinstance(loss, (list, tuple)):
+        loss = loss[0] if loss else None
+    if loss is None:
+        return False
+    if isinstance(loss, str):
+        name = loss
+    elif isinstance(getattr(loss, "fn", None), str):  # an ir.Call
+        name = loss.fn
+    else:  # a Keras loss object: SparseCategoricalCrossentropy, or a wrapped sparse_* function
+        name = type(loss).__name__ + " " + str(getattr(loss, "name", ""))
+    return "sparse" in name.lower()
+
+
+def _image_files(directory: Path) -> list[Path]:
+    """The images under ``directory``, in the order Keras's utility lists
+    them (directories by path, then file names, both sorted; symlinked
+    directories are not followed)."""
+    return [Path(root) / name for root, _, names in sorted(os.walk(directory), key=lambda w: w[0])
+            for name in sorted(names) if name.lower().endswith(IMAGE_SUFFIXES)]
+
+
+def _check_image(file: Path) -> None:
+    """A data error naming ``file`` when Pillow cannot open it as an image
+    (or it is no regular file); its header and data are checked, not decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    _regular_size(file)
+    try:
+        with Image.open(file) as img:
+            img.verify()
+    except UnidentifiedImageError:
+        raise _error(f"{file}: Pillow cannot open the image (not a known image format)", None,
+                     "remove the file or replace it with a valid image") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise _error(f"{file}: Pillow cannot open the image ({exc})", None,
+                     "remove the file or replace it with a valid image") from None
+
+
+def _names(items: tuple[str, ...]) -> str:
+    return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def _image_input(path: Path, port: Port) -> tuple[tuple[int, int], str]:
+    """The ``image_size`` and ``color_mode`` an image input's shape sets."""
+    shape = port.shape
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise _error(f"{path}: input '{port.name}' has shape {_shape((None, *shape))} but an image folder needs a "
+                     "fully known (height, width, channels) shape", port.span,
+                     "declare the input's size, e.g. (28, 28, 1): every image is resized to it")
+    height, width, channels = (int(d) for d in shape if d is not None)
+    if channels not in COLOR_MODES:
+        raise _error(f"{path}: input '{port.name}' has {channels} channels but images are read with 1 (grayscale), "
+                     "3 (rgb) or 4 (rgba)", port.span)
+    return (height, width), COLOR_MODES[channels]
+
+
+def _label_mode(path: Path, port: Port, classes: tuple[str, ...], sparse: bool) -> str:
+    """How the class folders become targets for ``port``: ``int`` with a
+    sparse loss, ``binary`` for one unit and two classes, else
+    ``categorical`` (one-hot, one unit per class)."""
+    count = len(classes)
+    if len(port.shape) != 1 or port.shape[0] is None:
+        raise _error(f"{path}: output '{port.name}' has shape {_shape((None, *port.shape))} but an image folder's "
+                     "labels need an output of shape (None, units)", port.span)
+    units = port.shape[0]
+    found = f"the folder has {count} class folder{'s' if count != 1 else ''} ({_names(classes)})"
+    if sparse:
+        if units != count:
+            raise _error(f"{path}: output '{port.name}' has {units} units but {found}", port.span,
+                         f"with a sparse loss the labels are class indices: give the output {count} units")
+        return "int"
+    if units == 1:
+        if count != 2:
+            raise _error(f"{path}: output '{port.name}' has 1 unit (binary labels) but {found}", port.span,
+                         f"binary labels need exactly 2 class folders; for {count} classes give the output "
+                         f"{count} units")
+        return "binary"
+    if units != count:
+        raise _error(f"{path}: output '{port.name}' has {units} units but {found}", port.span,
+                     f"give the output one unit per class ({count}), or 1 unit for 2 classes")
+    return "categorical"
+
+
+def read_image_folder(path: str | Path, ins: list[Port], outs: list[Port], *, sparse: bool = False,
+                      need_targets: bool = True) -> ImageFolder:
+    """Index and check an image folder against a model with one image input
+    (and, with ``need_targets``, one output): the input's shape sets the
+    image size and color mode, the output's units the label mode (see
+    :func:`_label_mode`; ``sparse`` says the loss takes class indices).
+    Every image is opened by Pillow once, so a file it cannot read is an
+    error naming it before training starts. Without targets, images are
+    taken from anywhere in the folder."""
+    path = Path(path)
+    if len(ins) != 1 or (need_targets and len(outs) != 1):
+        raise _error(f"{path}: an image folder feeds a model with one input and one output, and this one has "
+                     f"{len(ins)} input{'s' if len(ins) != 1 else ''} and {len(outs)} "
+                     f"output{'s' if len(outs) != 1 else ''}", ins[0].span if ins else None)
+    image_size, color_mode = _image_input(path, ins[0])
+    if not need_targets:
+        files = _image_files(path)
+        if not files:
+            raise _error(f"{path}: the directory holds no images", None,
+                         f"image files end in {', '.join(IMAGE_SUFFIXES)}")
+        for file in files:
+            _check_image(file)
+        return ImageFolder(path, (), tuple(files), image_size, color_mode, None)
+    classes = tuple(sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    if not classes:
+        raise _error(f"{path}: the directory holds no class folders", None,
+                     "put the images of each class in a sub-directory named after the class")
+    label_mode = _label_mode(path, outs[0], classes, sparse)
+    all_files: list[Path] = []
+    for name in classes:
+        files = _image_files(path / name)
+        if not files:
+            raise _error(f"{path / name}: the class folder holds no images", None,
+                         f"image files end in {', '.join(IMAGE_SUFFIXES)}")
+        all_files.extend(files)
+    for file in all_files:
+        _check_image(file)
+    return ImageFolder(path, classes, tuple(all_files), image_size, color_mode, label_mode)

@@ -39,8 +39,8 @@ from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.settings import CompileSettings, TrainSettings
 
-__all__ = ["FitResult", "Placement", "batch_stream", "compile_model", "fit", "make_callbacks", "plot_history",
-           "seed_everything", "start_distribution", "write_history"]
+__all__ = ["FitResult", "Placement", "batch_stream", "compile_model", "fit", "image_stream", "make_callbacks",
+           "plot_history", "seed_everything", "start_distribution", "write_history"]
 
 
 @cache
@@ -442,6 +442,48 @@ def batch_stream(data: Any, batch_size: int | None, *, shuffle: bool = False, se
     return BatchStream()
 
 
+def image_stream(folder: Any, batch_size: int | None, *, shuffle: bool = False, seed: int | None = None,
+                 validation_split: float = 0.0, replicas: int = 1) -> tuple[Any, Any]:
+    """The images of a checked :class:`~kspec.runtime.data.ImageFolder` as
+    ``keras.utils.image_dataset_from_directory`` streams them (decoded a
+    batch at a time, never all in memory), with the folder's image size,
+    color mode, class names and label mode, ``batch_size`` images per batch
+    (32 when not given), and with targets unless its label mode is None.
+    With ``validation_split``, the utility's own split (``subset="both"``,
+    the same ``seed`` for both parts; one is drawn when none is given) makes
+    the second part, else it is None. With several ``replicas`` every batch
+    is full, so it splits evenly over them (at most a batch less is seen).
+
+    The utility returns a ``tf.data.Dataset`` on every backend, and
+    ``model.fit`` takes one on JAX and PyTorch too; it needs TensorFlow
+    installed, whatever the backend: without it, a data error says so."""
+    import numpy as np
+
+    keras = import_keras()
+    if importlib.util.find_spec("tensorflow") is None:
+        raise KspecError(Diagnostic("K401", f"{folder.path}: reading an image folder needs TensorFlow (Keras streams "
+                                    f"images with tf.data), also on the {keras.backend.backend()} backend", None,
+                                    "pip install tensorflow-cpu"))
+    if validation_split and seed is None:
+        seed = int(np.random.default_rng().integers(1 << 31))  # one seed, so both parts split the same listing
+    size = batch_size or 32
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the utility prints "Using N files for training."
+            parts = keras.utils.image_dataset_from_directory(
+                str(folder.path), labels="inferred" if folder.label_mode else None, label_mode=folder.label_mode,
+                class_names=list(folder.classes) if folder.label_mode else None, color_mode=folder.color_mode,
+                batch_size=size, image_size=folder.image_size, shuffle=shuffle, seed=seed,
+                validation_split=validation_split or None, subset="both" if validation_split else None,
+                verbose=False)
+    except ValueError as exc:  # a split that leaves one part without images
+        raise KspecError(Diagnostic("K401", f"{folder.path}: {clean_keras_message(exc)}", None)) from None
+    train, validation = parts if validation_split else (parts, None)
+    if replicas > 1:
+        train = train.unbatch().batch(size, drop_remainder=True)
+        validation = None if validation is None else validation.unbatch().batch(size, drop_remainder=True)
+    return train, validation
+
+
 def seed_everything(seed: int | None) -> None:
     """``keras.utils.set_random_seed(seed)`` (Python, NumPy and backend), if given."""
     if seed is not None:
@@ -499,11 +541,12 @@ def fit(model: Any, x: Any, y: Any, settings: TrainSettings, *, validation: tupl
     history = keras.callbacks.History()
     class_weight = ({int(k): v for k, v in settings.class_weight.items()} if settings.class_weight else None)
     result = FitResult()
-    streamed = isinstance(x, keras.utils.PyDataset)  # batches come from the stream (see batch_stream)
+    images = hasattr(x, "element_spec")  # a tf.data.Dataset (image_stream): shuffled by the dataset itself
+    streamed = images or isinstance(x, keras.utils.PyDataset)  # batches come from the stream (see batch_stream)
     try:
         model.fit(x, y, epochs=settings.epochs, batch_size=None if streamed else settings.batch_size,
                   validation_split=settings.validation_split if validation is None and not streamed else 0.0,
-                  validation_data=validation, shuffle=settings.shuffle, class_weight=class_weight,
+                  validation_data=validation, shuffle=settings.shuffle and not images, class_weight=class_weight,
                   callbacks=[_stop_on_nonfinite_loss(), *(callbacks or []), history],
                   verbose=settings.verbose if verbose is None else verbose)
     except KeyboardInterrupt:
