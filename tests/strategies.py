@@ -61,6 +61,97 @@ def sub_model(draw: st.DrawFn, name: str, in_dim: int) -> tuple[ir.SequentialMod
     return model, out_dim
 
 
+def canonical_expr(tree: ir.Op, steps: list[ir.Step] | None = None) -> ir.Expr:
+    """The expression a parser gives for an operation written with all its
+    arguments: while the first argument is a tensor or an operation on
+    tensors, it becomes the chain's input (``(x + 1.0) * 2.0`` is ``x`` then
+    ``add(1.0)`` then ``multiply(2.0)``); ``steps`` follow it."""
+    chain: list[ir.Step] = []
+    op: ir.Op | ir.Ref = tree
+    while isinstance(op, ir.Op):
+        first = op.args[0] if op.args else None
+        if not isinstance(first, (ir.Ref, ir.Op)) or (isinstance(first, ir.Op) and not _has_ref(first)):
+            chain.insert(0, ir.Step(layer=op))
+            return ir.Expr(inputs=[], steps=[*chain, *(steps or [])])
+        chain.insert(0, ir.Step(layer=op.model_copy(update={"args": list(op.args[1:])})))
+        op = first
+    return ir.Expr(inputs=[op.name], steps=[*chain, *(steps or [])])
+
+
+def _has_ref(value: object) -> bool:
+    if isinstance(value, ir.Ref):
+        return True
+    if isinstance(value, ir.Op):
+        return any(_has_ref(a) for a in value.args) or any(_has_ref(v) for v in value.kwargs.values())
+    if isinstance(value, list):
+        return any(_has_ref(v) for v in value)
+    return False
+
+
+_ALL = ir.Slice()
+
+
+@st.composite
+def tensor_operation(draw: st.DrawFn, dims: dict[str, int]) -> tuple[ir.Op, int]:
+    """An operation on rank-2 tensors (``dims``: name -> last dimension)
+    that Keras builds, written with all its arguments, and the last
+    dimension of its result: arithmetic between tensors (broadcasting a
+    dimension of 1) and with constants, unary minus, reductions with
+    ``keepdims``, slices, ``ops.concatenate``, ``@`` between expanded
+    vectors, and activations applied as operations."""
+    names = sorted(dims)
+    a = draw(st.sampled_from(names))
+    ref_a = ir.Ref(name=a)
+    kind = draw(st.sampled_from(["binary", "constant", "negative", "reduce", "slice", "concat", "inner", "outer",
+                                 "unary"]))
+    if kind == "binary":
+        fits = [n for n in names if dims[n] in (dims[a], 1) or dims[a] == 1]
+        b = draw(st.sampled_from(fits))
+        fn = draw(st.sampled_from(["add", "subtract", "multiply", "maximum"]))
+        op = ir.Op(fn=fn, args=[ref_a, ir.Ref(name=b)])
+        if draw(st.booleans()):  # a constant on the other side, or around it
+            op = ir.Op(fn=draw(st.sampled_from(["add", "multiply"])), args=[op, draw(_constants)])
+        return op, max(dims[a], dims[b])
+    if kind == "constant":
+        c = draw(_constants)
+        fn = draw(st.sampled_from(["add", "subtract", "multiply", "true_divide", "power"]))
+        if fn == "true_divide":
+            return ir.Op(fn=fn, args=[ref_a, draw(st.sampled_from([2.0, 4, -0.5]))]), dims[a]
+        if fn == "power":
+            return ir.Op(fn=fn, args=[ref_a, 2]), dims[a]
+        args: list[ir.Value] = [c, ref_a] if draw(st.booleans()) else [ref_a, c]
+        return ir.Op(fn=fn, args=args), dims[a]
+    if kind == "negative":
+        return ir.Op(fn="negative", args=[ref_a]), dims[a]
+    if kind == "reduce":
+        fn = draw(st.sampled_from(["mean", "sum", "max", "min"]))
+        return ir.Op(fn=fn, args=[ref_a], kwargs={"axis": draw(st.sampled_from([1, -1])), "keepdims": True}), 1
+    if kind == "slice":
+        start = draw(st.integers(0, dims[a] - 1))
+        stop = draw(st.integers(start + 1, dims[a]))
+        head: ir.Value = _ALL if draw(st.booleans()) else ir.EllipsisValue()
+        part = ir.Slice(start=start or None, stop=None if stop == dims[a] else stop)
+        return ir.Op(fn="get_item", args=[ref_a, [head, part]]), stop - start
+    if kind == "concat":
+        b = draw(st.sampled_from(names))
+        return ir.Op(fn="concatenate", args=[[ref_a, ir.Ref(name=b)]], kwargs={"axis": -1}), dims[a] + dims[b]
+    if kind == "inner":  # a[:, None] @ b[:, :, None], back to rank 2
+        b = draw(st.sampled_from([n for n in names if dims[n] == dims[a]]))
+        prod = ir.Op(fn="matmul", args=[ir.Op(fn="get_item", args=[ref_a, [_ALL, None]]),
+                                        ir.Op(fn="get_item", args=[ir.Ref(name=b), [_ALL, _ALL, None]])])
+        return ir.Op(fn="get_item", args=[prod, [_ALL, 0]]), 1
+    if kind == "outer":  # ops.reshape(a[:, :, None] @ b[:, None], (-1, da * db))
+        b = draw(st.sampled_from(names))
+        prod = ir.Op(fn="matmul", args=[ir.Op(fn="get_item", args=[ref_a, [_ALL, _ALL, None]]),
+                                        ir.Op(fn="get_item", args=[ir.Ref(name=b), [_ALL, None]])])
+        return ir.Op(fn="reshape", args=[prod, [-1, dims[a] * dims[b]]]), dims[a] * dims[b]
+    fn = draw(st.sampled_from(["hard_sigmoid", "relu6", "abs", "square", "tanh"]))
+    return ir.Op(fn=fn, args=[ref_a]), dims[a]
+
+
+_constants = st.sampled_from([3.0, 0.5, -1.0, 2, 1 / 6])
+
+
 @st.composite
 def functional_spec(draw: st.DrawFn) -> ir.Spec:
     g = _Graph()
@@ -74,8 +165,13 @@ def functional_spec(draw: st.DrawFn) -> ir.Spec:
 
     for _ in range(draw(st.integers(1, 6))):
         names = sorted(g.dims)
-        kind = draw(st.sampled_from(["chain", "shared", "merge", "concat", "submodel"]))
-        if kind == "chain":
+        kind = draw(st.sampled_from(["chain", "shared", "merge", "concat", "submodel", "op", "op"]))
+        if kind == "op":
+            tree, dim = draw(tensor_operation(g.dims))
+            t = g.fresh()
+            g.nodes.append(ir.Assign(targets=[t], value=canonical_expr(tree)))
+            g.dims[t] = dim
+        elif kind == "chain":
             src = draw(st.sampled_from(names))
             steps = [_step(_dense(draw, u)) for u in draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))]
             last = steps[-1].layer
@@ -83,7 +179,7 @@ def functional_spec(draw: st.DrawFn) -> ir.Spec:
             units = last.args[0] if last.args else last.kwargs["units"]
             t = g.fresh()
             g.nodes.append(ir.Assign(targets=[t], value=ir.Expr(inputs=[src], steps=steps)))
-            g.dims[t] = int(units)  # type: ignore[arg-type]
+            g.dims[t] = int(units)
         elif kind == "shared":
             src = draw(st.sampled_from(names))
             same = [n for n in names if g.dims[n] == g.dims[src]]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import string
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from kspec.spec.kspec_form import parse_kspec
 from kspec.spec.kspec_printer import KEYWORDS, print_kspec
 from kspec.spec.yaml_form import load_yaml
 from kspec.spec.yaml_printer import dump_yaml
-from strategies import specs
+from strategies import canonical_expr, specs
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.kspec"))
 TIME_BOUND = 2.0  # seconds per input, generous for a loaded 2-core machine
@@ -93,11 +94,66 @@ def computed_values(scope: list[str], tensors: list[str]) -> st.SearchStrategy[A
     return st.one_of(options)
 
 
+OP_NAMES = st.sampled_from(["mean", "sum", "max", "reshape", "transpose", "expand_dims", "squeeze", "where",
+                            "clip", "hard_sigmoid", "relu6", "logical_and", "cast"])
+BINARY_OPS = st.sampled_from(["add", "subtract", "multiply", "true_divide", "floor_divide", "mod", "power", "matmul",
+                              "less", "less_equal", "greater", "greater_equal", "equal", "not_equal"])
+
+
+def subscripts(scope: list[str]) -> st.SearchStrategy[Any]:
+    """What goes between a tensor's brackets: an index, a slice, ``None``,
+    ``...``, or several of them (``x[:, 1:3, None]``)."""
+    bound = st.one_of(st.none(), st.integers(-5, 5), *([param_exprs(scope)] if scope else []))
+    item = st.one_of(st.integers(-5, 5), st.none(), st.just(ir.EllipsisValue()),
+                     st.builds(lambda a, b, c: ir.Slice(start=a, stop=b, step=c), bound, bound,
+                               st.one_of(st.none(), st.integers(1, 3))))
+    return st.one_of(item, st.lists(item, min_size=2, max_size=4))
+
+
+def tensor_ops(tensors: list[str], scope: list[str]) -> st.SearchStrategy[ir.Op]:
+    """Operations on ``tensors`` written with all their arguments, as the
+    parser reads a nested operation: operators between tensors and with
+    constants (numbers, parameters, parameter arithmetic), unary minus,
+    subscripts, and ``ops.NAME(...)`` calls with keyword arguments (shapes
+    are not checked: parsing and printing do not look at them)."""
+    ref = st.sampled_from(tensors).map(lambda n: ir.Ref(name=n))
+    constant = st.one_of(st.integers(-9, 9), st.sampled_from([0.5, 3.0, -1.5, 1e-3]),
+                         *([param_exprs(scope)] if scope else []))
+    kwargs = st.dictionaries(st.sampled_from(["axis", "keepdims", "dtype", "axes"]),
+                             st.one_of(st.integers(-2, 2), st.booleans(), st.just("float32"),
+                                       st.lists(st.integers(0, 3), min_size=1, max_size=3)), max_size=2)
+
+    def grow(children: st.SearchStrategy[Any]) -> st.SearchStrategy[ir.Op]:
+        operand = st.one_of(children, constant)
+        return st.one_of(
+            st.builds(lambda fn, a, b: ir.Op(fn=fn, args=[a, b]), BINARY_OPS, children, operand),
+            st.builds(lambda fn, a, b: ir.Op(fn=fn, args=[a, b]), BINARY_OPS, constant, children),
+            st.builds(lambda a: ir.Op(fn="negative", args=[a]), children),
+            st.builds(lambda a, i: ir.Op(fn="get_item", args=[a, i]), children, subscripts(scope)),
+            st.builds(lambda fn, a, rest, kw: ir.Op(fn=fn, args=[a, *rest], kwargs=kw), OP_NAMES, children,
+                      st.lists(operand, max_size=2), kwargs),
+            st.builds(lambda xs, kw: ir.Op(fn="concatenate", args=[xs], kwargs=kw),
+                      st.lists(children, min_size=1, max_size=3), kwargs),
+        )
+
+    return grow(st.recursive(ref, grow, max_leaves=3))
+
+
 @st.composite
 def layer_calls(draw: st.DrawFn, scope: list[str]) -> ir.LayerCall:
     value = st.one_of(plain_values(1), param_exprs(scope)) if scope else plain_values(1)
     return ir.LayerCall(type=draw(layer_types), args=draw(st.lists(value, max_size=2)),
                         kwargs=draw(st.dictionaries(names, value, max_size=2)))
+
+
+def _var(name: str) -> Any:
+    """A parameter named in a value (typed loosely: it stands for any value)."""
+    return ir.Var(name=name)
+
+
+def _not_in(taken: list[str]) -> Callable[[str], bool]:
+    """A filter for names not already ``taken``."""
+    return lambda n: n not in taken
 
 
 @st.composite
@@ -115,7 +171,7 @@ def block_bodies(draw: st.DrawFn, tensors: list[str], scope: list[str], depth: i
                 body.append(ir.For(var=var, range=draw(st.lists(bound, min_size=1, max_size=3)), body=inner))
             else:
                 over = draw(st.one_of(st.lists(st.one_of(bound, computed_values(scope, live)), max_size=3),
-                                      st.sampled_from(scope).map(lambda n: ir.Var(name=n)) if scope else st.just([])))
+                                      st.sampled_from(scope).map(_var) if scope else st.just([])))
                 body.append(ir.For(var=var, over=over, body=inner))
             continue
         if kind == "if":
@@ -125,6 +181,16 @@ def block_bodies(draw: st.DrawFn, tensors: list[str], scope: list[str], depth: i
             body.append(ir.If(test=test, body=then, orelse=orelse))
             continue
         target = draw(tensor_names.filter(lambda n: n not in scope))
+        if draw(st.integers(0, 2)) == 0:  # an operation, maybe followed by layers and operations in the chain
+            after: list[ir.Step] = []
+            for _ in range(draw(st.integers(0, 2))):
+                after.append(ir.Step(layer=draw(st.one_of(
+                    layer_calls(scope),
+                    st.builds(lambda fn, kw: ir.Op(fn=fn, kwargs=kw), OP_NAMES,
+                              st.dictionaries(st.just("axis"), st.integers(-2, 2)))))))
+            body.append(ir.Assign(targets=[target], value=canonical_expr(draw(tensor_ops(live, scope)), after)))
+            live.append(target)
+            continue
         srcs = draw(st.lists(st.sampled_from(live), min_size=1, max_size=2))
         steps = [ir.Step(layer=draw(layer_calls(scope))) for _ in range(draw(st.integers(1, 3)))]
         body.append(ir.Assign(targets=[target], value=ir.Expr(inputs=srcs, steps=steps)))
@@ -146,8 +212,7 @@ def language_specs(draw: st.DrawFn) -> ir.Spec:
         inputs = draw(st.lists(tensor_names, min_size=1, max_size=2, unique=True))
         bparams = [ir.Param(name=n, type=draw(st.sampled_from(["int", "float", "bool", "str"])),
                             default=draw(st.integers(0, 5)) if has else None, has_default=has)
-                   for n, has in draw(st.lists(st.tuples(names.filter(lambda n, ins=inputs: n not in ins),
-                                                         st.booleans()),
+                   for n, has in draw(st.lists(st.tuples(names.filter(_not_in(inputs)), st.booleans()),
                                                max_size=3, unique_by=lambda t: t[0]))]
         scope = file_scope + [p.name for p in bparams]
         body = draw(block_bodies(inputs, scope, 2, tensor_names))

@@ -164,3 +164,25 @@ def test_decompiled_operations_recompile_to_the_same_model() -> None:
     sample = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
     for a, b in zip(model.predict(sample, verbose=0), again.predict(sample, verbose=0), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_decompiling_with_names_keeps_each_operation_name() -> None:
+    """An operation takes no ``name=``: with ``keep_names`` it is a statement
+    of its own, its target giving it its Keras name."""
+    text = "model net {\n  input x: (3,)\n  t1 = -x\n  t2 = (x + 3.0) * 0.5\n  output out = t1 + t2 -> Dense(1)\n}\n"
+    first = kspec.build(kspec.loads(text))
+    exact = kspec.build(kspec.decompile(first, keep_names=True))
+    assert exact.to_json() == first.to_json()
+
+
+def test_a_long_subscript_wraps_without_becoming_a_tuple() -> None:
+    """``kspec fmt`` wraps a long line at a call or a list, never inside a
+    subscript or parentheses of one item, where a trailing comma would make
+    a tuple (``x[i,]``, ``(a + b,)``)."""
+    name = "a_rather_long_tensor_name_" * 2
+    text = (f"model m {{\n  input {name}: (4, 3)\n"
+            f"  output out = ({name} + {name} * 2.0)[{name}.shape[-1] - 1 if {name}.shape[-1] > 1 else 0:]\n}}\n")
+    spec = parse_kspec(text)
+    printed = print_kspec(spec)
+    assert max(len(line) for line in printed.splitlines()) > 100  # nothing safe to wrap: the line stays long
+    assert parse_kspec(printed) == spec

@@ -8,6 +8,8 @@ exactly when Keras refuses to build the model.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _static_vs_keras import compare as _compare
-from kspec.compiler.pipeline import parse_text, static_check
+from kspec.compiler.pipeline import load_text, parse_text, static_check
+from kspec.compiler.shapes import infer_spec
+from kspec.spec import ir
 from kspec.spec.diagnostics import KspecError
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
@@ -341,3 +345,174 @@ def dag_specs(draw: st.DrawFn) -> dict[str, Any]:
 @given(dag_specs())
 def test_random_dags_match_keras(data: dict[str, Any]) -> None:
     _agree(data)
+
+
+# --------------------------------------------------------------------------
+# Operations on tensors (``x + y``, ``ops.mean(x, axis=1)``, ``x @ w`` ...)
+
+
+def _compare_operations(spec: ir.Spec) -> Any:
+    """Like :func:`_compare`, over every operation of the built model (Keras
+    keeps operation layers in ``model.operations``, not ``model.layers``):
+    static shapes and parameter counts equal the built ones. Returns the
+    built model."""
+    import kspec
+
+    model = kspec.build(spec)
+    static = infer_spec(spec).models[model.name]
+    by_name = {op.name: op for op in model.operations}
+    for info in static.layers:
+        op = by_name[info.name]
+        params = op.count_params() if hasattr(op, "count_params") else 0
+        assert info.params == params, (info.name, info.params, params)
+        if info.calls == 1 and info.type not in ("Functional", "Sequential"):
+            outs = op.output if isinstance(op.output, (list, tuple)) else [op.output]
+            assert info.outputs == [_keras_shape(t.shape) for t in outs], (info.name, info.outputs)
+    assert static.params == model.count_params()
+    assert static.outputs == [_keras_shape(t.shape) for t in model.outputs]
+    return model
+
+
+def _keras_shape(shape: Any) -> tuple[int | None, ...]:
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+_SHAPE = st.lists(st.sampled_from([1, 2, 3, None]), min_size=1, max_size=3)
+_AXIS_FNS = ["mean", "sum", "max", "min", "prod"]
+
+
+def _dims_text(shape: list[int | None]) -> str:
+    dims = ["None" if d is None else str(d) for d in shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+@st.composite
+def operation_cases(draw: st.DrawFn) -> tuple[str, Callable[..., Any], list[list[int | None]]]:
+    """A statement over inputs ``a`` and ``b`` (random shapes, which may not
+    fit), the same in Python Keras, and the two input shapes: broadcasting
+    operators, scalar constants, reductions with ``axis``/``keepdims``,
+    reshape, transpose, concatenate, matmul, subscripts, and operations in
+    a chain with a Dense layer (parameters)."""
+    a, b = draw(_SHAPE), draw(_SHAPE)
+    rank = len(a) + 1  # with the batch axis
+    kind = draw(st.sampled_from(["binary", "scalar", "reduce", "reshape", "transpose", "concat", "matmul",
+                                 "subscript", "expand", "chain"]))
+    if kind == "binary":
+        sym, fn = draw(st.sampled_from([("+", "add"), ("-", "subtract"), ("*", "multiply"), ("/", "true_divide"),
+                                        (">", "greater")]))
+        return f"a {sym} b", lambda x, y, f=fn: getattr(_ops(), f)(x, y), [a, b]
+    if kind == "scalar":
+        c = draw(st.sampled_from([2, 0.5, -1.0]))
+        if draw(st.booleans()):
+            return f"a * {c} + 1.0", lambda x, y: x * c + 1.0, [a, b]
+        return f"{c} - a", lambda x, y: c - x, [a, b]
+    if kind == "reduce":
+        fn = draw(st.sampled_from(_AXIS_FNS))
+        axis = draw(st.one_of(st.none(), st.integers(-rank, rank - 1)))
+        keep = draw(st.booleans())
+        kw = ("" if axis is None else f", axis={axis}") + (", keepdims=true" if keep else "")
+        return f"ops.{fn}(a{kw})", lambda x, y: getattr(_ops(), fn)(x, axis=axis, keepdims=keep), [a, b]
+    if kind == "reshape":
+        target = draw(st.sampled_from([[-1, 6], [-1, 3], [-1, 2, 3], [-1, 1]]))
+        a = draw(st.sampled_from([[2, 3], [6], [3, 2, 1], [1, 6], a]))
+        return f"ops.reshape(a, ({', '.join(map(str, target))}))", lambda x, y: _ops().reshape(x, tuple(target)), [a, b]
+    if kind == "transpose":
+        perm = draw(st.permutations(list(range(rank))))
+        return f"ops.transpose(a, axes={perm})", lambda x, y: _ops().transpose(x, axes=perm), [a, b]
+    if kind == "concat":
+        axis = draw(st.integers(-rank, rank - 1))
+        return (f"ops.concatenate([a, b], axis={axis})", lambda x, y: _ops().concatenate([x, y], axis=axis), [a, b])
+    if kind == "matmul":
+        return "a @ b", lambda x, y: _ops().matmul(x, y), [a, b]
+    if kind == "subscript":
+        text, key = draw(st.sampled_from([
+            ("a[:, 0]", (slice(None), 0)), ("a[..., 1:3]", (Ellipsis, slice(1, 3))),
+            ("a[:, None]", (slice(None), None)), ("a[:, ::2]", (slice(None), slice(None, None, 2))),
+            ("a[..., -1]", (Ellipsis, -1))]))
+        return text, lambda x, y: x[key], [a, b]
+    if kind == "expand":
+        axis = draw(st.integers(-rank - 1, rank))
+        return f"ops.expand_dims(a, {axis})", lambda x, y: _ops().expand_dims(x, axis), [a, b]
+    units = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        return (f"a -> Dense({units}) -> ops.mean(axis=1)",
+                lambda x, y: _ops().mean(keras_layers().Dense(units)(x), axis=1), [a, b])
+    return (f"a + b -> Dense({units})", lambda x, y: keras_layers().Dense(units)(x + y), [a, b])
+
+
+def keras_layers() -> Any:
+    """``keras.layers``, imported when a test first needs it."""
+    from kspec.runtime._quiet import import_keras
+
+    return import_keras().layers
+
+
+def _ops() -> Any:
+    """``keras.ops``, imported when a test first needs it."""
+    from kspec.runtime._quiet import import_keras
+
+    return import_keras().ops
+
+
+def _operation_agree(statement: str, build: Callable[..., Any], shapes: list[list[int | None]]) -> None:
+    """A static error exactly when Keras refuses the same Python code;
+    otherwise the same shapes and parameter counts, layer by layer."""
+    from kspec.runtime._quiet import import_keras
+
+    keras = import_keras()
+    used = [n for n in ("a", "b") if re.search(rf"\b{n}\b", statement)]
+    inputs = "".join(f"  input {n}: {_dims_text(shapes['ab'.index(n)])}\n" for n in used)
+    text = f"model m {{\n{inputs}  output out = {statement}\n}}\n"
+    tensors = [keras.Input(tuple(s)) for s in shapes]
+    try:
+        want: Any = build(*tensors)
+    except (ValueError, TypeError, IndexError) as exc:  # Keras refuses it: so must kspec
+        want = exc
+    try:
+        spec = load_text(text, "ops.kspec")
+    except KspecError as err:
+        assert isinstance(want, Exception), (text, err)
+        return
+    assert not isinstance(want, Exception), (text, want)
+    model = _compare_operations(spec)
+    assert _keras_shape(model.outputs[0].shape) == _keras_shape(want.shape)
+
+
+@given(operation_cases())
+def test_random_operations_match_keras(case: tuple[str, Callable[..., Any], list[list[int | None]]]) -> None:
+    _operation_agree(*case)
+
+
+@pytest.mark.parametrize(("statement", "shapes"), [
+    ("a + b", [[4], [1, 4]]),  # (None, 4) + (None, 1, 4)
+    ("a + b", [[None, 4], [1, 4]]),
+    ("a * 0.5 - b", [[3, 4], [4]]),
+    ("ops.mean(a, axis=1, keepdims=true) * a", [[3, 4], [4]]),
+    ("ops.reshape(a, (-1, 2, 6)) -> Dense(3)", [[3, 4], [4]]),
+    ("ops.transpose(a, axes=[0, 2, 1]) @ a", [[3, 4], [4]]),
+    ("ops.concatenate([a, a[..., :2]], axis=-1)", [[3, 4], [4]]),
+    ("a + b", [[4, 3], [5]]),  # refused by both
+], ids=["vector_plus_matrix", "unknown_dim", "scalar", "keepdims", "reshape", "transpose_matmul", "concat",
+        "mismatch"])
+def test_operations_match_keras(statement: str, shapes: list[list[int | None]]) -> None:
+    table = {"a": shapes[0], "b": shapes[1]}
+
+    def build(x: Any, y: Any) -> Any:
+        from kspec.runtime._quiet import import_keras
+
+        keras = import_keras()
+        env = {"a": x, "b": y, "ops": keras.ops, "Dense": keras.layers.Dense}
+        py = statement.replace("true", "True")
+        if " -> " in py:  # "expr -> Dense(k)" is Dense(k)(expr)
+            head, layer = py.split(" -> ")
+            py = f"{layer}({head})"
+        return eval(py, env)  # a fixed statement of this test
+
+    assert set(table) >= {n for n in "ab" if re.search(rf"\b{n}\b", statement)}
+    _operation_agree(statement, build, shapes)
+
+
+def test_operations_fixture_matches_keras() -> None:
+    """The golden operations fixture builds what kspec infers, layer by layer."""
+    path = Path(__file__).parent / "fixtures" / "kspec" / "valid" / "operations.kspec"
+    _compare_operations(load_text(path.read_text(encoding="utf-8"), str(path)))

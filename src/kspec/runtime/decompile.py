@@ -839,6 +839,8 @@ class _Functional:
 
         def inline(a: _App) -> bool:
             t = (a.layer, a.node, 0)
+            if d.keep_names and a.op is not None:  # an operation takes no name=: its statement's target names it
+                return False
             return a.n_out == 1 and t not in out_set and t not in kw_used and uses.get(t, 0) == 1
 
         consumer_of: dict[tuple[str, int, int], _App] = {}

@@ -356,6 +356,17 @@ def _brackets(line: str) -> list[tuple[int, int, list[int]]]:
     return pairs
 
 
+def _comma_changes_meaning(line: str, start: int) -> bool:
+    """Whether a trailing comma would change what the bracket at ``start``
+    holds: ``(a + b)`` is a value but ``(a + b,)`` a tuple, ``x[i]`` an index
+    but ``x[i,]`` a tuple of one (calls, lists and dicts take one freely)."""
+    before = line[:start].rstrip()
+    word = re.search(r"[A-Za-z0-9_]*\Z", before)
+    follows_value = bool(before) and (before[-1] in ")]\"" or bool(word and word.group())) and not (
+        word is not None and word.group() in KEYWORDS - {"range", "true", "false", "none", "True", "False", "None"})
+    return follows_value if line[start] == "[" else line[start] == "(" and not follows_value
+
+
 def wrap_line(line: str) -> list[str]:
     """A line past :data:`WIDTH` with the arguments of its longest call (or
     list) written one per line, four columns in, each ending with a comma,
@@ -364,7 +375,7 @@ def wrap_line(line: str) -> list[str]:
     wrap, is returned as it is."""
     if len(line) <= WIDTH:
         return [line]
-    pairs = [p for p in _brackets(line) if p[1] > p[0] + 1]
+    pairs = [p for p in _brackets(line) if p[1] > p[0] + 1 and (p[2] or not _comma_changes_meaning(line, p[0]))]
     if not pairs:
         return [line]
     start, end, commas = max(pairs, key=lambda p: p[1] - p[0])
