@@ -386,6 +386,17 @@ def _check_npy_header(path: Path, key: str, fh: IO[bytes], stored: int, bounds: 
                      f"{_bytes(nbytes)} but its member holds {_bytes(max(stored - fh.tell(), 0))})", None)
 
 
+def _refuse_nonfinite(path: Path, table: np.ndarray, columns: list[int], header: list[str], mapping: Any,
+                      lines: list[int]) -> None:
+    """A data error naming the first NaN or infinite value among ``columns``
+    of a block of CSV rows (``lines``: each row's line in the file)."""
+    found = _first_nonfinite(table[:, columns])
+    if found is not None:
+        row, col, value = found
+        name = f"'{header[columns[col]]}'" if mapping.header else str(columns[col] + 1)
+        raise _error(f"{path}: column {name} has {_describe(value)} on line {lines[row]}", None, _NONFINITE_HINT)
+
+
 def _first_nonfinite(values: np.ndarray) -> tuple[int, int, float] | None:
     """(row, column, value) of the first NaN or infinite value of a 2-D array, row by row."""
     bad = ~np.isfinite(values)
@@ -479,13 +490,7 @@ def _read_csv(path: Path, ins: list[Port], outs: list[Port], mapping: DataMappin
         raise _error(f"{path}: a model with several inputs or outputs needs a 'data' mapping of CSV columns",
                      None, "add data: {inputs: {name: [col, ...]}, outputs: {name: col}} to the train section")
     if finite and used:
-        picked = sorted(set(used))
-        found = _first_nonfinite(table[:, picked])
-        if found is not None:
-            row, col, value = found
-            name = f"'{header[picked[col]]}'" if mapping.header else str(picked[col] + 1)
-            raise _error(f"{path}: column {name} has {_describe(value)} on line {lines[row]}", None,
-                         _NONFINITE_HINT)
+        _refuse_nonfinite(path, table, sorted(set(used)), header, mapping, lines)
     for port in ins:  # CSV holds floats; integer inputs (token ids, classes) take whole numbers
         if port.name in out and "int" in port.dtype and np.all(np.mod(out[port.name], 1) == 0):
             out[port.name] = out[port.name].astype(port.dtype)
@@ -568,12 +573,7 @@ def _stream_csv(path: Path, ins: list[Port], outs: list[Port], mapping: DataMapp
             while block := list(itertools.islice(numbered, CSV_CHUNK_ROWS)):
                 table = _parse_chunk(path, [line for _, line in block], len(header), mapping.delimiter)
                 if finite and used:
-                    found = _first_nonfinite(table[:, used])
-                    if found is not None:
-                        row, col, value = found
-                        name = f"'{header[used[col]]}'" if mapping.header else str(used[col] + 1)
-                        raise _error(f"{path}: column {name} has {_describe(value)} on line {block[row][0]}", None,
-                                     _NONFINITE_HINT)
+                    _refuse_nonfinite(path, table, used, header, mapping, [n for n, _ in block])
                 for cols in plan:
                     part = table[:, cols.index[0]] if cols.squeeze else table[:, cols.index]
                     if cols.dtype.kind in "iu" and not np.all(np.mod(part, 1) == 0):
