@@ -261,6 +261,22 @@ def test_convert_round_trips_both_ways(spec: ir.Spec) -> None:
     assert dump_yaml(parse_kspec(as_kspec, "r.kspec")) == as_yaml
 
 
+@pytest.mark.parametrize("expr, printed", [
+    ("ops.power(-1, a)", "(-1) ** a"),            # not -1 ** a, which is -(1 ** a)
+    ("ops.power(a, -2.5)", "a ** (-2.5)"),
+    ("ops.negative(-1)", "ops.negative(-1)"),      # -(-1) would be the number 1
+    ("ops.add(1, 2)", "ops.add(1, 2)"),            # 1 + 2 would be parameter arithmetic
+    ("ops.get_item([1, 2], 0)", "ops.get_item([1, 2], 0)"),
+    ("ops.multiply(a, ops.negative(3))", "a * ops.negative(3)"),
+    ("-a[0] ** 2", "-a[0] ** 2"),
+])
+def test_operations_on_numbers_print_as_they_parse(expr: str, printed: str) -> None:
+    spec = parse_kspec(f"block b(a) {{\n  a = a + {expr}\n  return a\n}}\n", "r.kspec")
+    text = print_kspec(spec)
+    assert text.splitlines()[1] == f"  a = a + {printed}"
+    assert parse_kspec(text, "r.kspec") == spec
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_fmt_is_idempotent_on_every_example(path: Path) -> None:
     text = path.read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kspec.spec import ir
-from kspec.spec.ops import INFIX, OP_PREC, UNARY
+from kspec.spec.ops import INFIX, OP_PREC, UNARY, has_tensor
 
 __all__ = ["KEYWORDS", "format_value", "print_kspec"]
 
@@ -57,12 +57,12 @@ def _value(v: Any, parent: int) -> str:
         return "true"
     if v is False:
         return "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
             raise ValueError(f"{v} has no .kspec form")
-        return re.sub(r"e([+-]?)0*(\d)", r"e\1\2", repr(v))
+        text = str(v) if isinstance(v, int) else re.sub(r"e([+-]?)0*(\d)", r"e\1\2", repr(v))
+        # ``-1 ** a`` reads as ``-(1 ** a)``: a negative number binds like unary minus
+        return f"({text})" if text.startswith("-") and parent >= _NEG else text
     if isinstance(v, str):
         return _string(v)
     if isinstance(v, list):
@@ -117,6 +117,7 @@ def _value(v: Any, parent: int) -> str:
 
 
 _UNARY_FN = {fn: op for op, fn in UNARY.items()}
+_NEG = OP_PREC["neg"]
 _ATOM = 9  # binding strength of a name, a call or a subscript
 
 
@@ -142,15 +143,18 @@ def _op_text(op: ir.Op, chain: tuple[str, int] | None) -> tuple[str, int]:
         text, prec = chain
         return f"({text})" if prec < need else text
 
-    if op.fn in INFIX and len(args) == 1 and not op.kwargs:
+    # the parser turns operators and subscripts on values without a tensor
+    # into parameter arithmetic, so only a tensor's operation takes that sugar
+    sugar = chain is not None or has_tensor(op)
+    if sugar and op.fn in INFIX and len(args) == 1 and not op.kwargs:
         sym = INFIX[op.fn]
         prec = OP_PREC[sym]
         comparison = prec == OP_PREC["<"]
         left = operand(prec + 1 if sym == "**" or comparison else prec)
         return f"{left} {sym} {_value(args[0], prec if sym == '**' else prec + 1)}", prec
-    if op.fn in _UNARY_FN and not args and not op.kwargs:
+    if sugar and op.fn in _UNARY_FN and not args and not op.kwargs:
         return f"-{operand(OP_PREC['neg'])}", OP_PREC["neg"]
-    if op.fn == "get_item" and len(args) == 1 and not op.kwargs:
+    if sugar and op.fn == "get_item" and len(args) == 1 and not op.kwargs:
         key = args[0]
         if isinstance(key, list):
             inner = ", ".join(_value(k, 0) for k in key) + ("," if len(key) == 1 else "")
