@@ -304,3 +304,22 @@ def test_train_keys_losses_metrics_and_data_by_output_names(tmp_path: Path, caps
             "department_categorical_accuracy"} <= set(history["history"])
     saved = keras.saving.load_model(tmp_path / "ticket.keras")
     assert list(saved.get_config()["output_layers"]) == ["priority", "department"]
+
+
+def test_a_list_of_losses_for_dict_outputs_out_of_sorted_order_is_refused() -> None:
+    # Keras pairs a list with dict outputs in sorted key order: here 'department'
+    # would get the first loss, the one written for 'priority'
+    listed = TICKET_TRAIN.replace("loss = {priority: mse, department: categorical_crossentropy}",
+                                  "loss = [mse, categorical_crossentropy]")
+    with pytest.raises(KspecError) as info:
+        kspec.loads(listed)
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.message, diag.hint) == (
+        "K304", "'loss' is a list, but model 'ticket' has its outputs as a dict, which Keras pairs with a list in "
+        "sorted key order (department, priority), not in the written order (priority, department)",
+        "key 'loss' by output name: {priority: ..., department: ...}")
+    # written in sorted order, a list pairs as written and is accepted
+    in_order = listed.replace("output priority = features -> Dense(1)\n", "").replace(
+        'output department = features -> Dense(4, activation="softmax")\n',
+        'output department = features -> Dense(4, activation="softmax")\n  output priority = features -> Dense(1)\n')
+    kspec.loads(in_order.replace("loss = [mse, categorical_crossentropy]", "loss = [categorical_crossentropy, mse]"))

@@ -410,6 +410,7 @@ class _Checker:
                         hint = "give one weight"
                     self.error("K304", f"'loss_weights' gives {len(weights)} weight{'s' if len(weights) != 1 else ''}"
                                f" for {losses} loss{'es' if losses != 1 else ''}", "loss_weights", hint)
+        self.sorted_pairing(settings, model, outs)
         if n > 1:
             for key in ("metrics", "weighted_metrics"):
                 metrics = getattr(settings, key)
@@ -418,6 +419,22 @@ class _Checker:
                                f"model '{model.name}' has {n} outputs", key,
                                f"with several outputs Keras takes a list as one metric per output: give {n} "
                                f"(for {named}), or map outputs to lists of metrics")
+
+
+    def sorted_pairing(self, settings: CompileSettings, model: ir.Model, outs: list[str]) -> None:
+        """With ``outputs as dict`` Keras pairs a list of losses, weights or
+        metrics with the outputs in sorted key order: a list is refused
+        when that order is not the written one, as it would silently train
+        each output with another output's loss."""
+        if not isinstance(model, ir.FunctionalModel) or model.structure.outputs != "dict" or outs == sorted(outs):
+            return
+        for key in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+            value = getattr(settings, key)
+            if isinstance(value, list) and len(value) > 1:
+                self.error("K304", f"'{key}' is a list, but model '{model.name}' has its outputs as a dict, which "
+                           f"Keras pairs with a list in sorted key order ({', '.join(sorted(outs))}), not in the "
+                           f"written order ({', '.join(outs)})", key,
+                           f"key '{key}' by output name: {{{', '.join(f'{o}: ...' for o in outs)}}}")
 
 
 def _each(value: Any) -> list[Any]:
