@@ -153,3 +153,26 @@ def test_no_file_outside_the_test_directory_is_read_or_written(tmp_path: Path, c
     assert not Path("/tmp/kspec-escape.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "keras_home") == [
         "audit.json", "box", "outside.kspec", "secret.txt"]
+
+
+def test_compiling_writes_nothing_in_the_home_directory(tmp_path: Path) -> None:
+    # Keras, and TensorFlow's tf.keras that Keras imports as a library on every
+    # backend, would create ~/.keras/keras.json on import when it is missing
+    home, box = tmp_path / "home", tmp_path / "box"
+    home.mkdir()
+    box.mkdir()
+    (box / "m.kspec").write_text("model m {\n  input x: (3,)\n  output y = x -> Dense(2)\n}\n")
+    log = tmp_path / "audit.json"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
+    (tmp_path / "tmp").mkdir()
+    env.update({"AUDIT_LOG": str(log), "HOME": str(home), "MPLCONFIGDIR": str(tmp_path / "mpl"),
+                "TMPDIR": str(tmp_path / "tmp"), "KERAS_BACKEND": "jax"})
+    result = subprocess.run([sys.executable, "-c", _AUDIT, "compile", "m.kspec", "-o", "m.keras"],
+                            capture_output=True, text=True, env=env, timeout=300, cwd=box)
+    assert result.returncode == 0, result.stderr
+    opened = [(os.path.join(box, p), mode) for p, mode in json.loads(log.read_text())]
+    written = [p for p, mode in opened if any(c in mode for c in "wax+")
+               and not _allowed(p, box) and not p.startswith((str(tmp_path / "mpl"), str(tmp_path / "tmp")))
+               and p != str(log)]
+    assert written == [], [(p, m) for p, m in opened if p in written]
+    assert list(home.iterdir()) == []

@@ -87,7 +87,8 @@ def import_keras() -> ModuleType:
         raise KerasUnavailable(f"unknown Keras backend '{backend}' (from KERAS_BACKEND or keras.json): "
                                f"use one of {', '.join(BACKENDS)}")
     try:
-        _keras = _import_tensorflow_keras() if backend == "tensorflow" else _import(backend)
+        with _keras_home_untouched():
+            _keras = _import_tensorflow_keras() if backend == "tensorflow" else _import(backend)
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing not in ("keras", backend, "tensorflow", "jax", "jaxlib", "torch"):
@@ -95,6 +96,33 @@ def import_keras() -> ModuleType:
         raise KerasUnavailable(f"this command needs Keras with the {backend} backend, and {missing} is not "
                                f"installed: pip install '{BACKENDS[backend]}'") from None
     return _keras
+
+
+@contextmanager
+def _keras_home_untouched() -> Iterator[None]:
+    """Import Keras (or TensorFlow, whose ``tf.keras`` does the same)
+    without letting it create ``~/.keras/keras.json``.
+
+    Keras writes its settings file on import when there is none; kspec
+    writes only where the user asked. When the file is missing (so there
+    are no settings to read) ``KERAS_HOME`` points, for the import only,
+    at a directory that cannot exist under ``/dev/null``: Keras's attempts
+    to create it fail quietly and it keeps its defaults (the backend still
+    comes from ``KERAS_BACKEND``)."""
+    if "KERAS_HOME" in os.environ:
+        yield
+        return
+    base = os.path.expanduser("~")
+    if not os.access(base, os.W_OK):  # where Keras itself would look
+        base = "/tmp"
+    if os.path.exists(os.path.join(base, ".keras", "keras.json")):
+        yield
+        return
+    os.environ["KERAS_HOME"] = os.path.join(os.devnull, "keras")
+    try:
+        yield
+    finally:
+        os.environ.pop("KERAS_HOME", None)
 
 
 def _import(backend: str) -> ModuleType:
@@ -149,7 +177,7 @@ class _QuietLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with _filtered_stderr():
+        with _filtered_stderr(), _keras_home_untouched():  # tf.keras, too, writes keras.json
             self.inner.exec_module(module)
 
 
