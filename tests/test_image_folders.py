@@ -1,7 +1,8 @@
 """Image folders as data: one sub-directory of images per class, checked
 against the model's input and output before training, and streamed by
 ``keras.utils.image_dataset_from_directory`` to ``fit``, ``evaluate`` and
-``predict`` on TensorFlow and (in a subprocess) JAX."""
+``predict`` on TensorFlow and (in a subprocess) JAX; without TensorFlow
+installed, read by Pillow (``kspec.runtime.images``) the same way."""
 
 from __future__ import annotations
 
@@ -200,29 +201,76 @@ def test_a_class_mismatch_stops_train_before_training(tmp_path: Path, capsys: py
 
 
 _ON_JAX = """
-import json, sys
+import importlib.abc, importlib.util, json, sys
 import numpy as np
+spec, root, out, pred, hide = sys.argv[1:]
+if hide == "hide":  # JAX alone, as `pip install 'kspec[jax]'` installs it: no TensorFlow to import
+
+    class NoTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "tensorflow":
+                raise ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
+            return None
+
+    sys.meta_path.insert(0, NoTensorFlow())
+    find_spec = importlib.util.find_spec  # a look-up answers None, as for a package not installed
+    importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] == "tensorflow" else find_spec(name, *a)
 from kspec.cli import main
-spec, root, out, pred = sys.argv[1:]
 assert main(["train", spec, "--data", root, "-o", out, "--quiet"]) == 0
 assert main(["predict", out, "--data", root, "-o", pred]) == 0
 import keras
 print("BACKEND", keras.backend.backend())
+print("TENSORFLOW", "tensorflow" in sys.modules)
 """
 
 
-def test_an_image_folder_trains_on_jax(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tensorflow", ["installed", "missing"])
+def test_an_image_folder_trains_on_jax(tmp_path: Path, tensorflow: str) -> None:
     root = _folder(tmp_path / "imgs")
     spec = _spec(tmp_path / "tiny.kspec")
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "TF_CONFIG")}
     env["KERAS_BACKEND"] = "jax"
     done = subprocess.run([sys.executable, "-c", _ON_JAX, str(spec), str(root), str(tmp_path / "m.keras"),
-                           str(tmp_path / "p.npz")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+                           str(tmp_path / "p.npz"), "hide" if tensorflow == "missing" else "keep"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "BACKEND jax" in done.stdout
+    if tensorflow == "missing":  # the images were read with Pillow (kspec.runtime.images)
+        assert "TENSORFLOW False" in done.stdout
     assert "on 9 images of 3 classes" in done.stdout
     history = json.loads((tmp_path / "m.history.json").read_text())["history"]
     assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     with np.load(tmp_path / "p.npz") as saved:
         assert len(saved["files"]) == 12
+
+
+def test_without_tensorflow_images_stream_as_the_keras_utility_streams_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from kspec.runtime import training
+
+    root = _folder(tmp_path / "imgs", per_class=5)
+    folder = read_image_folder(root, IMAGE, _units(3))
+    by_keras, _ = training.image_stream(folder, 4)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    by_pillow, none = training.image_stream(folder, 4)
+    assert none is None and type(by_pillow).__name__ == "_Batches"
+    expected = [(np.asarray(x), np.asarray(y)) for x, y in by_keras]
+    assert len(by_pillow) == len(expected) == 4  # 15 images: three batches of 4 and one of 3
+    for i, (x, y) in enumerate(expected):
+        got_x, got_y = by_pillow[i]
+        assert got_x.dtype == np.float32 and np.array_equal(got_x, x) and np.array_equal(got_y, y)
+    # a seeded validation split keeps apart the images the utility keeps apart
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+    keras_train, keras_val = training.image_stream(folder, 4, shuffle=True, seed=7, validation_split=0.4)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    train, val = training.image_stream(folder, 4, shuffle=True, seed=7, validation_split=0.4)
+    assert sorted(val.file_paths) == sorted(keras_val.file_paths) and len(val.file_paths) == 6
+    assert sorted(train.file_paths) == sorted(keras_train.file_paths)
+    gray = read_image_folder(root, [Port("image", (4, 6, 1), "float32")], _units(3), sparse=True)
+    x, y = training.image_stream(gray, 32)[0][0]
+    assert x.shape == (15, 4, 6, 1) and y.tolist() == [0] * 5 + [1] * 5 + [2] * 5

@@ -455,18 +455,21 @@ def image_stream(folder: Any, batch_size: int | None, *, shuffle: bool = False, 
     is full, so it splits evenly over them (at most a batch less is seen).
 
     The utility returns a ``tf.data.Dataset`` on every backend, and
-    ``model.fit`` takes one on JAX and PyTorch too; it needs TensorFlow
-    installed, whatever the backend: without it, a data error says so."""
+    ``model.fit`` takes one on JAX and PyTorch too; it needs TensorFlow.
+    Where TensorFlow is not installed (JAX or PyTorch alone), the images
+    are read with Pillow instead, by the same conventions
+    (:func:`kspec.runtime.images.pillow_stream`)."""
     import numpy as np
 
     keras = import_keras()
-    if importlib.util.find_spec("tensorflow") is None:
-        raise KspecError(Diagnostic("K401", f"{folder.path}: reading an image folder needs TensorFlow (Keras streams "
-                                    f"images with tf.data), also on the {keras.backend.backend()} backend", None,
-                                    "pip install tensorflow-cpu"))
     if validation_split and seed is None:
         seed = int(np.random.default_rng().integers(1 << 31))  # one seed, so both parts split the same listing
     size = batch_size or 32
+    if importlib.util.find_spec("tensorflow") is None:
+        from kspec.runtime.images import pillow_stream
+
+        return pillow_stream(folder, size, shuffle=shuffle, seed=seed, validation_split=validation_split,
+                             drop_remainder=replicas > 1)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the utility prints "Using N files for training."
             parts = keras.utils.image_dataset_from_directory(
