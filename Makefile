@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	fi
 	@echo "installing kspec into $(VENV) ($$($(BIN)/python --version 2>&1))"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,jax,test]'
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,jax,lsp,export,tune,test]'
 	@# PyTorch only from a CPU wheel already on this machine (PyPI's Linux torch is a CUDA build
 	@# of several GB): torch's own wheel without the index, then its small dependencies from it.
 	@# Without such a wheel the PyTorch tests skip, saying why.
