@@ -99,6 +99,8 @@ same (Dense)                   (None, 1)             65  merged
 topic (Dense)                  (None, 5)            325  merged
 --------------------------------------------------------------------------------------------
 Total params: 652,806
+Trainable params: 652,806
+Non-trainable params: 0
 """
 
 

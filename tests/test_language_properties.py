@@ -198,12 +198,25 @@ def block_bodies(draw: st.DrawFn, tensors: list[str], scope: list[str], depth: i
     return body
 
 
+numbers = st.one_of(st.integers(-10**6, 10**6), floats)
+
+#: Search spaces of file parameters (``in [...]``, ``in range(...)``, ``in log(...)``): any plain
+#: choices or bounds, since printing and parsing do not check them.
+spaces = st.one_of(
+    st.none(),
+    st.builds(lambda v: ir.Space(kind="choice", values=v),
+              st.lists(st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), floats, texts), max_size=4)),
+    st.builds(lambda k, v: ir.Space(kind=k, values=v), st.sampled_from(["range", "log"]),
+              st.lists(numbers, min_size=2, max_size=3)),
+)
+
+
 @st.composite
 def language_specs(draw: st.DrawFn) -> ir.Spec:
     """Specs using the language's abstraction layer (not necessarily
     meaningful models: parsing and printing do not check the graph)."""
     params = [ir.Param(name=n, type=draw(st.sampled_from([None, "int", "float", "any"])),
-                       default=draw(st.integers(0, 9)), has_default=True)
+                       default=draw(st.integers(0, 9)), has_default=True, space=draw(spaces))
               for n in draw(st.lists(names, max_size=2, unique=True))]
     file_scope = [p.name for p in params]
     tensor_names = names.filter(lambda n: n not in file_scope)  # a tensor never shadows a parameter

@@ -17,4 +17,5 @@ COMMANDS: dict[str, str] = {
     "decompile": "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)",
     "fmt": "format .kspec files in the canonical layout (--check: only report)",
     "convert": "convert a spec between .kspec and .yaml (lossless)",
+    "tune": "search a spec's parameter spaces with KerasTuner; write the best values, spec and model",
 }

@@ -37,7 +37,7 @@ def _check_one(path: str, defines: dict[str, Any]) -> tuple[list[Diagnostic], st
     except OSError as exc:
         return [], None, f"cannot access '{path}': {exc.strerror or exc}"
     try:
-        load_text(text, path, None, defines)
+        load_text(text, path, None, defines, corners=True)
     except KspecError as exc:
         return exc.diagnostics, text, None
     return [], text, None

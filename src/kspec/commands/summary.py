@@ -4,10 +4,13 @@ from static inference (no TensorFlow); ``--keras`` prints Keras's own."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from kspec.commands._common import EXIT_OK, add_defines, parse_defines
 from kspec.compiler.registry import fmt_shape
 from kspec.compiler.shapes import LayerInfo, ModelShapes, infer_spec
+from kspec.spec import ir
+from kspec.spec.kspec_printer import format_value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,21 +52,46 @@ def format_summary(m: ModelShapes) -> str:
     out += [fmt(r) for r in rows]
     out.append(line)
     out.append(f"Total params: {_count(m.params)}")
+    total, frozen = m.params, m.non_trainable
+    if total is not None:  # the split model.summary() gives, when every layer's is known
+        out.append(f"Trainable params: {_count(None if frozen is None else total - frozen)}")
+        out.append(f"Non-trainable params: {_count(frozen)}")
     unknown = [layer.name for layer in m.layers if layer.params is None]
     if unknown:
         out.append(f"(no static rule for: {', '.join(unknown)}; use --keras for exact figures)")
     return "\n".join(out)
 
 
-def run(args: argparse.Namespace) -> int:
-    from kspec.compiler.pipeline import load_path, select_model
+def format_spaces(params: list[ir.Param], defines: dict[str, Any]) -> str:
+    """The parameters a search varies (``kspec tune``), one a line, as written."""
+    from kspec.compiler.spaces import describe
 
-    spec = load_path(args.spec, parse_defines(args.define))
+    lines = []
+    for p in params:
+        assert p.space is not None
+        typed = f": {p.type}" if p.type else ""
+        fixed = f"  (fixed by -D {p.name}={defines[p.name]})" if p.name in defines else ""
+        lines.append(f"  {p.name}{typed} = {format_value(p.default)} in {describe(p.space)}{fixed}")
+    varying = sum(1 for p in params if p.name not in defines)
+    head = f"Search space: {varying} parameter{'s vary' if varying != 1 else ' varies'} (kspec tune)"
+    return "\n".join([head, *lines])
+
+
+def run(args: argparse.Namespace) -> int:
+    from kspec.compiler.pipeline import load_text, parse_text, read_source, select_model
+    from kspec.compiler.spaces import spaced_params
+
+    defines = parse_defines(args.define)
+    text = read_source(args.spec)
+    spec = load_text(text, args.spec, None, defines)
+    spaced = spaced_params(parse_text(text, args.spec)) if " in " in text or "in:" in text else []
     target = select_model(spec, args.model).name
     if args.keras:
         import kspec
 
         kspec.build(spec, target).summary()
-        return EXIT_OK
-    print(format_summary(infer_spec(spec).models[target]))
+    else:
+        print(format_summary(infer_spec(spec).models[target]))
+    if spaced:
+        print(format_spaces(spaced, defines))
     return EXIT_OK

@@ -807,6 +807,12 @@ def expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
     (overridden by ``defines``) substituted. Raises :class:`KspecError`."""
     if not (spec.blocks or spec.params or spec.uses or defines or _has_exprs(spec)):
         return spec
+    if any(p.space is not None for p in spec.params):
+        from kspec.compiler.spaces import check_spaces
+
+        bad_spaces = check_spaces(spec)
+        if bad_spaces:
+            raise KspecError(bad_spaces)
     errors: list[Diagnostic] = []
     try:
         used_blocks, used_params = _load_uses(spec)

@@ -25,8 +25,8 @@ from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.source import read_spec_text
 
-__all__ = ["PASSES", "check", "expand", "format_for", "load_path", "load_text", "parse_text", "read_source",
-           "select_model", "static_check"]
+__all__ = ["PASSES", "check", "check_corners", "expand", "format_for", "load_path", "load_text", "parse_text",
+           "read_source", "select_model", "static_check"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KSPEC_SUFFIXES = (".kspec",)
@@ -96,13 +96,36 @@ PASSES: tuple[tuple[str, Callable[..., ir.Spec]], ...] = (("parse", parse_text),
 
 
 def load_text(
-    text: str, file: str = "<string>", format: str | None = None, defines: Mapping[str, Any] | None = None
+    text: str, file: str = "<string>", format: str | None = None, defines: Mapping[str, Any] | None = None,
+    *, corners: bool = False,
 ) -> ir.Spec:
-    """Parse, expand and check spec text."""
+    """Parse, expand and check spec text. With ``corners``, the model is
+    also checked at the corners of its parameters' search spaces
+    (:func:`check_corners`)."""
     with collector_paused():
-        spec = parse_text(text, file, format)
-        spec = expand(spec, defines)
-        return check(spec)
+        parsed = parse_text(text, file, format)
+        spec = check(expand(parsed, defines))
+        if corners and any(p.space is not None for p in parsed.params):
+            broken = check_corners(parsed, defines)
+            if broken:
+                raise KspecError(broken)
+        return spec
+
+
+def check_corners(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> list[Diagnostic]:
+    """The search-space pass: expand and check ``spec`` (parsed, not yet
+    expanded) at the corners of its parameters' search spaces
+    (:func:`kspec.compiler.spaces.corners`, a bounded number); ``K219`` for
+    each problem found, with the values that cause it."""
+    from kspec.compiler.spaces import corner_problems, corners
+
+    found: list[tuple[Diagnostic, dict[str, Any]]] = []
+    for combo in corners(spec, defines):
+        try:
+            check(expand(spec, {**(defines or {}), **combo}))
+        except KspecError as exc:
+            found += [(d, combo) for d in exc.diagnostics]
+    return corner_problems(found, spec)
 
 
 @contextmanager

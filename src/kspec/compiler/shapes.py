@@ -62,6 +62,10 @@ class LayerInfo:
     #: Layer objects a wrapper holds by reference (``TimeDistributed(proj)``),
     #: with their parameter counts: counted once, wherever else they are used.
     reuses: list[tuple[object, int]] = field(default_factory=list)
+    #: Of ``params``, how many are not trained (``non_trainable_weights``):
+    #: BatchNormalization's moving statistics, Normalization's mean and
+    #: variance, every weight of a layer built with ``trainable=false``.
+    frozen: int | None = 0
 
 
 @dataclass
@@ -83,6 +87,15 @@ class ModelShapes:
         sub-model used here and also inside another sub-model shares its
         weights, so each model's own layers are summed once, over this model
         and every model nested in it."""
+        return self._count(frozen=False)
+
+    @property
+    def non_trainable(self) -> int | None:
+        """The weights that training leaves alone, counted once as
+        :attr:`params` counts them (``model.summary()``'s "Non-trainable params")."""
+        return self._count(frozen=True)
+
+    def _count(self, *, frozen: bool) -> int | None:
         models: dict[str, ModelShapes] = {self.name: self}
         pending = [self]
         while pending:
@@ -96,11 +109,13 @@ class ModelShapes:
             for layer in m.layers:
                 if layer.type in ("Functional", "Sequential") and layer.name in m.submodels:
                     continue  # counted through its own layers
-                if layer.params is None:
+                own = layer.frozen if frozen else layer.params
+                if own is None:
                     return None
-                total += layer.params
-                keys = [(("layer", id(layer)), layer.params)] if layer.shared else []
-                for key, params in [*keys, *layer.reuses]:
+                total += own
+                keys = [(("layer", id(layer)), own)] if layer.shared else []
+                reuses = [(key, 0) for key, _ in layer.reuses] if frozen else layer.reuses
+                for key, params in [*keys, *reuses]:
                     if key in counted:
                         total -= params  # one object, already counted where it is used or wrapped
                     counted.add(key)
@@ -122,6 +137,23 @@ class SpecShapes:
 def _input_shape(inp: ir.Input) -> Shape:
     """An input's declared shape, batch size first."""
     return (inp.batch_size, *inp.shape)
+
+
+def _frozen(call: ir.LayerCall, params: int | None) -> int | None:
+    """How many of a layer's ``params`` are non-trainable weights, as Keras
+    builds it (None when unknown)."""
+    if params is None:
+        return None
+    if call.kwargs.get("trainable") is False:
+        return params
+    if call.type == "BatchNormalization":  # gamma, beta (trainable), moving mean and variance (not)
+        per_channel = 2 + int(bool(call.kwargs.get("center", True))) + int(bool(call.kwargs.get("scale", True)))
+        return params * 2 // per_channel
+    if call.type == "Normalization":  # mean, variance and count: all statistics
+        return params
+    if call.type == "SpectralNormalization":  # its power-iteration vector, sized by the wrapped kernel
+        return None
+    return 0
 
 
 class _Instance:
@@ -221,12 +253,13 @@ class _Inferer:
             outs, params = unknowns(), None
             if not inst.built:
                 inst.built = True
-                info.params = None
+                info.params = info.frozen = None
             return outs
         if not inst.built:
             inst.built = True
             inst.first_inputs = list(ins)
             info.params = params
+            info.frozen = _frozen(inst.call, params)
             info.outputs = outs
             info.reuses = list(self.reused)
         elif info.params is not None and params is not None and params != info.params:

@@ -40,6 +40,8 @@ CODES: dict[str, str] = {
     "K215": "the number of tensors a block returns",
     "K216": "a limit on expansion (statements, loop iterations)",
     "K217": "a path in a spec (use, a vocabulary, callback and history paths) that cannot be read or is not allowed",
+    "K218": "a parameter's search space: its type, an empty range, a step or log scale, a default outside it",
+    "K219": "a value in a parameter's search space with which the model does not check",
     "K301": "an unknown, doubled or surplus argument of a layer",
     "K302": "an argument value Keras refuses",
     "K303": "a missing argument, or an unknown loss, metric or optimizer",

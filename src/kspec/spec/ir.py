@@ -65,6 +65,7 @@ __all__ = [
     "Section",
     "SequentialModel",
     "Slice",
+    "Space",
     "Span",
     "Spec",
     "Step",
@@ -582,18 +583,48 @@ AnyModel = Annotated[
 ]
 
 
+class Space(_ValueHolder):
+    """The search space of a file parameter: the values ``kspec tune`` may
+    give it (``param units: int = 64 in [32, 64, 128]``).
+
+    ``kind`` is ``choice`` (``values`` are the candidates), ``range`` (an
+    evenly spaced range: ``values`` are ``[low, high]`` or ``[low, high,
+    step]``, both ends included) or ``log`` (sampled on a log scale:
+    ``[low, high]`` or ``[low, high, factor]``). The values are checked by
+    :mod:`kspec.compiler.spaces`, so both front ends report the same
+    located errors."""
+
+    kind: Literal["choice", "range", "log"]
+    values: list[Value] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_space(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "values" in data:
+            data = {**data, "values": _tag_values(data["values"])}
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Space:
+        if self.kind != "choice" and len(self.values) not in (2, 3):
+            raise ValueError(f"a {self.kind} space has a low and a high bound and an optional step")
+        return self
+
+
 class Param(_ValueHolder):
     """A parameter: file-level (``param width: int = 64``, overridable with
     ``-D width=128``) or of a block (``filters: int``, ``stride: int = 1``).
 
     ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``any`` or
     ``None`` (untyped). ``has_default`` tells a default of ``none`` from no
-    default at all."""
+    default at all. ``space`` (file parameters only) is the set of values a
+    search may try; builds use the default."""
 
     name: str
     type: str | None = None
     default: Value = None
     has_default: bool = False
+    space: Space | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -366,6 +366,14 @@ class _RawCall:
 
 
 @dataclass
+class _RawSpace:
+    """``in [...]``, ``in range(...)`` or ``in log(...)`` after a parameter's default."""
+
+    value: Any
+    span: Span
+
+
+@dataclass
 class _RawOp:
     op: str
     operands: list[Any]
@@ -887,16 +895,38 @@ class _Builder:
         value = default[1] if default is not None else None
         return (str(name), str(type_) if type_ is not None else None, value, has_default, self._span())
 
-    def param(self, name: Token, type_: Token | None, value: Any) -> _Top:
+    def param(self, name: Token, type_: Token | None, value: Any, space: _RawSpace | None = None) -> _Top:
         span = self._span()
 
         def build() -> ir.Param:
             resolved = _Resolver(self, set(self.names.params), "layer").value(value)
             _check_param_type(self, str(type_) if type_ else None, span)
             return ir.Param(name=str(name), type=str(type_) if type_ else None, default=resolved, has_default=True,
-                            span=span)
+                            space=self._space(space) if space is not None else None, span=span)
 
         return _Top("param", str(name), build)
+
+    def space(self, value: Any) -> _RawSpace:
+        return _RawSpace(value, self._span())
+
+    def _space(self, raw: _RawSpace) -> ir.Space:
+        """The IR of a search space; its shape is checked here (K103), its
+        values by :mod:`kspec.compiler.spaces` (K218)."""
+        v = raw.value
+        if isinstance(v, list):
+            values = [_Resolver(self, set(self.names.params), "layer").value(x) for x in v]
+            if any(not _is_literal(x) for x in values):
+                raise self._fail("K103", "the choices of a search space are plain values", raw.span,
+                                 "write numbers, strings, true/false or none: in [32, 64, 128]")
+            return ir.Space(kind="choice", values=values, span=raw.span)
+        if isinstance(v, _RawCall) and v.name in ("range", "log"):
+            if v.kwargs or len(v.args) not in (2, 3) or not all(_is_number(x) for x in v.args):
+                step = "step" if v.name == "range" else "factor"
+                raise self._fail("K103", f"{v.name}() in a search space takes 2 or 3 numbers: "
+                                         f"{v.name}(low, high) or {v.name}(low, high, {step})", v.span)
+            return ir.Space(kind=v.name, values=list(v.args), span=raw.span)
+        raise self._fail("K103", "a search space is a list of choices, range(...) or log(...)", raw.span,
+                         "in [32, 64, 128], in range(16, 128, 16) or in log(1e-4, 1e-2)")
 
     def use(self, path: Token) -> tuple[str, str, Span]:
         return ("use", _unquote(str(path)), self._span())
@@ -975,6 +1005,14 @@ class _Top:
     name: str
     build: Callable[[], Any]
     values: set[str] = field(default_factory=set)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_literal(x: Any) -> bool:
+    return x is None or isinstance(x, (bool, int, float, str))
 
 
 def _is_placeholder(x: Any) -> bool:

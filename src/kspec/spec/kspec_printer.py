@@ -420,6 +420,13 @@ def _structure_lines(structure: ir.Structure) -> list[_StructureLine]:
             for port in ("inputs", "outputs") if (kind := getattr(structure, port)) is not None]
 
 
+def _space(space: ir.Space) -> str:
+    """A search space as written after ``in``: ``[32, 64]``, ``range(1, 4)``, ``log(0.0001, 0.01)``."""
+    if space.kind == "choice":
+        return _value(list(space.values), 0)
+    return f"{space.kind}({', '.join(_value(v, 0) for v in space.values)})"
+
+
 class _Printer:
     def __init__(self, spec: ir.Spec, comments: Sequence[Any] | None) -> None:
         self.spec = spec
@@ -454,7 +461,8 @@ class _Printer:
 
     def p_param(self, p: ir.Param) -> None:
         typed = f": {p.type}" if p.type else ""
-        self.out.stmt([f"param {p.name}{typed} = {_value(p.default, 0)}"], "", p.span)
+        space = f" in {_space(p.space)}" if p.space is not None else ""
+        self.out.stmt([f"param {p.name}{typed} = {_value(p.default, 0)}{space}"], "", p.span)
 
     def p_block(self, b: ir.Block) -> None:
         params = list(b.inputs)

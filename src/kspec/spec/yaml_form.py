@@ -23,6 +23,7 @@ The YAML form (the README and ``docs/language.md`` describe it)::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -222,6 +223,15 @@ _INPUT_KEYS = {"shape", "dtype", "batch_size", "sparse"}
 _VALUE_SUGAR = {"fn": "call"}
 
 
+#: Numbers YAML 1.1 leaves as strings (``1e-4``: no dot before the exponent).
+_EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _float_text(value: Any) -> Any:
+    """``value``, or the float it spells when YAML 1.1 left it a string (``1e-4``)."""
+    return float(value) if isinstance(value, str) and _EXPONENT.fullmatch(value) else value
+
+
 class _Normalizer:
     """Turns the YAML form's short-hands into IR dictionaries.
 
@@ -269,7 +279,7 @@ class _Normalizer:
             "models": [self.model(m) for m in models],
             "compile": self.sections(data.get("compile"), "compile", _ks(data, "compile")),
             "train": self.sections(data.get("train"), "train", _ks(data, "train")),
-            "params": self.params(data.get("params"), _ks(data, "params"), "params"),
+            "params": self.params(data.get("params"), _ks(data, "params"), "params", spaces=True),
             "blocks": self.blocks(data.get("blocks"), _ks(data, "blocks")),
             "uses": self.uses(data.get("uses"), _ks(data, "uses")),
         }
@@ -284,7 +294,8 @@ class _Normalizer:
             return []
         return list(data)
 
-    def params(self, data: Any, span: Span | None, what: str) -> list[Any]:
+    def params(self, data: Any, span: Span | None, what: str, spaces: bool = False) -> list[Any]:
+        """File parameters (``spaces``: they may have a search space, ``in:``) or a block's."""
         if data is None:
             return []
         if not isinstance(data, dict):
@@ -295,17 +306,44 @@ class _Normalizer:
             body = data[name]
             if not isinstance(body, dict):
                 body = {SPAN_KEY: _ks(data, name), "default": body}
-            self.expect_keys(body, {"type", "default"}, "a parameter")
-            out.append(
-                {
-                    SPAN_KEY: _ks(data, "key:" + name),
-                    "name": name,
-                    "type": body.get("type"),
-                    "default": self.value(body.get("default")),
-                    "has_default": "default" in body,
-                }
-            )
+            self.expect_keys(body, {"type", "default", "in"} if spaces else {"type", "default"}, "a parameter")
+            param = {
+                SPAN_KEY: _ks(data, "key:" + name),
+                "name": name,
+                "type": body.get("type"),
+                "default": self.value(_float_text(body.get("default")) if body.get("type") == "float"
+                                      else body.get("default")),
+                "has_default": "default" in body,
+            }
+            if spaces and "in" in body:
+                param["space"] = self.space(body["in"], _ks(body, "in"))
+            out.append(param)
         return out
+
+    def space(self, data: Any, span: Span | None) -> dict[str, Any] | None:
+        """``in: [32, 64]``, ``in: {range: [16, 128, 16]}`` or ``in: {log: [0.0001, 0.01]}``."""
+        form = "in: [32, 64, 128], in: {range: [16, 128, 16]} or in: {log: [0.0001, 0.01]}"
+        if isinstance(data, list):
+            if not all(x is None or isinstance(x, (bool, int, float, str)) for x in data):
+                self.error("the choices of a search space are plain values", span,
+                           "write numbers, strings, true/false or null")
+                return None
+            return {SPAN_KEY: span, "kind": "choice", "values": list(data)}
+        keys = _keys(data) if isinstance(data, dict) else []
+        if len(keys) != 1 or keys[0] not in ("range", "log"):
+            self.error("a search space is a list of choices, {range: [...]} or {log: [...]}", span, form)
+            return None
+        kind = keys[0]
+        bounds = data[kind]
+        if isinstance(bounds, list):  # YAML 1.1 reads 1e-4 as a string; a bound is a number
+            bounds = [_float_text(x) for x in bounds]
+        if not isinstance(bounds, list) or len(bounds) not in (2, 3) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in bounds):
+            step = "step" if kind == "range" else "factor"
+            self.error(f"'{kind}' in a search space takes 2 or 3 numbers: [low, high] or [low, high, {step}]",
+                       _ks(data, kind))
+            return None
+        return {SPAN_KEY: span, "kind": kind, "values": list(bounds)}
 
     def blocks(self, data: Any, span: Span | None) -> list[Any]:
         if data is None:

@@ -174,6 +174,9 @@ def _dump_params(params: list[ir.Param]) -> dict[str, Any]:
             body["type"] = p.type
         if p.has_default:
             body["default"] = _dump_value(p.default)
+        if p.space is not None:
+            values = [_dump_value(v) for v in p.space.values]
+            body["in"] = values if p.space.kind == "choice" else _FlowSpace({p.space.kind: values})
         out[p.name] = body
     return out
 
@@ -226,11 +229,16 @@ def _repr_expr(dumper: yaml.SafeDumper, data: _ExprData) -> yaml.Node:
 _Dumper.add_representer(_ExprData, _repr_expr)
 
 
-def _repr_flow(dumper: yaml.SafeDumper, data: _FlowMap) -> yaml.Node:
+class _FlowSpace(dict[str, list[Any]]):
+    """A search range written in flow style (``in: {log: [0.0001, 0.01]}``)."""
+
+
+def _repr_flow(dumper: yaml.SafeDumper, data: _FlowMap | _FlowSpace) -> yaml.Node:
     return dumper.represent_mapping("tag:yaml.org,2002:map", dict(data), flow_style=True)
 
 
 _Dumper.add_representer(_FlowMap, _repr_flow)
+_Dumper.add_representer(_FlowSpace, _repr_flow)
 
 
 def _repr_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
