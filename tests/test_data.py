@@ -110,7 +110,7 @@ def test_train_rejects_bad_data_before_training(tmp_path: Path, capsys: pytest.C
     assert code == 1
     assert captured.out == ""  # no "training ..." line: training never started
     assert captured.err.splitlines()[0] == (
-        f"{EXAMPLE}:8:17: error[K401]: {bad}: input 'features' has shape (10, 7) but the model expects (None, 8)")
+        f"{EXAMPLE}:9:17: error[K401]: {bad}: input 'features' has shape (10, 7) but the model expects (None, 8)")
     assert not out.exists()
 
 

@@ -164,7 +164,7 @@ def test_train_refuses_nan_data_and_writes_nothing(tmp_path: Path, capsys: pytes
     captured = capsys.readouterr()
     assert (code, captured.out) == (1, "")
     assert captured.err.splitlines()[0] == (
-        f"{EXAMPLE}:8:17: error[K401]: {data}: input 'features' has a NaN value in row 7 (rows count from 0)"
+        f"{EXAMPLE}:9:17: error[K401]: {data}: input 'features' has a NaN value in row 7 (rows count from 0)"
     )
     assert out.read_bytes() == b"previous"
     assert sorted(os.listdir(tmp_path)) == ["d.npz", "m.keras"]

@@ -3,7 +3,9 @@ console-script entry point.
 
 Each subcommand lives in its own module under :mod:`kspec.commands` and is
 listed in :data:`kspec.commands.COMMANDS`. Exit codes: 0 success, 1 errors
-in a spec, 2 usage or I/O errors.
+in a spec, 2 usage or I/O errors (:data:`EXIT_CODES`, shown by
+``kspec --help``). ``kspec --print-completion bash|zsh|fish`` prints a
+shell completion script (shtab, imported for that option only).
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from kspec import __version__
 from kspec.commands import COMMANDS
 from kspec.commands._common import EXIT_USAGE, add_limits, run_guarded
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["EXIT_CODES", "SHELLS", "build_parser", "main", "run"]
 
 #: Commands that build or load a Keras model, and so take ``--backend``.
-BACKEND_COMMANDS = ("compile", "train", "evaluate", "predict", "decompile", "summary")
+BACKEND_COMMANDS = ("compile", "train", "evaluate", "predict", "decompile", "summary", "export", "viz", "tune")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,12 +40,65 @@ class _UsageError(Exception):
     pass
 
 
+#: The exit codes, as ``kspec --help`` lists them.
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    errors in a spec (fmt --check: files that would change)
+  2    usage or I/O errors (a bad option, a missing or unwritable file)
+  3    internal error: a bug in kspec, not in the spec (KSPEC_DEBUG=1 shows the traceback)
+  130  interrupted (Ctrl-C)
+
+shell completion: kspec --print-completion bash|zsh|fish (see the README)"""
+
+#: Shells ``--print-completion`` writes a script for (through shtab).
+SHELLS = ("bash", "zsh", "fish")
+
+
+class _PrintCompletion(argparse.Action):
+    """``--print-completion SHELL``: print the completion script of the
+    whole command line for SHELL and exit. shtab is imported only here, so
+    every other command starts without it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        try:
+            import shtab
+        except ImportError:
+            parser.error("--print-completion needs the 'shtab' package: pip install shtab")
+        _mark_paths(parser)
+        sys.stdout.write(shtab.complete(parser, shell=str(values)))
+        parser.exit(0)
+
+
+def _mark_paths(parser: argparse.ArgumentParser) -> None:
+    """Let the shells complete file names for every argument that takes a
+    path: each one that takes a value, offers no choices and is not a
+    number, a name or a NAME=VALUE setting (``--allow-dir`` takes
+    directories)."""
+    files = {"bash": "_shtab_compgen_files", "zsh": "_files", "fish": "(__fish_complete_path (commandline -ct))"}
+    dirs = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "fish": "(__fish_complete_directories)"}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _mark_paths(sub)
+            continue
+        metavar = str(action.metavar or action.dest).upper()
+        takes_path = (action.nargs != 0 and not action.choices and action.type not in (int, float)
+                      and "=" not in metavar and "NAME" not in metavar and not isinstance(action, _PrintCompletion))
+        if takes_path:
+            action.complete = dirs if metavar == "DIR" else files  # type: ignore[attr-defined]  # read by shtab
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser. Every command is listed; only ``command`` (every
     command when ``None``) gets its options, so running one command imports
     that command's module alone."""
-    parser = _Parser(prog="kspec", description="Compile neural-network specs (.kspec or YAML) to Keras models.")
+    parser = _Parser(prog="kspec", description="Compile neural-network specs (.kspec or YAML) to Keras models.",
+                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"kspec {__version__}")
+    parser.add_argument("--print-completion", choices=SHELLS, action=_PrintCompletion, metavar="SHELL",
+                        help="print the shell completion script for SHELL (bash, zsh or fish) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help in COMMANDS.items():
         p = sub.add_parser(name, help=help, description=help)

@@ -17,5 +17,6 @@ COMMANDS: dict[str, str] = {
     "decompile": "read a Keras model (.keras, .h5 or .json) back into a spec (.kspec or .yaml)",
     "fmt": "format .kspec files in the canonical layout (--check: only report)",
     "convert": "convert a spec between .kspec and .yaml (lossless)",
+    "schema": "print the JSON Schema of the YAML form (for editors and validators)",
     "tune": "search a spec's parameter spaces with KerasTuner; write the best values, spec and model",
 }

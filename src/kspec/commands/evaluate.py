@@ -15,7 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a saved model (.keras or .h5) compiled by kspec")
     parser.add_argument("--data", required=True, metavar="FILE", help="data file (.npz or .csv), a directory "
                         "of .npy files, or an image folder (one sub-directory per class); directories are streamed")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+                        help="rows per batch of evaluation (default: 32)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 

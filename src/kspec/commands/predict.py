@@ -22,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="FILE", help="inputs (.npz or .csv, a directory of .npy "
                         "files, or an image folder; directories are streamed); targets are ignored")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="predictions file (.npz)")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+                        help="rows per batch of prediction (default: 32)")
 
 
 #: Where an HDF5 file's signature may sit (after a user block of 0, 512, 1024 ... bytes).
