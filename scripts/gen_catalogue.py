@@ -15,6 +15,10 @@ callbacks): every public class of its Keras module that is a subclass of
 Keras's base for that kind, with its constructor signature (see
 :func:`_call_entry`), and the module's public functions.
 
+Under ``"docs"``: the first paragraph (in Keras, one sentence) of each
+layer class's and each ``keras.ops`` function's own docstring, on one line
+(:func:`_doc_line`), which the language server shows on hover.
+
 The catalogue holds facts about Keras only: this script reads Keras and
 nothing of kspec. Which names a spec may write and what kspec builds for them
 is kspec's policy, applied on top of these facts (:mod:`kspec.catalogue`).
@@ -394,7 +398,34 @@ def generate() -> dict[str, Any]:
         data[kind] = sorted(_functions(getattr(keras, kind), kind))
     data["calls"] = _calls(keras)
     data["ops"] = _ops(keras)
+    data["docs"] = {"layers": {name: _doc_line(getattr(keras.layers, name)) for name in layers},
+                    "ops": {name: _doc_line(getattr(keras.ops, name)) for name in data["ops"]}}
     return data
+
+
+#: Longest documentation line kept (Keras's first lines are one sentence, rarely longer).
+DOC_LINE_WIDTH = 200
+
+
+def _doc_line(obj: Any) -> str:
+    """The first paragraph of ``obj``'s own docstring (what an editor shows
+    on hover) on one line, at most :data:`DOC_LINE_WIDTH` characters; ``""``
+    when it has none.
+    A class that does not document itself gets ``""``, not its base's text."""
+    doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else getattr(obj, "__doc__", None)
+    if not isinstance(doc, str):
+        return ""
+    paragraph: list[str] = []
+    for line in inspect.cleandoc(doc).splitlines():
+        if not line.strip():
+            if paragraph:
+                break
+            continue
+        paragraph.append(line.strip())
+    text = " ".join(paragraph)
+    if len(text) > DOC_LINE_WIDTH:
+        text = text[:DOC_LINE_WIDTH - 3].rstrip() + "..."
+    return text
 
 
 def _ops(keras: Any) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Layers with their constructor signatures; the names of regularizers,
 initializers, constraints and activations; and, for the losses, metrics,
 optimizers, learning-rate schedules and callbacks of ``compile`` and
 ``train`` sections, Keras's classes with their constructors and its
-functions (:class:`CallFacts`).
+functions (:class:`CallFacts`); and the first line of the documentation of
+each layer and operation, for editors.
 
 ``catalogue.json`` (package data) is generated from the installed Keras by
 ``scripts/gen_catalogue.py`` and holds facts about Keras only; a test
@@ -178,6 +179,11 @@ class Catalogue:
     calls: dict[str, CallFacts]
     #: Every public ``keras.ops`` function and its signature (a spec's operations).
     ops: dict[str, Signature] = field(default_factory=dict)
+    #: The first line of each layer class's docstring, by layer name (what an
+    #: editor shows on hover; ``""`` when Keras documents none).
+    layer_docs: dict[str, str] = field(default_factory=dict)
+    #: The first line of each ``keras.ops`` function's docstring, by name.
+    op_docs: dict[str, str] = field(default_factory=dict)
 
 
 def _parse(data: dict[str, Any]) -> Catalogue:
@@ -194,6 +200,8 @@ def _parse(data: dict[str, Any]) -> Catalogue:
         optimizers=frozenset(data["optimizers"]),
         calls=call_facts,
         ops={n: Signature.of(s) for n, s in data.get("ops", {}).items()},
+        layer_docs=data.get("docs", {}).get("layers", {}),
+        op_docs=data.get("docs", {}).get("ops", {}),
     )
 
 

@@ -18,5 +18,6 @@ COMMANDS: dict[str, str] = {
     "fmt": "format .kspec files in the canonical layout (--check: only report)",
     "convert": "convert a spec between .kspec and .yaml (lossless)",
     "schema": "print the JSON Schema of the YAML form (for editors and validators)",
+    "lsp": "run the kspec language server over stdio (diagnostics, hover, completion, formatting)",
     "tune": "search a spec's parameter spaces with KerasTuner; write the best values, spec and model",
 }
