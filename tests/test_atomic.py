@@ -29,3 +29,30 @@ def test_success_replaces_the_target(tmp_path: Path) -> None:
     write_text_atomic(target, "model m {\r\n}\n")
     assert target.read_bytes() == b"model m {\r\n}\n"  # newlines written as given
     assert os.listdir(tmp_path) == ["spec.kspec"]
+
+
+_IN_FLIGHT = """
+import os, signal, sys, time
+from pathlib import Path
+from kspec._atomic import temporary_in_flight
+tmp = Path(sys.argv[1])
+with temporary_in_flight(tmp):
+    tmp.mkdir()
+    (tmp / "saved_model.pb").write_bytes(b"x")
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_directory_in_flight_is_removed_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    tmp = tmp_path / ".out.kspec-1-abcd.tmp"
+    with subprocess.Popen([sys.executable, "-c", _IN_FLIGHT, str(tmp)], stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        assert (tmp / "saved_model.pb").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert not tmp.exists() and list(tmp_path.iterdir()) == []

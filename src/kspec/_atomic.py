@@ -172,8 +172,11 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     """Remove every temporary file in flight, then let the signal do what it did before."""
     for tmp in list(_active):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp.is_dir() and not tmp.is_symlink():  # a directory being exported (kspec export -o DIR/)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
     _active.clear()
     previous = _previous.get(signum, signal.SIG_DFL)
     if callable(previous):
@@ -193,6 +196,18 @@ def _register(tmp: Path) -> None:
                 _previous[signum] = previous
                 signal.signal(signum, _on_signal)
         _active.add(tmp)
+
+
+@contextlib.contextmanager
+def temporary_in_flight(tmp: Path) -> Iterator[Path]:
+    """Remove ``tmp`` (a file, or a directory of kspec's making) if SIGINT
+    or SIGTERM arrives while the block runs; the block itself moves or
+    removes it otherwise."""
+    _register(tmp)
+    try:
+        yield tmp
+    finally:
+        _unregister(tmp)
 
 
 def _unregister(tmp: Path) -> None:

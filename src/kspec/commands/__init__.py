@@ -19,5 +19,6 @@ COMMANDS: dict[str, str] = {
     "convert": "convert a spec between .kspec and .yaml (lossless)",
     "schema": "print the JSON Schema of the YAML form (for editors and validators)",
     "lsp": "run the kspec language server over stdio (diagnostics, hover, completion, formatting)",
+    "export": "export a model or spec to ONNX, TFLite or a TensorFlow SavedModel, checked against Keras",
     "tune": "search a spec's parameter spaces with KerasTuner; write the best values, spec and model",
 }

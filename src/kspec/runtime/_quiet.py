@@ -36,7 +36,7 @@ from types import ModuleType
 
 from kspec.runtime import KerasUnavailable
 
-__all__ = ["BACKENDS", "NOISE", "KerasUnavailable", "backend_name", "import_keras"]
+__all__ = ["BACKENDS", "NOISE", "KerasUnavailable", "backend_name", "filtered_stderr", "import_keras"]
 
 #: The Keras backends kspec supports, with the extra that installs each.
 BACKENDS = {"tensorflow": "kspec[tensorflow]", "jax": "kspec[jax]", "torch": "kspec[torch]"}
@@ -133,9 +133,10 @@ def _import(backend: str) -> ModuleType:
 
 
 @contextmanager
-def _filtered_stderr() -> Iterator[None]:
+def filtered_stderr(extra: re.Pattern[str] | None = None, *, drop_all: bool = False) -> Iterator[None]:
     """Capture descriptor 2 for the block, then write back every line that
-    is not a known start-up notice (:data:`NOISE`)."""
+    is not a known start-up notice (:data:`NOISE`) nor matched by ``extra``;
+    with ``drop_all``, nothing (a trial whose failure the caller handles)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -152,14 +153,15 @@ def _filtered_stderr() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             text = capture.read().decode("utf-8", "replace")
-            kept = [line for line in text.splitlines() if line.strip() and not NOISE.search(line)]
+            kept = [] if drop_all else [line for line in text.splitlines() if line.strip() and not NOISE.search(line)
+                                        and (extra is None or not extra.search(line))]
             if kept:
                 sys.stderr.write("\n".join(kept) + "\n")
 
 
 def _import_tensorflow_keras() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _filtered_stderr():
+    with filtered_stderr():
         keras = importlib.import_module("keras")
         tf = importlib.import_module("tensorflow")  # loads the C++ runtime while captured
         tf.config.list_physical_devices()  # device start-up logs its notices now
@@ -177,13 +179,13 @@ class _QuietLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with _filtered_stderr(), _keras_home_untouched():  # tf.keras, too, writes keras.json
+        with filtered_stderr(), _keras_home_untouched():  # tf.keras, too, writes keras.json
             self.inner.exec_module(module)
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
     """On the JAX and PyTorch backends: the first import of ``tensorflow``
-    (Keras makes it lazily, as a library) runs through :func:`_filtered_stderr`.
+    (Keras makes it lazily, as a library) runs through :func:`filtered_stderr`.
     A look-up without import (``importlib.util.find_spec``) is answered too."""
 
     def __init__(self) -> None:
