@@ -20,5 +20,6 @@ COMMANDS: dict[str, str] = {
     "schema": "print the JSON Schema of the YAML form (for editors and validators)",
     "lsp": "run the kspec language server over stdio (diagnostics, hover, completion, formatting)",
     "export": "export a model or spec to ONNX, TFLite or a TensorFlow SavedModel, checked against Keras",
+    "viz": "write a self-contained HTML page: the architecture, activation maps, predictions, Grad-CAM",
     "tune": "search a spec's parameter spaces with KerasTuner; write the best values, spec and model",
 }

@@ -12,6 +12,10 @@ Formats, by the output's suffix:
   extra dependency, deterministic output;
 - ``.png``: the same layout drawn with matplotlib (a kspec dependency for
   training plots); if it is missing, exit 2 with how to install it.
+
+Without ``-o`` the drawing is ``<spec name>.svg`` in the current directory.
+``--shapes`` adds each layer's parameter count to its box and the shape of
+the tensor each edge carries to the edge.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ def escape(text: str) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file (.kspec, .yaml)")
-    parser.add_argument("-o", "--output", metavar="FILE", required=True,
-                        help="output file: .dot (Graphviz text), .svg or .png")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="output file: .dot (Graphviz text), .svg or .png (default: the spec's name with .svg)")
+    parser.add_argument("--shapes", action="store_true",
+                        help="show parameter counts in the boxes and tensor shapes on the edges")
     parser.add_argument("--model", metavar="NAME", help="which model (default: the last one)")
     add_defines(parser)
 
@@ -51,6 +57,7 @@ class Node:
     shape: str
     shared: int  # number of applications when > 1
     submodel: bool
+    params: int | None = None  # its parameter count (None: no static rule)
 
 
 def graph_of(m: ModelShapes) -> tuple[list[Node], list[tuple[str, str]]]:
@@ -59,7 +66,7 @@ def graph_of(m: ModelShapes) -> tuple[list[Node], list[tuple[str, str]]]:
     edges: list[tuple[str, str]] = []
     known = {layer.name for layer in m.layers}
     if m.kind == "sequential":
-        nodes.append(Node("input", "input (InputLayer)", fmt_shape(m.inputs[0] if m.inputs else None), 0, False))
+        nodes.append(Node("input", "input (InputLayer)", fmt_shape(m.inputs[0] if m.inputs else None), 0, False, 0))
         known.add("input")
     for layer in m.layers:
         nodes.append(_node(layer))
@@ -77,18 +84,31 @@ def _node(layer: LayerInfo) -> Node:
     else:
         shape = fmt_shape(layer.outputs[0] if layer.outputs else None)
     sub = layer.type in ("Functional", "Sequential")
-    return Node(layer.name, f"{layer.name} ({layer.type})", shape, layer.calls if layer.calls > 1 else 0, sub)
+    return Node(layer.name, f"{layer.name} ({layer.type})", shape, layer.calls if layer.calls > 1 else 0, sub,
+                layer.params)
+
+
+def params_text(n: Node) -> str:
+    """A box's parameter count, for ``--shapes``."""
+    return "? params" if n.params is None else f"{n.params:,} params"
+
+
+def edge_labels(nodes: list[Node], edges: list[tuple[str, str]]) -> list[str]:
+    """The shape each edge carries: its source's output shape."""
+    shape = {n.id: n.shape for n in nodes}
+    return [shape.get(a, "?") for a, _ in edges]
 
 
 def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def to_dot(name: str, nodes: list[Node], edges: list[tuple[str, str]]) -> str:
+def to_dot(name: str, nodes: list[Node], edges: list[tuple[str, str]], shapes: bool = False) -> str:
     """Graphviz text for the graph."""
     out = [f"digraph {_q(name)} {{", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica", fontsize=11];']
     for n in nodes:
-        parts = [n.title, n.shape] + ([f"shared x{n.shared}"] if n.shared else [])
+        parts = [n.title, n.shape, *([params_text(n)] if shapes else []),
+                 *([f"shared x{n.shared}"] if n.shared else [])]
         attrs = ['label="' + "\\n".join(_q(p)[1:-1] for p in parts) + '"']
         if n.submodel:
             attrs.append("shape=box3d")
@@ -96,8 +116,10 @@ def to_dot(name: str, nodes: list[Node], edges: list[tuple[str, str]]) -> str:
             attrs.append("penwidth=2.5")
             attrs.append('color="#1f5fbf"')
         out.append(f"  {_q(n.id)} [{', '.join(attrs)}];")
-    for a, b in edges:
-        out.append(f"  {_q(a)} -> {_q(b)};")
+    labels = edge_labels(nodes, edges)
+    for (a, b), label in zip(edges, labels, strict=True):
+        edge = f" [label={_q(label)}, fontsize=9]" if shapes else ""
+        out.append(f"  {_q(a)} -> {_q(b)}{edge};")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -118,7 +140,14 @@ class Placed:
     w: float
 
 
-def layout(nodes: list[Node], edges: list[tuple[str, str]]) -> tuple[list[Placed], float, float]:
+def sub_text(n: Node, shapes: bool = False) -> str:
+    """A box's second line: its output shape, with ``--shapes`` its parameter
+    count, and how often it is shared."""
+    return n.shape + (f"  {params_text(n)}" if shapes else "") + (f"  shared x{n.shared}" if n.shared else "")
+
+
+def layout(nodes: list[Node], edges: list[tuple[str, str]],
+           shapes: bool = False) -> tuple[list[Placed], float, float]:
     """Layered layout: rank = longest path from a source; boxes centred."""
     rank = {n.id: 0 for n in nodes}
     preds: dict[str, list[str]] = {n.id: [] for n in nodes}
@@ -132,7 +161,7 @@ def layout(nodes: list[Node], edges: list[tuple[str, str]]) -> tuple[list[Placed
         rows.setdefault(rank[n.id], []).append(n)
 
     def width(n: Node) -> float:
-        return max(len(n.title), len(n.shape), 10) * CHAR_W + 20
+        return max(len(n.title), len(sub_text(n, True)) if shapes else len(n.shape), 10) * CHAR_W + 20
 
     total_w = max(sum(width(n) for n in row) + GAP_X * (len(row) - 1) for row in rows.values()) + 2 * GAP_X
     placed: list[Placed] = []
@@ -161,26 +190,41 @@ def route(placed: list[Placed], a: Placed, b: Placed, lane: int) -> list[tuple[f
 
 
 def _routes(placed: list[Placed], edges: list[tuple[str, str]]) -> list[list[tuple[float, float]]]:
+    return [pts for pts, _ in _labelled_routes(placed, edges, [""] * len(edges))]
+
+
+def _labelled_routes(placed: list[Placed], edges: list[tuple[str, str]],
+                     labels: list[str]) -> list[tuple[list[tuple[float, float]], str]]:
+    """Each drawable edge's points, with its label."""
     at = {p.node.id: p for p in placed}
-    out: list[list[tuple[float, float]]] = []
+    out: list[tuple[list[tuple[float, float]], str]] = []
     lane = 0
-    for a, b in edges:
+    for (a, b), label in zip(edges, labels, strict=True):
         if a in at and b in at:
             pts = route(placed, at[a], at[b], lane)
             lane += len(pts) > 2
-            out.append(pts)
+            out.append((pts, label))
     return out
 
+
+def label_at(pts: list[tuple[float, float]]) -> tuple[float, float]:
+    """Where an edge's shape label goes: beside the middle of its longest vertical run."""
+    if len(pts) == 2:
+        (x1, y1), (x2, y2) = pts
+        return (x1 + x2) / 2 + 5, (y1 + y2) / 2 + 3
+    (x, y1), (_, y2) = pts[1], pts[2]
+    return x + 4, (y1 + y2) / 2
 
 def _extent(placed: list[Placed], routes: list[list[tuple[float, float]]], w: float) -> float:
     return max([w, *(x + GAP_X for r in routes for x, _ in r)])
 
 
-def to_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
+def to_svg(nodes: list[Node], edges: list[tuple[str, str]], shapes: bool = False) -> str:
     """A standalone SVG drawing of the graph."""
-    placed, w, h = layout(nodes, edges)
-    routes = _routes(placed, edges)
-    w = _extent(placed, routes, w)
+    placed, w, h = layout(nodes, edges, shapes)
+    labelled = _labelled_routes(placed, edges, edge_labels(nodes, edges))
+    routes = [pts for pts, _ in labelled]
+    w = _extent(placed, routes, w) + (60 if shapes else 0)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
            f'viewBox="0 0 {w:.0f} {h:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
@@ -188,6 +232,9 @@ def to_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
     for pts in routes:
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         out.append(f'<polyline points="{coords}" fill="none" stroke="#444" marker-end="url(#arrow)"/>')
+    for pts, label in labelled if shapes else []:
+        x, y = label_at(pts)
+        out.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="9" fill="#6b4fa0">{escape(label)}</text>')
     for p in placed:
         n = p.node
         stroke, sw = ("#1f5fbf", 2.5) if n.shared else ("#222", 1)
@@ -199,13 +246,13 @@ def to_svg(nodes: list[Node], edges: list[tuple[str, str]]) -> str:
                    f'stroke="{stroke}" stroke-width="{sw}"/>')
         cx = p.x + p.w / 2
         out.append(f'<text x="{cx:.1f}" y="{p.y + 18:.1f}" text-anchor="middle">{escape(n.title)}</text>')
-        sub = n.shape + (f"  shared x{n.shared}" if n.shared else "")
+        sub = sub_text(n, shapes)
         out.append(f'<text x="{cx:.1f}" y="{p.y + 36:.1f}" text-anchor="middle" fill="#555">{escape(sub)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
+def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path, shapes: bool = False) -> None:
     """The same layout, drawn with matplotlib."""
     try:
         import matplotlib
@@ -215,9 +262,10 @@ def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
         from matplotlib.patches import FancyArrowPatch, Rectangle
     except ImportError:
         raise fail_usage("writing .png needs matplotlib: pip install matplotlib (or write .dot or .svg)") from None
-    placed, w, h = layout(nodes, edges)
-    routes = _routes(placed, edges)
-    w = _extent(placed, routes, w)
+    placed, w, h = layout(nodes, edges, shapes)
+    labelled = _labelled_routes(placed, edges, edge_labels(nodes, edges))
+    routes = [pts for pts, _ in labelled]
+    w = _extent(placed, routes, w) + (60 if shapes else 0)
     dpi = 100
     fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -229,6 +277,9 @@ def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
         ax.plot(xs[:-1], ys[:-1], color="#444", linewidth=1)
         ax.add_patch(FancyArrowPatch(pts[-2], pts[-1], arrowstyle="-|>", mutation_scale=10, color="#444",
                                      shrinkA=0, shrinkB=0))
+    for pts, label in labelled if shapes else []:
+        x, y = label_at(pts)
+        ax.text(x, y, label, ha="left", va="center", fontsize=7, color="#6b4fa0")
     for p in placed:
         n = p.node
         stroke, sw = ("#1f5fbf", 2.5) if n.shared else ("#222", 1.0)
@@ -238,7 +289,7 @@ def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
         ax.add_patch(Rectangle((p.x, p.y), p.w, BOX_H, facecolor=fill, edgecolor=stroke, linewidth=sw))
         cx = p.x + p.w / 2
         ax.text(cx, p.y + 15, n.title, ha="center", va="center", fontsize=9)
-        sub = n.shape + (f"  shared x{n.shared}" if n.shared else "")
+        sub = sub_text(n, shapes)
         ax.text(cx, p.y + 33, sub, ha="center", va="center", fontsize=8, color="#555")
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -247,7 +298,7 @@ def to_png(nodes: list[Node], edges: list[tuple[str, str]], path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from kspec.compiler.pipeline import load_path, select_model
 
-    out = Path(args.output)
+    out = Path(args.output) if args.output else Path(Path(args.spec).stem + ".svg")
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise fail_usage(f"cannot write '{out}': use a .dot, .svg or .png file")
@@ -256,11 +307,11 @@ def run(args: argparse.Namespace) -> int:
     target = select_model(spec, args.model).name
     nodes, edges = graph_of(infer_spec(spec).models[target])
     if suffix == ".dot":
-        write_text_atomic(out, to_dot(target, nodes, edges))
+        write_text_atomic(out, to_dot(target, nodes, edges, args.shapes))
     elif suffix == ".svg":
-        write_text_atomic(out, to_svg(nodes, edges))
+        write_text_atomic(out, to_svg(nodes, edges, args.shapes))
     else:
         with atomic_path(out) as tmp:
-            to_png(nodes, edges, tmp)
+            to_png(nodes, edges, tmp, args.shapes)
     print(f"wrote {out} ({len(nodes)} layers, model '{target}')")
     return EXIT_OK
