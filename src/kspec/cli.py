@@ -44,7 +44,7 @@ class _UsageError(Exception):
 EXIT_CODES = """\
 exit codes:
   0    success
-  1    errors in a spec (fmt --check: files that would change)
+  1    errors in a spec (fmt --check: files that would change; export: an export unlike Keras; tune: no trial done)
   2    usage or I/O errors (a bad option, a missing or unwritable file)
   3    internal error: a bug in kspec, not in the spec (KSPEC_DEBUG=1 shows the traceback)
   130  interrupted (Ctrl-C)
