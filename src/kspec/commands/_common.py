@@ -205,3 +205,22 @@ def parse_defines(items: list[str]) -> dict[str, Any]:
 
 #: Numbers Python reads as floats that YAML 1.1 reads as strings (``1e-3``, ``5E+2``).
 _FLOAT = re.compile(r"[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+")
+
+
+def load_weights(model: Any, weights: Path) -> None:
+    """Load a weights file (``compile --weights``, ``export --weights``)
+    into a built model; a file that does not fit it is a usage error."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # A weights file carries layer weights only; a freshly compiled
+            # optimizer has nothing to restore, which Keras warns about.
+            warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer")
+            model.load_weights(str(weights))
+    except Exception as exc:  # Keras raises ValueError/KeyError/OSError on a mismatched file
+        from kspec.runtime.lower import clean_keras_message
+
+        raise fail_usage(
+            f"cannot load weights '{weights}' into model '{model.name}': {clean_keras_message(exc)}"
+        ) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 from kspec.commands._common import (
@@ -14,6 +13,7 @@ from kspec.commands._common import (
     check_output_dir,
     fail_usage,
     load_plugins,
+    load_weights,
     parse_defines,
 )
 
@@ -54,18 +54,7 @@ def run(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     model = kspec.build(spec, args.model)
     if weights is not None:
-        try:
-            with warnings.catch_warnings():
-                # A weights file carries layer weights only; a freshly compiled
-                # optimizer has nothing to restore, which Keras warns about.
-                warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer")
-                model.load_weights(str(weights))
-        except Exception as exc:  # Keras raises ValueError/KeyError/OSError on a mismatched file
-            from kspec.runtime.lower import clean_keras_message
-
-            raise fail_usage(
-                f"cannot load weights '{weights}' into model '{model.name}': {clean_keras_message(exc)}"
-            ) from None
+        load_weights(model, weights)
     from kspec.runtime.save import save_model
 
     save_model(model, out, inputs)

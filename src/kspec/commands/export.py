@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from kspec.commands._common import (
     check_output_dir,
     fail_usage,
     load_plugins,
+    load_weights,
     parse_defines,
 )
 
@@ -129,17 +129,7 @@ def _load(args: argparse.Namespace, source: Path, is_model: bool, weights: Path 
     spec = kspec.load(source, defines=parse_defines(args.define))
     model = kspec.build(spec, args.model)
     if weights is not None:
-        try:
-            with warnings.catch_warnings():
-                # a weights file carries layer weights only; Keras warns that a compiled optimizer got none
-                warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer")
-                model.load_weights(str(weights))
-        except Exception as exc:  # Keras raises ValueError/KeyError/OSError on a mismatched file
-            from kspec.runtime.lower import clean_keras_message
-
-            raise fail_usage(
-                f"cannot load weights '{weights}' into model '{model.name}': {clean_keras_message(exc)}"
-            ) from None
+        load_weights(model, weights)
     return model
 
 
