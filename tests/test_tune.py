@@ -113,6 +113,18 @@ def test_search_finds_the_width_resumes_and_repeats(tmp_path: Path, capsys: pyte
     assert tuned.count_params() == rebuilt.count_params() == 4 * 32 + 32 + 32 * 4 + 4
 
 
+@pytest.mark.parametrize("algorithm", ["bayesian", "hyperband"])
+def test_the_other_algorithms_run_the_same_trials_machinery(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            algorithm: str) -> None:
+    spec, data = _write(tmp_path, rows=64)
+    assert main(_tune(spec, data, tmp_path / "s", 3, "--algorithm", algorithm)) == 0
+    out = capsys.readouterr().out
+    assert f": {algorithm} search, 3 trial(s)" in out
+    rows = _rows(out)
+    assert 1 <= len(rows) <= 3 and all(r[1] in (1, 32) and r[2] in ("linear", "tanh") for r in rows)
+    assert (tmp_path / "s.keras").exists() and (tmp_path / "s.best.kspec").exists()
+
+
 def test_spaces_map_to_kerastuner_hyperparameters() -> None:
     from kspec.runtime.tune import _kt, declare
     from kspec.spec.kspec_form import parse_kspec

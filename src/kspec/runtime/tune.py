@@ -219,7 +219,7 @@ def open_tuner(job: SearchJob, *, algorithm: str, objective: str, direction: str
             if "scikit-learn" not in str(exc) and "sklearn" not in str(exc):
                 raise
             raise KerasUnavailable(f"--algorithm {algorithm} needs scikit-learn, which is not installed: "
-                                   "pip install 'keras-tuner[bayesian]'") from None
+                                   "pip install 'kspec[tune]'") from None
     return tuner
 
 
