@@ -30,9 +30,6 @@ from kspec.spec.diagnostics import Diagnostic, KspecError
 
 __all__ = ["pillow_stream"]
 
-_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
-
-
 def _labels(folder: Any) -> np.ndarray | None:
     """The label of each image of ``folder`` as the utility gives it."""
     if not folder.label_mode:
@@ -47,19 +44,43 @@ def _labels(folder: Any) -> np.ndarray | None:
     return ids
 
 
+#: Pillow's mode for an image of 1, 3 or 4 channels.
+PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+
+
+def unreadable_image_errors() -> tuple[type[Exception], ...]:
+    """What Pillow raises for a file it cannot decode (a truncated or
+    foreign file, a decompression bomb)."""
+    from PIL import Image
+
+    return OSError, SyntaxError, ValueError, Image.DecompressionBombError
+
+
+def load_image(path: Path, height: int, width: int, channels: int) -> tuple[Any, tuple[int, int]]:
+    """One image file as a Pillow image of ``channels`` channels and the
+    given size (resized bilinearly when it differs), with its size as read
+    (width, height). Pillow's errors (:func:`unreadable_image_errors`,
+    ``UnidentifiedImageError`` among them) are the caller's to report."""
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        opened.load()
+        image = opened.convert(PILLOW_MODES[channels])
+    read = image.size
+    if read != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    return image, read
+
+
 def _decode(path: Path, size: tuple[int, int], color_mode: str) -> np.ndarray:
     """One image as a float32 (height, width, channels) array."""
-    from PIL import Image, UnidentifiedImageError
-
+    channels = _CHANNELS[color_mode]
     try:
-        with Image.open(path) as opened:
-            image = opened.convert(_MODES[color_mode])
-        if image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype="float32")
-    except (OSError, UnidentifiedImageError) as exc:
+        image, _ = load_image(path, size[0], size[1], channels)
+    except unreadable_image_errors() as exc:
         raise KspecError(Diagnostic("K401", f"{path}: cannot read the image ({exc})", None)) from None
-    return pixels[..., None] if pixels.ndim == 2 else pixels
+    return np.asarray(image, dtype="float32").reshape(size[0], size[1], channels)
 
 
 def pillow_stream(folder: Any, batch_size: int, *, shuffle: bool, seed: int | None, validation_split: float,

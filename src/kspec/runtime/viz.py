@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from kspec.runtime.images import PILLOW_MODES
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageInput",
@@ -50,7 +52,6 @@ __all__ = [
 #: Files a directory given to ``--images`` contributes (others in it are skipped).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 #: Channels of an image input -> the Pillow mode its images are converted to.
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 #: Layer classes whose outputs the page shows for every input, by family.
 _MAP_FAMILIES = ("Conv", "Pooling", "Normalization")
 #: Layer classes shown as heat maps over time or units when their output is 2-D or 3-D.
@@ -203,7 +204,7 @@ def image_input(model: Any) -> ImageInput:
         raise VizError(f"the model's input has shape {_shape_text((None, *shape))}, not an image "
                        "(height, width, channels) with a known size; --images needs an image input")
     height, width, channels = (int(d) for d in shape)
-    if channels not in _MODES:
+    if channels not in PILLOW_MODES:
         raise VizError(f"the model's input has {channels} channels; images are read with 1 (grayscale), "
                        "3 (rgb) or 4 (rgba)")
     return ImageInput(height, width, channels)
@@ -231,22 +232,21 @@ def read_images(files: list[Path], port: ImageInput) -> list[Sample]:
     """Each file read with Pillow, converted to the input's channels and
     resized to its size (bilinear): a :class:`VizError` naming a file that
     is not an image."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from kspec.runtime.images import load_image, unreadable_image_errors
 
     samples: list[Sample] = []
     for file in files:
         try:
-            with Image.open(file) as img:
-                img.load()
-                converted = img.convert(_MODES[port.channels])
+            converted, read = load_image(file, port.height, port.width, port.channels)
         except UnidentifiedImageError:
             raise VizError(f"'{file}' is not an image Pillow can read") from None
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except unreadable_image_errors() as exc:
             raise VizError(f"cannot read image '{file}': {exc}") from None
         notes = []
-        if converted.size != (port.width, port.height):
-            notes.append(f"resized from {converted.size[0]}x{converted.size[1]} to {port.width}x{port.height}")
-            converted = converted.resize((port.width, port.height), Image.Resampling.BILINEAR)
+        if read != (port.width, port.height):
+            notes.append(f"resized from {read[0]}x{read[1]} to {port.width}x{port.height}")
         array = np.asarray(converted, dtype=np.float32).reshape(port.height, port.width, port.channels)
         samples.append(Sample(file.name, [array[None]], _png_uri(converted), notes))
     return samples
