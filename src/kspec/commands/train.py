@@ -63,9 +63,6 @@ def _history_paths(prefix: Path) -> list[Path]:
     return [prefix.with_name(prefix.name + suffix) for suffix in (".json", ".csv", ".png")]
 
 
-def _fit_arg(arrays: dict[str, Any]) -> Any:
-    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
-
 
 def _even_parts(data: Any, validation_split: float, replicas: int) -> tuple[Any, Any]:
     """With a distribution, every batch (the last one too) splits evenly over
@@ -228,9 +225,9 @@ def run(args: argparse.Namespace) -> int:
         if split_validation is not None:
             validation = (batch_stream(split_validation, settings.batch_size)
                           if train.streamed or split_validation.streamed
-                          else (_fit_arg(split_validation.x), _fit_arg(split_validation.y)))
+                          else split_validation.fit_arrays())
         x, y = ((batch_stream(train, settings.batch_size, shuffle=settings.shuffle, seed=settings.seed), None)
-                if train.streamed else (_fit_arg(train.x), _fit_arg(train.y)))
+                if train.streamed else train.fit_arrays())
         described = f"{train.rows:,} rows"
     callbacks = make_callbacks(settings, section)
     print(f"training '{model.name}' on {described} from {args.data} for {settings.epochs} epoch(s)"

@@ -118,9 +118,6 @@ def _stamp(directory: Path, stamp: dict[str, Any], resuming: bool, *, write: boo
         write_text_atomic(path, json.dumps(stamp, indent=1) + "\n")
 
 
-def _fit_arg(arrays: dict[str, Any]) -> Any:
-    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
-
 
 def _data(args: argparse.Namespace, spec: Any, model_name: str, settings: Any) -> tuple[Any, Any, Any, str]:
     """(x, y, validation, description) read as ``kspec train`` reads them."""
@@ -142,11 +139,11 @@ def _data(args: argparse.Namespace, spec: Any, model_name: str, settings: Any) -
     validation: Any = None
     if val_path:
         val = load_data(val_path, ins, outs, settings.data)
-        validation = batch_stream(val, settings.batch_size) if val.streamed else (_fit_arg(val.x), _fit_arg(val.y))
+        validation = batch_stream(val, settings.batch_size) if val.streamed else val.fit_arrays()
     if train.streamed:
         return batch_stream(train, settings.batch_size, shuffle=settings.shuffle, seed=settings.seed), None, \
             validation, f"{train.rows:,} rows"
-    return _fit_arg(train.x), _fit_arg(train.y), validation, f"{train.rows:,} rows"
+    return *train.fit_arrays(), validation, f"{train.rows:,} rows"
 
 
 def _table(rows: list[Any], names: list[str], objective: str) -> str:

@@ -169,6 +169,15 @@ class Dataset:
         """Whether the arrays stay on disk (read a batch at a time)."""
         return any(isinstance(a, DiskArray) for a in (*self.x.values(), *self.y.values()))
 
+    def fit_arrays(self) -> tuple[Any, Any]:
+        """(x, y) as ``model.fit`` takes them: one array alone, else a dict
+        keyed by name."""
+
+        def one_or_all(arrays: dict[str, Any]) -> Any:
+            return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+        return one_or_all(self.x), one_or_all(self.y)
+
     def take(self, rows: slice) -> Dataset:
         """The same arrays, only the rows ``rows`` selects (one process's share)."""
         x = {k: v[rows] for k, v in self.x.items()}
