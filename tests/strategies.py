@@ -275,7 +275,7 @@ def specs() -> st.SearchStrategy[ir.Spec]:
     return st.one_of(functional_spec(), sequential_spec())
 
 
-STRUCTURES = st.sampled_from([None, "list", "dict"])
+STRUCTURES: st.SearchStrategy[ir.StructureKind | None] = st.sampled_from([None, "list", "dict"])
 
 
 @st.composite

@@ -875,7 +875,7 @@ def _has_exprs(spec: ir.Spec) -> bool:
         if kind == 3:
             if cls is ir.Call and v.fn in ir.BUILTINS:
                 return True
-            stack.extend(v.__dict__.values())
+            stack.extend([getattr(v, k) for k in v.semantic_fields])
         elif kind == 1:
             stack.extend(v)
         elif kind == 2:

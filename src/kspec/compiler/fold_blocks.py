@@ -237,7 +237,8 @@ def _make_block(model: ir.FunctionalModel, group: list[_Piece], name: str) -> tu
         expr = ir.Expr(inputs=[local[t] for t in st.value.inputs], steps=steps)
         local[st.targets[0]] = target
         body.append(ir.Assign(targets=[target], value=expr))
-    block = ir.Block(name=name, inputs=["x"], params=params, body=body[:-1], returns=[body[-1].value])
+    statements: list[ir.BlockStatement] = [*body[:-1]]
+    block = ir.Block(name=name, inputs=["x"], params=params, body=statements, returns=[body[-1].value])
     calls = [[p.leaves[c] for c in range(ncols) if columns[c] is not None and _first_col(columns, c)]
              for p in group]
     return block, calls

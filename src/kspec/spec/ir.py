@@ -1,7 +1,7 @@
 """The kspec intermediate representation (IR).
 
 Both front ends (the ``.kspec`` language and the YAML form) produce these
-models, and the runtime lowers them to Keras. Every node may carry a source
+nodes, and the runtime lowers them to Keras. Every node may carry a source
 ``span``; spans are kept out of equality and out of the serialized form, so
 two specs that say the same thing are equal wherever they came from.
 
@@ -10,27 +10,28 @@ Argument values (``Value``) are plain data: ``None``, ``bool``, ``int``,
 (``l2(0.01)``), :class:`Ref` (a tensor named in a call argument), and the
 expression nodes of the language (:class:`Var`, :class:`BinOp`, ...) that
 block expansion evaluates away before lowering.
+
+The nodes are plain slotted dataclasses: the ``.kspec`` front end builds
+them directly (its parser has already checked what they hold), and a
+process that reads only ``.kspec`` files never imports pydantic. The YAML
+form is validated by pydantic, from these same declarations: each node
+class and each annotated type below says, through pydantic's
+``__get_pydantic_core_schema__`` hook, what pydantic should check (field
+types, the ``kind`` tags of values, bounds such as ``min_length``), and the
+hook imports pydantic only when something is validated
+(:meth:`IRNode.model_validate`). The nodes keep pydantic's method names
+(``model_validate``, ``model_copy``, ``model_dump``, ``model_fields``) so
+that code embedding kspec reads them as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 __all__ = [
     "BUILTINS",
@@ -58,9 +59,11 @@ __all__ = [
     "LayerDef",
     "LayerRef",
     "Model",
+    "NodeError",
     "Op",
     "Output",
     "Param",
+    "Pydantic",
     "Ref",
     "Section",
     "SequentialModel",
@@ -75,10 +78,6 @@ __all__ = [
     "Var",
 ]
 
-#: Front ends may put these keys into raw mappings; IR nodes pop them into
-#: ``span`` and ``key_spans`` before validation.
-SPAN_KEY = "__span__"
-KEY_SPANS_KEY = "__key_spans__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,43 +113,80 @@ class Span:
         return core_schema.is_instance_schema(cls)
 
 
-class IRNode(BaseModel):
-    """Base of every IR node: frozen, strict about unknown fields, span-aware.
+
+# --------------------------------------------------------------------------
+# What pydantic checks, said without importing it
+
+
+class Pydantic:
+    """Annotation metadata for pydantic, made only when pydantic asks.
+
+    ``make(pydantic, source)`` returns the type pydantic should validate in
+    place of ``source`` (usually ``Annotated[source, <pydantic metadata>]``);
+    pydantic calls :meth:`__get_pydantic_core_schema__` when it builds a
+    validator or a JSON Schema, so the import happens then, not when this
+    module is imported."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[Any, Any], Any]) -> None:
+        self.make = make
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        import pydantic
+
+        return handler.generate_schema(self.make(pydantic, source))
+
+
+def _bounded(**bounds: int) -> Pydantic:
+    """A list field with a length bound (``min_length=1``)."""
+    return Pydantic(lambda p, src: Annotated[src, p.Field(**bounds)])
+
+
+#: Where validated data's spans are read from: front ends may put these keys
+#: into raw mappings; nodes pop them into ``span`` and ``key_spans``.
+SPAN_KEY = "__span__"
+KEY_SPANS_KEY = "__key_spans__"
+
+#: Source positions: never validated (pydantic checks only that they are
+#: spans), never serialized, never compared.
+_SOURCE_FIELDS = ("span", "key_spans")
+
+
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+class IRNode:
+    """Base of every IR node: keyword-constructed, strict about unknown
+    fields when validated, span-aware.
 
     ``span`` locates the node in its source; ``key_spans`` locates its
     keyword arguments or fields (for example where ``units=`` was written).
     Neither takes part in equality or serialization.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+    #: The node's fields by name (as pydantic's ``model_fields``), spans included.
+    model_fields: ClassVar[dict[str, dataclasses.Field[Any]]] = {}
+    #: The fields that say what the node means (all but the spans).
+    semantic_fields: ClassVar[tuple[str, ...]] = ()
+    #: Fields whose raw values may hold ``{"kind": ...}`` dicts that become
+    #: value nodes before pydantic sees them.
+    _tagged: ClassVar[tuple[str, ...]] = ()
+    #: pydantic's configuration for these classes: unknown fields are errors.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
-    span: Span | None = Field(default=None, exclude=True, repr=False)
-    key_spans: dict[str, Span] = Field(default_factory=dict, exclude=True, repr=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _pop_spans(cls, data: Any) -> Any:
-        if isinstance(data, dict) and (SPAN_KEY in data or KEY_SPANS_KEY in data):
-            data = dict(data)
-            span = data.pop(SPAN_KEY, None)
-            key_spans = data.pop(KEY_SPANS_KEY, None)
-            if span is not None and "span" not in data:
-                data["span"] = span
-            if key_spans is not None and "key_spans" not in data:
-                data["key_spans"] = key_spans
-        return data
-
-    def _semantic(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in type(self).model_fields if k not in ("span", "key_spans")}
+    span: Span | None = None
+    key_spans: dict[str, Span] = field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
             return NotImplemented
-        assert isinstance(other, IRNode)
-        return self._semantic() == other._semantic()
+        return all(getattr(self, k) == getattr(other, k) for k in self.semantic_fields)
 
     def __hash__(self) -> int:  # pragma: no cover - nodes hold lists and dicts
         raise TypeError(f"unhashable IR node {type(self).__name__}")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.semantic_fields)
+        return f"{type(self).__qualname__}({fields})"
 
     def at(self, key: str | None = None) -> Span | None:
         """The span of field/argument ``key`` if known, else of the node."""
@@ -158,6 +194,127 @@ class IRNode(BaseModel):
             return self.key_spans[key]
         return self.span
 
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
+        """A shallow copy, with the fields in ``update`` replaced (not
+        validated, as with pydantic's ``model_copy``)."""
+        new = object.__new__(type(self))
+        for name in self.model_fields:
+            object.__setattr__(new, name, getattr(self, name))
+        for name, value in (update or {}).items():
+            if name not in self.model_fields:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            object.__setattr__(new, name, value)
+        return new
+
+    def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None,
+                   exclude_defaults: bool = False) -> dict[str, Any]:
+        """The node as plain data (nested nodes as dicts, spans left out),
+        as pydantic's ``model_dump`` gives it; ``mode`` is accepted for
+        compatibility (every value is JSON data already)."""
+        out: dict[str, Any] = {}
+        for name in self.semantic_fields:
+            if exclude and name in exclude:
+                continue
+            value = getattr(self, name)
+            if exclude_defaults and value == _default(self.model_fields[name]):
+                continue
+            out[name] = _dump(value)
+        return out
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        """Validate raw data (a dict as the YAML front end makes it) into
+        this node, with pydantic; raises pydantic's ``ValidationError``."""
+        validated: Self = _adapter(cls).validate_python(data)
+        return validated
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        schema = handler(source)
+        if schema.get("type") != "dataclass":  # a reference to the definition below, or already wrapped
+            return schema
+        # The definition other uses refer to is the wrapped schema, not the bare dataclass.
+        ref = schema.pop("ref", None)
+        return core_schema.no_info_before_validator_function(cls._raw, _exclude_sources(schema), ref=ref)
+
+    @classmethod
+    def _raw(cls, data: Any) -> Any:
+        """Before validation: spans popped out of a raw mapping into
+        ``span``/``key_spans``, nested value dicts tagged into nodes."""
+        if not isinstance(data, dict):
+            return data
+        if SPAN_KEY in data or KEY_SPANS_KEY in data:
+            data = dict(data)
+            span = data.pop(SPAN_KEY, None)
+            key_spans = data.pop(KEY_SPANS_KEY, None)
+            if span is not None and "span" not in data:
+                data["span"] = span
+            if key_spans is not None and "key_spans" not in data:
+                data["key_spans"] = key_spans
+        if cls._tagged and any(k in data for k in cls._tagged):
+            data = {k: _tag_values(v) if k in cls._tagged else v for k, v in data.items()}
+        return data
+
+
+class NodeError(ValueError):
+    """A node built with values that do not fit together (an expression
+    with neither layers nor exactly one tensor, a loop with two sources);
+    pydantic reports it as a value error of the node."""
+
+    @property
+    def message(self) -> str:
+        """The error as pydantic words it."""
+        return f"Value error, {self}"
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, IRNode):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+_ADAPTERS: dict[type[IRNode], Any] = {}
+
+
+def _adapter(cls: type[IRNode]) -> Any:
+    """pydantic's validator for a node class (built on first use)."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def _exclude_sources(schema: Any) -> Any:
+    """Mark the span fields of a dataclass's schema as excluded from
+    serialization (what ``Field(exclude=True)`` would say), so that JSON
+    Schemas leave them out."""
+    for f in schema["schema"]["fields"]:
+        if f["name"] in _SOURCE_FIELDS:
+            f["serialization_exclude"] = True
+    return schema
+
+
+def _finish(cls: type[IRNode]) -> None:
+    """Fill in the class-level facts of a node class and its subclasses."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    cls.model_fields = fields
+    cls.semantic_fields = tuple(n for n in fields if n not in _SOURCE_FIELDS)
+    for sub in cls.__subclasses__():
+        _finish(sub)
 
 # --------------------------------------------------------------------------
 # Values
@@ -183,24 +340,6 @@ def _tag_values(data: Any) -> Any:
 
 
 _VALUE_KINDS: dict[str, type[IRNode]] = {}  # filled once the node classes exist
-
-
-class _ValueHolder(IRNode):
-    """Mixin: tag nested value dicts before pydantic sees them."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _tag(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = dict(data)
-        for key in ("args", "kwargs", "left", "right", "operand", "test", "then", "otherwise", "parts", "call_kwargs"):
-            if key in out:
-                out[key] = _tag_values(out[key])
-        return out
-
-
-
 
 
 def _check_value(data: Any) -> Any:
@@ -229,7 +368,19 @@ def _ensure_plain(data: Any) -> None:
 
 
 #: An argument value. Plain data, or one of the value nodes above.
-Value = Annotated[Any, BeforeValidator(_check_value), WithJsonSchema({"description": "a kspec value"})]
+Value = Annotated[Any, Pydantic(lambda p, src: Annotated[src, p.BeforeValidator(_check_value),
+                                                         p.WithJsonSchema({"description": "a kspec value"})])]
+
+#: The fields of value-holding nodes whose raw values are tagged into nodes.
+_VALUE_FIELDS = ("args", "kwargs", "left", "right", "operand", "test", "then", "otherwise", "parts", "call_kwargs")
+
+
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+class _ValueHolder(IRNode):
+    """Base of the nodes that hold values: nested value dicts are tagged
+    into nodes before pydantic sees them."""
+
+    _tagged: ClassVar[tuple[str, ...]] = _VALUE_FIELDS
 
 
 #: Functions a value may call that expansion computes (``int(x)``,
@@ -238,14 +389,15 @@ Value = Annotated[Any, BeforeValidator(_check_value), WithJsonSchema({"descripti
 BUILTINS = frozenset({"int", "float", "min", "max", "round", "len"})
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Call(_ValueHolder):
     """A call in argument position: ``l2(0.01)``, ``GlorotUniform(seed=1)``,
     ``Bidirectional(LSTM(8))``'s inner layer, ``Adam(learning_rate=1e-3)``."""
 
     kind: Literal["call"] = "call"
     fn: str
-    args: list[Value] = Field(default_factory=list)
-    kwargs: dict[str, Value] = Field(default_factory=dict)
+    args: list[Value] = field(default_factory=list)
+    kwargs: dict[str, Value] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         """The call as a spec writes it (``l2(0.01)``), so that messages
@@ -267,6 +419,7 @@ def _spec_repr(value: Any) -> str:
     return repr(value)
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Ref(IRNode):
     """A tensor named inside a call argument, e.g. ``initial_state=[h, c]``."""
 
@@ -274,6 +427,7 @@ class Ref(IRNode):
     name: str
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Var(IRNode):
     """A block or file parameter (or loop index) used in a value."""
 
@@ -281,6 +435,7 @@ class Var(IRNode):
     name: str
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class BinOp(_ValueHolder):
     """``left op right`` on parameter values; evaluated by block expansion."""
 
@@ -290,6 +445,7 @@ class BinOp(_ValueHolder):
     right: Value
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class UnaryOp(_ValueHolder):
     """``-x`` or ``not x`` on parameter values."""
 
@@ -298,6 +454,7 @@ class UnaryOp(_ValueHolder):
     operand: Value
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Cond(_ValueHolder):
     """``then if test else otherwise``."""
 
@@ -307,6 +464,7 @@ class Cond(_ValueHolder):
     otherwise: Value
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Format(_ValueHolder):
     """A string with ``{expr}`` holes, e.g. ``"stage{i}"``: parts alternate
     literal text and values."""
@@ -315,6 +473,7 @@ class Format(_ValueHolder):
     parts: list[Value]
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Index(IRNode):
     """``value[index]``: an item of a list or tuple (``filters[i]``,
     ``x.shape[-1]``); a negative index counts from the end."""
@@ -324,6 +483,7 @@ class Index(IRNode):
     index: Value
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Attr(IRNode):
     """``value.name``: only a tensor's static shape, ``x.shape`` (batch
     dimension first, as Keras gives it), whose ``value`` is a :class:`Ref`."""
@@ -342,6 +502,7 @@ _VALUE_KINDS.update(
 ExprValue = Call | Ref | Var | BinOp | UnaryOp | Cond | Format | Index | Attr
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Op(_ValueHolder):
     """A tensor operation: a ``keras.ops`` function by name (``fn``: ``"add"``,
     ``"mean"``, ``"get_item"`` ...) with its arguments, as ``x + y``,
@@ -357,10 +518,11 @@ class Op(_ValueHolder):
 
     kind: Literal["op"] = "op"
     fn: str
-    args: list[Value] = Field(default_factory=list)
-    kwargs: dict[str, Value] = Field(default_factory=dict)
+    args: list[Value] = field(default_factory=list)
+    kwargs: dict[str, Value] = field(default_factory=dict)
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Slice(_ValueHolder):
     """``start:stop:step`` in a tensor subscript (``x[:, 1:3]``); a part
     left out is ``None``."""
@@ -370,14 +532,10 @@ class Slice(_ValueHolder):
     stop: Value = None
     step: Value = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _tag_parts(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {k: _tag_values(v) if k in ("start", "stop", "step") else v for k, v in data.items()}
-        return data
+    _tagged: ClassVar[tuple[str, ...]] = (*_VALUE_FIELDS, "start", "stop", "step")
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class EllipsisValue(IRNode):
     """``...`` in a tensor subscript (``x[..., 0]``)."""
 
@@ -394,6 +552,7 @@ TensorValue = Op | Slice | EllipsisValue
 # Layers and tensors
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class LayerCall(_ValueHolder):
     """An inline layer: ``Dense(64, activation="relu")``.
 
@@ -403,10 +562,11 @@ class LayerCall(_ValueHolder):
 
     kind: Literal["layer"] = "layer"
     type: str
-    args: list[Value] = Field(default_factory=list)
-    kwargs: dict[str, Value] = Field(default_factory=dict)
+    args: list[Value] = field(default_factory=list)
+    kwargs: dict[str, Value] = field(default_factory=dict)
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class LayerRef(IRNode):
     """A use of something named: a named layer or stack (shared weights) or
     another model of the spec (a shared sub-model)."""
@@ -418,16 +578,20 @@ class LayerRef(IRNode):
 Callee = LayerCall | LayerRef | Op
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Step(_ValueHolder):
     """One application in a chain: the layer, plus keyword arguments of the
     call itself (``initial_state=[h, c]``, ``value=v``, ``training=false``).
 
     Tensors in ``call_kwargs`` are :class:`Ref` values."""
 
-    layer: LayerCall | LayerRef | Op = Field(discriminator="kind")
-    call_kwargs: dict[str, Value] = Field(default_factory=dict)
+    _tagged: ClassVar[tuple[str, ...]] = _VALUE_FIELDS
+
+    layer: Annotated[LayerCall | LayerRef | Op, Pydantic(lambda p, src: Annotated[src, p.Field(discriminator="kind")])]
+    call_kwargs: dict[str, Value] = field(default_factory=dict)
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Expr(IRNode):
     """A tensor expression: ``inputs`` (tensor names, positional) fed to the
     first step, each later step applied to the result of the one before.
@@ -435,14 +599,12 @@ class Expr(IRNode):
     With no steps, ``inputs`` must name exactly one tensor (a plain
     reference)."""
 
-    inputs: list[str] = Field(default_factory=list)
-    steps: list[Step] = Field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _check(self) -> Expr:
+    def __post_init__(self) -> None:
         if not self.steps and len(self.inputs) != 1:
-            raise ValueError("an expression without layers must name exactly one tensor")
-        return self
+            raise NodeError("an expression without layers must name exactly one tensor")
 
 
 def _check_dim(data: Any) -> Any:
@@ -451,17 +613,31 @@ def _check_dim(data: Any) -> Any:
     data = _tag_values(data)
     if isinstance(data, (Var, BinOp, UnaryOp, Cond, Call, Index, Attr)):
         return data
-    return _SIZE.validate_python(data)
+    return _size().validate_python(data)
 
 
-_SIZE: TypeAdapter[int | None] = TypeAdapter(int | None)
+@cache
+def _size() -> Any:
+    """pydantic's validator of a size (``int | None``)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(int | None)
 
 #: A dimension of an input's shape (typed ``Any``: after expansion, always
 #: an ``int`` or ``None``).
-Dim = Annotated[Any, BeforeValidator(_check_dim),
-                WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "null"}, {"description": "a kspec value"}]})]
+Dim = Annotated[Any, Pydantic(lambda p, src: Annotated[
+    src, p.BeforeValidator(_check_dim),
+    p.WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "null"}, {"description": "a kspec value"}]})])]
 
 
+def _positive(shape: list[Any]) -> list[Any]:
+    for d in shape:
+        if isinstance(d, int) and d <= 0:
+            raise NodeError(f"dimensions must be positive or None, got {d}")
+    return shape
+
+
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Input(IRNode):
     """A model input: ``input image: (None, None, 3) float32``.
 
@@ -470,36 +646,34 @@ class Input(IRNode):
     expansion computes it."""
 
     name: str
-    shape: list[Dim]
+    shape: Annotated[list[Dim], Pydantic(lambda p, src: Annotated[src, p.AfterValidator(_positive)])]
     dtype: str = "float32"
     batch_size: int | None = None
     sparse: bool = False
 
-    @field_validator("shape")
-    @classmethod
-    def _positive(cls, shape: list[Any]) -> list[Any]:
-        for d in shape:
-            if isinstance(d, int) and d <= 0:
-                raise ValueError(f"dimensions must be positive or None, got {d}")
-        return shape
+    def __post_init__(self) -> None:
+        _positive(self.shape)
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class LayerDef(IRNode):
     """A named layer or named stack: one set of weights however often it is
     applied (``encoder = Embedding(1000, 64) -> LSTM(32)``)."""
 
     name: str
-    stack: list[LayerCall | LayerRef] = Field(min_length=1)
+    stack: Annotated[list[LayerCall | LayerRef], _bounded(min_length=1)]
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Assign(IRNode):
     """``h = x -> Dense(8)``; several targets destructure a layer's several
     results (``seq, h, c = x -> LSTM(8, return_state=true)``)."""
 
-    targets: list[str] = Field(min_length=1)
+    targets: Annotated[list[str], _bounded(min_length=1)]
     value: Expr
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Output(IRNode):
     """A named model output, by which losses and metrics are keyed: with
     ``outputs as dict`` its key in the model's outputs; otherwise the Keras
@@ -516,6 +690,7 @@ class Output(IRNode):
 StructureKind = Literal["list", "dict"]
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Structure(IRNode):
     """The structure of a functional model's inputs and of its outputs
     (``inputs as dict``, ``outputs as list``; YAML ``structure: {inputs:
@@ -527,31 +702,34 @@ class Structure(IRNode):
     outputs: StructureKind | None = None
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class FunctionalModel(IRNode):
     """A DAG model lowered through the Keras Functional API. Statements may
     appear in any order; kspec sorts them by their dependencies."""
 
     kind: Literal["functional"] = "functional"
     name: str
-    structure: Structure = Field(default_factory=Structure)
-    inputs: list[Input] = Field(default_factory=list)
-    layers: list[LayerDef] = Field(default_factory=list)
-    nodes: list[Assign] = Field(default_factory=list)
-    outputs: list[Output] = Field(default_factory=list)
+    structure: Structure = field(default_factory=Structure)
+    inputs: list[Input] = field(default_factory=list)
+    layers: list[LayerDef] = field(default_factory=list)
+    nodes: list[Assign] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class SequentialModel(IRNode):
     """A plain stack lowered to ``keras.Sequential``."""
 
     kind: Literal["sequential"] = "sequential"
     name: str
     input: Input | None = None
-    layers: list[LayerCall | LayerRef] = Field(default_factory=list)
+    layers: list[LayerCall | LayerRef] = field(default_factory=list)
 
 
 Model = FunctionalModel | SequentialModel
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Section(_ValueHolder):
     """A ``compile`` or ``train`` section: settings for one model, as plain
     values (``optimizer``, ``loss``, ``epochs``, ``callbacks`` ...). They are
@@ -559,14 +737,9 @@ class Section(_ValueHolder):
     ends stay simple."""
 
     model: str
-    settings: dict[str, Value] = Field(default_factory=dict)
+    settings: dict[str, Value] = field(default_factory=dict)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _tag_settings(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "settings" in data:
-            data = {**data, "settings": _tag_values(data["settings"])}
-        return data
+    _tagged: ClassVar[tuple[str, ...]] = ("settings",)
 
 
 def _model_kind(data: Any) -> str:
@@ -578,11 +751,14 @@ def _model_kind(data: Any) -> str:
 
 #: A model of either kind; errors name only the fields of the kind given.
 AnyModel = Annotated[
-    Annotated[FunctionalModel, Tag("functional")] | Annotated[SequentialModel, Tag("sequential")],
-    Discriminator(_model_kind),
+    FunctionalModel | SequentialModel,
+    Pydantic(lambda p, src: Annotated[
+        Annotated[FunctionalModel, p.Tag("functional")] | Annotated[SequentialModel, p.Tag("sequential")],
+        p.Discriminator(_model_kind)]),
 ]
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Space(_ValueHolder):
     """The search space of a file parameter: the values ``kspec tune`` may
     give it (``param units: int = 64 in [32, 64, 128]``).
@@ -595,22 +771,16 @@ class Space(_ValueHolder):
     located errors."""
 
     kind: Literal["choice", "range", "log"]
-    values: list[Value] = Field(default_factory=list)
+    values: list[Value] = field(default_factory=list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _tag_space(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "values" in data:
-            data = {**data, "values": _tag_values(data["values"])}
-        return data
+    _tagged: ClassVar[tuple[str, ...]] = ("values",)
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Space:
+    def __post_init__(self) -> None:
         if self.kind != "choice" and len(self.values) not in (2, 3):
-            raise ValueError(f"a {self.kind} space has a low and a high bound and an optional step")
-        return self
+            raise NodeError(f"a {self.kind} space has a low and a high bound and an optional step")
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Param(_ValueHolder):
     """A parameter: file-level (``param width: int = 64``, overridable with
     ``-D width=128``) or of a block (``filters: int``, ``stride: int = 1``).
@@ -626,14 +796,10 @@ class Param(_ValueHolder):
     has_default: bool = False
     space: Space | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _tag_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "default" in data:
-            data = {**data, "default": _tag_values(data["default"])}
-        return data
+    _tagged: ClassVar[tuple[str, ...]] = (*_VALUE_FIELDS, "default")
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class For(_ValueHolder):
     """``for i in range(start, stop, step) { ... }`` or ``for units in
     [64, 32] { ... }`` inside a block: the body is expanded once per value
@@ -643,24 +809,18 @@ class For(_ValueHolder):
 
     kind: Literal["for"] = "for"
     var: str
-    range: list[Value] = Field(default_factory=list, max_length=3)
+    range: Annotated[list[Value], _bounded(max_length=3)] = field(default_factory=list)
     over: Value = None
-    body: list[BlockStatement] = Field(default_factory=list)
+    body: list[BlockStatement] = field(default_factory=list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _tag_range(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "range" in data:
-            data = {**data, "range": _tag_values(data["range"])}
-        return data
+    _tagged: ClassVar[tuple[str, ...]] = (*_VALUE_FIELDS, "range")
 
-    @model_validator(mode="after")
-    def _one_source(self) -> For:
+    def __post_init__(self) -> None:
         if (self.over is None) == (not self.range):
-            raise ValueError("a loop runs over range(...) or over a list, one of the two")
-        return self
+            raise NodeError("a loop runs over range(...) or over a list, one of the two")
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class If(IRNode):
     """``if test { ... } else { ... }`` inside a block: expansion keeps
     ``body`` when ``test`` is true, ``orelse`` otherwise. ``else if`` is an
@@ -668,13 +828,14 @@ class If(IRNode):
 
     kind: Literal["if"] = "if"
     test: Value
-    body: list[BlockStatement] = Field(default_factory=list)
-    orelse: list[BlockStatement] = Field(default_factory=list)
+    body: list[BlockStatement] = field(default_factory=list)
+    orelse: list[BlockStatement] = field(default_factory=list)
 
 
-BlockStatement = Annotated[Assign | For | If, Field(union_mode="smart")]
+BlockStatement = Assign | For | If
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Block(IRNode):
     """A parameterised subgraph: ``block residual(x, filters: int) {...}``.
 
@@ -684,24 +845,25 @@ class Block(IRNode):
     lowering (see :mod:`kspec.compiler.expand`)."""
 
     name: str
-    inputs: list[str] = Field(default_factory=list)
-    params: list[Param] = Field(default_factory=list)
-    body: list[BlockStatement] = Field(default_factory=list)
-    returns: list[Expr] = Field(min_length=1)
+    inputs: list[str] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    body: list[BlockStatement] = field(default_factory=list)
+    returns: Annotated[list[Expr], _bounded(min_length=1)]
 
 
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
 class Spec(IRNode):
     """A spec file: one or more models, and how each is compiled/trained.
 
     ``params``, ``blocks`` and ``uses`` (files whose blocks this one uses)
     belong to the language's abstraction layer; expansion removes them."""
 
-    models: list[AnyModel] = Field(default_factory=list)
-    compile: list[Section] = Field(default_factory=list)
-    train: list[Section] = Field(default_factory=list)
-    params: list[Param] = Field(default_factory=list)
-    blocks: list[Block] = Field(default_factory=list)
-    uses: list[str] = Field(default_factory=list)
+    models: list[AnyModel] = field(default_factory=list)
+    compile: list[Section] = field(default_factory=list)
+    train: list[Section] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    uses: list[str] = field(default_factory=list)
 
     def model(self, name: str | None = None) -> FunctionalModel | SequentialModel:
         """The model called ``name``, or the only/last model when ``None``.
@@ -718,4 +880,4 @@ class Spec(IRNode):
         raise KeyError(name)
 
 
-
+_finish(IRNode)

@@ -27,7 +27,6 @@ from typing import Any
 
 import lark
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from pydantic import ValidationError
 
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -924,7 +923,7 @@ class _Builder:
                 step = "step" if v.name == "range" else "factor"
                 raise self._fail("K103", f"{v.name}() in a search space takes 2 or 3 numbers: "
                                          f"{v.name}(low, high) or {v.name}(low, high, {step})", v.span)
-            return ir.Space(kind=v.name, values=list(v.args), span=raw.span)
+            return ir.Space(kind=v.name, values=list(v.args), span=raw.span)  # type: ignore[arg-type]
         raise self._fail("K103", "a search space is a list of choices, range(...) or log(...)", raw.span,
                          "in [32, 64, 128], in range(16, 128, 16) or in log(1e-4, 1e-2)")
 
@@ -1081,8 +1080,8 @@ class _Resolver:
             if v.op == "if":
                 return ir.Cond(test=ops[0], then=ops[1], otherwise=ops[2], span=v.span)
             if len(ops) == 1:
-                return ir.UnaryOp(op=v.op, operand=ops[0], span=v.span)
-            return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)
+                return ir.UnaryOp(op=v.op, operand=ops[0], span=v.span)  # type: ignore[arg-type]
+            return ir.BinOp(op=v.op, left=ops[0], right=ops[1], span=v.span)  # type: ignore[arg-type]
         if isinstance(v, _RawIndex):
             for o in (v.value, v.index):
                 if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
@@ -1132,8 +1131,8 @@ class _ModelResolver:
         shape = [self.dim(dim, st.span) for dim in d["shape"]]
         try:
             return ir.Input(name=d["name"], shape=shape, span=st.span, key_spans=key_spans, **extra)
-        except ValidationError as exc:
-            raise self.b._fail("K103", f"invalid input: {exc.errors()[0]['msg']}", st.span) from None
+        except ir.NodeError as exc:
+            raise self.b._fail("K103", f"invalid input: {exc.message}", st.span) from None
 
     def dim(self, dim: Any, span: Span) -> Any:
         """One dimension of an input's shape: a positive size, ``None``, or
@@ -1442,7 +1441,13 @@ class _ModelResolver:
                 self.check_applied(st.data["expr"])
                 if len(targets) != 1:
                     raise self.b._fail("K103", "a named layer has one name", st.data["target_spans"][1])
-                layers.append(ir.LayerDef(name=targets[0], stack=[s.layer for s in expr.steps], span=st.span))
+                stack: list[ir.LayerCall | ir.LayerRef] = []
+                for step in expr.steps:
+                    if isinstance(step.layer, ir.Op):
+                        raise self.b._fail("K103", "a named layer holds layers, not operations", step.span or st.span,
+                                           "apply the operation to a tensor: y = x -> enc -> ops.relu()")
+                    stack.append(step.layer)
+                layers.append(ir.LayerDef(name=targets[0], stack=stack, span=st.span))
         elif st.kind == "for":
             raise self.b._fail("K103", "loops are written inside blocks", st.span,
                                "put the loop in a block and call the block from the model")
@@ -1743,7 +1748,7 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
         comments = [_comment(tok, text) for tok in _COMMENTS]
     except UnexpectedInput as exc:
         raise KspecError(_syntax_diagnostic(exc, text, file)) from None
-    except (_Fail, KspecError, ValidationError, RecursionError) as exc:
+    except (_Fail, KspecError, ir.NodeError, RecursionError) as exc:
         raise _build_error(exc, text, file) from None
     finally:
         _COMMENTS.clear()
@@ -1765,8 +1770,8 @@ def _build_error(exc: Exception, text: str, file: str) -> KspecError:
         return KspecError(exc.diag)
     if isinstance(exc, KspecError):
         return KspecError(exc.diagnostics)
-    if isinstance(exc, ValidationError):
-        return KspecError(Diagnostic("K103", f"invalid spec: {exc.errors()[0]['msg']}", _cur_span(file)))
+    if isinstance(exc, ir.NodeError):
+        return KspecError(Diagnostic("K103", f"invalid spec: {exc.message}", _cur_span(file)))
     return KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file)))
 
 
