@@ -127,3 +127,49 @@ def test_an_operation_in_a_named_layer_is_a_located_error() -> None:
     [diag] = info.value.diagnostics
     assert (diag.code, diag.message, str(diag.span)) == ("K103", "a named layer holds layers, not operations",
                                                          "m.kspec:3:21")
+
+
+def test_shipped_validation_schema_is_current() -> None:
+    """``scripts/gen_ir_schema.py --check``: the schema the YAML front end
+    runs is the one pydantic builds from the IR classes today."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_ir_schema.py"), "--check"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+
+
+YAML_SPECS = sorted([*(ROOT / "examples").glob("*.yaml"), *(ROOT / "tests" / "fixtures").glob("**/*.yaml")])
+
+
+@pytest.mark.parametrize("path", YAML_SPECS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_schema_validates_as_pydantic_does(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every YAML spec of the repository, valid or not, gives the same IR or
+    the same error list through the shipped schema as through a validator
+    pydantic builds from the classes."""
+    from pydantic import TypeAdapter
+    from pydantic_core import SchemaValidator, ValidationError
+
+    from kspec.spec.diagnostics import KspecError
+
+    def outcome() -> Any:
+        try:
+            return load_yaml(path.read_text(encoding="utf-8"), path.name)
+        except KspecError as exc:
+            return [(d.code, d.message, str(d.span)) for d in exc.diagnostics]
+        except ValidationError as exc:  # pragma: no cover - load_yaml turns these into diagnostics
+            return exc.errors(include_url=False)
+
+    monkeypatch.setattr(ir, "_ADAPTERS", {})
+    shipped = outcome()
+    assert isinstance(ir._adapter(ir.Spec), SchemaValidator)
+    monkeypatch.setattr(ir, "_ADAPTERS", {cls: TypeAdapter(cls) for cls in ir.VALIDATED})
+    assert outcome() == shipped
+
+
+def test_a_stale_shipped_schema_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import TypeAdapter
+
+    from kspec.spec import _ir_schema
+
+    monkeypatch.setattr(ir, "_ADAPTERS", {})
+    monkeypatch.setattr(_ir_schema, "IR_SHA256", "0" * 64)
+    assert isinstance(ir._adapter(ir.Spec), TypeAdapter)

@@ -37,6 +37,7 @@ __all__ = [
     "BUILTINS",
     "KEY_SPANS_KEY",
     "SPAN_KEY",
+    "VALIDATED",
     "Assign",
     "Attr",
     "BinOp",
@@ -76,6 +77,7 @@ __all__ = [
     "StructureKind",
     "UnaryOp",
     "Var",
+    "source_digest",
 ]
 
 
@@ -289,13 +291,45 @@ _ADAPTERS: dict[type[IRNode], Any] = {}
 
 
 def _adapter(cls: type[IRNode]) -> Any:
-    """pydantic's validator for a node class (built on first use)."""
+    """pydantic's validator for a node class, made on first use: from the
+    shipped schema when it is current (:func:`_shipped`), else by pydantic
+    from the class."""
     adapter = _ADAPTERS.get(cls)
     if adapter is None:
-        from pydantic import TypeAdapter
+        adapter = _shipped(cls)
+        if adapter is None:
+            from pydantic import TypeAdapter
 
-        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+            adapter = TypeAdapter(cls)
+        _ADAPTERS[cls] = adapter
     return adapter
+
+
+def _shipped(cls: type[IRNode]) -> Any:
+    """A ``pydantic_core.SchemaValidator`` on the schema pydantic builds for
+    ``cls``, as ``scripts/gen_ir_schema.py`` shipped it in
+    :mod:`kspec.spec._ir_schema` (importing all of pydantic and building the
+    schema costs more than reading a large YAML spec); ``None`` when it was
+    made by another pydantic-core or from another version of this module."""
+    import pydantic_core
+
+    from kspec.spec import _ir_schema as shipped
+
+    schema = shipped.SCHEMAS.get(cls.__name__)
+    current = (pydantic_core.__version__, source_digest()) == (shipped.PYDANTIC_CORE_VERSION, shipped.IR_SHA256)
+    if schema is None or not current:
+        return None
+    config: Any = shipped.CONFIG  # a pydantic_core.CoreConfig, written as a plain dict
+    return pydantic_core.SchemaValidator(schema, config)
+
+
+@cache
+def source_digest() -> str:
+    """The SHA-256 of this module's source (what the shipped schema records)."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def _exclude_sources(schema: Any) -> Any:
@@ -618,10 +652,11 @@ def _check_dim(data: Any) -> Any:
 
 @cache
 def _size() -> Any:
-    """pydantic's validator of a size (``int | None``)."""
-    from pydantic import TypeAdapter
+    """pydantic's validator of a size (``int | None``; the schema
+    ``TypeAdapter(int | None)`` builds, run by pydantic-core alone)."""
+    from pydantic_core import SchemaValidator, core_schema
 
-    return TypeAdapter(int | None)
+    return SchemaValidator(core_schema.nullable_schema(core_schema.int_schema()))
 
 #: A dimension of an input's shape (typed ``Any``: after expansion, always
 #: an ``int`` or ``None``).
@@ -881,3 +916,7 @@ class Spec(IRNode):
 
 
 _finish(IRNode)
+
+#: The classes validated on their own: the spec (the YAML front end) and
+#: each value node that a tagged dict becomes (``{"kind": "call", ...}``).
+VALIDATED: tuple[type[IRNode], ...] = (Spec, *_VALUE_KINDS.values())
