@@ -1,6 +1,7 @@
 """Regenerate ``src/kspec/spec/_ir_schema.py``: pydantic's validation schema
 of the IR (what ``TypeAdapter(ir.Spec)`` builds from the node classes of
-``kspec/spec/ir.py``), as Python source.
+``kspec/spec/ir.py``) and of the compile and train settings
+(``kspec/spec/settings.py``), as Python source.
 
 pydantic spends longer building that schema from the classes than kspec
 spends reading a 500-layer YAML spec, and the full ``pydantic`` package
@@ -8,7 +9,7 @@ takes longer to import than ``pydantic_core``, which alone runs the schema.
 So the schema ships, generated, and the YAML front end hands it to
 ``pydantic_core.SchemaValidator``: the same validator, the same errors.
 The module records the pydantic-core version and the digest of ``ir.py``
-it was made from; the IR uses it only when both match, and otherwise asks
+and ``settings.py`` it was made from; the IR uses it only when both match, and otherwise asks
 pydantic to build the schema, as before.
 
     python scripts/gen_ir_schema.py            # rewrite the shipped file
@@ -42,7 +43,7 @@ pydantic-core and its own source.
 # ruff: noqa: E501
 from typing import Any
 
-from kspec.spec import ir
+from kspec.spec import ir, settings
 
 '''
 
@@ -52,8 +53,9 @@ _DROPPED = ("metadata", "serialization")
 
 def _emit(value: Any) -> str:
     """``value`` as Python source: literals as they are, classes and
-    functions by their names in :mod:`kspec.spec.ir` or builtins."""
-    from kspec.spec import ir
+    functions by their names in :mod:`kspec.spec.ir`,
+    :mod:`kspec.spec.settings` or builtins."""
+    from kspec.spec import ir, settings
 
     if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)
@@ -66,11 +68,12 @@ def _emit(value: Any) -> str:
     if isinstance(value, type):
         if value.__module__ == "builtins":
             return name
-        if getattr(ir, name, None) is value:
-            return f"ir.{name}"
-    if isinstance(value, types.MethodType) and isinstance(value.__self__, type):
-        if getattr(value.__self__, name) == value:
-            return f"{_emit(value.__self__)}.{name}"
+        for module in (ir, settings):
+            if getattr(module, name, None) is value:
+                return f"{module.__name__.rsplit('.', 1)[1]}.{name}"
+    bound_to_class = isinstance(value, types.MethodType) and isinstance(value.__self__, type)
+    if bound_to_class and getattr(value.__self__, name) == value:
+        return f"{_emit(value.__self__)}.{name}"
     if isinstance(value, types.FunctionType) and getattr(ir, name, None) is value:
         return f"ir.{name}"
     raise ValueError(f"cannot write {value!r} into the shipped schema")
@@ -79,7 +82,7 @@ def _emit(value: Any) -> str:
 def _stable_refs(text: str) -> str:
     """pydantic names definitions ``module.Class:<id>``; the id changes from
     run to run, the class name does not."""
-    return re.sub(r"(kspec\.spec\.ir\.\w+):\d+", r"\1", text)
+    return re.sub(r"(kspec\.spec\.(?:ir|settings)\.\w+):\d+", r"\1", text)
 
 
 def source() -> str:
@@ -88,9 +91,10 @@ def source() -> str:
     from pydantic import TypeAdapter
     from pydantic._internal._config import ConfigWrapper
 
-    from kspec.spec import ir
+    from kspec.spec import ir, settings
 
-    schemas = {cls.__name__: TypeAdapter(cls).core_schema for cls in ir.VALIDATED}
+    classes = [*ir.VALIDATED, settings.CompileSettings, settings.TrainSettings]
+    schemas = {cls.__name__: TypeAdapter(cls).core_schema for cls in classes}
     lines = [
         HEADER,
         f"PYDANTIC_CORE_VERSION = {pydantic_core.__version__!r}\n",

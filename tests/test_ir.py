@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
+from kspec.compiler.pipeline import load_text
 from kspec.spec import ir
 from kspec.spec.kspec_form import parse_kspec
 from kspec.spec.kspec_printer import print_kspec
+from kspec.spec.settings import CompileSettings, TrainSettings
 from kspec.spec.yaml_form import load_yaml
 from test_language_properties import language_specs
 
@@ -138,21 +140,24 @@ def test_shipped_validation_schema_is_current() -> None:
 
 
 YAML_SPECS = sorted([*(ROOT / "examples").glob("*.yaml"), *(ROOT / "tests" / "fixtures").glob("**/*.yaml")])
+SECTION_SPECS = sorted(p for p in (ROOT / "tests" / "fixtures").glob("**/*.kspec")
+                       if "compile " in p.read_text(encoding="utf-8") or "train " in p.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("path", YAML_SPECS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", YAML_SPECS + SECTION_SPECS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_schema_validates_as_pydantic_does(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every YAML spec of the repository, valid or not, gives the same IR or
-    the same error list through the shipped schema as through a validator
-    pydantic builds from the classes."""
+    """Every YAML spec of the repository and every ``.kspec`` fixture with
+    settings, valid or not, gives the same checked IR or the same error list
+    through the shipped schema as through validators pydantic builds from
+    the classes."""
     from pydantic import TypeAdapter
     from pydantic_core import SchemaValidator, ValidationError
 
     from kspec.spec.diagnostics import KspecError
 
     def outcome() -> Any:
-        try:
-            return load_yaml(path.read_text(encoding="utf-8"), path.name)
+        try:  # checked whole: the compile and train settings are validated too
+            return load_text(path.read_text(encoding="utf-8"), str(path))
         except KspecError as exc:
             return [(d.code, d.message, str(d.span)) for d in exc.diagnostics]
         except ValidationError as exc:  # pragma: no cover - load_yaml turns these into diagnostics
@@ -161,7 +166,8 @@ def test_shipped_schema_validates_as_pydantic_does(path: Path, monkeypatch: pyte
     monkeypatch.setattr(ir, "_ADAPTERS", {})
     shipped = outcome()
     assert isinstance(ir._adapter(ir.Spec), SchemaValidator)
-    monkeypatch.setattr(ir, "_ADAPTERS", {cls: TypeAdapter(cls) for cls in ir.VALIDATED})
+    built = [*ir.VALIDATED, CompileSettings, TrainSettings]
+    monkeypatch.setattr(ir, "_ADAPTERS", {cls: TypeAdapter(cls) for cls in built})
     assert outcome() == shipped
 
 

@@ -24,15 +24,16 @@ implement). What it cannot know is said in :data:`LIMITS`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import json
 import re
+import typing
 from collections.abc import Mapping
 from functools import cache
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
-from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -219,9 +220,10 @@ def _unalias(schema: Any, aliases: Mapping[str, str]) -> Any:
     return out
 
 
-def _field_type(field: FieldInfo) -> Any:
-    """A settings field's type with its constraints (``ge=1``), for pydantic's generator."""
-    return Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+def _field_types(cls: type[ir.Record]) -> dict[str, Any]:
+    """A settings record's field types with their constraints (``ge=1``), for pydantic's generator."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {name: hints[name] for name in cls.model_fields}
 
 
 # --------------------------------------------------------------------------
@@ -845,13 +847,14 @@ def _settings(cls: type[CompileSettings] | type[TrainSettings], defs: dict[str, 
     """A section's settings as the YAML form writes them, from the typed
     settings record and what each setting takes."""
     props: dict[str, Any] = {}
+    types = _field_types(cls)
     for name, field in cls.model_fields.items():
         kind = _SETTING_KINDS.get(name, (None, ()))[0]
-        schema = _pydantic(_field_type(field), kind, defs, f"{cls.__name__}.")
+        schema = _pydantic(types[name], kind, defs, f"{cls.__name__}.")
         words = SETTING_FORMS.get(name)
         out = _with(schema, description=words[0].upper() + words[1:] + "." if words else name)
-        default = field.get_default(call_default_factory=True)
-        if default is not None or not field.is_required():
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        if default is not dataclasses.MISSING:
             with contextlib.suppress(TypeError):  # a default with no JSON form is not shown
                 out["default"] = json.loads(json.dumps(default))
         props[name] = out

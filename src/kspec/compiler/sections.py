@@ -45,7 +45,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic_core import ValidationError
 
 from kspec.catalogue import CallKind, Signature
 from kspec.compiler.calls import (
@@ -246,7 +246,7 @@ class _Checker:
                 self.error("K301", f"unknown {self.what} setting '{key}'", key,
                            did_you_mean(key, allowed) or f"known settings: {', '.join(allowed)}")
 
-    def validate(self, cls: type[BaseModel], data: dict[str, Any]) -> Any:
+    def validate(self, cls: type[ir.Record], data: dict[str, Any]) -> Any:
         """The settings record, or ``None`` with every problem reported in the
         spec's words: a value of the wrong form is one error per setting that
         says what forms it takes and shows the value as the spec writes it

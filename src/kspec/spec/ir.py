@@ -65,6 +65,7 @@ __all__ = [
     "Output",
     "Param",
     "Pydantic",
+    "Record",
     "Ref",
     "Section",
     "SequentialModel",
@@ -77,6 +78,7 @@ __all__ = [
     "StructureKind",
     "UnaryOp",
     "Var",
+    "finish",
     "source_digest",
 ]
 
@@ -156,45 +158,30 @@ _SOURCE_FIELDS = ("span", "key_spans")
 
 
 @dataclass(slots=True, kw_only=True, eq=False, repr=False)
-class IRNode:
-    """Base of every IR node: keyword-constructed, strict about unknown
-    fields when validated, span-aware.
+class Record:
+    """Base of kspec's validated records (IR nodes, and the typed settings
+    of :mod:`kspec.spec.settings`): keyword-constructed slotted dataclasses
+    with pydantic's method names, strict about unknown fields when
+    validated. Classes defined outside this module call :func:`finish`."""
 
-    ``span`` locates the node in its source; ``key_spans`` locates its
-    keyword arguments or fields (for example where ``units=`` was written).
-    Neither takes part in equality or serialization.
-    """
-
-    #: The node's fields by name (as pydantic's ``model_fields``), spans included.
+    #: The record's fields by name (as pydantic's ``model_fields``).
     model_fields: ClassVar[dict[str, dataclasses.Field[Any]]] = {}
-    #: The fields that say what the node means (all but the spans).
+    #: The fields that say what the record means (for IR nodes, all but the spans).
     semantic_fields: ClassVar[tuple[str, ...]] = ()
-    #: Fields whose raw values may hold ``{"kind": ...}`` dicts that become
-    #: value nodes before pydantic sees them.
-    _tagged: ClassVar[tuple[str, ...]] = ()
     #: pydantic's configuration for these classes: unknown fields are errors.
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
-
-    span: Span | None = None
-    key_spans: dict[str, Span] = field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
             return NotImplemented
         return all(getattr(self, k) == getattr(other, k) for k in self.semantic_fields)
 
-    def __hash__(self) -> int:  # pragma: no cover - nodes hold lists and dicts
+    def __hash__(self) -> int:  # pragma: no cover - records hold lists and dicts
         raise TypeError(f"unhashable IR node {type(self).__name__}")
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.semantic_fields)
         return f"{type(self).__qualname__}({fields})"
-
-    def at(self, key: str | None = None) -> Span | None:
-        """The span of field/argument ``key`` if known, else of the node."""
-        if key is not None and key in self.key_spans:
-            return self.key_spans[key]
-        return self.span
 
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
         """A shallow copy, with the fields in ``update`` replaced (not
@@ -210,8 +197,8 @@ class IRNode:
 
     def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None,
                    exclude_defaults: bool = False) -> dict[str, Any]:
-        """The node as plain data (nested nodes as dicts, spans left out),
-        as pydantic's ``model_dump`` gives it; ``mode`` is accepted for
+        """The record as plain data (nested records as dicts, spans left
+        out), as pydantic's ``model_dump`` gives it; ``mode`` is accepted for
         compatibility (every value is JSON data already)."""
         out: dict[str, Any] = {}
         for name in self.semantic_fields:
@@ -225,10 +212,33 @@ class IRNode:
 
     @classmethod
     def model_validate(cls, data: Any) -> Self:
-        """Validate raw data (a dict as the YAML front end makes it) into
-        this node, with pydantic; raises pydantic's ``ValidationError``."""
+        """Validate raw data (a dict as a front end makes it) into this
+        class, with pydantic; raises pydantic's ``ValidationError``."""
         validated: Self = _adapter(cls).validate_python(data)
         return validated
+
+
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+class IRNode(Record):
+    """Base of every IR node: a :class:`Record` that knows where it was written.
+
+    ``span`` locates the node in its source; ``key_spans`` locates its
+    keyword arguments or fields (for example where ``units=`` was written).
+    Neither takes part in equality or serialization.
+    """
+
+    #: Fields whose raw values may hold ``{"kind": ...}`` dicts that become
+    #: value nodes before pydantic sees them.
+    _tagged: ClassVar[tuple[str, ...]] = ()
+
+    span: Span | None = None
+    key_spans: dict[str, Span] = field(default_factory=dict)
+
+    def at(self, key: str | None = None) -> Span | None:
+        """The span of field/argument ``key`` if known, else of the node."""
+        if key is not None and key in self.key_spans:
+            return self.key_spans[key]
+        return self.span
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -278,7 +288,7 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 def _dump(value: Any) -> Any:
-    if isinstance(value, IRNode):
+    if isinstance(value, Record):
         return value.model_dump()
     if isinstance(value, list):
         return [_dump(v) for v in value]
@@ -287,10 +297,10 @@ def _dump(value: Any) -> Any:
     return value
 
 
-_ADAPTERS: dict[type[IRNode], Any] = {}
+_ADAPTERS: dict[type[Record], Any] = {}
 
 
-def _adapter(cls: type[IRNode]) -> Any:
+def _adapter(cls: type[Record]) -> Any:
     """pydantic's validator for a node class, made on first use: from the
     shipped schema when it is current (:func:`_shipped`), else by pydantic
     from the class."""
@@ -305,7 +315,7 @@ def _adapter(cls: type[IRNode]) -> Any:
     return adapter
 
 
-def _shipped(cls: type[IRNode]) -> Any:
+def _shipped(cls: type[Record]) -> Any:
     """A ``pydantic_core.SchemaValidator`` on the schema pydantic builds for
     ``cls``, as ``scripts/gen_ir_schema.py`` shipped it in
     :mod:`kspec.spec._ir_schema` (importing all of pydantic and building the
@@ -325,11 +335,13 @@ def _shipped(cls: type[IRNode]) -> Any:
 
 @cache
 def source_digest() -> str:
-    """The SHA-256 of this module's source (what the shipped schema records)."""
+    """The SHA-256 of the sources the shipped schema is made from (this
+    module and :mod:`kspec.spec.settings`)."""
     import hashlib
     from pathlib import Path
 
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    here = Path(__file__)
+    return hashlib.sha256(here.read_bytes() + here.with_name("settings.py").read_bytes()).hexdigest()
 
 
 def _exclude_sources(schema: Any) -> Any:
@@ -342,13 +354,15 @@ def _exclude_sources(schema: Any) -> Any:
     return schema
 
 
-def _finish(cls: type[IRNode]) -> None:
-    """Fill in the class-level facts of a node class and its subclasses."""
+def finish(cls: type[Record]) -> None:
+    """Fill in the class-level facts (``model_fields``,
+    ``semantic_fields``) of a record class and its subclasses, once they
+    are all defined."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     cls.model_fields = fields
     cls.semantic_fields = tuple(n for n in fields if n not in _SOURCE_FIELDS)
     for sub in cls.__subclasses__():
-        _finish(sub)
+        finish(sub)
 
 # --------------------------------------------------------------------------
 # Values
@@ -915,7 +929,7 @@ class Spec(IRNode):
         raise KeyError(name)
 
 
-_finish(IRNode)
+finish(IRNode)
 
 #: The classes validated on their own: the spec (the YAML front end) and
 #: each value node that a tagged dict becomes (``{"kind": "call", ...}``).

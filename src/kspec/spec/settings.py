@@ -2,14 +2,15 @@
 
 A :class:`~kspec.spec.ir.Section` holds plain values as written; the check
 pass (:mod:`kspec.compiler.sections`) validates them into these records,
-which the runtime reads.
+which the runtime reads. Like the IR's nodes they are plain dataclasses
+that pydantic validates (from the shipped schema, see
+:mod:`kspec.spec._ir_schema`), with bounds declared beside each field.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from kspec.spec import ir
 
@@ -19,13 +20,13 @@ _Setting = str | ir.Call
 _Metrics = list[_Setting | list[_Setting] | None] | dict[str, list[_Setting] | _Setting | None]
 
 
-class _Strict(BaseModel):
-    # defer_build: the validators are built on first use, so specs without
-    # compile or train sections never pay for them.
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
+def _bounds(**bounds: Any) -> ir.Pydantic:
+    """A number's bounds (``ge=1``), for pydantic."""
+    return ir.Pydantic(lambda p, src: Annotated[src, p.Field(**bounds)])
 
 
-class CompileSettings(_Strict):
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+class CompileSettings(ir.Record):
     """The checked ``compile`` section of one model."""
 
     optimizer: _Setting = "rmsprop"
@@ -39,32 +40,34 @@ class CompileSettings(_Strict):
     weighted_metrics: _Metrics | None = None
     run_eagerly: bool = False
     jit_compile: bool | str = "auto"
-    steps_per_execution: int = Field(default=1, ge=1)
+    steps_per_execution: Annotated[int, _bounds(ge=1)] = 1
 
 
-class DataMapping(_Strict):
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+class DataMapping(ir.Record):
     """How CSV columns feed the model: ``inputs``/``outputs`` map each spec
     input/output name to one column or a list of columns (in order).
 
     With no mapping, a single-input, single-output model whose input is
     1-D of width N takes the first N columns as input, the rest as target."""
 
-    inputs: dict[str, str | list[str]] = Field(default_factory=dict)
-    outputs: dict[str, str | list[str]] = Field(default_factory=dict)
+    inputs: dict[str, str | list[str]] = field(default_factory=dict)
+    outputs: dict[str, str | list[str]] = field(default_factory=dict)
     delimiter: str = ","
     header: bool = True
 
 
-class TrainSettings(_Strict):
+@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+class TrainSettings(ir.Record):
     """The checked ``train`` section of one model."""
 
-    epochs: int = Field(default=1, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
-    validation_split: float = Field(default=0.0, ge=0.0, lt=1.0)
+    epochs: Annotated[int, _bounds(ge=1)] = 1
+    batch_size: Annotated[int | None, _bounds(ge=1)] = None
+    validation_split: Annotated[float, _bounds(ge=0.0, lt=1.0)] = 0.0
     validation_data: str | None = None
     shuffle: bool = True
     class_weight: dict[str, float] | None = None
-    callbacks: list[_Setting] = Field(default_factory=list)
+    callbacks: list[_Setting] = field(default_factory=list)
     history: str | None = None
     verbose: int | str = "auto"
     seed: int | None = None
@@ -73,9 +76,12 @@ class TrainSettings(_Strict):
     #: split over them) or "model_parallel" (JAX: large variables split over
     #: a ``model`` axis of ``model_devices`` devices, as ``layout`` says).
     distribution: Literal["data_parallel", "model_parallel"] | None = None
-    model_devices: int | None = Field(default=None, ge=1)
+    model_devices: Annotated[int | None, _bounds(ge=1)] = None
     layout: dict[str, list[str | None]] | None = None
     #: ``batch_size`` is the global batch (every device of every process);
     #: ``batch_size_per_device`` gives it per device instead (not both).
-    batch_size_per_device: int | None = Field(default=None, ge=1)
+    batch_size_per_device: Annotated[int | None, _bounds(ge=1)] = None
     mixed_precision: Literal["mixed_float16", "mixed_bfloat16", "float32"] | None = None
+
+
+ir.finish(ir.Record)
