@@ -321,14 +321,18 @@ def _shipped(cls: type[Record]) -> Any:
     :mod:`kspec.spec._ir_schema` (importing all of pydantic and building the
     schema costs more than reading a large YAML spec); ``None`` when it was
     made by another pydantic-core or from another version of this module."""
+    import sys
+
     import pydantic_core
 
     from kspec.spec import _ir_schema as shipped
 
-    schema = shipped.SCHEMAS.get(cls.__name__)
+    make = shipped.SCHEMAS.get(cls.__name__)
     current = (pydantic_core.__version__, source_digest()) == (shipped.PYDANTIC_CORE_VERSION, shipped.IR_SHA256)
-    if schema is None or not current:
+    if make is None or not current:
         return None
+    # the settings module is loaded whenever one of its classes is validated
+    schema = make(sys.modules[__name__], sys.modules.get("kspec.spec.settings"))
     config: Any = shipped.CONFIG  # a pydantic_core.CoreConfig, written as a plain dict
     return pydantic_core.SchemaValidator(schema, config)
 
