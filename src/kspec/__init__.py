@@ -9,21 +9,24 @@ mistakes at the exact line and column, and lowers it to a Keras 3 model.
     model.summary()
 
 Importing kspec does not import keras or tensorflow; :func:`build` does.
+Nor does it import the compiler: :class:`Spec` and the other public names
+load on first use, so ``kspec --version`` or ``--help`` start at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kspec.compiler.pipeline import load_path, load_text
 from kspec.runtime._hook import install as _install_keras_hook
-from kspec.spec.diagnostics import Diagnostic, KspecError
-from kspec.spec.ir import Span, Spec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import keras
+
+    from kspec.spec.diagnostics import Diagnostic, KspecError
+    from kspec.spec.ir import Span, Spec
 
 __all__ = [
     "Diagnostic",
@@ -45,12 +48,34 @@ __version__ = "0.1.0"
 # keras here: registration happens when keras is imported.
 _install_keras_hook()
 
+#: The public classes, by the module that defines them (loaded on first use).
+_LAZY = {
+    "Diagnostic": "kspec.spec.diagnostics",
+    "KspecError": "kspec.spec.diagnostics",
+    "Span": "kspec.spec.ir",
+    "Spec": "kspec.spec.ir",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``kspec.Spec`` and the other public classes, imported when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kspec' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 def load(path: str | Path, *, defines: Mapping[str, Any] | None = None) -> Spec:
     """Load and check a spec file (``.kspec``, ``.yaml`` or ``.yml``).
 
     Raises :class:`KspecError` listing every problem found; ``OSError`` if
     the file cannot be read."""
+    from kspec.compiler.pipeline import load_path
+
     return load_path(path, defines)
 
 
@@ -58,6 +83,8 @@ def loads(
     text: str, *, format: str = "kspec", file: str = "<string>", defines: Mapping[str, Any] | None = None
 ) -> Spec:
     """Load and check spec text; ``format`` is ``"kspec"`` or ``"yaml"``."""
+    from kspec.compiler.pipeline import load_text
+
     return load_text(text, file, format, defines)
 
 
@@ -68,6 +95,7 @@ def build(spec: Spec | str | Path, model: str | None = None) -> keras.Model:
     the last one is built (with every model it uses). When the spec has a
     ``compile`` section for it, the model comes back compiled."""
     from kspec.runtime.build import build_model
+    from kspec.spec.ir import Spec
 
     return build_model(spec if isinstance(spec, Spec) else load(spec), model)
 

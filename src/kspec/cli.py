@@ -66,6 +66,7 @@ class _PrintCompletion(argparse.Action):
             import shtab
         except ImportError:
             parser.error("--print-completion needs the 'shtab' package: pip install shtab")
+        _configure_all(parser)
         _mark_paths(parser)
         sys.stdout.write(shtab.complete(parser, shell=str(values)))
         parser.exit(0)
@@ -94,24 +95,45 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser. Every command is listed; only ``command`` (every
     command when ``None``) gets its options, so running one command imports
     that command's module alone."""
+    return _build_parser(command, COMMANDS)
+
+
+def _build_parser(command: str | None, listed: dict[str, str], configure: bool = True) -> argparse.ArgumentParser:
+    """The parser with the commands ``listed`` (name: help); only ``command``
+    (every listed command when ``None``) gets its options, and none without
+    ``configure`` (``--print-completion`` adds them when it runs)."""
     parser = _Parser(prog="kspec", description="Compile neural-network specs (.kspec or YAML) to Keras models.",
                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"kspec {__version__}")
     parser.add_argument("--print-completion", choices=SHELLS, action=_PrintCompletion, metavar="SHELL",
                         help="print the shell completion script for SHELL (bash, zsh or fish) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, help in COMMANDS.items():
+    for name, help in listed.items():
         p = sub.add_parser(name, help=help, description=help)
-        if command is None or command == name:
-            module = importlib.import_module(f"kspec.commands.{name}")
-            module.configure(p)
-            add_limits(p)
-            if name in BACKEND_COMMANDS:
-                p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
-                               help="the Keras backend (default: KERAS_BACKEND, else ~/.keras/keras.json, "
-                                    "else tensorflow)")
-            p.set_defaults(_run=module.run)
+        if configure and (command is None or command == name):
+            _configure(p, name)
     return parser
+
+
+def _configure(parser: argparse.ArgumentParser, name: str) -> None:
+    """Give the subparser of command ``name`` its options and its ``run``."""
+    module = importlib.import_module(f"kspec.commands.{name}")
+    module.configure(parser)
+    add_limits(parser)
+    if name in BACKEND_COMMANDS:
+        parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                            help="the Keras backend (default: KERAS_BACKEND, else ~/.keras/keras.json, "
+                                 "else tensorflow)")
+    parser.set_defaults(_run=module.run)
+
+
+def _configure_all(parser: argparse.ArgumentParser) -> None:
+    """Give every command of ``parser`` that has none yet its options."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if sub.get_default("_run") is None:
+                    _configure(sub, name)
 
 
 def _choose_backend(backend: str | None) -> str | None:
@@ -133,7 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in arguments if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    if command is not None and command in COMMANDS and arguments[0] == command:
+        # No option before the command: the top-level parser only dispatches,
+        # and its messages name no other command, so it lists this one alone.
+        parser = _build_parser(command, {command: COMMANDS[command]})
+    elif command in COMMANDS:
+        parser = build_parser(command)
+    else:  # no command: only the top-level options and the list of commands are needed
+        parser = _build_parser(None, COMMANDS, configure=False)
     try:
         args = parser.parse_args(arguments)
     except _UsageError as exc:

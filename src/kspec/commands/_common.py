@@ -12,9 +12,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kspec._atomic import OutputError, check_output
 from kspec.runtime import KerasUnavailable
 from kspec.spec.diagnostics import KspecError, printable
 
@@ -49,6 +46,18 @@ def fail_usage(message: str) -> UsageFailure:
     return UsageFailure(message)
 
 
+class _NeverRaised(Exception):
+    """Stands for an exception class whose module was never imported."""
+
+
+def _output_error() -> type[Exception]:
+    """:class:`kspec._atomic.OutputError` when a command imported that module
+    (only then can one be raised); commands that write nothing never load it."""
+    atomic = sys.modules.get("kspec._atomic")
+    error: type[Exception] = getattr(atomic, "OutputError", _NeverRaised)
+    return error
+
+
 def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a subcommand, turning spec errors into exit 1 and usage/I-O
     errors into exit 2, never a traceback for a user's mistake."""
@@ -60,7 +69,7 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     except KspecError as exc:
         print(printable(exc.render()), file=sys.stderr)
         return EXIT_SPEC
-    except (UsageFailure, OutputError) as exc:
+    except (UsageFailure, _output_error()) as exc:
         print(f"kspec: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except UnicodeDecodeError as exc:
@@ -95,6 +104,8 @@ def check_output_dir(out: Path, inputs: Iterable[str | os.PathLike[str] | None] 
     """A usage error (exit 2), said before any work is done, when ``out``
     cannot be written: its directory does not exist or is not writable, it
     is a directory, or it is one of the command's ``inputs``."""
+    from kspec._atomic import check_output
+
     check_output(out, inputs)
 
 
@@ -184,6 +195,10 @@ def parse_defines(items: list[str]) -> dict[str, Any]:
     """``["width=128", "act=relu"]`` -> ``{"width": 128, "act": "relu"}``
     (values read as YAML scalars: numbers, true/false, null, strings)."""
     out: dict[str, Any] = {}
+    if not items:
+        return out
+    import yaml  # only -D values need it; a .kspec file is checked without it
+
     for item in items:
         name, sep, raw = item.partition("=")
         name = name.strip()
@@ -195,7 +210,7 @@ def parse_defines(items: list[str]) -> dict[str, Any]:
             value = raw
         if isinstance(value, (dict, list)) or (value is None and raw.strip() not in ("null", "~")):
             value = raw
-        if isinstance(value, str) and _FLOAT.fullmatch(raw.strip()):
+        if isinstance(value, str) and re.fullmatch(_FLOAT, raw.strip()):
             value = float(raw)  # 1e-3: a number, as in Python (YAML 1.1 wants a dot in it)
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
             raise fail_usage(f"-D {name}: the integer {raw.strip()[:40]} is too large (at most 2**63 - 1)")
@@ -203,8 +218,9 @@ def parse_defines(items: list[str]) -> dict[str, Any]:
     return out
 
 
-#: Numbers Python reads as floats that YAML 1.1 reads as strings (``1e-3``, ``5E+2``).
-_FLOAT = re.compile(r"[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+")
+#: Numbers Python reads as floats that YAML 1.1 reads as strings (``1e-3``, ``5E+2``);
+#: compiled (and cached by ``re``) on first use, when a -D value is given.
+_FLOAT = r"[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+"
 
 
 def load_weights(model: Any, weights: Path) -> None:

@@ -10,11 +10,9 @@ note says so on stderr (the exit status is unchanged).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from kspec.catalogue import version_note
 from kspec.commands._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_defines, parse_defines
 from kspec.spec.diagnostics import Diagnostic, KspecError, render_all
 
@@ -44,6 +42,8 @@ def _check_one(path: str, defines: dict[str, Any]) -> tuple[list[Diagnostic], st
 
 
 def run(args: argparse.Namespace) -> int:
+    from kspec.catalogue import version_note
+
     defines = parse_defines(args.define)
     worst = EXIT_OK
     report: list[dict[str, Any]] = []
@@ -72,5 +72,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{path}: ok")
     if args.format == "json":
+        import json
+
         print(json.dumps(report, indent=2))
     return worst

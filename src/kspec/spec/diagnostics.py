@@ -7,12 +7,12 @@ is the job of :func:`render`, and nothing else formats errors.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from kspec.spec.ir import Span
+if TYPE_CHECKING:  # only named in annotations: importing the IR is left to the code that builds one
+    from kspec.spec.ir import Span
 
 __all__ = ["CODES", "MAX_REPORTED", "Diagnostic", "Hints", "KspecError", "did_you_mean", "printable", "render",
            "render_all", "suggest"]
@@ -131,6 +131,8 @@ class KspecError(Exception):
 
 def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Close matches for ``name`` (case-insensitive), best first."""
+    import difflib  # only a spec with a mistake needs it
+
     pool = sorted(set(candidates))
     lowered = {c.lower(): c for c in pool}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)

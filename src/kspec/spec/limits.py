@@ -77,7 +77,8 @@ def using(limits: Limits) -> Iterator[Limits]:
         _CURRENT.reset(token)
 
 
-_SIZE = re.compile(r"([0-9][0-9_]*)\s*(?:([kmgt])i?b?)?", re.IGNORECASE)
+#: A whole number with an optional binary unit; compiled (and cached by ``re``) when a --limit is given.
+_SIZE = r"([0-9][0-9_]*)\s*(?:([kmgt])i?b?)?"
 
 
 def parse_limit(text: str, base: Limits | None = None) -> Limits:
@@ -90,7 +91,7 @@ def parse_limit(text: str, base: Limits | None = None) -> Limits:
     names = [f.name for f in dataclasses.fields(Limits) if f.type == "int"]
     if not sep or name not in names:
         raise ValueError(f"--limit takes NAME=N with NAME one of {', '.join(names)}; got {text!r}")
-    match = _SIZE.fullmatch(value.strip())
+    match = re.fullmatch(_SIZE, value.strip(), re.IGNORECASE)
     if match is None or (match[2] and not name.endswith("_bytes")):
         raise ValueError(f"--limit {name}: expected a whole number"
                          f"{' (or a size such as 4G)' if name.endswith('_bytes') else ''}, got {value.strip()!r}")

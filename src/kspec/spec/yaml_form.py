@@ -1,10 +1,15 @@
 """The YAML front end: YAML text -> IR (its printer is :mod:`kspec.spec.yaml_printer`).
 
-Loading uses PyYAML's safe composer only (no Python tags, no code), keeps
+Loading uses PyYAML's safe loader only (no Python tags, no code), keeps
 the line and column of every mapping and value, rewrites the YAML form's
 short-hands into IR dictionaries and validates them with pydantic. Every
 problem is reported as a :class:`~kspec.spec.diagnostics.Diagnostic` at
 the YAML position of the offending value.
+
+A plain document (the usual spec) is read in one pass over libyaml's events
+(:class:`_EventReader`); anything else (aliases, tags, doubled keys, syntax
+errors, no libyaml) goes through composed nodes (:func:`_compose_nodes`),
+which give every message and position. Both give the same located data.
 
 The YAML form (the README and ``docs/language.md`` describe it)::
 
@@ -27,7 +32,7 @@ import re
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -132,28 +137,188 @@ def _check_nesting(text: str, file: str) -> None:
     limit = limits.current().nesting
     depth = 0
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    def too_deep(mark: Any) -> KspecError:
-        span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
-        return KspecError(Diagnostic("K101", limits.exceeded("nesting", "YAML nesting is too deep"), span))
-
     try:
         for event in yaml.parse(text, Loader=loader):
             if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 depth += 1
                 if depth > limit:
-                    raise too_deep(event.start_mark)
+                    raise _too_deep(event.start_mark, file)
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own bound, reached while scanning ahead
-            raise too_deep(exc.problem_mark) from None
+            raise _too_deep(exc.problem_mark, file) from None
         # any other syntax error is reported by composing, with its position
 
 
+class _Exact(Exception):
+    """The document needs the exact, node-by-node path of :func:`_compose_nodes`:
+    it has an alias or anchor, a tag, a key that is not a plain name or is
+    doubled, a syntax error, or more values than the ``yaml_values`` limit.
+    That path gives every message and position; the fast one gives none."""
+
+
+_NO_KEY = object()
+
+
+class _EventReader:
+    """Located data straight from libyaml's event stream, in one pass and
+    without recursion: what :class:`_Located` builds from composed nodes,
+    equal value for value and span for span, for the documents specs are
+    made of (plain scalars, mappings and sequences, no aliases or tags).
+
+    Nesting is counted on the way, so the ``nesting`` limit stops the read
+    at the first collection too deep, before anything deeper is built.
+    Anything unusual raises :class:`_Exact`."""
+
+    def __init__(self, file: str, loader: Any) -> None:
+        self.file = file
+        self.loader = loader
+        #: Python values of plain scalars, by their text (``16`` -> 16, ``relu`` -> "relu").
+        self.plain: dict[str, Any] = {}
+
+    def scalar(self, event: Any) -> Any:
+        """The Python value of a scalar event without a tag, resolved as the
+        composer resolves it (only plain scalars can be other than strings)."""
+        value = event.value
+        if not event.implicit[0]:
+            return value
+        known = self.plain.get(value, _NO_KEY)
+        if known is not _NO_KEY:
+            return known
+        tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
+        if tag == _STR_TAG:
+            result: Any = value
+        elif tag in _PLAIN_TAGS:
+            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+            try:
+                result = self.loader.construct_object(node, deep=True)
+            except Exception:  # a value its tag's constructor refuses: the exact path reports it
+                raise _Exact from None
+        else:  # pragma: no cover - the safe resolver knows plain tags only
+            raise _Exact
+        self.plain[value] = result
+        return result
+
+    def read(self) -> Any:
+        """The document's located data; :class:`_Exact` when it needs the exact path."""
+        get, plain, scalar, file = self.loader.get_event, self.plain, self.scalar, self.file
+        scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+        mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+        limit = limits.current().nesting
+        budget = limits.current().yaml_values
+        if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
+            raise _Exact  # an empty stream
+        # One frame per open collection: [container, start mark, key spans,
+        # pending key or _NO_KEY, its span]; a sequence's key spans are None.
+        # ``spans`` is the innermost frame's key spans (None: no mapping open there).
+        stack: list[list[Any]] = []
+        frame: list[Any] = [None, None, None, None, None]
+        spans: dict[str, Span] | None = None
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is scalar_event:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Exact
+                value = event.value
+                if event.implicit[0]:  # a plain scalar: maybe a number, a boolean, null ...
+                    value = plain.get(value, _NO_KEY)
+                    if value is _NO_KEY:
+                        value = scalar(event)
+                start, end = event.start_mark, event.end_mark
+                if spans is not None and frame[3] is _NO_KEY:  # a mapping's key
+                    if type(value) is not str:
+                        value = str(value) if not isinstance(value, bool) else str(value).lower()
+                    if value in frame[0]:
+                        raise _Exact  # a duplicate key
+                    frame[3] = value
+                    # Spans are made positionally (file, line, column, end_line, end_column): one per key and value.
+                    frame[4] = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+                    continue
+            elif kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Exact
+                if len(stack) >= limit:
+                    raise _too_deep(event.start_mark, file)
+                if spans is not None and frame[3] is _NO_KEY:
+                    raise _Exact  # a collection as a key
+                if kind is mapping_start:
+                    spans = {}
+                    frame = [{SPAN_KEY: None}, event.start_mark, spans, _NO_KEY, None]
+                else:
+                    spans = None
+                    frame = [[], event.start_mark, None, None, None]
+                stack.append(frame)
+                continue
+            elif kind is mapping_end or kind is sequence_end:
+                done = stack.pop()
+                value, start, end = done[0], done[1], event.end_mark
+                if kind is mapping_end:
+                    value[SPAN_KEY] = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+                    value[KEY_SPANS_KEY] = done[2]
+                if not stack:
+                    budget -= 1
+                    if budget < 0:
+                        raise _Exact
+                    return self.finish(value)
+                frame = stack[-1]
+                spans = frame[2]
+            else:  # an alias
+                raise _Exact
+            budget -= 1
+            if budget < 0:
+                raise _Exact  # the exact path says where the limit was reached
+            if spans is None:
+                if frame[0] is None:  # the document is one scalar
+                    return self.finish(value)
+                frame[0].append(value)
+                continue
+            key = frame[3]
+            frame[0][key] = value
+            spans[key] = (value[SPAN_KEY] if type(value) is dict
+                          else Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
+            spans["key:" + key] = frame[4]
+            frame[3] = _NO_KEY
+
+    def finish(self, root: Any) -> Any:
+        """``root``, once the stream is seen to hold that one document only."""
+        get = self.loader.get_event
+        if type(get()) is not yaml.DocumentEndEvent or type(get()) is not yaml.StreamEndEvent:
+            raise _Exact  # a second document: the exact path says so
+        return root
+
+
+def _too_deep(mark: Any, file: str) -> KspecError:
+    """The error for YAML nested deeper than the ``nesting`` limit, at ``mark``."""
+    span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
+    return KspecError(Diagnostic("K101", limits.exceeded("nesting", "YAML nesting is too deep"), span))
+
+
 def _compose(text: str, file: str) -> Any:
+    """Located data for YAML text: in one pass over libyaml's events when
+    libyaml is installed and the document is plain (the usual case), else
+    through composed nodes (:func:`_compose_nodes`), which also gives every
+    error its message and position."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        loader = fast(text)
+        try:
+            return _EventReader(file, loader).read()
+        except (_Exact, yaml.YAMLError):
+            pass
+        finally:
+            loader.dispose()
+    return _compose_nodes(text, file)
+
+
+def _compose_nodes(text: str, file: str) -> Any:
+    """Located data through composed nodes: the exact path, with every
+    message and position of a YAML error."""
     located = _Located(file)
-    if text.count("[") + text.count("{") + text.count("\n") > limits.current().nesting:  # else it cannot nest
+    # Collections nest through brackets, lines, and "- ", "? " or ": " on one line.
+    marks = sum(text.count(c) for c in "[{\n-?:")
+    if marks > limits.current().nesting:  # else it cannot nest
         _check_nesting(text, file)
     try:
         node = _fast_compose(text)

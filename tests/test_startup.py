@@ -1,0 +1,114 @@
+"""``kspec check`` starts quickly: it imports only what checking one file
+needs. No YAML library for a ``.kspec`` file, no Lark for a YAML file, no
+other command's module, no shell-completion, atomic-write or JSON-output
+machinery; ``kspec --version`` imports no compiler at all."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kspec.cli import _UsageError, build_parser, main
+from kspec.commands import COMMANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+KSPEC_FILE = ROOT / "examples" / "mnist_convnet.kspec"
+YAML_FILE = ROOT / "examples" / "mnist_convnet.yaml"
+
+
+def _run(*argv: str) -> tuple[int, set[str], str]:
+    """The exit code of ``kspec ARGV`` run in a fresh interpreter, the
+    modules it had imported by then, and what it wrote to stderr."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "before = set(sys.modules)\n"
+        "from kspec.cli import main\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):\n"
+        f"    rc = main({list(argv)!r})\n"
+        "sys.__stdout__.write(json.dumps([rc, sorted(set(sys.modules) - before), err.getvalue()]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    rc, modules, err = json.loads(proc.stdout)
+    return rc, set(modules), err
+
+
+def _modules_after(*argv: str) -> tuple[int, set[str]]:
+    rc, modules, _ = _run(*argv)
+    return rc, modules
+
+
+def _tops(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_the_example_pair_exists() -> None:
+    assert KSPEC_FILE.is_file() and YAML_FILE.is_file()
+
+
+def test_checking_a_kspec_file_imports_only_what_it_needs() -> None:
+    rc, modules = _modules_after("check", str(KSPEC_FILE))
+    assert rc == 0
+    assert "kspec.commands.check" in modules and "kspec.compiler.pipeline" in modules
+    others = {f"kspec.commands.{name}" for name in COMMANDS if name != "check"}
+    assert modules & others == set()
+    assert _tops(modules) & {"yaml", "_yaml", "shtab", "keras", "tensorflow", "difflib"} == set()
+    assert "kspec._atomic" not in modules
+
+
+def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
+    rc, modules = _modules_after("check", str(YAML_FILE))
+    assert rc == 0
+    assert "kspec.spec.yaml_form" in modules
+    assert _tops(modules) & {"lark", "shtab", "keras", "tensorflow"} == set()
+    assert "kspec.spec.kspec_form" not in modules
+
+
+def test_a_spec_with_a_mistake_still_gets_suggestions(tmp_path: Path) -> None:
+    """difflib is left out of the start, not out of the messages."""
+    typo = tmp_path / "typo.kspec"
+    typo.write_text(KSPEC_FILE.read_text(encoding="utf-8").replace("Dense(", "Dnese("), encoding="utf-8")
+    rc, modules, err = _run("check", str(typo))
+    assert rc == 1
+    assert "error[K203]: unknown layer 'Dnese'" in err and "hint: did you mean 'Dense'" in err
+    assert "difflib" in modules
+
+
+def test_version_and_help_import_no_compiler() -> None:
+    for argv in (["--version"], ["check", "--help"]):
+        rc, modules = _modules_after(*argv)
+        assert rc == 0
+        assert not {m for m in modules if m.startswith(("kspec.compiler", "kspec.spec.ir", "kspec.catalogue"))}
+        assert _tops(modules) & {"yaml", "pydantic", "lark", "shtab"} == set()
+
+
+def test_public_names_load_on_first_use() -> None:
+    code = (
+        "import sys, kspec\n"
+        "lazy = 'kspec.spec.ir' not in sys.modules\n"
+        "from kspec import Spec, Span, Diagnostic, KspecError\n"
+        "print(lazy, Spec.__module__, Span.__module__, Diagnostic.__module__, KspecError.__module__,\n"
+        "      kspec.Spec is Spec, hasattr(kspec, 'Nope'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.split() == ["True", "kspec.spec.ir", "kspec.spec.ir", "kspec.spec.diagnostics",
+                                   "kspec.spec.diagnostics", "True", "False"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["check"], ["check", "--bogus", "a.kspec"], ["check", "a.kspec", "--format", "xml"], ["check", "-D"],
+     ["check", "a.kspec", "--print-completion", "bash"]],
+)
+def test_running_one_command_says_what_the_whole_parser_says(argv: list[str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``kspec COMMAND ...`` lists only that command in its top-level parser;
+    every usage error reads as the whole command line's parser words it."""
+    with pytest.raises(_UsageError) as whole:
+        build_parser(argv[0]).parse_args(argv)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"{whole.value}\n"
