@@ -1,20 +1,24 @@
-"""The tree-less ``.kspec`` parser (``kspec_form._run``: Lark's LALR tables
-and contextual lexer, driven by kspec, building the IR on each reduction)
-reads what Lark reads: the same tokens at the same positions, the same
-rule spans, and on broken text the same syntax errors, on every ``.kspec``
-file in the repository and on random mutations of them."""
+"""The run-time ``.kspec`` parser (``kspec/spec/_lalr.py``: Lark's LALR
+tables and contextual lexer shipped as literals, driven without Lark,
+building the IR on each reduction) reads what Lark reads: the same tokens
+at the same positions, the same rule spans, and on broken text the same
+syntax errors, on every ``.kspec`` file in the repository and on random
+mutations of them; and parsing valid text does not import Lark."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lark import Token, Tree, UnexpectedInput
+from lark import Tree, UnexpectedInput
 
-from kspec.spec import kspec_form
+from kspec.spec import _lalr, kspec_form
 from kspec.spec.diagnostics import KspecError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +28,7 @@ TEXTS = [p.read_text(encoding="utf-8") for p in SPECS]
 Where = tuple[str, str, int | None, int | None, int | None, int | None, int | None]
 
 
-def _where(tok: Token) -> Where:
+def _where(tok: Any) -> Where:
     return (tok.type, str(tok), tok.start_pos, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
@@ -38,23 +42,20 @@ def _lark_tokens(text: str) -> list[Where] | str:
 
 
 def _our_tokens(text: str, monkeypatch: pytest.MonkeyPatch) -> list[Where] | str:
-    """The tokens the tree-less parser feeds itself, or ``"error"``."""
+    """The tokens the run-time parser shifts, or ``"error"``."""
     seen: list[Where] = []
     depth = [0]
-    lex = kspec_form._lex
 
-    def recording(*args: Any) -> Any:
+    def recording(fast: kspec_form._Fast, text: str, start: str) -> Any:
         depth[0] += 1
-        try:
-            for tok in lex(*args):
-                if tok.type != "$END" and depth[0] == 1:  # not the holes of f-strings, parsed on their own
-                    seen.append(_where(tok))
-                yield tok
+        try:  # not the holes of f-strings, parsed on their own
+            trace = (lambda tok: seen.append(_where(tok))) if depth[0] == 1 else None
+            return fast.parser.parse(text, start, trace)
         finally:
             depth[0] -= 1
 
     with monkeypatch.context() as patch:
-        patch.setattr(kspec_form, "_lex", recording)
+        patch.setattr(kspec_form, "_run", recording)
         try:
             kspec_form.parse_kspec(text)
         except KspecError:
@@ -134,7 +135,56 @@ def test_mutated_specs_lex_and_fail_as_lark_does(text: str, at: int, cut: int, i
         try:
             kspec_form._lark().parse(mutated, start="start")
         except UnexpectedInput as exc:
-            expected = kspec_form._syntax_diagnostic(exc, mutated, "<string>")
+            expected = kspec_form._syntax_diagnostic(kspec_form._from_lark(exc), mutated, "<string>")
         assert ours_error.value.diagnostics[0] == expected
     elif ours != "error":
         assert ours == theirs
+
+
+_IN_A_FRESH_PROCESS = """
+import json, sys
+from kspec.spec import _lalr, kspec_form
+from kspec.spec.diagnostics import KspecError
+valid, broken = json.loads(sys.stdin.read())
+spec = kspec_form.parse_kspec(valid, "valid.kspec")
+value = kspec_form.parse_expression('f"stage{i + 1}" if i > 0 else 16 * 2')
+without_lark = "lark" not in sys.modules
+try:
+    kspec_form.parse_kspec(broken, "broken.kspec")
+except KspecError as exc:
+    d = exc.diagnostics[0]
+    error = [d.code, d.message, d.span.line, d.span.column, d.span.end_line, d.span.end_column]
+print(json.dumps([without_lark, len(spec.models), repr(value), error]))
+"""
+
+
+def test_valid_text_parses_without_lark_and_errors_read_as_larks() -> None:
+    valid = (ROOT / "examples" / "mnist_convnet.kspec").read_text(encoding="utf-8")
+    broken = valid.replace("Dense(", "Dense((", 1)
+    proc = subprocess.run([sys.executable, "-c", _IN_A_FRESH_PROCESS], input=json.dumps([valid, broken]),
+                          capture_output=True, text=True, timeout=60, check=True)
+    without_lark, models, value, error = json.loads(proc.stdout)
+    assert without_lark
+    assert models == len(kspec_form.parse_kspec(valid).models) >= 1
+    assert value == repr(kspec_form.parse_expression('f"stage{i + 1}" if i > 0 else 16 * 2'))
+    try:
+        kspec_form._lark().parse(broken, start="start")
+    except UnexpectedInput as exc:
+        d = kspec_form._syntax_diagnostic(kspec_form._from_lark(exc), broken, "broken.kspec")
+    assert d.span is not None and d.span.line is not None and d.span.line > 1 and d.code == "K103"
+    assert error == [d.code, d.message, d.span.line, d.span.column, d.span.end_line, d.span.end_column]
+
+
+def test_patterns_are_compiled_on_first_use_only() -> None:
+    """A parser compiles no pattern until it lexes, then one per list of
+    terminals that can start at a character it met."""
+    b = kspec_form._Builder()
+    parser = _lalr.Parser(kspec_form._tables(), kspec_form._callbacks(b), {}, b)
+    assert parser._patterns == {}
+    text = (ROOT / "examples" / "mnist_convnet.kspec").read_text(encoding="utf-8")
+    with kspec_form._fast().lock:
+        b.file, b.names = "x.kspec", kspec_form._Names()
+        parser.parse(text, "start")
+    met = set(text)
+    assert 0 < len(parser._patterns) <= sum(len(d) for d in {id(d): d for d in parser.dispatch}.values())
+    assert all(set(d) <= met for d in parser.dispatch)

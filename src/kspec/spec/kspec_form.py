@@ -1,13 +1,14 @@
 """The ``.kspec`` front end: text -> IR.
 
-Lark's LALR tables and contextual lexer (grammar in
-``kspec/grammars/kspec.lark``) drive :func:`_run`, which builds no syntax
-tree: each grammar rule, when reduced, calls the :class:`_Builder` method of
-its name with its children already built, and the builder makes
-:mod:`kspec.spec.ir` nodes, every node with its source span (the rule's
-first to last token, as Lark's ``propagate_positions`` gives it). Lark's own
-parser (:func:`_lark`) still parses when something is wrong, so syntax
-errors are described from its exceptions exactly as before. A name in an argument is resolved by what
+The grammar is ``kspec/grammars/kspec.lark``; Lark compiles it, offline,
+into the literal tables the run-time parser :mod:`kspec.spec._lalr` runs on
+(``_kspec_tables``), so parsing valid text does not import Lark. The parser
+builds no syntax tree: each grammar rule, when reduced, calls the
+:class:`_Builder` method of its name with its children already built, and
+the builder makes :mod:`kspec.spec.ir` nodes, every node with its source
+span (the rule's first to last token, as Lark's ``propagate_positions``
+gives it). Lark's own parser (:func:`_lark`) parses again when something is
+wrong, so syntax errors are described from its exceptions exactly as before. A name in an argument is resolved by what
 it is defined as: a parameter or loop index becomes :class:`~kspec.spec.ir.Var`,
 a tensor in a call argument a :class:`~kspec.spec.ir.Ref`, anything else a
 plain string (``activation=relu``). Syntax errors become a ``K103``
@@ -16,22 +17,35 @@ diagnostic that says, in words, what was expected.
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
-from typing import Any
-
-import lark
-from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kspec.spec import ir
+from kspec.spec._lalr import (
+    Callback,
+    Parser,
+    SyntaxStop,
+    Tables,
+    Token,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
+
+if TYPE_CHECKING:
+    from lark import Lark
+    from lark.exceptions import UnexpectedInput as LarkUnexpectedInput
 
 __all__ = ["Comment", "parse_kspec", "parse_with_comments"]
 
@@ -58,274 +72,159 @@ LARK_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "
                                 "start": ["start", "value"]}
 
 
-@lru_cache(maxsize=1)
-def _lark() -> Lark:
-    """The parser alone (syntax trees; used for error descriptions).
-
-    Building Lark's LALR tables from the grammar takes longer than parsing
-    a 500-layer spec, so they ship, generated, in ``_kspec_tables`` (plain
-    Python literals, as Lark's own standalone generator writes them; no
-    pickle). They are used only when they were made from this grammar by
-    this Lark version; otherwise the parser is built from the grammar.
-    """
-    from kspec.spec import _kspec_tables as tables
-
-    callbacks = {"COMMENT": _COMMENTS.append}
-    grammar = _grammar()
-    if (lark.__version__, grammar_digest(grammar)) == (tables.LARK_VERSION, tables.GRAMMAR_SHA256):
-        loaded: Lark = Lark._load_from_dict(  # type: ignore[no-untyped-call]
-            tables.DATA, tables.MEMO, lexer_callbacks=callbacks)
-        return loaded
-    return Lark(grammar, lexer_callbacks=callbacks, **LARK_OPTIONS)
-
-
 def _grammar() -> str:
+    """The grammar's text (package data: a file beside the package, read
+    directly when it is one, which is quicker than the resource machinery)."""
+    beside = Path(__file__).resolve().parent.parent / "grammars" / "kspec.lark"
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
+    from importlib import resources
+
     return resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")
 
 
 def grammar_digest(grammar: str) -> str:
     """The SHA-256 of the grammar text, as recorded in the shipped tables."""
+    import hashlib  # not on the way of a parse: OpenSSL's start-up is a few milliseconds
+
     return hashlib.sha256(grammar.encode("utf-8")).hexdigest()
 
 
-class _Inline:
-    """What a rule with no builder callback gives (``_item``, repetitions):
-    its children, which Lark splices into the rule above."""
+def _lark_version() -> str | None:
+    """The installed Lark's version, read without importing Lark (its
+    ``__version__`` line), or ``None`` when Lark is not found."""
+    module = sys.modules.get("lark")
+    if module is not None:
+        return str(module.__version__)
+    spec = importlib.util.find_spec("lark")
+    if spec is None or spec.origin is None:
+        return None
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    found = re.search(r"^__version__\s*(?::\s*str\s*)?=\s*[\"']([^\"']+)[\"']", source, re.M)
+    return found.group(1) if found else None
 
-    __slots__ = ("children", "data")
 
-    def __init__(self, data: str, children: list[Any]) -> None:
-        self.data = data
-        self.children = children
+def _shipped(tables: Any) -> bool:
+    """Whether a shipped tables module was made from this grammar by the
+    installed Lark. The run-time tables hold the grammar's text as well as
+    its digest, and the text is compared (no hashing on the way of a parse)."""
+    if _lark_version() != tables.LARK_VERSION:
+        return False
+    grammar = _grammar()
+    if hasattr(tables, "GRAMMAR"):
+        return grammar == tables.GRAMMAR  # type: ignore[no-any-return]
+    return grammar_digest(grammar) == tables.GRAMMAR_SHA256  # type: ignore[no-any-return]
 
 
-#: One parser action: a shift (the next state) or a reduction (how many
-#: values it takes, the rule's name for the goto, and its callback, or
-#: ``None`` for a ``?rule`` of one child, which passes the child on).
-_Action = int | tuple[int, str, "_Callback | None"]
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    """Lark's own parser (syntax trees), which describes syntax errors.
+
+    Building Lark's LALR tables from the grammar takes longer than parsing
+    a 500-layer spec, so they ship, generated, in ``_kspec_lark_tables``
+    (plain Python literals, as Lark's own standalone generator writes them;
+    no pickle). They are used only when they were made from this grammar by
+    this Lark version; otherwise the parser is built from the grammar.
+    """
+    from lark import Lark
+
+    from kspec.spec import _kspec_lark_tables as tables
+
+    callbacks = {"COMMENT": _COMMENTS.append}
+    if _shipped(tables):
+        loaded: Lark = Lark._load_from_dict(  # type: ignore[no-untyped-call]
+            tables.DATA, tables.MEMO, lexer_callbacks=callbacks)
+        return loaded
+    return Lark(_grammar(), lexer_callbacks=callbacks, **LARK_OPTIONS)
+
+
+def _tables() -> Tables:
+    """The run-time parser's tables: the shipped ones when they were made
+    from this grammar by the installed Lark (and for this parser), else
+    computed from the grammar (which imports Lark)."""
+    from kspec.spec import _kspec_tables as tables
+    from kspec.spec._lalr import FORMAT
+
+    if tables.FORMAT == FORMAT and _shipped(tables):
+        return Tables(vars(tables))
+    from lark import Lark
+
+    from kspec.spec._lalr_export import export
+
+    return Tables(export(Lark(_grammar(), **LARK_OPTIONS)))
 
 
 @dataclass
 class _Fast:
     """The parser that builds the IR while it parses (no syntax tree):
-    Lark's LALR tables and contextual lexer, driven by :func:`_run` with
-    :class:`_Builder`'s methods as the reduction callbacks; a stack of
-    token positions beside the value stack gives every rule's span when it
-    is reduced."""
+    the run-time LALR parser with :class:`_Builder`'s methods as its
+    reductions; the builder's ``cur`` is the span of the rule it builds."""
 
-    lark: Lark
-    table: dict[int, dict[str, _Action]]
-    start_states: dict[str, int]
-    end_states: dict[str, int]
+    parser: Parser
     builder: _Builder
     lock: threading.RLock = field(default_factory=threading.RLock)
-    #: the ends of runs of pass-through reductions (see :func:`_run`)
-    chains: dict[tuple[int, int, str], int] = field(default_factory=dict)
-    #: per parser state, its scanner (see :func:`_scanner`)
-    scanners: dict[int, _Scanner] = field(default_factory=dict)
     #: the span of the rule being reduced when the last parse stopped (for errors)
     stopped_at: tuple[Token, Token] | None = None
 
 
-#: How a parser state lexes (the contextual lexer's scanner for that state):
-#: its regular expressions, ignored and multi-line terminals, and callbacks.
-_Scanner = tuple[list[Any], frozenset[str], frozenset[str], dict[str, Callable[[Token], Any]]]
-
-
-def _scanner(fast: _Fast, state: int) -> _Scanner:
-    """The scanner Lark's contextual lexer uses in ``state``, unpacked once."""
-    found = fast.scanners.get(state)
-    if found is None:
-        lexer = fast.lark.parser.lexer.lexers[state]
-        scanner = lexer.scanner  # built on first use, as Lark builds it
-        found = fast.scanners[state] = (scanner._mres, lexer.ignore_types, lexer.newline_types, lexer.callback)
-    return found
-
-
-class _LexStop(Exception):
-    """No terminal of the current state matches: Lark's own lexer then says what is wrong."""
-
-
-def _lex(fast: _Fast, text: str, states: list[int]) -> Iterator[Token]:
-    """Lark's contextual lexer, inlined: the same scanners, callbacks and
-    positions, with less work per token, and a last ``$END`` token, as
-    Lark's parser adds. Raises :class:`_LexStop` where Lark raises
-    ``UnexpectedCharacters``."""
-    pos, line, line_start, end = 0, 1, 0, len(text)
-    last: Token | None = None
-    while pos < end:
-        mres, ignore, newlines, callback = _scanner(fast, states[-1])
-        for mre in mres:
-            m = mre.match(text, pos)
-            if m:
-                break
-        else:
-            raise _LexStop
-        value = m.group(0)
-        kind = m.lastgroup
-        column = pos - line_start + 1
-        first_line = line
-        if kind in newlines:
-            count = value.count("\n")
-            if count:
-                line += count
-                line_start = pos + value.rindex("\n") + 1
-        start, pos = pos, pos + len(value)
-        if kind in ignore:
-            if kind in callback:
-                callback[kind](Token(kind, value, start, first_line, column, line, pos - line_start + 1, pos))
-            continue
-        tok = Token(kind, value, start, first_line, column, line, pos - line_start + 1, pos)
-        if kind in callback:
-            tok = callback[kind](tok)
-        last = tok
-        yield tok
-    yield Token.new_borrow_pos("$END", "", last) if last is not None else Token("$END", "", 0, 1, 1)
-
-
-def _callbacks(lk: Lark, b: _Builder) -> dict[Any, _Callback]:
-    """Per grammar rule, the builder's method behind Lark's own child
-    filtering (placeholders for ``[x]``, inlined ``_rules`` and ``?rules``);
-    a rule with no method gives an :class:`_Inline`."""
-    from lark.parse_tree_builder import ParseTreeBuilder
-
-    methods: dict[str, Any] = {}
+def _callbacks(b: _Builder) -> dict[str, Callback]:
+    """Per rule name, the builder's method that takes the rule's filtered
+    children, and whether it takes them as one list (else one argument each)."""
+    methods: dict[str, Callback] = {}
     for name in dir(_Builder):
-        if name.startswith("_"):
-            continue
-        method = getattr(b, name)
-        if getattr(method, "kspec_children", False):
-            methods[name] = method
-        else:
-            methods[name] = (lambda m: lambda children: m(*children))(method)
-    namespace = type("_Callbacks", (), {k: staticmethod(v) for k, v in methods.items()})
-    builder = ParseTreeBuilder(lk.rules, _Inline, propagate_positions=False,  # type: ignore[no-untyped-call]
-                               ambiguous=False, maybe_placeholders=lk.options.maybe_placeholders)
-    callbacks: dict[Any, _Callback] = builder.create_callback(namespace)  # type: ignore[no-untyped-call]
-    return callbacks
-
-
-def _passes_child(rule: Any) -> bool:
-    """Whether a rule is a ``?rule`` alternative of one child that Lark
-    passes on as it is (same value, same position)."""
-    from lark.parse_tree_builder import _should_expand
-
-    if not rule.options.expand1 or rule.alias or len(rule.expansion) != 1:
-        return False
-    sym = rule.expansion[0]
-    inlined: bool = _should_expand(sym)  # type: ignore[no-untyped-call]
-    return not inlined and not (sym.is_term and sym.filter_out) and not any(rule.options.empty_indices or ())
+        if not name.startswith("_"):
+            method = getattr(b, name)
+            methods[name] = (method, bool(getattr(method, "kspec_children", False)))
+    return methods
 
 
 @lru_cache(maxsize=1)
 def _fast() -> _Fast:
-    """The tree-less parser (built once, on :func:`_lark`'s tables)."""
-    from lark.parsers.lalr_analysis import Shift
-
-    lk = _lark()
+    """The tree-less parser (built once)."""
     b = _Builder()
-    callbacks = _callbacks(lk, b)
-    parse_table = lk.parser.parser.parser.parse_table
-    table: dict[int, dict[str, _Action]] = {}
-    for state, actions in parse_table.states.items():
-        row: dict[str, _Action] = {}
-        for sym, (action, arg) in actions.items():
-            if action is Shift:
-                row[sym] = arg
-            else:
-                row[sym] = (len(arg.expansion), arg.origin.name, None if _passes_child(arg) else callbacks[arg])
-        table[state] = row
-    return _Fast(lk, table, dict(parse_table.start_states), dict(parse_table.end_states), b)
+    return _Fast(Parser(_tables(), _callbacks(b), {"COMMENT": _COMMENTS.append}, b), b)
 
 
 def _run(fast: _Fast, text: str, start: str) -> Any:
-    """Lark's LALR loop, building as it reduces: shift tokens, reduce rules
-    through their callbacks with the rule's span set on the builder, and
-    return the value of ``start`` once the end of the text is reduced."""
-    table = fast.table
-    chains = fast.chains
-    b = fast.builder
-    states = [fast.start_states[start]]
-    end_state = fast.end_states[start]
-    values: list[Any] = []
-    positions: list[tuple[Token, Token] | None] = []
+    """The value of rule ``start`` for ``text``, built as it is parsed."""
+    return fast.parser.parse(text, start)
+
+
+def _from_lark(exc: LarkUnexpectedInput) -> UnexpectedInput:
+    """Lark's syntax error as the attributes that describe it."""
+    from lark import UnexpectedCharacters as LarkCharacters
+    from lark import UnexpectedEOF as LarkEOF
+    from lark import UnexpectedToken as LarkToken
+
+    line, column, pos = getattr(exc, "line", None), getattr(exc, "column", None), exc.pos_in_stream
+    if isinstance(exc, LarkToken):
+        t = exc.token
+        token = Token(t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
+        return UnexpectedToken(line, column, pos, token, set(exc.expected))
+    if isinstance(exc, LarkEOF):
+        return UnexpectedEOF(line, column, pos, list(exc.expected))
+    assert isinstance(exc, LarkCharacters)
+    return UnexpectedCharacters(line, column, pos)
+
+
+def _lark_error(text: str, start: str) -> UnexpectedInput | None:
+    """The syntax error Lark's own parser finds in ``text``, if any."""
+    from lark import UnexpectedInput as LarkInput
+
     try:
-        for tok in _lex(fast, text, states):
-            kind = tok.type
-            while True:
-                action = table[states[-1]].get(kind)
-                if action is None:
-                    expected = {s for s in table[states[-1]] if s.isupper()}
-                    raise UnexpectedToken(tok, expected)  # type: ignore[no-untyped-call]
-                if type(action) is int:
-                    states.append(action)
-                    values.append(tok)
-                    positions.append((tok, tok))
-                    break
-                size, origin, build = action  # type: ignore[misc]
-                if build is None:  # ``?rule`` of one child: the child stands for the rule
-                    # A run of these (``16`` is an atom, a power, ... a value)
-                    # changes only the top state, by the state below it and the
-                    # token: look the run's end up once, then remember it.
-                    key = (states[-2], states[-1], kind)
-                    top = chains.get(key)
-                    if top is None:
-                        top = chains[key] = _chain(table, states[-2], states[-1], kind)
-                    states[-1] = top
-                else:
-                    cur: tuple[Token, Token] | None = None
-                    if size:
-                        children = values[-size:]
-                        popped = positions[-size:]
-                        del values[-size:], states[-size:], positions[-size:]
-                        cur = popped[0] if size == 1 else _extent(popped)
-                    else:
-                        children = []
-                    b.cur = cur
-                    values.append(build(children))
-                    positions.append(cur)
-                    states.append(table[states[-1]][origin])  # type: ignore[arg-type]
-                if states[-1] == end_state and kind == "$END":
-                    return values[-1]
-    except _LexStop:
-        fast.lark.parse(text, start=start)  # raises Lark's own UnexpectedInput, with its words
-        raise UnexpectedCharacters(text, 0, 1, 1) from None  # type: ignore[no-untyped-call]
-    raise AssertionError("the parser stopped before the end of the text")  # pragma: no cover
-
-
-def _extent(popped: list[tuple[Token, Token] | None]) -> tuple[Token, Token] | None:
-    """From the first token of the first child that has one to the last
-    token of the last child that has one (children that matched nothing
-    have no position)."""
-    for p in popped:
-        if p is not None:
-            first = p[0]
-            break
-    else:
-        return None
-    for p in reversed(popped):
-        if p is not None:
-            return first, p[1]
-    return None  # pragma: no cover - a first was found
-
-
-def _chain(table: dict[int, dict[str, _Action]], below: int, top: int, kind: str) -> int:
-    """The top state after every ``?rule`` pass-through reduction that
-    token ``kind`` triggers in state ``top`` (over state ``below``)."""
-    while True:
-        action = table[top].get(kind)
-        if type(action) is not tuple or action[2] is not None:
-            return top
-        top = table[below][action[1]]  # type: ignore[assignment]
+        _lark().parse(text, start=start)
+    except LarkInput as exc:
+        return _from_lark(exc)
+    return None
 
 
 def _build(text: str, start: str, file: str | None = None) -> Any:
     """Parse ``text`` from rule ``start`` straight into builder values (an
     :class:`ir.Spec` for ``"start"``, a raw value for ``"value"``). With
     ``file``, a new parse; without, a parse inside the running one (an
-    f-string's holes), which keeps its file and names. Raises Lark's
-    ``UnexpectedInput`` on a syntax error and the builder's errors as they
-    happen."""
+    f-string's holes), which keeps its file and names. Raises
+    :class:`UnexpectedInput` (Lark's words) on a syntax error and the
+    builder's errors as they happen."""
     fast = _fast()
     with fast.lock:
         b = fast.builder
@@ -335,6 +234,11 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
             b.file, b.names = file, _Names()
         try:
             return _run(fast, text, start)
+        except SyntaxStop:
+            error = _lark_error(text, start)
+            if error is None:  # pragma: no cover - the two parsers read the same language
+                raise AssertionError("the run-time parser and Lark disagree on the text") from None
+            raise error from None
         finally:
             fast.stopped_at = b.cur
             if file is None:
@@ -1761,11 +1665,11 @@ def _build_error(exc: Exception, text: str, file: str) -> KspecError:
     Lark parses, so a syntax error further on comes first, as it would if
     the whole text were parsed before anything were built."""
     try:
-        _lark().parse(text, start="start")
-    except UnexpectedInput as syntax:
-        return KspecError(_syntax_diagnostic(syntax, text, file))
+        syntax = _lark_error(text, "start")
     except RecursionError:
-        pass
+        syntax = None
+    if syntax is not None:
+        return KspecError(_syntax_diagnostic(syntax, text, file))
     if isinstance(exc, _Fail):
         return KspecError(exc.diag)
     if isinstance(exc, KspecError):
@@ -1813,9 +1717,8 @@ def parse_expression(text: str, span: Span | None = None) -> Any:
         diag = _syntax_diagnostic(exc, text, where.file)
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
     except _Fail as exc:
-        try:  # a syntax error further on comes first
-            _lark().parse(text, start="value")
-        except UnexpectedInput as syntax:
+        syntax = _lark_error(text, "value")  # a syntax error further on comes first
+        if syntax is not None:
             diag = _syntax_diagnostic(syntax, text, where.file)
             raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {exc.diag.message}", where)) from None
