@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_SHA256 = '70e1c50ddc4e7a373f2088cd0a73fe4300cb84ca49e651c5ee5d6121e98b1bc4'
+IR_SHA256 = '45bf2fa4a9e4752d48977aecd067404a590ad867de8d2f02acf81e26494fdb81'
 
 CONFIG: dict[str, Any] = {}
 

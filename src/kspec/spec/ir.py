@@ -84,14 +84,16 @@ __all__ = [
 
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Span:
     """A region of a source file: 1-based line and column, end exclusive.
 
-    A plain slotted dataclass, not a pydantic model: a spec holds one span
-    per node and per key (thousands per file), and spans are never
-    validated or serialized, so they should cost no more than a tuple.
-    """
+    A plain slotted dataclass: a spec holds one span per node and per key
+    (thousands per file), and spans are never validated or serialized, so
+    they should cost no more than a tuple. Spans are values: never changed
+    once made (:meth:`replace` makes a new one), hashed by their fields. They
+    are not ``frozen`` only because a frozen dataclass takes five times as
+    long to make."""
 
     file: str = "<string>"
     line: int = 1

@@ -250,13 +250,13 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
 # raw values: names are resolved once their scope is known
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class _Name:
     name: str
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawCall:
     """``Name(args...)`` before we know if it is a layer, a block, a ref or
     a value call."""
@@ -268,7 +268,7 @@ class _RawCall:
     key_spans: dict[str, Span] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawSpace:
     """``in [...]``, ``in range(...)`` or ``in log(...)`` after a parameter's default."""
 
@@ -276,20 +276,20 @@ class _RawSpace:
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawOp:
     op: str
     operands: list[Any]
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawFormat:
     parts: list[Any]
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawIndex:
     """``value[index]`` before names are resolved."""
 
@@ -298,7 +298,7 @@ class _RawIndex:
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawAttr:
     """``x.shape`` before names are resolved."""
 
@@ -306,7 +306,7 @@ class _RawAttr:
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawApply:
     """``Layer(...)(tensors)`` written where a value may stand."""
 
@@ -316,7 +316,7 @@ class _RawApply:
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawSlice:
     """``start:stop:step`` in a subscript."""
 
@@ -326,7 +326,7 @@ class _RawSlice:
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawKey:
     """What a subscript holds beyond one index (``[:, 0]``, ``[1:3]``,
     ``[...]``): its items, and whether they form a tuple."""
@@ -335,7 +335,7 @@ class _RawKey:
     is_tuple: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawSub:
     """``x[:, 0]``: a subscript with slices, ``...`` or several items."""
 
@@ -347,14 +347,14 @@ class _RawSub:
 _ELLIPSIS = object()  # ``...`` in a subscript
 
 
-@dataclass
+@dataclass(slots=True)
 class _Kw:
     name: str
     value: Any
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _Head:
     kind: str  # "name" | "call" | "apply" | "op" (operations on tensors: x + y, x[:, 0], ops.mean(x))
     span: Span
@@ -365,7 +365,7 @@ class _Head:
     value: Any = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Callee:
     kind: str  # "name" | "call" | "apply"
     span: Span
@@ -375,14 +375,14 @@ class _Callee:
     applied_positional: list[Any] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawExpr:
     head: _Head
     steps: list[_Callee]
     span: Span
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stmt:
     kind: str  # input, assign, output, for, return, seq_input, seq_layer, setting
     span: Span
