@@ -82,6 +82,13 @@ class Signature:
         return [p.name for p in self.params if p.positional]
 
     @cached_property
+    def position(self) -> dict[str, int]:
+        """Where each positional parameter comes among the positional
+        arguments (``{"units": 0}``): what a positional argument binds to,
+        read without binding the whole call."""
+        return {name: i for i, name in enumerate(self.positional)}
+
+    @cached_property
     def accepted(self) -> frozenset[str]:
         """Every keyword the constructor accepts."""
         return frozenset(p.name for p in self.params) | self.extra

@@ -17,14 +17,21 @@ mistake is reported once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from kspec.catalogue import Catalogue, Signature, catalogue
-from kspec.compiler.calls import check_call, number_at_least
+from kspec.compiler.calls import check_call, number_at_least, plain_key
 from kspec.compiler.graph import model_callees
 from kspec.compiler.naming import is_custom_layer
-from kspec.compiler.registry import WRAPPED_LAYER_KEYS, argument_problems, rule_for, spec_text, wrapped_references
+from kspec.compiler.registry import (
+    REFERENCE_KEYS,
+    WRAPPED_LAYER_KEYS,
+    argument_problems,
+    rule_for,
+    spec_text,
+    wrapped_references,
+)
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic, did_you_mean
 from kspec.spec.ir import Span
@@ -60,6 +67,9 @@ class _Checker:
         self.named: dict[str, ir.LayerDef] = {}
         self.diags: list[Diagnostic] = []
         self.bad: set[int] = set()  # id() of layer calls with argument errors
+        #: Keys of plain calls found sound (:meth:`layer`), and which layer types may be remembered so.
+        self.sound: set[Hashable] = set()
+        self.contained: dict[str, bool] = {}
 
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, message, span, hint))
@@ -67,10 +77,33 @@ class _Checker:
     # -- layers ---------------------------------------------------------------
 
     def layer(self, call: ir.LayerCall) -> None:
+        """Check one layer call; a call found sound is remembered by its
+        :func:`~kspec.compiler.calls.plain_key` when nothing but its own
+        arguments decides the checks (:meth:`self_contained`), and every
+        call with the same key is then known sound without checking again."""
+        key = plain_key(call.type, call.args, call.kwargs) if self.self_contained(call.type) else None
+        if key is not None and key in self.sound:
+            return
         before = len(self.diags)
         self.check_layer(call)
         if len(self.diags) > before:
             self.bad.add(id(call))
+        elif key is not None:
+            self.sound.add(key)
+
+    def self_contained(self, type_: str) -> bool:
+        """Whether the checks of a ``type_`` call with plain arguments
+        depend on those arguments alone: not for a wrapper, which may name
+        a layer or model of the spec (``TimeDistributed(frame_cnn)``), nor
+        for a layer whose arguments name files (read relative to the spec)."""
+        known = self.contained.get(type_)
+        if known is None:
+            sig = self.cat.layers.get(type_)
+            rule = rule_for(type_)
+            known = sig is not None and sig.accepted.isdisjoint(REFERENCE_KEYS) \
+                and not (rule is not None and rule.paths)
+            self.contained[type_] = known
+        return known
 
     def check_layer(self, call: ir.LayerCall) -> None:
         if is_custom_layer(call.type):
@@ -93,14 +126,14 @@ class _Checker:
         before = len(self.diags)
         self.signature(call, sig)
         if len(self.diags) == before:
-            self.strings(call, sig)
-            self.values(call, sig)
+            bound = sig.bind(list(call.args), dict(call.kwargs))
+            self.strings(call, bound)
+            self.values(call, dict(bound))
             if rule is not None:
-                self.paths(call, sig, rule.paths)
+                self.paths(call, bound, rule.paths)
 
-    def paths(self, call: ir.LayerCall, sig: Signature, keys: tuple[str, ...]) -> None:
+    def paths(self, call: ir.LayerCall, bound: dict[str, Any], keys: tuple[str, ...]) -> None:
         """Arguments that name a file stay inside the spec's directory."""
-        bound = sig.bind(list(call.args), dict(call.kwargs))
         for key in keys:
             value = bound.get(key)
             if isinstance(value, str):
@@ -121,9 +154,9 @@ class _Checker:
             else:
                 self.error("K301" if p.kind == "too_many" else "K303", f"{call.type} {p.detail}", call.span)
 
-    def strings(self, call: ir.LayerCall, sig: Signature) -> None:
-        """Activation / initializer / regularizer / constraint names."""
-        bound = sig.bind(list(call.args), dict(call.kwargs))
+    def strings(self, call: ir.LayerCall, bound: dict[str, Any]) -> None:
+        """Activation / initializer / regularizer / constraint names
+        (``bound``: the call's arguments by name)."""
         for key, value in bound.items():
             if not isinstance(value, str):
                 continue
@@ -137,11 +170,11 @@ class _Checker:
                                call.at(key), did_you_mean(value, pool))
                 break
 
-    def values(self, call: ir.LayerCall, sig: Signature) -> None:
+    def values(self, call: ir.LayerCall, bound: dict[str, Any]) -> None:
         """Argument values Keras refuses in the constructor (the registry's
-        rules). A wrapper given a named layer is checked as if given that
-        layer (``Bidirectional(enc)`` wraps a recurrent layer)."""
-        bound = sig.bind(list(call.args), dict(call.kwargs))
+        rules; ``bound``: the call's arguments by name, which this changes).
+        A wrapper given a named layer is checked as if given that layer
+        (``Bidirectional(enc)`` wraps a recurrent layer)."""
         for key, ref in wrapped_references(call):
             named = self.named.get(ref)
             if named is None:

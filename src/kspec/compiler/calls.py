@@ -25,7 +25,7 @@ arguments. The constructors below (:func:`choice`, :func:`positive_int`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +46,7 @@ __all__ = [
     "number_above",
     "number_at_least",
     "number_below",
+    "plain_key",
     "positive_int",
     "takes_any_keyword",
     "when_number",
@@ -121,6 +122,58 @@ def check_call(sig: Signature, n_args: int, keywords: Iterable[str]) -> list[Cal
     if kind == "too_many":
         return [CallProblem("too_many", positional=tuple(sig.positional), given=n_args)]
     return [CallProblem("missing", name)]
+
+
+# -- calls made of plain values ------------------------------------------------
+
+#: The types of plain argument values. A call whose arguments are all plain
+#: (or lists of plain values) says everything about itself in their values.
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+def plain_key(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Hashable | None:
+    """A hashable key, equal for two calls exactly when both call ``name``
+    with the same plain values (numbers, strings, booleans, none, and lists
+    of them) in the same way; ``None`` when an argument is anything else (a
+    call such as ``l2(0.01)``, a tensor reference, a dict).
+
+    A check that depends on nothing but the call itself (a layer's
+    arguments against the catalogue, its shape rule on given inputs) can be
+    done once per key: a spec of ten thousand ``Dense(16)`` has one. Values
+    are told apart by type (``16``, ``16.0`` and ``true`` are different
+    keys) and floats by how they print (``0.0`` and ``-0.0`` too).
+
+    >>> plain_key("Dense", [16], {"activation": "relu"}) == plain_key("Dense", [16], {"activation": "relu"})
+    True
+    >>> plain_key("Dense", [16], {}) == plain_key("Dense", [16.0], {})
+    False
+    >>> plain_key("Conv2D", [8, [3, 3]], {}) == plain_key("Conv2D", [8, [3, 3.0]], {})
+    False
+    >>> plain_key("Dense", [16], {"kernel_regularizer": {"l2": 0.01}}) is None
+    True
+    """
+    values: tuple[Any, ...] = (*args, *kwargs.values())
+    types = tuple(map(type, values))
+    if _SCALARS.issuperset(types):  # the usual case: numbers and strings only
+        if float in types:
+            values = tuple(map(repr, values))
+        return (name, tuple(kwargs), types, values)
+    frozen = tuple(map(_freeze, values))
+    if None in frozen:
+        return None
+    return (name, tuple(kwargs), None, frozen)
+
+
+def _freeze(value: Any) -> Hashable | None:
+    """A plain value as a hashable stand-in that keeps its type (``None``:
+    not a plain value)."""
+    kind = type(value)
+    if kind is list:
+        items = tuple(map(_freeze, value))
+        return None if None in items else (list, items)
+    if kind in _SCALARS:
+        return (kind, repr(value) if kind is float else value)
+    return None
 
 
 # -- value rules --------------------------------------------------------------

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 import operator
+import types
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 from kspec.catalogue import ALIASES, catalogue
 from kspec.compiler.naming import NameAllocator
@@ -853,33 +855,72 @@ def expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
 
 
 _EXPRESSIONS = (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format, ir.Index, ir.Attr)
+#: Values that hold nothing: the walk of :func:`_has_exprs` drops them first.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _has_exprs(spec: ir.Spec) -> bool:
     """Whether any value still holds a parameter expression.
 
     This runs on every spec, blocks or not, so it is an iterative walk that
-    dispatches on exact types through a small cache: ``isinstance`` against
-    pydantic models goes through ``ABCMeta`` and costs several times more.
-    Spans and scalars are dropped as leaves."""
-    kinds: dict[type, int] = {list: 1, dict: 2}  # 0 leaf, 1 list, 2 dict, 3 node, 4 expression
+    dispatches on exact types: scalars are dropped first, lists and dicts
+    spread, and each other class is looked at once per process, for whether
+    it is an expression and for what it holds (:func:`_values_getter`)."""
     stack: list[Any] = [spec]
     while stack:
         v = stack.pop()
         cls = type(v)
-        kind = kinds.get(cls)
-        if kind is None:
-            kind = 4 if issubclass(cls, _EXPRESSIONS) else 3 if issubclass(cls, ir.IRNode) else \
-                1 if issubclass(cls, list) else 2 if issubclass(cls, dict) else 0
-            kinds[cls] = kind
-        if kind == 3:
-            if cls is ir.Call and v.fn in ir.BUILTINS:
-                return True
-            stack.extend([getattr(v, k) for k in v.semantic_fields])
-        elif kind == 1:
+        if cls in _SCALARS:
+            continue
+        if cls is list:
             stack.extend(v)
-        elif kind == 2:
+        elif cls is dict:
             stack.extend(v.values())
-        elif kind == 4:
+        elif cls is ir.Call and v.fn in ir.BUILTINS:
             return True
+        else:
+            if cls not in _GETTERS:
+                if issubclass(cls, _EXPRESSIONS):
+                    return True
+                _GETTERS[cls] = _values_getter(cls)
+            values = _GETTERS[cls]
+            if values is not None:
+                stack.extend(filter(None, values(v)))  # what is false (empty, zero, none) holds nothing
     return False
+
+
+#: What :func:`_values_getter` found for each class met so far.
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}
+
+
+def _values_getter(cls: type) -> Callable[[Any], tuple[Any, ...]] | None:
+    """For :func:`_has_exprs`: the values an object of class ``cls`` holds,
+    as a tuple (``None``: it holds none). A node's are its fields, but not
+    those declared to hold only names, numbers, flags or tags
+    (:func:`_holds_values`)."""
+    if issubclass(cls, ir.IRNode):
+        declared = typing.get_type_hints(cls)
+        names = [name for name in cls.semantic_fields if _holds_values(declared[name])]
+        if len(names) == 1:
+            get = operator.attrgetter(names[0])
+            return lambda node: (get(node),)
+        return operator.attrgetter(*names) if names else None
+    if issubclass(cls, list):
+        return tuple
+    if issubclass(cls, dict):
+        return lambda d: tuple(d.values())
+    return None
+
+
+def _holds_values(declared: Any) -> bool:
+    """Whether a field declared with type ``declared`` may hold a value (and
+    so an expression): not one declared as ``str``, ``list[str]``,
+    ``int | None``, a ``Literal`` tag and the like."""
+    if declared in _SCALARS:
+        return False
+    origin = typing.get_origin(declared)
+    if origin is Literal:
+        return False
+    if origin in (list, Union, types.UnionType):
+        return any(_holds_values(arg) for arg in typing.get_args(declared))
+    return True

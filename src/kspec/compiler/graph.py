@@ -7,15 +7,17 @@ them all and collects what they find.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kspec.compiler.naming import explicit_name
 from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, Hints, did_you_mean
 from kspec.spec.ir import Span
 
-__all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_order", "model_uses", "tensor_order"]
+__all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_order", "model_uses", "statement_order",
+           "tensor_order"]
 
 
 def call_refs(value: object) -> Iterator[ir.Ref]:
@@ -34,45 +36,93 @@ def call_refs(value: object) -> Iterator[ir.Ref]:
             yield from call_refs(v)
 
 
-def _expr_uses(expr: ir.Expr) -> Iterator[tuple[str, Span | None]]:
-    for name in expr.inputs:
-        yield name, expr.span
+def _expr_uses(expr: ir.Expr) -> list[tuple[str, Span | None]]:
+    """Every tensor ``expr`` uses, in the order written, with where: its
+    inputs, then the tensors in each step's call arguments and operations."""
+    uses = [(name, expr.span) for name in expr.inputs]
     for step in expr.steps:
         for value in step.call_kwargs.values():
             for ref in call_refs(value):
-                yield ref.name, ref.span or step.span or expr.span
+                uses.append((ref.name, ref.span or step.span or expr.span))
         if isinstance(step.layer, ir.Op):
             for ref in call_refs(step.layer):
-                yield ref.name, ref.span or step.span or expr.span
+                uses.append((ref.name, ref.span or step.span or expr.span))
+    return uses
+
+
+def _expr_names(expr: ir.Expr) -> list[str]:
+    """The tensors ``expr`` uses, in order (:func:`_expr_uses`, without
+    where): its inputs (the expression's own list, to read only), unless a
+    step has call arguments or is an operation."""
+    for step in expr.steps:
+        if step.call_kwargs or isinstance(step.layer, ir.Op):
+            return [name for name, _ in _expr_uses(expr)]
+    return expr.inputs
 
 
 Statement = ir.Assign | ir.Output
 
 
+def _statement_name(st: Statement) -> str:
+    """The tensor a statement is known by: its first target, or the output's name."""
+    return st.targets[0] if isinstance(st, ir.Assign) else st.name
+
+
 @dataclass
 class ModelIndex:
-    """What a functional model defines, by name."""
+    """What a functional model defines, by name, and what each of its
+    statements uses (every pass over the tensor graph reads these, so the
+    graph is read once)."""
 
     inputs: dict[str, ir.Input]
     layers: dict[str, ir.LayerDef]
     producers: dict[str, Statement]  # tensor name -> statement that defines it
+    #: The statements, nodes first, then outputs, in declaration order.
+    statements: list[Statement] = field(default_factory=list)
+    #: For each statement, the tensors it uses, in order (:func:`_expr_names`; read only).
+    used: list[list[str]] = field(default_factory=list)
+    #: Tensor name -> position in ``statements`` of the statement that defines it.
+    position: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: ir.FunctionalModel) -> ModelIndex:
+        statements: list[Statement] = [*model.nodes, *model.outputs]
         producers: dict[str, Statement] = {}
-        for node in model.nodes:
-            for t in node.targets:
-                producers.setdefault(t, node)
-        for out in model.outputs:
-            producers.setdefault(out.name, out)
+        position: dict[str, int] = {}
+        for k, st in enumerate(statements):
+            for t in st.targets if isinstance(st, ir.Assign) else (st.name,):
+                if t not in producers:
+                    producers[t] = st
+                    position[t] = k
         return cls(
             inputs={i.name: i for i in model.inputs},
             layers={d.name: d for d in model.layers},
             producers=producers,
+            statements=statements,
+            used=[_expr_names(st.value) for st in statements],
+            position=position,
         )
 
     def tensors(self) -> set[str]:
         return set(self.inputs) | set(self.producers)
+
+    def defined_above(self, *, or_here: bool = False) -> bool:
+        """Whether every statement uses only tensors that statements above
+        it define (``or_here``: or that it defines itself), as specs are
+        usually written."""
+        position = self.position
+        for k, used in enumerate(self.used):
+            above = k + 1 if or_here else k
+            for name in used:
+                if position.get(name, -1) >= above:
+                    return False
+        return True
+
+    def dependencies(self) -> list[list[int]]:
+        """For each statement, the positions of the statements that define
+        the tensors it uses, in the order it uses them (repeats kept)."""
+        position = self.position
+        return [[position[name] for name in used if name in position] for used in self.used]
 
 
 def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagnostic]:
@@ -136,9 +186,10 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
             claim_layer_name(c, d.name if len(d.stack) == 1 else None)
     statements: list[Statement] = [*model.nodes, *model.outputs]
     for st in statements:
-        primary = st.targets[0] if isinstance(st, ir.Assign) else st.name
-        for j, step in enumerate(st.value.steps):
-            claim_layer_name(step.layer, primary if j == len(st.value.steps) - 1 else None)
+        steps = st.value.steps
+        for j, step in enumerate(steps):
+            if isinstance(step.layer, ir.LayerCall) and "name" in step.layer.kwargs:  # else it names itself nothing
+                claim_layer_name(step.layer, _statement_name(st) if j == len(steps) - 1 else None)
     return diags
 
 
@@ -148,8 +199,10 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
     callables = set(index.layers) | model_names
     hints = Hints()
 
-    def check_expr(expr: ir.Expr) -> None:
-        for name, span in _expr_uses(expr):
+    def check_expr(expr: ir.Expr, used: list[str]) -> None:
+        # Where a tensor is used matters only when it is not defined.
+        uses: list[tuple[str, Span | None]] = [] if tensors.issuperset(used) else _expr_uses(expr)
+        for name, span in uses:
             if name in tensors:
                 continue
             if name in callables:
@@ -161,7 +214,8 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
             else:
                 diags.append(Diagnostic("K201", f"undefined tensor '{name}'", span, hints.did_you_mean(name, tensors)))
         for step in expr.steps:
-            check_callee(step.layer)
+            if isinstance(step.layer, ir.LayerRef):
+                check_callee(step.layer)
 
     def check_callee(callee: ir.LayerCall | ir.LayerRef | ir.Op) -> None:
         if isinstance(callee, ir.LayerRef):
@@ -183,76 +237,72 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
                 diags.append(Diagnostic("K204", f"layer '{d.name}' refers to itself", c.span))
             else:
                 check_callee(c)
-    for node in model.nodes:
-        check_expr(node.value)
-    for out in model.outputs:
-        check_expr(out.value)
+    for st, used in zip(index.statements, index.used, strict=True):  # nodes, then outputs
+        check_expr(st.value, used)
     return diags
 
 
 def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnostic]:
+    """A ``K204`` for each cycle of statements using each other's tensors
+    (each set of statements once), found by a depth-first walk from each
+    statement in declaration order."""
     diags: list[Diagnostic] = []
-    state: dict[int, int] = {}  # id(statement) -> 1 visiting, 2 done
-    statements: list[Statement] = [*model.nodes, *model.outputs]
+    if index.defined_above():
+        return diags  # a cycle would need a statement that uses a tensor defined below it
+    statements = index.statements
+    deps = index.dependencies()
+    state = [0] * len(statements)  # 1 visiting, 2 done
     reported: set[frozenset[str]] = set()
 
-    def name_of(st: Statement) -> str:
-        return st.targets[0] if isinstance(st, ir.Assign) else st.name
-
     # Iterative DFS so that very deep graphs cannot exhaust the stack.
-    for root in statements:
-        if state.get(id(root)):
+    for root in range(len(statements)):
+        if state[root]:
             continue
-        stack: list[tuple[Statement, Iterator[tuple[str, Span | None]]]] = [(root, _expr_uses(root.value))]
-        path: list[Statement] = [root]
-        state[id(root)] = 1
+        stack: list[tuple[int, Iterator[int]]] = [(root, iter(deps[root]))]
+        path: list[int] = [root]
+        state[root] = 1
         while stack:
-            st, uses = stack[-1]
+            k, pending = stack[-1]
             advanced = False
-            for name, _span in uses:
-                dep = index.producers.get(name)
-                if dep is None:
-                    continue
-                mark = state.get(id(dep))
+            for dep in pending:
+                mark = state[dep]
                 if mark == 1:
-                    cyc = path[path.index(dep) :]
-                    names = [name_of(s) for s in cyc]
+                    names = [_statement_name(statements[j]) for j in path[path.index(dep) :]]
                     key = frozenset(names)
                     if key not in reported:
                         reported.add(key)
                         chain = " -> ".join([*names, names[0]])
-                        diags.append(
-                            Diagnostic("K204", f"cycle: {chain}", dep.span, hint="a tensor cannot depend on itself")
-                        )
+                        diags.append(Diagnostic("K204", f"cycle: {chain}", statements[dep].span,
+                                                hint="a tensor cannot depend on itself"))
                     continue
                 if mark == 2:
                     continue
-                state[id(dep)] = 1
-                stack.append((dep, _expr_uses(dep.value)))
+                state[dep] = 1
+                stack.append((dep, iter(deps[dep])))
                 path.append(dep)
                 advanced = True
                 break
             if not advanced:
-                state[id(st)] = 2
+                state[k] = 2
                 stack.pop()
                 path.pop()
     return diags
 
 
 def _dead_inputs(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnostic]:
+    """A ``K205`` for each input that no output depends on."""
     used: set[str] = set()
-    todo: list[Statement] = list(model.outputs)
+    todo = list(range(len(model.nodes), len(index.statements)))  # the outputs
     seen: set[int] = set()
     while todo:
-        st = todo.pop()
-        if id(st) in seen:
+        k = todo.pop()
+        if k in seen:
             continue
-        seen.add(id(st))
-        for name, _ in _expr_uses(st.value):
+        seen.add(k)
+        for name in index.used[k]:
             used.add(name)
-            dep = index.producers.get(name)
-            if dep is not None:
-                todo.append(dep)
+            if name in index.position:
+                todo.append(index.position[name])
     return [
         Diagnostic(
             "K205",
@@ -315,18 +365,25 @@ def model_callees(model: ir.FunctionalModel | ir.SequentialModel) -> list[ir.Lay
 
 
 def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: set[str]) -> list[ir.LayerRef]:
-    """Every use of another model of the spec (a shared sub-model) in ``model``."""
+    """Every use of another model of the spec (a shared sub-model) in
+    ``model``: the references among its layers, then the models its
+    wrappers are given by name (``TimeDistributed(frame_cnn)``)."""
     from kspec.compiler.registry import wrapped_references
 
     local = {d.name for d in model.layers} if isinstance(model, ir.FunctionalModel) else set()
-    callees = model_callees(model)
-    wrapped = [ir.LayerRef(ref=name, span=c.span) for c in callees if isinstance(c, ir.LayerCall)
-               for _, name in wrapped_references(c)]  # TimeDistributed(frame_cnn)
-    return [
-        c
-        for c in [*callees, *wrapped]
-        if isinstance(c, ir.LayerRef) and c.ref in model_names and c.ref not in local and c.ref != model.name
-    ]
+    others = model_names - local - {model.name}  # what a name may stand for to be another model
+    if not others:
+        return []
+    other_model = others.__contains__
+    direct: list[ir.LayerRef] = []
+    wrapped: list[ir.LayerRef] = []
+    for c in model_callees(model):
+        if isinstance(c, ir.LayerRef):
+            if other_model(c.ref):
+                direct.append(c)
+        elif isinstance(c, ir.LayerCall) and (refs := wrapped_references(c)):
+            wrapped += [ir.LayerRef(ref=name, span=c.span) for _, name in refs if other_model(name)]
+    return direct + wrapped
 
 
 def model_order(spec: ir.Spec, target: str | None = None) -> tuple[list[str], list[Diagnostic]]:
@@ -387,27 +444,37 @@ def tensor_order(model: ir.FunctionalModel) -> list[Statement]:
     """Statements sorted so each comes after the tensors it uses; ties keep
     declaration order (so lowering is deterministic). Assumes the model
     passed :func:`check_graph`."""
-    index = ModelIndex.of(model)
     statements: list[Statement] = [*model.nodes, *model.outputs]
-    position = {id(s): i for i, s in enumerate(statements)}
-    indegree = {id(s): 0 for s in statements}
-    users: dict[int, list[Statement]] = {id(s): [] for s in statements}
-    for st in statements:
-        deps = {id(index.producers[n]) for n, _ in _expr_uses(st.value) if n in index.producers}
-        deps.discard(id(st))
-        indegree[id(st)] = len(deps)
-        for d in deps:
-            users[d].append(st)
-    import heapq
+    return [statements[k] for k in statement_order(model)]
 
-    ready = [(position[id(s)], id(s), s) for s in statements if indegree[id(s)] == 0]
+
+def statement_order(model: ir.FunctionalModel) -> list[int]:
+    """:func:`tensor_order` as positions among the statements (nodes first,
+    then outputs, in declaration order).
+
+    This is the first statement whose tensors are all defined, again and
+    again; when every statement uses only tensors defined above it (as
+    specs are usually written), that is the declaration order itself."""
+    index = ModelIndex.of(model)
+    if index.defined_above(or_here=True):  # (a statement that uses its own tensor is reported by check_graph)
+        return list(range(len(index.statements)))
+    deps = index.dependencies()
+    indegree = [0] * len(deps)
+    users: list[list[int]] = [[] for _ in deps]
+    for k, used in enumerate(deps):
+        distinct = set(used)
+        distinct.discard(k)
+        indegree[k] = len(distinct)
+        for j in distinct:
+            users[j].append(k)
+    ready = [k for k in range(len(deps)) if indegree[k] == 0]
     heapq.heapify(ready)
-    order: list[Statement] = []
+    order: list[int] = []
     while ready:
-        _, _, st = heapq.heappop(ready)
-        order.append(st)
-        for user in users[id(st)]:
-            indegree[id(user)] -= 1
-            if indegree[id(user)] == 0:
-                heapq.heappush(ready, (position[id(user)], id(user), user))
+        k = heapq.heappop(ready)
+        order.append(k)
+        for user in users[k]:
+            indegree[user] -= 1
+            if indegree[user] == 0:
+                heapq.heappush(ready, user)
     return order

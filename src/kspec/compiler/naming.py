@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kspec.spec import ir
 
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=1024)  # a spec names few layer types, each many times
 def snake(name: str) -> str:
     """Keras's own class-name to layer-name rule: ``Conv2D`` -> ``conv2d``,
     ``BatchNormalization`` -> ``batch_normalization``, ``ReLU`` -> ``re_lu``."""
@@ -103,23 +105,9 @@ class NameAllocator:
 def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNames:
     """Layer names for a functional model (see the module docstring)."""
     result = LayerNames()
-    reserved: set[str] = {i.name for i in model.inputs}
-    reserved |= {d.name for d in model.layers}
+    names = result.names
     statements: list[ir.Assign | ir.Output] = [*model.nodes, *model.outputs]
-    for st in statements:
-        reserved |= set(st.targets) if isinstance(st, ir.Assign) else {st.name}
-        for step in st.value.steps:
-            n = explicit_name(step.layer)
-            if n:
-                reserved.add(n)
-            if isinstance(step.layer, ir.LayerRef):
-                reserved.add(step.layer.ref)
-    for d in model.layers:
-        for c in d.stack:
-            n = explicit_name(c)
-            if n:
-                reserved.add(n)
-    alloc = NameAllocator(reserved)
+    alloc = NameAllocator(_reserved(model, statements))
 
     for i, d in enumerate(model.layers):
         for j, c in enumerate(d.stack):
@@ -127,29 +115,30 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
                 continue
             n = explicit_name(c)
             if n:
-                result.names[("def", i, j)] = n
+                names[("def", i, j)] = n
             elif len(d.stack) == 1:
-                result.names[("def", i, j)] = d.name
+                names[("def", i, j)] = d.name
             else:
-                result.names[("def", i, j)] = alloc.fresh(f"{d.name}_{snake(c.type)}")
+                names[("def", i, j)] = alloc.fresh(f"{d.name}_{snake(c.type)}")
 
     n_nodes = len(model.nodes)
     for i, st in enumerate(statements):
-        primary = st.targets[0] if isinstance(st, ir.Assign) else st.name
         is_output = isinstance(st, ir.Output)
+        primary = st.name if isinstance(st, ir.Output) else st.targets[0]
         steps = st.value.steps
         last = len(steps) - 1
         for j, step in enumerate(steps):
-            if isinstance(step.layer, ir.LayerRef):
+            layer = step.layer
+            if isinstance(layer, ir.LayerRef):
                 continue
-            n = explicit_name(step.layer)
+            n = explicit_name(layer) if isinstance(layer, ir.LayerCall) and "name" in layer.kwargs else None
             if n:
-                result.names[("stmt", i, j)] = n
+                names[("stmt", i, j)] = n
             elif j == last:
-                result.names[("stmt", i, j)] = primary
+                names[("stmt", i, j)] = primary
             else:
-                kind = step.layer.fn if isinstance(step.layer, ir.Op) else snake(step.layer.type)
-                result.names[("stmt", i, j)] = alloc.fresh(f"{primary}_{kind}")
+                kind = layer.fn if isinstance(layer, ir.Op) else snake(layer.type)
+                names[("stmt", i, j)] = alloc.fresh(f"{primary}_{kind}")
         if is_output and model.structure.outputs != "dict":  # a dict's key names the output: no Identity
             final = steps[-1].layer if steps else None
             out_index = i - n_nodes
@@ -163,16 +152,41 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
     return result
 
 
+def _reserved(model: ir.FunctionalModel, statements: list[ir.Assign | ir.Output]) -> set[str]:
+    """The names a functional model chooses itself (inputs, named layers,
+    targets, outputs, references, explicit names): no derived name takes one."""
+    reserved: set[str] = {i.name for i in model.inputs}
+    reserved.update(d.name for d in model.layers)
+    for st in statements:
+        if isinstance(st, ir.Assign):
+            reserved.update(st.targets)
+        else:
+            reserved.add(st.name)
+        for step in st.value.steps:
+            layer = step.layer
+            if isinstance(layer, ir.LayerRef):
+                reserved.add(layer.ref)
+            elif isinstance(layer, ir.LayerCall) and "name" in layer.kwargs and (n := explicit_name(layer)):
+                reserved.add(n)
+    for d in model.layers:
+        for c in d.stack:
+            n = explicit_name(c)
+            if n:
+                reserved.add(n)
+    return reserved
+
+
 def name_sequential(model: ir.SequentialModel) -> LayerNames:
     """Layer names for a sequential model: Keras's fresh-session names."""
     result = LayerNames()
-    reserved = {n for c in model.layers if (n := explicit_name(c))}
+    named = {j: n for j, c in enumerate(model.layers) if isinstance(c, ir.LayerCall) and "name" in c.kwargs
+             and (n := explicit_name(c))}
+    reserved = set(named.values())
     if model.input is not None:
         reserved.add(model.input.name)
     alloc = NameAllocator(reserved)
     for j, c in enumerate(model.layers):
         if isinstance(c, ir.LayerRef):
             continue
-        n = explicit_name(c)
-        result.names[("seq", j)] = n if n else alloc.fresh(snake(c.type), first_suffix=1)
+        result.names[("seq", j)] = named[j] if j in named else alloc.fresh(snake(c.type), first_suffix=1)
     return result

@@ -14,11 +14,12 @@ that ``kspec compile`` builds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kspec.catalogue import catalogue
+from kspec.compiler.calls import plain_key
 from kspec.compiler.registry import (
     MERGES,
     RULES,
@@ -47,7 +48,7 @@ __all__ = ["LayerInfo", "ModelShapes", "SpecShapes", "fmt_shape", "infer_spec"]
 # Results
 
 
-@dataclass
+@dataclass(slots=True)  # one per layer of every model: slots make them cheaper to build
 class LayerInfo:
     """One layer of a model as ``summary`` shows it."""
 
@@ -139,6 +140,11 @@ def _input_shape(inp: ir.Input) -> Shape:
     return (inp.batch_size, *inp.shape)
 
 
+#: The layer types whose non-trainable weights :func:`_frozen` counts case by
+#: case (any other layer's are all trained, unless built with trainable=false).
+_FROZEN_CASES = frozenset({"BatchNormalization", "Normalization", "SpectralNormalization"})
+
+
 def _frozen(call: ir.LayerCall, params: int | None) -> int | None:
     """How many of a layer's ``params`` are non-trainable weights, as Keras
     builds it (None when unknown)."""
@@ -146,18 +152,20 @@ def _frozen(call: ir.LayerCall, params: int | None) -> int | None:
         return None
     if call.kwargs.get("trainable") is False:
         return params
+    if call.type not in _FROZEN_CASES:
+        return 0
     if call.type == "BatchNormalization":  # gamma, beta (trainable), moving mean and variance (not)
         per_channel = 2 + int(bool(call.kwargs.get("center", True))) + int(bool(call.kwargs.get("scale", True)))
         return params * 2 // per_channel
     if call.type == "Normalization":  # mean, variance and count: all statistics
         return params
-    if call.type == "SpectralNormalization":  # its power-iteration vector, sized by the wrapped kernel
-        return None
-    return 0
+    return None  # SpectralNormalization: its power-iteration vector, sized by the wrapped kernel
 
 
 class _Instance:
     """One layer object: built (weights sized) on its first application."""
+
+    __slots__ = ("built", "call", "first_inputs", "info", "model")
 
     def __init__(self, info: LayerInfo, call: ir.LayerCall | None, model: ModelShapes | None) -> None:
         self.info = info
@@ -182,6 +190,8 @@ class _Inferer:
         self.current: _ModelInferer | None = None
         #: The objects the layer being applied holds by reference.
         self.reused: list[tuple[object, int]] = []
+        #: Rule answers by plain call and input shapes (:meth:`rule_apply`).
+        self.results: dict[Hashable, Result] = {}
 
     def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
         self.result.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -190,23 +200,45 @@ class _Inferer:
 
     def rule_apply(self, call: ir.LayerCall | ir.Call, type_: str, ins: list[TShape],
                    call_kwargs: dict[str, Any]) -> Result:
-        """Raises ShapeError; returns unknowns where no rule applies."""
+        """Raises ShapeError; returns unknowns where no rule applies.
+
+        A rule's answer depends on nothing but the layer's arguments and the
+        input shapes, unless the rule asks about a wrapped layer (which may
+        be a layer or a model of the spec): so the answer for a call of
+        plain values (:func:`~kspec.compiler.calls.plain_key`) is
+        remembered by its key and input shapes, and given again, copied,
+        for every such call after it."""
+        if id(call) in self.skip or None in ins or (call_kwargs and any(v is None for v in call_kwargs.values())):
+            return unknowns(), None
+        key: Hashable | None = None if call_kwargs else plain_key(type_, call.args, call.kwargs)
+        if key is not None:
+            key = (key, *ins)
+            found = self.results.get(key)
+            if found is not None:  # only an answer a rule gave is remembered
+                return type(found[0])(found[0]), found[1]
         rule = RULES.get(type_)
         sig = self.cat.layers.get(type_)
-        if rule is None or sig is None or id(call) in self.skip:
-            return unknowns(), None
-        if any(s is None for s in ins) or any(v is None for v in call_kwargs.values()):
+        if rule is None or sig is None:
             return unknowns(), None
         if type_ in MERGES and len(ins) < 2:
             raise ShapeError(f"{type_} merges several tensors, got {len(ins)}: {fmt_all(ins)}")
-        known = [s for s in ins if s is not None]
-        ctx = Ctx(type_, Args(call, sig), known, call_kwargs, self.sub)
+        wrapped = False
+
+        def sub(inner: ir.Call | str, inner_ins: list[TShape]) -> Result:
+            nonlocal wrapped
+            wrapped = True
+            return self.sub(inner, inner_ins)
+
+        ctx = Ctx(type_, Args(call, sig), [s for s in ins if s is not None], call_kwargs, sub)
         try:
-            return rule(ctx)
+            outs, params = rule(ctx)
         except ShapeError:
             raise
         except (Unknown, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError):
             return unknowns(), None
+        if key is not None and not wrapped:  # a wrapped layer may be a layer or model of the spec
+            self.results[key] = (type(outs)(outs), params)
+        return outs, params
 
     def sub(self, call: ir.Call | str, ins: list[TShape]) -> Result:
         """A wrapped layer: inline (``Bidirectional(LSTM(8))``), or a named
@@ -245,7 +277,8 @@ class _Inferer:
         if inst.model is not None:
             return self.apply_model(inst, ins, span)
         assert inst.call is not None
-        self.reused = []
+        if self.reused:
+            self.reused = []
         try:
             outs, params = self.rule_apply(inst.call, inst.call.type, ins, call_kwargs)
         except ShapeError as exc:
@@ -261,7 +294,8 @@ class _Inferer:
             info.params = params
             info.frozen = _frozen(inst.call, params)
             info.outputs = outs
-            info.reuses = list(self.reused)
+            if self.reused:
+                info.reuses = list(self.reused)
         elif info.params is not None and params is not None and params != info.params:
             self.error(f"shared layer '{info.name}' ({info.type}) was built for {fmt_all(inst.first_inputs)} "
                        f"and cannot be applied to {fmt_all(ins)}", span)
@@ -374,13 +408,16 @@ class _ModelInferer:
     def apply(self, layer: _Instance, inputs: list[TShape], call_kwargs: dict[str, Any],
               at: Application) -> list[TShape]:
         info = layer.info
-        if id(info) not in self.listed:
+        if id(info) not in self.listed:  # its first application here: it has no inbound layers yet
             self.listed.add(id(info))
             self.out.layers.append(info)
-        if self.sequential:
+            info.inbound.extend(at.sources if self.sequential else dict.fromkeys(at.sources))
+        elif self.sequential:
             info.inbound.extend(at.sources)
         else:
-            seen = self.inbound.setdefault(id(info), set(info.inbound))
+            seen = self.inbound.get(id(info))
+            if seen is None:
+                seen = self.inbound[id(info)] = set(info.inbound)
             for source in at.sources:
                 if source not in seen:
                     seen.add(source)

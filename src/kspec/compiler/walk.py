@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from kspec.compiler.graph import model_order, tensor_order
+from kspec.compiler.graph import model_order, statement_order
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential
 from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic
@@ -41,7 +41,7 @@ Model = ir.FunctionalModel | ir.SequentialModel
 Statement = ir.Assign | ir.Output
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Application:
     """One application of a layer, as the walk meets it."""
 
@@ -166,10 +166,19 @@ class _FunctionalWalk(Generic[T, L, R]):
         self.tensors: dict[str, T] = {}
         self.producer: dict[str, str] = {}  # tensor name -> the layer (or input) that made it
         self.stacks: dict[str, list[tuple[L, str]]] = {}  # named stack -> its layers, with their names
-        taken = {*self.names.names.values(), *self.names.identity.values(), *(i.name for i in model.inputs),
-                 *(d.name for d in model.layers), *(o.name for o in model.outputs),
-                 *(t for n in model.nodes for t in n.targets)}
-        self.nested = NameAllocator(taken)  # names of operations nested in another's arguments
+        self._nested: NameAllocator | None = None
+
+    @property
+    def nested(self) -> NameAllocator:
+        """Names of operations nested in another's arguments, apart from
+        every name the model has (made when the first one is needed)."""
+        if self._nested is None:
+            model, names = self.model, self.names
+            self._nested = NameAllocator({
+                *names.names.values(), *names.identity.values(), *(i.name for i in model.inputs),
+                *(d.name for d in model.layers), *(o.name for o in model.outputs),
+                *(t for n in model.nodes for t in n.targets)})
+        return self._nested
 
     def run(self) -> R:
         inputs: list[T] = []
@@ -180,9 +189,8 @@ class _FunctionalWalk(Generic[T, L, R]):
             self.producer[inp.name] = inp.name
         self.define_stacks()
         statements: list[Statement] = [*self.model.nodes, *self.model.outputs]
-        position = {id(s): k for k, s in enumerate(statements)}
-        for st in tensor_order(self.model):
-            self.statement(st, position[id(st)])
+        for k in statement_order(self.model):
+            self.statement(statements[k], k)
         outputs = [self.lookup(o.name) for o in self.model.outputs]
         return self.v.finish(Walked(inputs, outputs, self.tensors))
 
@@ -255,20 +263,29 @@ class _FunctionalWalk(Generic[T, L, R]):
     def statement(self, st: Statement, k: int) -> None:
         """Statement ``k`` (nodes first, then outputs): its steps, then its names."""
         expr = st.value
-        current = [self.lookup(n) for n in expr.inputs]
-        sources = tuple(self.producer.get(n, n) for n in expr.inputs)
+        current = list(map(self.lookup, expr.inputs))
+        sources = tuple(map(self.producer.get, expr.inputs, expr.inputs))  # a name its own source when no layer made it
         label = "this expression"
         for j, step in enumerate(expr.steps):
-            if isinstance(step.layer, ir.Op):
+            callee = step.layer
+            where = step.span or expr.span
+            if isinstance(callee, ir.Op):
                 name = self.names.names[("stmt", k, j)]
-                current = self.operation(step.layer, name, current, sources, step.span or expr.span)
-                sources, label = (name,), _label(step.layer)
+                current = self.operation(callee, name, current, sources, where)
+                sources, label = (name,), _label(callee)
                 continue
-            call_kwargs = {key: self.resolve(v, step.span) for key, v in step.call_kwargs.items()}
-            layers = self.layers(step.layer, ("stmt", k, j))
-            label = _label(step.layer)
-            for n, (layer, name) in enumerate(layers):
-                at = Application(step.layer, label, sources, step.span or expr.span)
+            call_kwargs = {key: self.resolve(v, step.span) for key, v in step.call_kwargs.items()} \
+                if step.call_kwargs else {}
+            if isinstance(callee, ir.LayerCall):  # an inline layer: a new layer, applied once
+                label = callee.type  # as _label gives it
+                name = self.names.names[("stmt", k, j)]
+                layer = self.v.new_layer(callee, name, named=False)
+                current = self.v.apply(layer, current, call_kwargs, Application(callee, label, sources, where))
+                sources = (name,)
+                continue
+            label = _label(callee)
+            for n, (layer, name) in enumerate(self.layers(callee, ("stmt", k, j))):
+                at = Application(callee, label, sources, where)
                 current = self.v.apply(layer, current, call_kwargs if n == 0 else {}, at)
                 sources = (name,)
         if isinstance(st, ir.Assign):
@@ -300,11 +317,11 @@ def _walk_sequential(model: ir.SequentialModel, visitor: ModelVisitor[T, L, R]) 
     source = model.input.name
     for j, c in enumerate(model.layers):
         if isinstance(c, ir.LayerRef):
-            layer, name = visitor.model_ref(c), c.ref
+            layer, name, label = visitor.model_ref(c), c.ref, _label(c)
         else:
             name = names.names[("seq", j)]
-            layer = visitor.new_layer(c, name, named=False)
-        current = visitor.apply(layer, current, {}, Application(c, _label(c), (source,), c.span))
+            layer, label = visitor.new_layer(c, name, named=False), c.type  # as _label gives it
+        current = visitor.apply(layer, current, {}, Application(c, label, (source,), c.span))
         source = name
     return visitor.finish(Walked(inputs, current, {}))
 

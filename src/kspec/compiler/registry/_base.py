@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kspec.catalogue import ALIASES, Signature, catalogue
@@ -303,8 +304,28 @@ def wrapped_references(call: ir.LayerCall) -> list[tuple[str, str]]:
     argument: ``TimeDistributed(frame_cnn)`` gives ``[("layer", "frame_cnn")]``.
     A name stands for a named layer of the model or another model of the
     spec; :mod:`kspec.compiler.arguments` checks that it is one."""
-    sig = catalogue().layers.get(ALIASES.get(call.type, call.type))
-    if sig is None:
+    slots = _reference_slots(call.type)
+    if slots is None:
         return []
-    bound = sig.bind(list(call.args), dict(call.kwargs))
-    return [(key, value) for key in REFERENCE_KEYS if isinstance(value := bound.get(key), str)]
+    found: list[tuple[str, str]] = []
+    for key, at in slots:  # each argument as Signature.bind would bind it, without binding the rest
+        if key in call.kwargs:
+            value = call.kwargs[key]
+        elif at is not None and at < len(call.args):
+            value = call.args[at]
+        else:
+            continue
+        if isinstance(value, str):
+            found.append((key, value))
+    return found
+
+
+@lru_cache(maxsize=1024)
+def _reference_slots(type_name: str) -> tuple[tuple[str, int | None], ...] | None:
+    """Each of :data:`REFERENCE_KEYS` with where a layer type takes it
+    positionally (``None``: by keyword only, or not at all); ``None`` for a
+    type the catalogue does not know."""
+    sig = catalogue().layers.get(ALIASES.get(type_name, type_name))
+    if sig is None:
+        return None
+    return tuple((key, sig.position.get(key)) for key in REFERENCE_KEYS)
