@@ -70,3 +70,36 @@ def test_version_note_text(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kspec.catalogue.version_note() == _note("3.20.0").removeprefix("note: ").removesuffix("\n")
     _installed(monkeypatch, None)
     assert kspec.catalogue.version_note() is None
+
+
+def test_installed_version_is_read_as_importlib_metadata_reads_it() -> None:
+    from importlib import metadata
+
+    kspec.catalogue.installed_keras_version.cache_clear()
+    try:
+        expected: str | None = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        expected = None
+    assert kspec.catalogue.installed_keras_version() == expected
+
+
+def test_installed_version_is_the_first_keras_distribution_on_the_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def dist(folder: Path, name: str, version: str, file: str = "METADATA") -> None:
+        (folder / name).mkdir(parents=True)
+        (folder / name / file).write_text(f"Metadata-Version: 2.1\nName: x\nVersion: {version}\n\nVersion: 0\n")
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    dist(first, "keras_hub-0.20.0.dist-info", "0.20.0")      # another package whose name starts the same
+    dist(first, "keras_nlp-0.1-py3.11.egg-info", "0.1", "PKG-INFO")
+    dist(second, "Keras-3.99.0.dist-info", "3.99.0")
+    dist(tmp_path / "c", "keras-1.0.egg-info", "1.0", "PKG-INFO")
+    monkeypatch.setattr("sys.path", [str(tmp_path / "missing"), str(first), str(second), str(tmp_path / "c")])
+    kspec.catalogue.installed_keras_version.cache_clear()
+    try:
+        assert kspec.catalogue.installed_keras_version() == "3.99.0"
+        monkeypatch.setattr("sys.path", [str(first)])
+        kspec.catalogue.installed_keras_version.cache_clear()
+        assert kspec.catalogue.installed_keras_version() is None
+    finally:
+        kspec.catalogue.installed_keras_version.cache_clear()

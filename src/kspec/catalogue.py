@@ -21,10 +21,11 @@ kspec's own policy for calls (which class a call of each name builds, kspec's
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from importlib import metadata, resources
 from typing import Any
 
 __all__ = [
@@ -214,7 +215,14 @@ def _parse(data: dict[str, Any]) -> Catalogue:
 
 def load_data() -> dict[str, Any]:
     """The raw shipped catalogue (JSON data)."""
-    text = resources.files("kspec").joinpath("catalogue.json").read_text(encoding="utf-8")
+    here = os.path.join(os.path.dirname(__file__), "catalogue.json")
+    if os.path.isfile(here):
+        with open(here, encoding="utf-8") as f:
+            text = f.read()
+    else:  # installed where modules are not files (a zip)
+        from importlib import resources
+
+        text = resources.files("kspec").joinpath("catalogue.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -228,11 +236,41 @@ def catalogue() -> Catalogue:
 @lru_cache(maxsize=1)
 def installed_keras_version() -> str | None:
     """The version of the installed Keras, read from its package metadata
-    (keras is not imported); ``None`` when Keras is not installed."""
+    (keras is not imported); ``None`` when Keras is not installed.
+
+    Found as ``importlib.metadata.version("keras")`` finds it, the first
+    ``keras-*.dist-info`` (or ``.egg-info``) directory on ``sys.path``, but
+    without importing ``importlib.metadata``, which takes longer than
+    checking a spec. Distributions inside zip files are not looked at."""
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            stem, _, kind = name.rpartition(".")
+            if kind.lower() not in ("dist-info", "egg-info") or stem.split("-", 1)[0].lower() != "keras":
+                continue
+            version = _metadata_version(os.path.join(folder, name, "METADATA" if kind.lower() == "dist-info"
+                                                     else "PKG-INFO"))
+            if version is not None:
+                return version
+    return None
+
+
+def _metadata_version(path: str) -> str | None:
+    """The ``Version:`` header of a package's metadata file."""
     try:
-        return metadata.version("keras")
-    except metadata.PackageNotFoundError:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line[len("Version:"):].strip()
+                if not line.strip():
+                    return None  # the headers end at the first blank line
+    except OSError:
         return None
+    return None
 
 
 def version_note() -> str | None:
