@@ -68,7 +68,7 @@ def test_parsed_kspec_is_what_pydantic_validates(path: Path) -> None:
     assert _as_validated(spec) == spec
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(language_specs())
 def test_random_parsed_kspec_is_what_pydantic_validates(spec: ir.Spec) -> None:
     parsed = parse_kspec(print_kspec(spec), "r.kspec")
