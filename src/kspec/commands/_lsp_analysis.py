@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from kspec.catalogue import Signature, catalogue
-from kspec.compiler.pipeline import collector_paused, expand, format_for, load_text, parse_text
+from kspec.compiler.pipeline import expand, format_for, load_text, parse_text
 from kspec.compiler.shapes import LayerInfo, SpecShapes, infer_spec
 from kspec.spec import ir
+from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import Diagnostic, KspecError
 from kspec.spec.limits import current
 from kspec.spec.source import confined_path, read_spec_text, spec_suffix

@@ -14,14 +14,13 @@ Nothing here imports keras or tensorflow.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kspec.compiler.graph import check_graph
 from kspec.spec import ir
+from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.source import read_spec_text
 
@@ -126,26 +125,6 @@ def check_corners(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> li
         except KspecError as exc:
             found += [(d, combo) for d in exc.diagnostics]
     return corner_problems(found, spec)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the duration.
-
-    The front half builds tens of thousands of small, short-lived objects
-    (YAML nodes, spans, IR nodes) that hold no reference cycles worth
-    collecting; the collector would otherwise rescan the growing heap over
-    and over (about a third of ``kspec check``'s run time). Memory is
-    reclaimed by reference counting as usual, and the collector resumes
-    (if it was on) when the block ends, error or not.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def select_model(spec: ir.Spec, name: str | None = None) -> ir.FunctionalModel | ir.SequentialModel:

@@ -39,6 +39,7 @@ from kspec.spec._lalr import (
     UnexpectedInput,
     UnexpectedToken,
 )
+from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
@@ -1648,7 +1649,8 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
     """Parse ``.kspec`` text; also return its comments (for ``kspec fmt``)."""
     _COMMENTS.clear()
     try:
-        spec = _build(text, "start", file)
+        with collector_paused():
+            spec = _build(text, "start", file)
         comments = [_comment(tok, text) for tok in _COMMENTS]
     except UnexpectedInput as exc:
         raise KspecError(_syntax_diagnostic(exc, text, file)) from None
