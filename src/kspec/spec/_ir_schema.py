@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_SHA256 = '45bf2fa4a9e4752d48977aecd067404a590ad867de8d2f02acf81e26494fdb81'
+IR_SHA256 = '9d02328c7d0cfdbe283c2aa585cc63e6fbe861d12d5bb50447613815f285fa1c'
 
 CONFIG: dict[str, Any] = {}
 

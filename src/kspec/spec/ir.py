@@ -78,6 +78,7 @@ __all__ = [
     "StructureKind",
     "UnaryOp",
     "Var",
+    "bounded",
     "finish",
     "source_digest",
 ]
@@ -144,8 +145,9 @@ class Pydantic:
         return handler.generate_schema(self.make(pydantic, source))
 
 
-def _bounded(**bounds: int) -> Pydantic:
-    """A list field with a length bound (``min_length=1``)."""
+def bounded(**bounds: float) -> Pydantic:
+    """Bounds for pydantic to check (``min_length=1`` on a list, ``ge=1`` on
+    a number), as ``Field(**bounds)`` would declare them."""
     return Pydantic(lambda p, src: Annotated[src, p.Field(**bounds)])
 
 
@@ -716,7 +718,7 @@ class LayerDef(IRNode):
     applied (``encoder = Embedding(1000, 64) -> LSTM(32)``)."""
 
     name: str
-    stack: Annotated[list[LayerCall | LayerRef], _bounded(min_length=1)]
+    stack: Annotated[list[LayerCall | LayerRef], bounded(min_length=1)]
 
 
 @dataclass(slots=True, kw_only=True, eq=False, repr=False)
@@ -724,7 +726,7 @@ class Assign(IRNode):
     """``h = x -> Dense(8)``; several targets destructure a layer's several
     results (``seq, h, c = x -> LSTM(8, return_state=true)``)."""
 
-    targets: Annotated[list[str], _bounded(min_length=1)]
+    targets: Annotated[list[str], bounded(min_length=1)]
     value: Expr
 
 
@@ -864,7 +866,7 @@ class For(_ValueHolder):
 
     kind: Literal["for"] = "for"
     var: str
-    range: Annotated[list[Value], _bounded(max_length=3)] = field(default_factory=list)
+    range: Annotated[list[Value], bounded(max_length=3)] = field(default_factory=list)
     over: Value = None
     body: list[BlockStatement] = field(default_factory=list)
 
@@ -903,7 +905,7 @@ class Block(IRNode):
     inputs: list[str] = field(default_factory=list)
     params: list[Param] = field(default_factory=list)
     body: list[BlockStatement] = field(default_factory=list)
-    returns: Annotated[list[Expr], _bounded(min_length=1)]
+    returns: Annotated[list[Expr], bounded(min_length=1)]
 
 
 @dataclass(slots=True, kw_only=True, eq=False, repr=False)

@@ -10,7 +10,7 @@ that pydantic validates (from the shipped schema, see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from kspec.spec import ir
 
@@ -18,11 +18,6 @@ __all__ = ["CompileSettings", "DataMapping", "TrainSettings"]
 
 _Setting = str | ir.Call
 _Metrics = list[_Setting | list[_Setting] | None] | dict[str, list[_Setting] | _Setting | None]
-
-
-def _bounds(**bounds: Any) -> ir.Pydantic:
-    """A number's bounds (``ge=1``), for pydantic."""
-    return ir.Pydantic(lambda p, src: Annotated[src, p.Field(**bounds)])
 
 
 @dataclass(slots=True, kw_only=True, eq=False, repr=False)
@@ -40,7 +35,7 @@ class CompileSettings(ir.Record):
     weighted_metrics: _Metrics | None = None
     run_eagerly: bool = False
     jit_compile: bool | str = "auto"
-    steps_per_execution: Annotated[int, _bounds(ge=1)] = 1
+    steps_per_execution: Annotated[int, ir.bounded(ge=1)] = 1
 
 
 @dataclass(slots=True, kw_only=True, eq=False, repr=False)
@@ -61,9 +56,9 @@ class DataMapping(ir.Record):
 class TrainSettings(ir.Record):
     """The checked ``train`` section of one model."""
 
-    epochs: Annotated[int, _bounds(ge=1)] = 1
-    batch_size: Annotated[int | None, _bounds(ge=1)] = None
-    validation_split: Annotated[float, _bounds(ge=0.0, lt=1.0)] = 0.0
+    epochs: Annotated[int, ir.bounded(ge=1)] = 1
+    batch_size: Annotated[int | None, ir.bounded(ge=1)] = None
+    validation_split: Annotated[float, ir.bounded(ge=0.0, lt=1.0)] = 0.0
     validation_data: str | None = None
     shuffle: bool = True
     class_weight: dict[str, float] | None = None
@@ -76,11 +71,11 @@ class TrainSettings(ir.Record):
     #: split over them) or "model_parallel" (JAX: large variables split over
     #: a ``model`` axis of ``model_devices`` devices, as ``layout`` says).
     distribution: Literal["data_parallel", "model_parallel"] | None = None
-    model_devices: Annotated[int | None, _bounds(ge=1)] = None
+    model_devices: Annotated[int | None, ir.bounded(ge=1)] = None
     layout: dict[str, list[str | None]] | None = None
     #: ``batch_size`` is the global batch (every device of every process);
     #: ``batch_size_per_device`` gives it per device instead (not both).
-    batch_size_per_device: Annotated[int | None, _bounds(ge=1)] = None
+    batch_size_per_device: Annotated[int | None, ir.bounded(ge=1)] = None
     mixed_precision: Literal["mixed_float16", "mixed_bfloat16", "float32"] | None = None
 
 
