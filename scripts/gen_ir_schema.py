@@ -40,7 +40,7 @@ of the compile and train settings, and the core configuration pydantic
 gives them. Each schema is made by a function of the two modules whose
 classes and validators it names, so that this module imports neither (they
 import it). :mod:`kspec.spec.ir` uses them only when
-``PYDANTIC_CORE_VERSION`` and ``IR_SHA256`` match the installed
+``PYDANTIC_CORE_VERSION`` and ``IR_DIGEST`` match the installed
 pydantic-core and the two modules' sources.
 """
 
@@ -102,7 +102,7 @@ def source() -> str:
     lines = [
         HEADER,
         f"PYDANTIC_CORE_VERSION = {pydantic_core.__version__!r}\n",
-        f"IR_SHA256 = {ir.source_digest()!r}\n\n",
+        f"IR_DIGEST = {ir.source_digest()!r}\n\n",
         f"CONFIG: dict[str, Any] = {ConfigWrapper(None).core_config(None)!r}\n\n",
         "#: Per class name, its schema as a function of the ``ir`` and ``settings`` modules.\n",
         "SCHEMAS: dict[str, Callable[[Any, Any], Any]] = {\n",

@@ -7,7 +7,7 @@ of the compile and train settings, and the core configuration pydantic
 gives them. Each schema is made by a function of the two modules whose
 classes and validators it names, so that this module imports neither (they
 import it). :mod:`kspec.spec.ir` uses them only when
-``PYDANTIC_CORE_VERSION`` and ``IR_SHA256`` match the installed
+``PYDANTIC_CORE_VERSION`` and ``IR_DIGEST`` match the installed
 pydantic-core and the two modules' sources.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_SHA256 = '9d02328c7d0cfdbe283c2aa585cc63e6fbe861d12d5bb50447613815f285fa1c'
+IR_DIGEST = 'c731d7f8'
 
 CONFIG: dict[str, Any] = {}
 
