@@ -17,11 +17,11 @@ mistake is reported once.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from kspec.catalogue import Catalogue, Signature, catalogue
-from kspec.compiler.calls import check_call, number_at_least, plain_key
+from kspec.compiler.calls import PlainKeys, check_call, number_at_least
 from kspec.compiler.graph import model_callees
 from kspec.compiler.naming import is_custom_layer
 from kspec.compiler.registry import (
@@ -60,15 +60,16 @@ def _kind_of(key: str) -> str | None:
 
 
 class _Checker:
-    def __init__(self, cat: Catalogue, model_names: set[str]) -> None:
+    def __init__(self, cat: Catalogue, model_names: set[str], keys: PlainKeys | None = None) -> None:
         self.cat = cat
+        self.keys = PlainKeys() if keys is None else keys
         self.model_names = model_names
         #: The named layers of the model being checked, which a wrapper may name.
         self.named: dict[str, ir.LayerDef] = {}
         self.diags: list[Diagnostic] = []
         self.bad: set[int] = set()  # id() of layer calls with argument errors
         #: Keys of plain calls found sound (:meth:`layer`), and which layer types may be remembered so.
-        self.sound: set[Hashable] = set()
+        self.sound: set[int] = set()
         self.contained: dict[str, bool] = {}
 
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
@@ -81,7 +82,10 @@ class _Checker:
         :func:`~kspec.compiler.calls.plain_key` when nothing but its own
         arguments decides the checks (:meth:`self_contained`), and every
         call with the same key is then known sound without checking again."""
-        key = plain_key(call.type, call.args, call.kwargs) if self.self_contained(call.type) else None
+        contained = self.contained.get(call.type)
+        if contained is None:
+            contained = self.self_contained(call.type)
+        key = self.keys.of(call, call.type, call.args, call.kwargs) if contained else None
         if key is not None and key in self.sound:
             return
         before = len(self.diags)
@@ -265,16 +269,21 @@ def check_layer_call(call: ir.LayerCall, model_names: set[str] | None = None) ->
     return checker.diags
 
 
-def check_arguments(spec: ir.Spec) -> tuple[list[Diagnostic], set[int]]:
+def check_arguments(spec: ir.Spec, keys: PlainKeys | None = None) -> tuple[list[Diagnostic], set[int]]:
     """Argument diagnostics for every inline layer of ``spec``, and the
-    ``id()`` of each layer call that has one."""
-    checker = _Checker(catalogue(), {m.name for m in spec.models})
+    ``id()`` of each layer call that has one; ``keys``: the plain keys of
+    its calls, shared with shape inference."""
+    checker = _Checker(catalogue(), {m.name for m in spec.models}, keys)
+    operations = False
     for model in spec.models:
         checker.named = {d.name: d for d in model.layers} if isinstance(model, ir.FunctionalModel) else {}
         for c in model_callees(model):
             if isinstance(c, ir.LayerCall):
                 checker.layer(c)
-    checker.diags += _operation_diagnostics(spec)
+            elif not operations and isinstance(c, ir.Op):
+                operations = True
+    if operations:  # else there is nothing for the operation pass to look at
+        checker.diags += _operation_diagnostics(spec)
     return checker.diags, checker.bad
 
 

@@ -34,6 +34,7 @@ from kspec.spec.diagnostics import did_you_mean
 
 __all__ = [
     "CallProblem",
+    "PlainKeys",
     "ValueRule",
     "check_call",
     "choice",
@@ -162,6 +163,37 @@ def plain_key(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Hash
     if None in frozen:
         return None
     return (name, tuple(kwargs), None, frozen)
+
+
+class PlainKeys:
+    """:func:`plain_key` of calls, each call's worked out once, as a small
+    number: equal for two calls exactly when their plain keys are equal
+    (``None`` when a call has none). The argument pass and shape inference
+    of one check share one, so each call is read once for both.
+
+    >>> keys = PlainKeys()
+    >>> a, b, c = [16], [16], [16.0]
+    >>> keys.of(a, "Dense", a, {}) == keys.of(b, "Dense", b, {}) != keys.of(c, "Dense", c, {})
+    True
+    """
+
+    __slots__ = ("_calls", "_numbers")
+
+    def __init__(self) -> None:
+        self._numbers: dict[Hashable, int] = {}
+        #: ``id()`` of a call -> the call (kept, so that no other object takes its id) and its number.
+        self._calls: dict[int, tuple[object, int | None]] = {}
+
+    def of(self, call: object, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int | None:
+        """The number of ``call``, a call of ``name`` with ``args`` and
+        ``kwargs`` (always the same for one call object)."""
+        known = self._calls.get(id(call))
+        if known is not None and known[0] is call:
+            return known[1]
+        key = plain_key(name, args, kwargs)
+        number = None if key is None else self._numbers.setdefault(key, len(self._numbers))
+        self._calls[id(call)] = (call, number)
+        return number
 
 
 def _freeze(value: Any) -> Hashable | None:

@@ -18,6 +18,7 @@ note pointing at the call site (spans carry ``via``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import types
@@ -320,12 +321,11 @@ def _finite(value: float, span: Span | None) -> float:
 
 
 def _relocate(node: Any, via: Span, block: str) -> Any:
-    """A copy of ``node`` whose spans say they were expanded from ``via``."""
+    """A copy of ``node`` whose spans say they were expanded from ``via``
+    (every node, list and dict copied; scalars kept)."""
     if isinstance(node, ir.IRNode):
         update: dict[str, Any] = {}
-        for name in type(node).model_fields:
-            if name in ("span", "key_spans"):
-                continue
+        for name in _copied_fields(type(node)):
             value = getattr(node, name)
             if isinstance(value, (ir.IRNode, list, dict)):
                 update[name] = _relocate(value, via, block)
@@ -335,16 +335,51 @@ def _relocate(node: Any, via: Span, block: str) -> Any:
             update["key_spans"] = {k: _mark(s, via, block) for k, s in node.key_spans.items()}
         return node.model_copy(update=update)
     if isinstance(node, list):
-        return [_relocate(v, via, block) for v in node]
+        return [v if type(v) in _SCALARS else _relocate(v, via, block) for v in node]
     if isinstance(node, dict):
-        return {k: _relocate(v, via, block) for k, v in node.items()}
+        return {k: v if type(v) in _SCALARS else _relocate(v, via, block) for k, v in node.items()}
     return node
 
 
+#: For each node class met by :func:`_relocate`, its fields that may hold a node, a list or a dict.
+_COPIED: dict[type, tuple[str, ...]] = {}
+
+
+def _copied_fields(cls: type[ir.IRNode]) -> tuple[str, ...]:
+    """The fields of ``cls`` but its spans and those declared to hold only
+    a scalar (a name, a number, a flag, a tag): those :func:`_relocate` copies."""
+    fields = _COPIED.get(cls)
+    if fields is None:
+        declared = typing.get_type_hints(cls)
+        fields = _COPIED[cls] = tuple(name for name in cls.semantic_fields if not _scalar(declared[name]))
+    return fields
+
+
+def _scalar(declared: Any) -> bool:
+    """Whether a field declared with type ``declared`` holds only a scalar
+    (``str``, ``int | None``, a ``Literal`` tag ...), never a list, a dict or a node."""
+    if declared in _SCALARS:
+        return True
+    origin = typing.get_origin(declared)
+    if origin is Literal:
+        return True
+    if origin in (Union, types.UnionType):
+        return all(_scalar(arg) for arg in typing.get_args(declared))
+    return False
+
+
+#: The fields of a span, in order, as :func:`_mark` copies them.
+_SPAN_FIELDS = ("file", "line", "column", "end_line", "end_column", "via", "via_block")
+_SPAN_KNOWN = tuple(f.name for f in dataclasses.fields(Span)) == _SPAN_FIELDS
+
+
 def _mark(span: Span, via: Span, block: str) -> Span:
-    if span.via is not None:
-        return span.replace(via=_mark(span.via, via, block))
-    return span.replace(via=via, via_block=block)
+    """``span``, marked as expanded from ``via`` in ``block`` (the first
+    call site, for a span that is already marked)."""
+    mark: tuple[Span, str | None] = (via, block) if span.via is None else (_mark(span.via, via, block), span.via_block)
+    if _SPAN_KNOWN:  # a span made directly: dataclasses.replace takes several times as long
+        return Span(span.file, span.line, span.column, span.end_line, span.end_column, *mark)
+    return span.replace(via=mark[0], via_block=mark[1])
 
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
@@ -433,7 +468,8 @@ class _Expander:
                 raise _fail("K214", f"block '{c.type}' can only be used in a functional model", c.span,
                             "write the model as 'model NAME { ... }' and chain the block: x -> block(...)")
         inp = self.input(m.input) if m.input is not None else None
-        model = m.model_copy(update={"input": inp, "layers": [self.callee(c, self.env) for c in m.layers]})
+        layers = [c if self.settled_layer(c) else self.callee(c, self.env) for c in m.layers]
+        model = m.model_copy(update={"input": inp, "layers": layers})
         self.done.append(model)
         return model
 
@@ -540,6 +576,8 @@ class _Expander:
               hint: str) -> list[ir.Expr]:
         """Expand the block calls of ``expr``; the result expressions (one,
         or one per value a final block returns) use no blocks."""
+        if tensors is None and self.settled(expr):  # its steps as written: copies would be equal, spans and all
+            return [ir.Expr(inputs=list(expr.inputs), steps=list(expr.steps), span=expr.span)]
         inputs = [self.tensor(n, tensors, expr.span) for n in expr.inputs]
         pending: list[ir.Step] = []
         steps = expr.steps
@@ -573,6 +611,24 @@ class _Expander:
             else:
                 inputs = list(returns[0].inputs)
         return [ir.Expr(inputs=inputs, steps=pending, span=expr.span)]
+
+    def settled(self, expr: ir.Expr) -> bool:
+        """Whether ``expr``, written in a model (not in a block), has
+        nothing to expand: no block call, no layer that may be a misspelt
+        block, no parameter or other expression in any value. Most
+        statements of a spec with a few parameters are so."""
+        return not any(self.block_like(step.layer) for step in expr.steps) and not _has_exprs(expr)
+
+    def settled_layer(self, layer: ir.LayerCall | ir.LayerRef | ir.Op) -> bool:
+        """Whether :meth:`callee` would only copy ``layer`` (a layer of a
+        sequential model, as written): no value holds an expression."""
+        return not self.block_like(layer) and not _has_exprs(layer)
+
+    def block_like(self, layer: ir.LayerCall | ir.LayerRef | ir.Op) -> bool:
+        """Whether ``layer`` calls a block, or a layer that may be a misspelt
+        block (:meth:`callee` reports it)."""
+        return isinstance(layer, ir.LayerCall) and (layer.type in self.blocks or bool(
+            self.blocks and layer.type not in catalogue().layers and layer.type not in ALIASES))
 
     def call_block(self, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any],
                    tensors: Mapping[str, str] | None, prefix: str, span: Span | None) -> list[ir.Expr]:
@@ -859,8 +915,8 @@ _EXPRESSIONS = (ir.Var, ir.BinOp, ir.UnaryOp, ir.Cond, ir.Format, ir.Index, ir.A
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _has_exprs(spec: ir.Spec) -> bool:
-    """Whether any value still holds a parameter expression.
+def _has_exprs(spec: ir.Spec | ir.IRNode) -> bool:
+    """Whether any value of ``spec`` (or of one node) still holds a parameter expression.
 
     This runs on every spec, blocks or not, so it is an iterative walk that
     dispatches on exact types: scalars are dropped first, lists and dicts

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from kspec.compiler.naming import explicit_name
@@ -16,8 +18,8 @@ from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, Hints, did_you_mean
 from kspec.spec.ir import Span
 
-__all__ = ["ModelIndex", "call_refs", "check_graph", "model_callees", "model_order", "model_uses", "statement_order",
-           "tensor_order"]
+__all__ = ["ModelIndex", "call_refs", "check_graph", "indexes_shared", "model_callees", "model_order", "model_uses",
+           "statement_order", "tensor_order"]
 
 
 def call_refs(value: object) -> Iterator[ir.Ref]:
@@ -83,9 +85,26 @@ class ModelIndex:
     used: list[list[str]] = field(default_factory=list)
     #: Tensor name -> position in ``statements`` of the statement that defines it.
     position: dict[str, int] = field(default_factory=dict)
+    #: :meth:`defined_above`'s answers, by ``or_here`` (the index is read only).
+    _above: dict[bool, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, model: ir.FunctionalModel) -> ModelIndex:
+        """The index of ``model``: made once per model object inside
+        :func:`indexes_shared` (the graph checks and the walk read the same
+        one), else made afresh."""
+        shared = _SHARED.get()
+        if shared is None:
+            return cls._make(model)
+        found = shared.indexes.get(id(model))
+        if found is not None and found[0] is model:
+            return found[1]
+        index = cls._make(model)
+        shared.indexes[id(model)] = (model, index)  # the model is kept, so its id names no other object meanwhile
+        return index
+
+    @classmethod
+    def _make(cls, model: ir.FunctionalModel) -> ModelIndex:
         statements: list[Statement] = [*model.nodes, *model.outputs]
         producers: dict[str, Statement] = {}
         position: dict[str, int] = {}
@@ -110,6 +129,13 @@ class ModelIndex:
         """Whether every statement uses only tensors that statements above
         it define (``or_here``: or that it defines itself), as specs are
         usually written."""
+        known = self._above.get(or_here)
+        if known is None:
+            # what holds without or_here holds with it
+            known = self._above[or_here] = (or_here and self._above.get(False, False)) or self._defined_above(or_here)
+        return known
+
+    def _defined_above(self, or_here: bool) -> bool:
         position = self.position
         for k, used in enumerate(self.used):
             above = k + 1 if or_here else k
@@ -123,6 +149,35 @@ class ModelIndex:
         the tensors it uses, in the order it uses them (repeats kept)."""
         position = self.position
         return [[position[name] for name in used if name in position] for used in self.used]
+
+
+@dataclass
+class _Shared:
+    """What :func:`indexes_shared` keeps, by ``id()`` of the object each
+    answer is about (kept with it, so that its id names no other object
+    meanwhile)."""
+
+    indexes: dict[int, tuple[ir.FunctionalModel, ModelIndex]] = field(default_factory=dict)
+    #: :func:`model_order`'s answers, by spec and target.
+    orders: dict[tuple[int, str | None], tuple[ir.Spec, tuple[list[str], list[Diagnostic]]]] = \
+        field(default_factory=dict)
+
+
+_SHARED: ContextVar[_Shared | None] = ContextVar("_SHARED", default=None)
+
+
+@contextmanager
+def indexes_shared() -> Iterator[None]:
+    """Inside, :meth:`ModelIndex.of` makes one index per model object, and
+    :func:`model_order` one order per spec, and gives it to every pass that
+    asks (the graph checks, then the walk of shape inference); they are
+    dropped on leaving. The IR is never changed while a spec is checked, so
+    the answer read later is the one that would be made then."""
+    token = _SHARED.set(_SHARED.get() or _Shared())
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagnostic]:
@@ -157,7 +212,10 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
         claim(d.name, d.span, "layer")
     for node in model.nodes:
         for t in node.targets:
-            claim(t, node.span, "tensor")
+            if t in seen or len(t) > longest:
+                claim(t, node.span, "tensor")
+            else:  # what claim does with a new name of a tensor
+                seen[t] = node.span
     for out in model.outputs:
         claim(out.name, out.span, "output")
 
@@ -237,8 +295,15 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
                 diags.append(Diagnostic("K204", f"layer '{d.name}' refers to itself", c.span))
             else:
                 check_callee(c)
+    superset = tensors.issuperset
     for st, used in zip(index.statements, index.used, strict=True):  # nodes, then outputs
-        check_expr(st.value, used)
+        expr = st.value
+        if not superset(used):
+            check_expr(expr, used)
+            continue
+        for step in expr.steps:  # what check_expr does when every tensor used is defined
+            if isinstance(step.layer, ir.LayerRef):
+                check_callee(step.layer)
     return diags
 
 
@@ -389,7 +454,19 @@ def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: set[
 def model_order(spec: ir.Spec, target: str | None = None) -> tuple[list[str], list[Diagnostic]]:
     """Model names so that every model comes after the models it uses,
     and a diagnostic for each cycle of models using each other. With
-    ``target``, only that model and the models it uses (directly or not)."""
+    ``target``, only that model and the models it uses (directly or not).
+    Worked out once per spec and target inside :func:`indexes_shared`."""
+    shared = _SHARED.get()
+    if shared is None:
+        return _model_order(spec, target)
+    found = shared.orders.get((id(spec), target))
+    if found is None or found[0] is not spec:
+        found = shared.orders[(id(spec), target)] = (spec, _model_order(spec, target))
+    order, diags = found[1]
+    return list(order), list(diags)  # copies: the answer kept is never changed
+
+
+def _model_order(spec: ir.Spec, target: str | None) -> tuple[list[str], list[Diagnostic]]:
     names = {m.name for m in spec.models}
     deps: dict[str, list[tuple[str, Span | None]]] = {
         m.name: [(r.ref, r.span) for r in model_uses(m, names)] for m in spec.models

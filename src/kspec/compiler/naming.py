@@ -90,15 +90,18 @@ class NameAllocator:
         self.resume: dict[tuple[str, int], int] = {}
 
     def fresh(self, base: str, first_suffix: int = 2) -> str:
-        if base not in self.taken:
-            self.taken.add(base)
+        taken = self.taken
+        if base not in taken:
+            taken.add(base)
             return base
-        i = self.resume.get((base, first_suffix), first_suffix)
-        while f"{base}_{i}" in self.taken:
-            i += 1
+        key = (base, first_suffix)
+        i = self.resume.get(key, first_suffix)
         name = f"{base}_{i}"
-        self.taken.add(name)
-        self.resume[(base, first_suffix)] = i + 1
+        while name in taken:
+            i += 1
+            name = f"{base}_{i}"
+        taken.add(name)
+        self.resume[key] = i + 1
         return name
 
 
@@ -129,16 +132,15 @@ def name_functional(model: ir.FunctionalModel, model_names: set[str]) -> LayerNa
         last = len(steps) - 1
         for j, step in enumerate(steps):
             layer = step.layer
-            if isinstance(layer, ir.LayerRef):
-                continue
-            n = explicit_name(layer) if isinstance(layer, ir.LayerCall) and "name" in layer.kwargs else None
-            if n:
-                names[("stmt", i, j)] = n
-            elif j == last:
-                names[("stmt", i, j)] = primary
-            else:
-                kind = layer.fn if isinstance(layer, ir.Op) else snake(layer.type)
-                names[("stmt", i, j)] = alloc.fresh(f"{primary}_{kind}")
+            if isinstance(layer, ir.LayerCall):  # the usual step: tested first
+                if "name" in layer.kwargs and (n := explicit_name(layer)):
+                    names[("stmt", i, j)] = n
+                elif j == last:
+                    names[("stmt", i, j)] = primary
+                else:
+                    names[("stmt", i, j)] = alloc.fresh(f"{primary}_{snake(layer.type)}")
+            elif isinstance(layer, ir.Op):  # an operation names itself nothing
+                names[("stmt", i, j)] = primary if j == last else alloc.fresh(f"{primary}_{layer.fn}")
         if is_output and model.structure.outputs != "dict":  # a dict's key names the output: no Identity
             final = steps[-1].layer if steps else None
             out_index = i - n_nodes
@@ -164,10 +166,11 @@ def _reserved(model: ir.FunctionalModel, statements: list[ir.Assign | ir.Output]
             reserved.add(st.name)
         for step in st.value.steps:
             layer = step.layer
-            if isinstance(layer, ir.LayerRef):
+            if isinstance(layer, ir.LayerCall):  # the usual step: tested first
+                if "name" in layer.kwargs and (n := explicit_name(layer)):
+                    reserved.add(n)
+            elif isinstance(layer, ir.LayerRef):
                 reserved.add(layer.ref)
-            elif isinstance(layer, ir.LayerCall) and "name" in layer.kwargs and (n := explicit_name(layer)):
-                reserved.add(n)
     for d in model.layers:
         for c in d.stack:
             n = explicit_name(c)
@@ -184,9 +187,8 @@ def name_sequential(model: ir.SequentialModel) -> LayerNames:
     reserved = set(named.values())
     if model.input is not None:
         reserved.add(model.input.name)
-    alloc = NameAllocator(reserved)
+    fresh, names = NameAllocator(reserved).fresh, result.names
     for j, c in enumerate(model.layers):
-        if isinstance(c, ir.LayerRef):
-            continue
-        result.names[("seq", j)] = named[j] if j in named else alloc.fresh(snake(c.type), first_suffix=1)
+        if isinstance(c, ir.LayerCall):
+            names[("seq", j)] = named[j] if j in named else fresh(snake(c.type), 1)
     return result

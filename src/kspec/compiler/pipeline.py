@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kspec.compiler.graph import check_graph
+from kspec.compiler.graph import check_graph, indexes_shared
 from kspec.spec import ir
 from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
@@ -64,15 +64,18 @@ def expand(spec: ir.Spec, defines: Mapping[str, Any] | None = None) -> ir.Spec:
 
 
 def check(spec: ir.Spec) -> ir.Spec:
-    """Passes 3 to 6: every static check; raises with every problem found."""
-    graph = check_graph(spec)
-    diags = list(graph)
-    if spec.compile or spec.train:  # the training checks load only when there is something to check
-        from kspec.compiler.sections import check_sections
+    """Passes 3 to 6: every static check; raises with every problem found.
+    The graph checks and the walk of shape inference read one index of each
+    model (:func:`~kspec.compiler.graph.indexes_shared`)."""
+    with indexes_shared():
+        graph = check_graph(spec)
+        diags = list(graph)
+        if spec.compile or spec.train:  # the training checks load only when there is something to check
+            from kspec.compiler.sections import check_sections
 
-        diags += check_sections(spec)
-    if not any(d.severity == "error" for d in graph):
-        diags += static_check(spec)
+            diags += check_sections(spec)
+        if not any(d.severity == "error" for d in graph):
+            diags += static_check(spec)
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise KspecError(diags)
@@ -84,10 +87,12 @@ def static_check(spec: ir.Spec) -> list[Diagnostic]:
     inference, every diagnostic. Layers with argument errors get unknown
     shapes, so one mistake is reported once."""
     from kspec.compiler.arguments import check_arguments
+    from kspec.compiler.calls import PlainKeys
     from kspec.compiler.shapes import infer_spec
 
-    diags, bad = check_arguments(spec)
-    return [*diags, *infer_spec(spec, bad).diagnostics]
+    keys = PlainKeys()  # each call's plain key, worked out once for both passes
+    diags, bad = check_arguments(spec, keys)
+    return [*diags, *infer_spec(spec, bad, keys).diagnostics]
 
 
 #: The pipeline, in order, for ``--debug-passes`` style tooling and docs.

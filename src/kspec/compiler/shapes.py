@@ -14,12 +14,12 @@ that ``kspec compile`` builds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kspec.catalogue import catalogue
-from kspec.compiler.calls import plain_key
+from kspec.compiler.calls import PlainKeys
 from kspec.compiler.registry import (
     MERGES,
     RULES,
@@ -163,15 +163,17 @@ def _frozen(call: ir.LayerCall, params: int | None) -> int | None:
 
 
 class _Instance:
-    """One layer object: built (weights sized) on its first application."""
+    """One layer object of one model: built (weights sized) on its first
+    application, and listed among the model's layers then."""
 
-    __slots__ = ("built", "call", "first_inputs", "info", "model")
+    __slots__ = ("built", "call", "first_inputs", "info", "listed", "model")
 
     def __init__(self, info: LayerInfo, call: ir.LayerCall | None, model: ModelShapes | None) -> None:
         self.info = info
         self.call = call
         self.model = model
         self.built = False
+        self.listed = False
         self.first_inputs: list[TShape] = []
 
 
@@ -180,9 +182,10 @@ class _Inferer:
     sub-models, and the diagnostics; each model is walked by a
     :class:`_ModelInferer`."""
 
-    def __init__(self, spec: ir.Spec, skip: set[int]) -> None:
+    def __init__(self, spec: ir.Spec, skip: set[int], keys: PlainKeys | None = None) -> None:
         self.spec = spec
         self.skip = skip
+        self.keys = PlainKeys() if keys is None else keys
         self.cat = catalogue()
         self.result = SpecShapes()
         self.models_ir = {m.name: m for m in spec.models}
@@ -191,7 +194,7 @@ class _Inferer:
         #: The objects the layer being applied holds by reference.
         self.reused: list[tuple[object, int]] = []
         #: Rule answers by plain call and input shapes (:meth:`rule_apply`).
-        self.results: dict[Hashable, Result] = {}
+        self.results: dict[tuple[int | TShape, ...], Result] = {}
 
     def error(self, message: str, span: Span | None, hint: str | None = None, code: str = "K401") -> None:
         self.result.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -210,9 +213,10 @@ class _Inferer:
         for every such call after it."""
         if id(call) in self.skip or None in ins or (call_kwargs and any(v is None for v in call_kwargs.values())):
             return unknowns(), None
-        key: Hashable | None = None if call_kwargs else plain_key(type_, call.args, call.kwargs)
-        if key is not None:
-            key = (key, *ins)
+        number = None if call_kwargs else self.keys.of(call, type_, call.args, call.kwargs)
+        key: tuple[int | TShape, ...] | None = None
+        if number is not None:
+            key = (number, *ins)
             found = self.results.get(key)
             if found is not None:  # only an answer a rule gave is remembered
                 return type(found[0])(found[0]), found[1]
@@ -276,11 +280,22 @@ class _Inferer:
         info.calls += 1
         if inst.model is not None:
             return self.apply_model(inst, ins, span)
-        assert inst.call is not None
+        call = inst.call
+        assert call is not None
         if self.reused:
             self.reused = []
+        if not inst.built and not call_kwargs and None not in ins and id(call) not in self.skip:
+            # a new layer of a plain call: the rule's remembered answer, if any, builds it at once
+            number = self.keys.of(call, call.type, call.args, call.kwargs)
+            found = None if number is None else self.results.get((number, *ins))
+            if found is not None:
+                outs, params = type(found[0])(found[0]), found[1]
+                inst.built = True
+                inst.first_inputs = list(ins)
+                info.params, info.frozen, info.outputs = params, _frozen(call, params), outs
+                return outs
         try:
-            outs, params = self.rule_apply(inst.call, inst.call.type, ins, call_kwargs)
+            outs, params = self.rule_apply(call, call.type, ins, call_kwargs)
         except ShapeError as exc:
             self.error(str(exc), span)
             outs, params = unknowns(), None
@@ -292,7 +307,7 @@ class _Inferer:
             inst.built = True
             inst.first_inputs = list(ins)
             info.params = params
-            info.frozen = _frozen(inst.call, params)
+            info.frozen = _frozen(call, params)
             info.outputs = outs
             if self.reused:
                 info.reuses = list(self.reused)
@@ -330,7 +345,7 @@ class _Inferer:
         model = self.models_ir.get(m.name)
         if model is None:  # pragma: no cover - references are checked first
             return [None] * len(m.outputs)
-        sub = _Inferer(self.spec, self.skip)
+        sub = _Inferer(self.spec, self.skip, self.keys)
         sub.result.models = self.result.models  # read only: a walk of one model adds no model
         shapes = sub.model_shapes(model, ins)
         if sub.result.diagnostics:
@@ -373,10 +388,9 @@ class _ModelInferer:
         self.sequential = isinstance(model, ir.SequentialModel)
         self.out = ModelShapes(model.name, "sequential" if self.sequential else "functional")
         self.subs: dict[str, _Instance] = {}  # the one instance of each sub-model used here
-        self.listed: set[int] = set()  # id() of each LayerInfo already in out.layers
         #: Named layers a wrapper may name, and the instance of each named layer's call.
         self.named = {d.name: d for d in model.layers} if isinstance(model, ir.FunctionalModel) else {}
-        self.instances: dict[int, _Instance] = {}
+        self.instances: dict[int, _Instance] = {}  # id() of a named layer's call -> its instance
         self.inbound: dict[int, set[str]] = {}  # id() of a LayerInfo -> its inbound names, as a set
 
     @classmethod
@@ -392,7 +406,8 @@ class _ModelInferer:
 
     def new_layer(self, call: ir.LayerCall, name: str, *, named: bool) -> _Instance:
         inst = _Instance(LayerInfo(name, call.type, [None], None, call.span, shared=named), call, None)
-        self.instances[id(call)] = inst
+        if named:  # a wrapper may name it (sub): an inline layer is never named
+            self.instances[id(call)] = inst
         return inst
 
     def model_ref(self, ref: ir.LayerRef) -> _Instance:
@@ -408,10 +423,11 @@ class _ModelInferer:
     def apply(self, layer: _Instance, inputs: list[TShape], call_kwargs: dict[str, Any],
               at: Application) -> list[TShape]:
         info = layer.info
-        if id(info) not in self.listed:  # its first application here: it has no inbound layers yet
-            self.listed.add(id(info))
+        if not layer.listed:  # its first application here: it has no inbound layers yet
+            layer.listed = True
             self.out.layers.append(info)
-            info.inbound.extend(at.sources if self.sequential else dict.fromkeys(at.sources))
+            sources = at.sources
+            info.inbound.extend(sources if self.sequential or len(sources) < 2 else dict.fromkeys(sources))
         elif self.sequential:
             info.inbound.extend(at.sources)
         else:
@@ -429,7 +445,6 @@ class _ModelInferer:
                   at: Application) -> list[TShape]:
         """An operation layer (no weights): its shape rule from the registry."""
         info = LayerInfo(name, class_name(op.fn), [None], 0, at.span, calls=1, inbound=list(at.sources))
-        self.listed.add(id(info))
         self.out.layers.append(info)
         shapes: list[TShape] = []
         try:
@@ -485,9 +500,10 @@ def _as_tensors(value: Any, shapes: list[TShape]) -> Any:
     return value
 
 
-def infer_spec(spec: ir.Spec, skip: set[int] | None = None) -> SpecShapes:
+def infer_spec(spec: ir.Spec, skip: set[int] | None = None, keys: PlainKeys | None = None) -> SpecShapes:
     """Shapes and parameter counts of every model of a graph-checked spec.
 
     ``skip`` holds ``id()`` of layer calls whose arguments are wrong: their
-    outputs are unknown, so one mistake is reported once."""
-    return _Inferer(spec, skip or set()).run()
+    outputs are unknown, so one mistake is reported once. ``keys``: the
+    plain keys of its calls, shared with the argument pass."""
+    return _Inferer(spec, skip or set(), keys).run()

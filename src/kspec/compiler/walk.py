@@ -41,9 +41,11 @@ Model = ir.FunctionalModel | ir.SequentialModel
 Statement = ir.Assign | ir.Output
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Application:
-    """One application of a layer, as the walk meets it."""
+    """One application of a layer, as the walk meets it: a value, never
+    changed once made (not ``frozen`` only because a frozen dataclass takes
+    four times as long to make, and the walk makes one per layer applied)."""
 
     #: The callee as written: an inline layer, or a reference to a named
     #: stack (once for each of its layers) or to another model.
@@ -263,24 +265,28 @@ class _FunctionalWalk(Generic[T, L, R]):
     def statement(self, st: Statement, k: int) -> None:
         """Statement ``k`` (nodes first, then outputs): its steps, then its names."""
         expr = st.value
-        current = list(map(self.lookup, expr.inputs))
+        try:  # every tensor known, as in a graph-checked model
+            current = list(map(self.tensors.__getitem__, expr.inputs))
+        except KeyError:
+            current = list(map(self.lookup, expr.inputs))
         sources = tuple(map(self.producer.get, expr.inputs, expr.inputs))  # a name its own source when no layer made it
         label = "this expression"
+        names, v = self.names.names, self.v
         for j, step in enumerate(expr.steps):
             callee = step.layer
             where = step.span or expr.span
             if isinstance(callee, ir.Op):
-                name = self.names.names[("stmt", k, j)]
+                name = names[("stmt", k, j)]
                 current = self.operation(callee, name, current, sources, where)
                 sources, label = (name,), _label(callee)
                 continue
-            call_kwargs = {key: self.resolve(v, step.span) for key, v in step.call_kwargs.items()} \
+            call_kwargs = {key: self.resolve(value, step.span) for key, value in step.call_kwargs.items()} \
                 if step.call_kwargs else {}
             if isinstance(callee, ir.LayerCall):  # an inline layer: a new layer, applied once
                 label = callee.type  # as _label gives it
-                name = self.names.names[("stmt", k, j)]
-                layer = self.v.new_layer(callee, name, named=False)
-                current = self.v.apply(layer, current, call_kwargs, Application(callee, label, sources, where))
+                name = names[("stmt", k, j)]
+                layer = v.new_layer(callee, name, named=False)
+                current = v.apply(layer, current, call_kwargs, Application(callee, label, sources, where))
                 sources = (name,)
                 continue
             label = _label(callee)
