@@ -168,6 +168,8 @@ class Record:
     with pydantic's method names, strict about unknown fields when
     validated. Classes defined outside this module call :func:`finish`."""
 
+    #: A shallow copy of a record of this class, field by field (see :func:`_copier`).
+    _copy: ClassVar[Callable[[Any], Any]]
     #: The record's fields by name (as pydantic's ``model_fields``).
     model_fields: ClassVar[dict[str, dataclasses.Field[Any]]] = {}
     #: The fields that say what the record means (for IR nodes, all but the spans).
@@ -190,13 +192,13 @@ class Record:
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
         """A shallow copy, with the fields in ``update`` replaced (not
         validated, as with pydantic's ``model_copy``)."""
-        new = object.__new__(type(self))
-        for name in self.model_fields:
-            object.__setattr__(new, name, getattr(self, name))
-        for name, value in (update or {}).items():
-            if name not in self.model_fields:
-                raise TypeError(f"{type(self).__name__} has no field {name!r}")
-            object.__setattr__(new, name, value)
+        new: Self = type(self)._copy(self)
+        if update:
+            fields = self.model_fields
+            for name, value in update.items():
+                if name not in fields:
+                    raise TypeError(f"{type(self).__name__} has no field {name!r}")
+                object.__setattr__(new, name, value)
         return new
 
     def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None,
@@ -371,8 +373,23 @@ def finish(cls: type[Record]) -> None:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     cls.model_fields = fields
     cls.semantic_fields = tuple(n for n in fields if n not in _SOURCE_FIELDS)
+    cls._copy = staticmethod(_copier(cls, tuple(fields)))
     for sub in cls.__subclasses__():
         finish(sub)
+
+
+def _copier(cls: type[Record], fields: tuple[str, ...]) -> Callable[[Any], Any]:
+    """A function that copies a record of ``cls`` field by field, written
+    out for its fields as :mod:`dataclasses` writes ``__init__`` (a few
+    times faster than a loop over the names; expansion copies every node of
+    a block at each call). Field names are identifiers, checked here."""
+    if not all(name.isidentifier() for name in fields):  # pragma: no cover - dataclass fields are
+        raise TypeError(f"{cls.__name__} has a field that is not an identifier")
+    body = "".join(f"    new.{name} = old.{name}\n" for name in fields)
+    source = f"def copy(old):\n    new = make(cls)\n{body}    return new\n"
+    namespace: dict[str, Any] = {"make": object.__new__, "cls": cls}
+    exec(compile(source, f"<copy of {cls.__name__}>", "exec"), namespace)  # the source above: our field names only
+    return namespace["copy"]  # type: ignore[no-any-return]
 
 # --------------------------------------------------------------------------
 # Values
