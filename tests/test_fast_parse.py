@@ -7,6 +7,7 @@ mutations of them; and parsing valid text does not import Lark."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lark import Tree, UnexpectedInput
 
@@ -188,3 +189,117 @@ def test_patterns_are_compiled_on_first_use_only() -> None:
     met = set(text)
     assert 0 < len(parser._patterns) <= sum(len(d) for d in {id(d): d for d in parser.dispatch}.values())
     assert all(set(d) <= met for d in parser.dispatch)
+
+
+# ---------------------------------------------------------------------------
+# the builder's work grows with the text, not faster
+
+
+def _fixpoint(resolver: Any, stmts: list[Any]) -> set[str]:
+    """The named layers of a model as the plain fixpoint finds them: read
+    every statement again until a reading adds nothing."""
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for stmt in stmts:
+            if stmt.kind != "assign" or len(stmt.data["targets"]) != 1 or stmt.data["targets"][0] in found:
+                continue
+            head = stmt.data["expr"].head
+            if isinstance(head, kspec_form._Name):
+                is_def = head.name in resolver.shared or head.name in found
+            else:
+                is_def = isinstance(head, kspec_form._RawCall) and resolver._defines(head, found)
+            if is_def:
+                found.add(stmt.data["targets"][0])
+                changed = True
+    return found
+
+
+# chains from a name (named before or after), new layers (``{n}()`` is one only while {n} is
+# no named layer), applied layers, two targets, a merge helper, block calls, a shared model
+_FORMS = ["{t} = {n}", "{t} = {n} -> Dense(2)", "{t} = Dense(2)", "{t} = {n}()", "{t} = {n}(x)",
+          "{t} = x -> Dense(2)", "{t}, {n} = Dense(2)", "{t} = concatenate({n}, x)", "{t} = blk({n})",
+          "{t} = blk(x, 2)", "{t} = other -> Dense(2)"]
+_PRELUDE = ("block blk(y, k: int = 1) {\n  return y -> Dense(k)\n}\n"
+            "model other {\n  input z: (2,)\n  output o = z -> Dense(2)\n}\n")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_FORMS), st.integers(0, 3), st.integers(0, 5)), min_size=1, max_size=12))
+@example([("{t} = {n} -> Dense(2)", 0, 1), ("{t} = {n}", 2, 0), ("{t} = Dense(2)", 1, 0)])
+@example([("{t} = {n}()", 0, 1), ("{t} = {n}", 1, 3), ("{t} = Dense(2)", 3, 0), ("{t} = {n}()", 2, 1)])
+def test_named_layers_are_the_fixpoint_of_rereading(lines: list[tuple[str, int, int]]) -> None:
+    """Names assigned a layer stack (``enc = Dense(4)``, ``stack = enc ->
+    Dense(2)`` before or after ``enc``) are found in one reading of the
+    statements: the same names as rereading them until nothing changes."""
+    names = ["a", "b", "c", "d", "x", "other"]
+    body = "\n".join("  " + form.format(t=names[t], n=names[n]) for form, t, n in lines)
+    text = f"{_PRELUDE}model m {{\n  input x: (2,)\n{body}\n}}\n"
+    compared: list[set[str]] = []
+    found = kspec_form._ModelResolver._layer_def_names
+
+    def both(self: Any, stmts: list[Any]) -> set[str]:
+        ours = found(self, stmts)
+        assert ours == _fixpoint(self, stmts)
+        compared.append(ours)
+        return ours
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kspec_form._ModelResolver, "_layer_def_names", both)
+        with contextlib.suppress(KspecError):  # a broken model is still read: its named layers were compared
+            kspec_form.parse_kspec(text)
+    assert len(compared) == 2  # the two models
+
+
+class _Readings(list):  # type: ignore[type-arg]
+    """A list that counts how often it is read through."""
+
+    readings = 0
+
+    def __iter__(self) -> Any:
+        self.readings += 1
+        return super().__iter__()
+
+
+def test_named_layers_defined_backwards_are_found_in_one_reading() -> None:
+    """``l0 = l1 -> Dense(4)``, ``l1 = l2 -> Dense(4)``, ... ``ln = Dense(4)``:
+    every name is a named layer, found in one reading of the statements
+    (rereading until nothing changes reads them n times)."""
+    n = 300
+    lines = [f"  l{i} = l{i + 1} -> Dense(4)" for i in range(n)] + [f"  l{n} = Dense(4)", "  output o = x -> l0"]
+    text = "model m {\n  input x: (4,)\n" + "\n".join(lines) + "\n}\n"
+    seen: list[tuple[set[str], int]] = []
+    found = kspec_form._ModelResolver._layer_def_names
+
+    def counted(self: Any, stmts: list[Any]) -> set[str]:
+        readings = _Readings(stmts)
+        names = found(self, readings)
+        seen.append((names, readings.readings))
+        return names
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kspec_form._ModelResolver, "_layer_def_names", counted)
+        spec = kspec_form.parse_kspec(text)
+    assert seen == [({f"l{i}" for i in range(n + 1)}, 1)]
+    assert [d.name for d in spec.models[0].layers] == [f"l{i}" for i in range(n + 1)]  # type: ignore[union-attr]
+
+
+def test_a_long_sum_of_tensors_is_read_once() -> None:
+    """Whether each operand of ``x + x + ... + x`` computes on tensors is
+    asked a few times per operand, not once per enclosing operation."""
+    asked = [0]
+    tensorish = kspec_form._ModelResolver.tensorish
+
+    def counting(self: Any, v: Any, seen: Any = None) -> bool:
+        asked[0] += 1
+        return tensorish(self, v, seen)
+
+    for n in (50, 200):
+        asked[0] = 0
+        text = "model m {\n  input x: (4,)\n  h = " + " + ".join(["x"] * n) + " -> Dense(2)\n  output o = h\n}\n"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(kspec_form._ModelResolver, "tensorish", counting)
+            spec = kspec_form.parse_kspec(text)
+        assert spec.models[0].nodes[0].value.inputs == ["x"]  # type: ignore[union-attr]
+        assert asked[0] <= 4 * n

@@ -233,6 +233,7 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
         saved = (b.file, b.names, b.cur)
         if file is not None:
             b.file, b.names = file, _Names()
+            b._forget()
         try:
             return _run(fast, text, start)
         except SyntaxStop:
@@ -253,8 +254,18 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
 
 @dataclass(slots=True, unsafe_hash=True)
 class _Name:
+    """A bare name: its text, and the token it was read from in ``file``."""
+
     name: str
-    span: Span
+    token: Token
+    file: str
+
+    @property
+    def span(self) -> Span:
+        """Where the name was written (made when asked: most names are
+        tensors fed to a layer, whose spans are never needed)."""
+        tok = self.token
+        return Span(self.file, tok.line or 1, tok.column or 1, tok.end_line, tok.end_column)
 
 
 @dataclass(slots=True)
@@ -356,30 +367,40 @@ class _Kw:
 
 
 @dataclass(slots=True)
-class _Head:
-    kind: str  # "name" | "call" | "apply" | "op" (operations on tensors: x + y, x[:, 0], ops.mean(x))
+class _OpHead:
+    """A chain's head that is neither a name nor a layer call (applied or
+    not): operations on tensors (``x + y``, ``x[:, 0]``, ``ops.mean(x)``),
+    or a value that turns out to compute no tensor."""
+
+    value: Any
     span: Span
-    name: _Name | None = None
-    call: _RawCall | None = None
-    applied: list[Any] = field(default_factory=list)
-    applied_kwargs: dict[str, Any] = field(default_factory=dict)
-    value: Any = None
+
+
+#: A chain's head: a tensor or named layer, a layer call, a layer call
+#: applied to tensors, or operations (the spans of the first three are their
+#: heads' spans, as a rule of one child spans what its child spans).
+_RawHead = _Name | _RawCall | _RawApply | _OpHead
 
 
 @dataclass(slots=True)
 class _Callee:
-    kind: str  # "name" | "call" | "apply"
+    """A step ``Layer(...)(key=value)``: a layer call with call arguments.
+    The other steps are the :class:`_Name` or :class:`_RawCall` itself."""
+
     span: Span
-    name: _Name | None = None
-    call: _RawCall | None = None
-    applied_kwargs: dict[str, Any] = field(default_factory=dict)
-    applied_positional: list[Any] = field(default_factory=list)
+    call: _RawCall
+    applied_kwargs: dict[str, Any]
+    applied_positional: list[Any]
+
+
+#: A step of a chain (after ``->``).
+_RawStep = _Name | _RawCall | _Callee
 
 
 @dataclass(slots=True)
 class _RawExpr:
-    head: _Head
-    steps: list[_Callee]
+    head: _RawHead
+    steps: list[_RawStep]
     span: Span
 
 
@@ -411,7 +432,10 @@ class _Fail(Exception):
 
 
 def _unquote(text: str) -> str:
+    """A string literal's value: its text between the quotes, escapes replaced."""
     body = text[1:-1]
+    if "\\" not in body:
+        return body
     out: list[str] = []
     i = 0
     escapes = {"b": "\b", "f": "\f", "n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "0": "\0"}
@@ -436,6 +460,9 @@ def _unquote(text: str) -> str:
 
 _Callback = Callable[[list[Any]], Any]
 
+#: What no extent is (the builder's remembered extent before any span is made).
+_NOTHING = object()
+
 
 def _children(method: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a builder callback that takes its rule's children as one list
@@ -456,21 +483,37 @@ class _Builder:
         self.names = names or _Names()
         #: (first token, last token) of the rule being reduced, or None when it matched nothing.
         self.cur: tuple[Token, Token] | None = None
+        #: the extent :meth:`_span` read last, and the span it made of it
+        self._seen: object = _NOTHING
+        self._seen_span = Span()
 
     # -- spans --------------------------------------------------------------
 
     def _span(self) -> Span:
-        """The span of the rule being reduced: its first token's start to its last token's end."""
+        """The span of the rule being reduced: its first token's start to its last token's end.
+
+        A rule of one child is reduced with its child's extent itself (a
+        ``seq_layer`` over its layer's ``call``, an ``expr`` that is only its
+        head), so the span made last is kept with the extent it was made of,
+        and given again for that same extent: one span instead of two equal
+        ones (spans are values, never changed)."""
         cur = self.cur
+        if cur is self._seen:
+            return self._seen_span
         if cur is None:
-            return Span(file=self.file)
+            return Span(self.file)
         first, last = cur
-        return Span(file=self.file, line=first.line or 1, column=first.column or 1, end_line=last.end_line,
-                    end_column=last.end_column)
+        span = Span(self.file, first.line or 1, first.column or 1, last.end_line, last.end_column)
+        self._seen, self._seen_span = cur, span
+        return span
+
+    def _forget(self) -> None:
+        """Drop the extent :meth:`_span` remembers (a new parse begins)."""
+        self._seen = _NOTHING
 
     def _tspan(self, tok: Token) -> Span:
-        return Span(file=self.file, line=tok.line or 1, column=tok.column or 1,
-                    end_line=tok.end_line, end_column=tok.end_column)
+        """The span of one token."""
+        return Span(self.file, tok.line or 1, tok.column or 1, tok.end_line, tok.end_column)
 
     def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> _Fail:
         return _Fail(Diagnostic(code, message, span, hint))
@@ -478,13 +521,14 @@ class _Builder:
     # -- atoms --------------------------------------------------------------
 
     def integer(self, tok: Token) -> int:
-        return int(str(tok).replace("_", ""))
+        # Python reads single underscores between digits too, but the grammar allows any ("1__0", "10_")
+        return int(tok.replace("_", "")) if "_" in tok else int(tok)
 
     def number(self, tok: Token) -> float:
-        return float(str(tok).replace("_", ""))
+        return float(tok.replace("_", "")) if "_" in tok else float(tok)
 
     def string(self, tok: Token) -> str:
-        return _unquote(str(tok))
+        return _unquote(tok)
 
     def fstring(self, tok: Token) -> _RawFormat:
         """``f"stage{i + 1}"``: literal text and ``{value}`` holes."""
@@ -531,7 +575,7 @@ class _Builder:
         return None
 
     def name(self, tok: Token) -> _Name:
-        return _Name(str(tok), self._tspan(tok))
+        return _Name(str(tok), tok, self.file)  # the rule's span is its token's
 
     def call_value(self, call: _RawCall) -> _RawCall:
         return call
@@ -604,20 +648,26 @@ class _Builder:
     def kwarg(self, name: Token, value: Any) -> _Kw:
         return _Kw(str(name), value, self._tspan(name))
 
-    def arglist(self, *items: Any) -> list[Any]:
-        return list(items)
+    @_children
+    def arglist(self, items: list[Any]) -> list[Any]:
+        return items  # a list of its own, made by the parser for this rule
 
     def call(self, name: Token, arglist: list[Any] | None) -> _RawCall:
-        args, kwargs, spans = self._split_args(arglist or [])
-        fn = str(name).replace("::", ">") if name.type == "CUSTOM" else str(name)  # OPNAME: "ops.mean"
+        fn = name.replace("::", ">") if name.type == "CUSTOM" else str(name)  # OPNAME: "ops.mean"
+        if arglist is None:
+            return _RawCall(fn, [], {}, self._span(), {})
+        args, kwargs, spans = self._split_args(arglist)
         return _RawCall(fn, args, kwargs, self._span(), spans)
 
     def _split_args(self, items: list[Any]) -> tuple[list[Any], dict[str, Any], dict[str, Span]]:
-        args: list[Any] = []
+        """An argument list's positional values, keyword values and keywords'
+        spans. ``items`` is the parser's list for this rule alone: without
+        keywords, it is the positional values itself."""
         kwargs: dict[str, Any] = {}
         spans: dict[str, Span] = {}
+        positional = 0
         for item in items:
-            if isinstance(item, _Kw):
+            if type(item) is _Kw:
                 if item.name in kwargs:
                     raise self._fail("K103", f"argument '{item.name}' is given twice", item.span)
                 kwargs[item.name] = item.value
@@ -626,23 +676,20 @@ class _Builder:
                 raise self._fail("K103", "a positional argument cannot follow a keyword argument",
                                  _value_span(item) or spans[list(spans)[-1]])
             else:
-                args.append(item)
-        return args, kwargs, spans
+                positional += 1
+        return (items if not kwargs else items[:positional]), kwargs, spans
 
-    def head(self, value: Any) -> _Head:
+    def head(self, value: Any) -> _RawHead:
         """A chain's head: a tensor name, a layer call (applied or not), or
         operations (told from parameter arithmetic once names are known)."""
-        span = self._span()
-        if isinstance(value, _Name):
-            return _Head("name", span, name=value)
-        if isinstance(value, _RawCall) and not value.name.startswith("ops."):
-            return _Head("call", span, call=value)
-        if isinstance(value, _RawApply):
-            return _Head("apply", span, call=value.call, applied=value.args, applied_kwargs=value.kwargs)
-        return _Head("op", span, value=value)
+        if isinstance(value, (_Name, _RawApply)) or (isinstance(value, _RawCall) and not value.name.startswith("ops.")):
+            return value  # its span is the head's
+        return _OpHead(value, self._span())
 
     def apply_value(self, call: _RawCall, arglist: list[Any] | None) -> _RawApply:
-        args, kwargs, _ = self._split_args(arglist or [])
+        if arglist is None:
+            return _RawApply(call, [], {}, self._span())
+        args, kwargs, _ = self._split_args(arglist)
         return _RawApply(call, args, kwargs, self._span())
 
     def subscript(self, value: Any, key: _RawKey) -> _RawSub:
@@ -659,18 +706,20 @@ class _Builder:
         parts = [*children, None, None, None][:3]
         return _RawSlice(parts[0], parts[1], parts[2], self._span())
 
-    def callee_name(self, tok: Token) -> _Callee:
-        return _Callee("name", self._span(), name=_Name(str(tok), self._tspan(tok)))
+    def callee_name(self, tok: Token) -> _Name:
+        return _Name(str(tok), tok, self.file)  # the rule's span is its token's
 
-    def callee_call(self, call: _RawCall) -> _Callee:
-        return _Callee("call", self._span(), call=call)
+    def callee_call(self, call: _RawCall) -> _RawCall:
+        return call  # the rule's span is the call's
 
     def callee_apply(self, call: _RawCall, arglist: list[Any] | None) -> _Callee:
-        args, kwargs, _ = self._split_args(arglist or [])
-        return _Callee("apply", self._span(), call=call, applied_kwargs=kwargs, applied_positional=args)
+        args, kwargs, _ = self._split_args(arglist) if arglist is not None else ([], {}, {})
+        return _Callee(self._span(), call, kwargs, args)
 
-    def expr(self, head: _Head, *steps: _Callee) -> _RawExpr:
-        return _RawExpr(head, list(steps), self._span())
+    @_children
+    def expr(self, children: list[Any]) -> _RawExpr:
+        """``head -> step -> ...``: the head, then the steps."""
+        return _RawExpr(children[0], children[1:], self._span())
 
     # -- statements ---------------------------------------------------------
 
@@ -700,14 +749,18 @@ class _Builder:
                                                  "dtype": dtype, "opts": opts,
                                                  "name_span": self._tspan(name) if name else self._span()})
 
-    def seq_layer(self, callee: _Callee) -> _Stmt:
+    def seq_layer(self, callee: _RawStep) -> _Stmt:
         return _Stmt("seq_layer", self._span(), {"callee": callee})
 
     @_children
     def assign(self, children: list[Any]) -> _Stmt:
+        # the targets' tokens are kept for their spans, which only an error needs
+        if len(children) == 2:  # one target, the usual case
+            target, value = children
+            return _Stmt("assign", self._span(), {"targets": [str(target)], "expr": value, "target_tokens": [target]})
         *targets, value = children
         return _Stmt("assign", self._span(), {"targets": [str(t) for t in targets], "expr": value,
-                                                  "target_spans": [self._tspan(t) for t in targets]})
+                                              "target_tokens": targets})
 
     def output_decl(self, name: Token, value: _RawExpr) -> _Stmt:
         return _Stmt("output", self._span(), {"name": str(name), "expr": value})
@@ -949,6 +1002,12 @@ def _check_param_type(b: _Builder, type_: str | None, span: Span) -> None:
 
 _OPS = {"+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"}
 
+#: What :meth:`_ModelResolver.tensorish` found out: by a compound raw value's id, the value and the answer.
+_Seen = dict[int, tuple[Any, bool]]
+
+#: The types of the values that stand for themselves in every scope.
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
 
 class _Resolver:
     """Raw values -> IR values in one scope.
@@ -963,6 +1022,8 @@ class _Resolver:
         self.mode = mode
 
     def value(self, v: Any) -> Any:
+        if type(v) in _PLAIN:
+            return v
         if isinstance(v, (_RawApply, _RawSub)) or (isinstance(v, _RawCall) and v.name.startswith("ops.")):
             raise self.b._fail("K103", "an operation on tensors cannot be an argument value", v.span,
                                "compute it as a tensor of its own: h = ops.mean(x, axis=1)")
@@ -1018,6 +1079,9 @@ class _ModelResolver:
         self.span = span
         self.scope: set[str] = set(b.names.params)
         self.shared: set[str] = set(b.names.models) - {name}
+        #: the resolvers of :meth:`values`, by mode (all share ``scope``, which only ever changes in place)
+        self._resolvers: dict[str, _Resolver] = {"layer": _Resolver(b, self.scope, "layer")}
+        self._layer_values = self._resolvers["layer"]
 
     # -- pieces -------------------------------------------------------------
 
@@ -1055,17 +1119,26 @@ class _ModelResolver:
         return self.values("layer").value(dim)
 
     def values(self, mode: str) -> _Resolver:
-        return _Resolver(self.b, self.scope, mode)
+        """The resolver of raw values in this scope, for ``mode`` (see :class:`_Resolver`)."""
+        r = self._resolvers.get(mode)
+        if r is None:
+            r = self._resolvers[mode] = _Resolver(self.b, self.scope, mode)
+        return r
 
     def layer_call(self, call: _RawCall) -> ir.LayerCall:
-        r = self.values("layer")
-        return ir.LayerCall(type=call.name, args=[r.value(a) for a in call.args],
-                            kwargs={k: r.value(v) for k, v in call.kwargs.items()}, span=call.span,
-                            key_spans=call.key_spans)
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for a in call.args:  # plain values stand for themselves: no call for them
+            args.append(a if type(a) in _PLAIN else self._layer_values.value(a))
+        for k, v in call.kwargs.items():
+            kwargs[k] = v if type(v) in _PLAIN else self._layer_values.value(v)
+        return ir.LayerCall(type=call.name, args=args, kwargs=kwargs, span=call.span, key_spans=call.key_spans)
 
     def call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        r = self.values("call")
-        return {k: r.value(v) for k, v in kwargs.items()}
+        if not kwargs:
+            return {}
+        value = self.values("call").value
+        return {k: value(v) for k, v in kwargs.items()}
 
     def tensor_names(self, items: list[Any], what: str) -> list[str]:
         out = []
@@ -1087,33 +1160,36 @@ class _ModelResolver:
         lc = self.layer_call(_RawCall(call.name, args, call.kwargs, call.span, call.key_spans))
         return inputs, lc
 
-    def callee(self, c: _Callee) -> ir.Step:
-        if c.kind == "name":
-            assert c.name is not None
-            n = c.name.name
+    def callee(self, c: _RawStep) -> ir.Step:
+        if isinstance(c, _Name):
+            n, span = c.name, c.span
             if n in self.b.names.blocks:
-                return ir.Step(layer=ir.LayerCall(type=n, span=c.span), span=c.span)
-            return ir.Step(layer=ir.LayerRef(ref=n, span=c.span), span=c.span)
-        assert c.call is not None
-        call = c.call
+                return ir.Step(layer=ir.LayerCall(type=n, span=span), span=span)
+            return ir.Step(layer=ir.LayerRef(ref=n, span=span), span=span)
+        if type(c) is _RawCall and not (c.name in self.shared or c.name in MERGE_HELPERS or c.name.startswith("ops.")):
+            return ir.Step(layer=self.layer_call(c), span=c.span)  # a new layer, the usual step: as below, sooner
+        applied = isinstance(c, _Callee)
+        call = c.call if isinstance(c, _Callee) else c
+        span = c.span  # a plain call's is the step's
         if call.name.startswith("ops."):
-            if c.kind == "apply":
-                raise self.b._fail("K103", f"'{call.name}' is an operation; it takes no call arguments", c.span,
+            if applied:
+                raise self.b._fail("K103", f"'{call.name}' is an operation; it takes no call arguments", span,
                                    f"give every argument at once: -> {call.name}(...)")
-            return ir.Step(layer=self.op_call(call), span=c.span)
+            return ir.Step(layer=self.op_call(call), span=span)
         if call.name in MERGE_HELPERS and call.name not in self.shared and call.name not in self.b.names.blocks:
             call = _RawCall(MERGE_HELPERS[call.name], call.args, call.kwargs, call.span, call.key_spans)
-        if c.kind == "apply" and c.applied_positional:
+        if isinstance(c, _Callee) and c.applied_positional:
             raise self.b._fail("K103", "a step in a chain gets its tensor from the left of '->'; "
-                               "only keyword arguments may follow", _value_span(c.applied_positional[0]) or c.span)
+                               "only keyword arguments may follow", _value_span(c.applied_positional[0]) or span)
+        applied_kwargs = c.applied_kwargs if isinstance(c, _Callee) else {}
         if call.name in self.shared:
             if call.args:
                 raise self.b._fail("K103", f"'{call.name}' is a named layer or model; it takes no layer arguments",
                                    call.span, f"apply it to tensors: {call.name}(x) or x -> {call.name}")
-            kwargs = {**call.kwargs, **c.applied_kwargs}
+            kwargs = {**call.kwargs, **applied_kwargs}
             return ir.Step(layer=ir.LayerRef(ref=call.name, span=call.span), call_kwargs=self.call_kwargs(kwargs),
-                           span=c.span)
-        return ir.Step(layer=self.layer_call(call), call_kwargs=self.call_kwargs(c.applied_kwargs), span=c.span)
+                           span=span)
+        return ir.Step(layer=self.layer_call(call), call_kwargs=self.call_kwargs(applied_kwargs), span=span)
 
     # -- operations on tensors ----------------------------------------------
 
@@ -1122,54 +1198,68 @@ class _ModelResolver:
         (or loop index), not a named layer or model, not a block."""
         return name not in self.scope and name not in self.shared and name not in self.b.names.blocks
 
-    def tensorish(self, v: Any) -> bool:
+    def tensorish(self, v: Any, seen: _Seen | None = None) -> bool:
         """Whether a raw value computes on tensors (so it is an operation,
-        not parameter arithmetic)."""
+        not parameter arithmetic). ``seen`` keeps the answers about the
+        compound values asked about already: converting an operation asks
+        again about each of its operands, which would make a long sum
+        (``a + b + c + ...``) quadratic."""
         if isinstance(v, _Name):
             return self.is_tensor(v.name)
-        if isinstance(v, _RawOp):
-            return any(self.tensorish(o) for o in v.operands)
         if isinstance(v, _RawCall):
             return v.name.startswith("ops.")
-        if isinstance(v, (_RawSub, _RawIndex)):
-            return self.tensorish(v.value)
-        if isinstance(v, list):
-            return any(self.tensorish(x) for x in v)
-        return False
+        if not isinstance(v, (_RawOp, _RawSub, _RawIndex, list)):
+            return False
+        if seen is None:
+            seen = {}
+        known = seen.get(id(v))
+        if known is not None:
+            return known[1]
+        if isinstance(v, _RawOp):
+            found = any(self.tensorish(o, seen) for o in v.operands)
+        elif isinstance(v, list):
+            found = any(self.tensorish(x, seen) for x in v)
+        else:
+            found = self.tensorish(v.value, seen)
+        seen[id(v)] = (v, found)  # the value is kept, so its id is not reused while ``seen`` lives
+        return found
 
-    def operand(self, v: Any) -> Any:
+    def operand(self, v: Any, seen: _Seen | None = None) -> Any:
         """A raw value inside an operation: tensors become :class:`~kspec.spec.ir.Ref`,
         operations :class:`~kspec.spec.ir.Op`, anything else a value
-        (numbers, parameters and their arithmetic, evaluated at expansion)."""
+        (numbers, parameters and their arithmetic, evaluated at expansion).
+        ``seen``: as for :meth:`tensorish`."""
+        if seen is None:
+            seen = {}
         if isinstance(v, _RawApply):
             raise self.b._fail("K103", f"a layer applied to tensors ({v.call.name}(...)(...)) cannot be an operand",
                                v.span, "name its result first: h = x -> Layer(...), then use h")
         if isinstance(v, list):
-            return [self.operand(x) for x in v]
+            return [self.operand(x, seen) for x in v]
         if isinstance(v, dict):
-            return {k: self.operand(x) for k, x in v.items()}
-        if not self.tensorish(v):
+            return {k: self.operand(x, seen) for k, x in v.items()}
+        if not self.tensorish(v, seen):
             return self.values("layer").value(v)
         if isinstance(v, _Name):
             return ir.Ref(name=v.name, span=v.span)
         if isinstance(v, _RawCall):
-            return self.op_call(v)
+            return self.op_call(v, seen)
         if isinstance(v, _RawIndex):
-            return ir.Op(fn="get_item", args=[self.operand(v.value), self.sub_item(v.index)], span=v.span)
+            return ir.Op(fn="get_item", args=[self.operand(v.value, seen), self.sub_item(v.index, seen)], span=v.span)
         if isinstance(v, _RawSub):
-            items = [self.sub_item(i) for i in v.key.items]
-            return ir.Op(fn="get_item", args=[self.operand(v.value), items if v.key.is_tuple else items[0]],
+            items = [self.sub_item(i, seen) for i in v.key.items]
+            return ir.Op(fn="get_item", args=[self.operand(v.value, seen), items if v.key.is_tuple else items[0]],
                          span=v.span)
         assert isinstance(v, _RawOp)
         if len(v.operands) == 1 and v.op in UNARY:
-            return ir.Op(fn=UNARY[v.op], args=[self.operand(v.operands[0])], span=v.span)
+            return ir.Op(fn=UNARY[v.op], args=[self.operand(v.operands[0], seen)], span=v.span)
         if v.op not in BINARY:
             word = "if ... else" if v.op == "if" else f"'{v.op}'"
             raise self.b._fail("K213", f"{word} does not work on tensors", v.span,
                                "use an operation: ops.logical_and(a, b), ops.where(c, a, b)")
-        return ir.Op(fn=BINARY[v.op], args=[self.operand(o) for o in v.operands], span=v.span)
+        return ir.Op(fn=BINARY[v.op], args=[self.operand(o, seen) for o in v.operands], span=v.span)
 
-    def sub_item(self, item: Any) -> Any:
+    def sub_item(self, item: Any, seen: _Seen | None = None) -> Any:
         """One item of a tensor subscript: an index, a slice, ``...`` or ``None``."""
         if item is _ELLIPSIS:
             return ir.EllipsisValue()
@@ -1177,15 +1267,17 @@ class _ModelResolver:
             r = self.values("layer")
             return ir.Slice(start=r.value(item.start), stop=r.value(item.stop), step=r.value(item.step),
                             span=item.span)
-        return self.operand(item)
+        return self.operand(item, seen)
 
-    def op_call(self, call: _RawCall) -> ir.Op:
+    def op_call(self, call: _RawCall, seen: _Seen | None = None) -> ir.Op:
         """``ops.mean(x, axis=1)`` as an operation."""
-        return ir.Op(fn=call.name.removeprefix("ops."), args=[self.operand(a) for a in call.args],
-                     kwargs={k: self.operand(v) for k, v in call.kwargs.items()}, span=call.span,
+        if seen is None:
+            seen = {}
+        return ir.Op(fn=call.name.removeprefix("ops."), args=[self.operand(a, seen) for a in call.args],
+                     kwargs={k: self.operand(v, seen) for k, v in call.kwargs.items()}, span=call.span,
                      key_spans=call.key_spans)
 
-    def op_head(self, h: _Head) -> tuple[list[str], list[ir.Step]]:
+    def op_head(self, h: _OpHead) -> tuple[list[str], list[ir.Step]]:
         """A chain's head made of operations, in canonical form (:func:`kspec.spec.ops.op_chain`)."""
         value = self.operand(h.value)
         if not isinstance(value, ir.Op) or not has_tensor(value):
@@ -1194,11 +1286,11 @@ class _ModelResolver:
                                "an operation needs a tensor: x * 2")
         return op_chain(value)
 
-    def merge_helper(self, h: _Head, call: _RawCall) -> _Head:
+    def merge_helper(self, call: _RawCall) -> _RawCall | _RawApply:
         """Keras's lowercase merge helpers: ``concatenate(a, b, axis=1)`` or
         ``concatenate([a, b], axis=1)`` is ``Concatenate(axis=1)(a, b)``."""
         if call.name not in MERGE_HELPERS or call.name in self.shared or call.name in self.b.names.blocks:
-            return h
+            return call
         args = list(call.args)
         if args and isinstance(args[0], list):
             tensors, rest = args[0], args[1:]
@@ -1208,7 +1300,7 @@ class _ModelResolver:
                 n += 1
             tensors, rest = args[:n], args[n:]
         layer = _RawCall(MERGE_HELPERS[call.name], rest, call.kwargs, call.span, call.key_spans)
-        return _Head("apply", h.span, call=layer, applied=tensors)
+        return _RawApply(layer, tensors, {}, call.span)
 
     def expr(self, e: _RawExpr) -> tuple[ir.Expr, bool]:
         """The IR expression, and whether it has input tensors (else it is
@@ -1217,51 +1309,51 @@ class _ModelResolver:
         inputs: list[str] = []
         steps: list[ir.Step] = []
         has_inputs = True
-        if h.kind == "call":
-            assert h.call is not None
-            h = self.merge_helper(h, h.call)
-        if h.kind == "op":
+        if isinstance(h, _RawCall):
+            h = self.merge_helper(h)
+        if isinstance(h, _OpHead):
             inputs, steps = self.op_head(h)
-        elif h.kind == "name":
-            assert h.name is not None
-            if h.name.name in self.shared:
-                steps.append(ir.Step(layer=ir.LayerRef(ref=h.name.name, span=h.span), span=h.span))
+        elif isinstance(h, _Name):
+            if h.name in self.shared:
+                span = h.span
+                steps.append(ir.Step(layer=ir.LayerRef(ref=h.name, span=span), span=span))
                 has_inputs = False
-            elif h.name.name in self.b.names.blocks and e.steps:
-                steps.append(ir.Step(layer=ir.LayerCall(type=h.name.name, span=h.span), span=h.span))
+            elif h.name in self.b.names.blocks and e.steps:
+                span = h.span
+                steps.append(ir.Step(layer=ir.LayerCall(type=h.name, span=span), span=span))
                 has_inputs = False
             else:
-                inputs.append(h.name.name)
+                inputs.append(h.name)
         else:
-            assert h.call is not None
-            call = h.call
+            call = h.call if isinstance(h, _RawApply) else h
             if call.name in self.shared:
-                if h.kind == "apply":
+                if isinstance(h, _RawApply):
                     if call.args or call.kwargs:
                         raise self.b._fail("K103", f"'{call.name}' is a named layer or model; it takes no layer "
                                            "arguments", call.span)
-                    inputs = self.tensor_names(h.applied, f"'{call.name}'")
-                    kwargs = h.applied_kwargs
+                    inputs = self.tensor_names(h.args, f"'{call.name}'")
+                    kwargs = h.kwargs
                 else:
                     inputs = self.tensor_names(call.args, f"'{call.name}'")
                     kwargs = call.kwargs
                 steps.append(ir.Step(layer=ir.LayerRef(ref=call.name, span=call.span),
                                      call_kwargs=self.call_kwargs(kwargs), span=h.span))
                 has_inputs = bool(inputs)
-            elif call.name in self.b.names.blocks and h.kind == "call":
+            elif call.name in self.b.names.blocks and not isinstance(h, _RawApply):
                 inputs, lc = self.block_call(call)
                 steps.append(ir.Step(layer=lc, span=h.span))
                 has_inputs = bool(inputs)
             else:
                 lc = self.layer_call(call)
-                if h.kind == "apply":
-                    inputs = self.tensor_names(h.applied, call.name)
-                    steps.append(ir.Step(layer=lc, call_kwargs=self.call_kwargs(h.applied_kwargs), span=h.span))
+                if isinstance(h, _RawApply):
+                    inputs = self.tensor_names(h.args, call.name)
+                    steps.append(ir.Step(layer=lc, call_kwargs=self.call_kwargs(h.kwargs), span=h.span))
                     has_inputs = bool(inputs)
                 else:
                     steps.append(ir.Step(layer=lc, span=h.span))
                     has_inputs = False
-        steps += [self.callee(c) for c in e.steps]
+        for c in e.steps:
+            steps.append(self.callee(c))
         if not has_inputs:
             for st in steps:
                 if st.call_kwargs:
@@ -1280,8 +1372,8 @@ class _ModelResolver:
     def check_applied(self, e: _RawExpr) -> None:
         """``encc(x)`` with ``encc`` undefined reads as a new layer of type
         ``encc``; when it is no Keras layer either, say what was meant."""
-        call = e.head.call
-        if e.head.kind != "call" or call is None or not self._applies_unknown(call):
+        call = e.head
+        if not isinstance(call, _RawCall) or not self._applies_unknown(call):
             return
         known = sorted(self.shared | set(self.b.names.blocks))
         raise self.b._fail("K208", f"'{call.name}' is not a named layer, model or block", call.span,
@@ -1332,12 +1424,7 @@ class _ModelResolver:
 
     def _statement(self, st: _Stmt, inputs: list[ir.Input], layers: list[ir.LayerDef], nodes: list[ir.Assign],
                    outputs: list[ir.Output]) -> None:
-        if st.kind == "input":
-            inputs.append(self.input(st))
-        elif st.kind == "output":
-            expr = self.tensor_expr(st.data["expr"], "an output")
-            outputs.append(ir.Output(name=st.data["name"], value=expr, span=st.span))
-        elif st.kind == "assign":
+        if st.kind == "assign":  # the usual statement first
             expr, has_inputs = self.expr(st.data["expr"])
             targets = st.data["targets"]
             if has_inputs:
@@ -1345,7 +1432,7 @@ class _ModelResolver:
             else:
                 self.check_applied(st.data["expr"])
                 if len(targets) != 1:
-                    raise self.b._fail("K103", "a named layer has one name", st.data["target_spans"][1])
+                    raise self.b._fail("K103", "a named layer has one name", self.b._tspan(st.data["target_tokens"][1]))
                 stack: list[ir.LayerCall | ir.LayerRef] = []
                 for step in expr.steps:
                     if isinstance(step.layer, ir.Op):
@@ -1353,6 +1440,11 @@ class _ModelResolver:
                                            "apply the operation to a tensor: y = x -> enc -> ops.relu()")
                     stack.append(step.layer)
                 layers.append(ir.LayerDef(name=targets[0], stack=stack, span=st.span))
+        elif st.kind == "input":
+            inputs.append(self.input(st))
+        elif st.kind == "output":
+            expr = self.tensor_expr(st.data["expr"], "an output")
+            outputs.append(ir.Output(name=st.data["name"], value=expr, span=st.span))
         elif st.kind == "for":
             raise self.b._fail("K103", "loops are written inside blocks", st.span,
                                "put the loop in a block and call the block from the model")
@@ -1364,33 +1456,51 @@ class _ModelResolver:
                                st.span)
 
     def _layer_def_names(self, stmts: list[_Stmt]) -> set[str]:
-        """Names assigned a chain without an input tensor (fixpoint, since
-        ``stack = encoder -> Dense(2)`` depends on ``encoder``)."""
+        """Names assigned a chain without an input tensor: one that starts at
+        a named layer (``stack = encoder -> Dense(2)``, wherever ``encoder``
+        is named) or at a new layer not applied to a tensor.
+
+        The fixpoint of reading the statements again and again, reached in
+        one reading and one pass over a worklist (linear in the statements)."""
+        shared = self.shared
         found: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for st in stmts:
-                if st.kind != "assign" or len(st.data["targets"]) != 1 or st.data["targets"][0] in found:
-                    continue
-                head = st.data["expr"].head
-                known = self.shared | found
-                is_def = False
-                if head.kind == "name":
-                    is_def = head.name.name in known
-                elif head.kind == "call":
-                    n = head.call.name
-                    if n in known or n in MERGE_HELPERS or n.startswith("ops."):
-                        is_def = False
-                    elif n in self.b.names.blocks:
-                        is_def = not any(isinstance(a, _Name) and a.name not in self.scope
-                                         and a.name not in self.b.names.blocks[n] for a in head.call.args[:1])
-                    else:
-                        is_def = not self._applies_unknown(head.call)
-                if is_def:
-                    found.add(st.data["targets"][0])
-                    changed = True
+        #: chains that start at a name not (yet) known to be a named layer: that name -> their targets
+        waiting: dict[str, list[str]] = {}
+        for st in stmts:
+            if st.kind != "assign" or len(st.data["targets"]) != 1:
+                continue
+            target = st.data["targets"][0]
+            if target in found:
+                continue
+            head = st.data["expr"].head
+            if isinstance(head, _Name):
+                if head.name in shared or head.name in found:
+                    found.add(target)
+                else:
+                    waiting.setdefault(head.name, []).append(target)
+            elif isinstance(head, _RawCall) and self._defines(head, found):
+                found.add(target)
+        # A chain that starts at a call is decided where it is read (a name
+        # defined later cannot make it a definition); one at a name is one
+        # once the name is, wherever that name is defined.
+        todo = list(found)
+        while todo:
+            for target in waiting.pop(todo.pop(), ()):
+                if target not in found:
+                    found.add(target)
+                    todo.append(target)
         return found
+
+    def _defines(self, call: _RawCall, found: set[str]) -> bool:
+        """Whether ``call`` at the head of a chain starts a layer stack (no
+        input tensor), ``found`` being the names defined so far."""
+        n = call.name
+        if n in self.shared or n in found or n in MERGE_HELPERS or n.startswith("ops."):
+            return False
+        if n in self.b.names.blocks:
+            return not any(isinstance(a, _Name) and a.name not in self.scope
+                           and a.name not in self.b.names.blocks[n] for a in call.args[:1])
+        return not self._applies_unknown(call)
 
     def sequential(self, inp: _Stmt | None, layers: list[_Stmt]) -> ir.SequentialModel:
         callees: list[ir.LayerCall | ir.LayerRef] = []
