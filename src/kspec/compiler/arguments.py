@@ -82,10 +82,7 @@ class _Checker:
         :func:`~kspec.compiler.calls.plain_key` when nothing but its own
         arguments decides the checks (:meth:`self_contained`), and every
         call with the same key is then known sound without checking again."""
-        contained = self.contained.get(call.type)
-        if contained is None:
-            contained = self.self_contained(call.type)
-        key = self.keys.of(call, call.type, call.args, call.kwargs) if contained else None
+        key = self.keys.of(call, call.type, call.args, call.kwargs) if self.self_contained(call.type) else None
         if key is not None and key in self.sound:
             return
         before = len(self.diags)

@@ -212,10 +212,7 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
         claim(d.name, d.span, "layer")
     for node in model.nodes:
         for t in node.targets:
-            if t in seen or len(t) > longest:
-                claim(t, node.span, "tensor")
-            else:  # what claim does with a new name of a tensor
-                seen[t] = node.span
+            claim(t, node.span, "tensor")
     for out in model.outputs:
         claim(out.name, out.span, "output")
 
@@ -295,15 +292,8 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
                 diags.append(Diagnostic("K204", f"layer '{d.name}' refers to itself", c.span))
             else:
                 check_callee(c)
-    superset = tensors.issuperset
     for st, used in zip(index.statements, index.used, strict=True):  # nodes, then outputs
-        expr = st.value
-        if not superset(used):
-            check_expr(expr, used)
-            continue
-        for step in expr.steps:  # what check_expr does when every tensor used is defined
-            if isinstance(step.layer, ir.LayerRef):
-                check_callee(step.layer)
+        check_expr(st.value, used)
     return diags
 
 

@@ -284,16 +284,6 @@ class _Inferer:
         assert call is not None
         if self.reused:
             self.reused = []
-        if not inst.built and not call_kwargs and None not in ins and id(call) not in self.skip:
-            # a new layer of a plain call: the rule's remembered answer, if any, builds it at once
-            number = self.keys.of(call, call.type, call.args, call.kwargs)
-            found = None if number is None else self.results.get((number, *ins))
-            if found is not None:
-                outs, params = type(found[0])(found[0]), found[1]
-                inst.built = True
-                inst.first_inputs = list(ins)
-                info.params, info.frozen, info.outputs = params, _frozen(call, params), outs
-                return outs
         try:
             outs, params = self.rule_apply(call, call.type, ins, call_kwargs)
         except ShapeError as exc:

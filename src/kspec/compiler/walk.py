@@ -265,10 +265,7 @@ class _FunctionalWalk(Generic[T, L, R]):
     def statement(self, st: Statement, k: int) -> None:
         """Statement ``k`` (nodes first, then outputs): its steps, then its names."""
         expr = st.value
-        try:  # every tensor known, as in a graph-checked model
-            current = list(map(self.tensors.__getitem__, expr.inputs))
-        except KeyError:
-            current = list(map(self.lookup, expr.inputs))
+        current = list(map(self.lookup, expr.inputs))
         sources = tuple(map(self.producer.get, expr.inputs, expr.inputs))  # a name its own source when no layer made it
         label = "this expression"
         names, v = self.names.names, self.v

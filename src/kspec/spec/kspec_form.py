@@ -754,11 +754,7 @@ class _Builder:
 
     @_children
     def assign(self, children: list[Any]) -> _Stmt:
-        # the targets' tokens are kept for their spans, which only an error needs
-        if len(children) == 2:  # one target, the usual case
-            target, value = children
-            return _Stmt("assign", self._span(), {"targets": [str(target)], "expr": value, "target_tokens": [target]})
-        *targets, value = children
+        *targets, value = children  # the targets' tokens are kept for their spans, which only an error needs
         return _Stmt("assign", self._span(), {"targets": [str(t) for t in targets], "expr": value,
                                               "target_tokens": targets})
 
@@ -1081,7 +1077,6 @@ class _ModelResolver:
         self.shared: set[str] = set(b.names.models) - {name}
         #: the resolvers of :meth:`values`, by mode (all share ``scope``, which only ever changes in place)
         self._resolvers: dict[str, _Resolver] = {"layer": _Resolver(b, self.scope, "layer")}
-        self._layer_values = self._resolvers["layer"]
 
     # -- pieces -------------------------------------------------------------
 
@@ -1126,13 +1121,10 @@ class _ModelResolver:
         return r
 
     def layer_call(self, call: _RawCall) -> ir.LayerCall:
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        for a in call.args:  # plain values stand for themselves: no call for them
-            args.append(a if type(a) in _PLAIN else self._layer_values.value(a))
-        for k, v in call.kwargs.items():
-            kwargs[k] = v if type(v) in _PLAIN else self._layer_values.value(v)
-        return ir.LayerCall(type=call.name, args=args, kwargs=kwargs, span=call.span, key_spans=call.key_spans)
+        value = self._resolvers["layer"].value
+        return ir.LayerCall(type=call.name, args=[value(a) for a in call.args],
+                            kwargs={k: value(v) for k, v in call.kwargs.items()}, span=call.span,
+                            key_spans=call.key_spans)
 
     def call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if not kwargs:
@@ -1166,8 +1158,6 @@ class _ModelResolver:
             if n in self.b.names.blocks:
                 return ir.Step(layer=ir.LayerCall(type=n, span=span), span=span)
             return ir.Step(layer=ir.LayerRef(ref=n, span=span), span=span)
-        if type(c) is _RawCall and not (c.name in self.shared or c.name in MERGE_HELPERS or c.name.startswith("ops.")):
-            return ir.Step(layer=self.layer_call(c), span=c.span)  # a new layer, the usual step: as below, sooner
         applied = isinstance(c, _Callee)
         call = c.call if isinstance(c, _Callee) else c
         span = c.span  # a plain call's is the step's
