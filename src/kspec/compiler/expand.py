@@ -18,7 +18,6 @@ note pointing at the call site (spans carry ``via``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import operator
 import types
@@ -368,18 +367,12 @@ def _scalar(declared: Any) -> bool:
     return False
 
 
-#: The fields of a span, in order, as :func:`_mark` copies them.
-_SPAN_FIELDS = ("file", "line", "column", "end_line", "end_column", "via", "via_block")
-_SPAN_KNOWN = tuple(f.name for f in dataclasses.fields(Span)) == _SPAN_FIELDS
-
-
 def _mark(span: Span, via: Span, block: str) -> Span:
     """``span``, marked as expanded from ``via`` in ``block`` (the first
     call site, for a span that is already marked)."""
-    mark: tuple[Span, str | None] = (via, block) if span.via is None else (_mark(span.via, via, block), span.via_block)
-    if _SPAN_KNOWN:  # a span made directly: dataclasses.replace takes several times as long
-        return Span(span.file, span.line, span.column, span.end_line, span.end_column, *mark)
-    return span.replace(via=mark[0], via_block=mark[1])
+    if span.via is not None:
+        return span.replace(via=_mark(span.via, via, block))
+    return span.replace(via=via, via_block=block)
 
 
 _TYPES: dict[str, Callable[[Any], bool]] = {

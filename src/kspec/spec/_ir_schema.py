@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_DIGEST = '495d28c3'
+IR_DIGEST = 'bdacc8d8'
 
 CONFIG: dict[str, Any] = {}
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -110,8 +110,10 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
     def replace(self, **changes: Any) -> Span:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (as ``dataclasses.replace``, a
+        few times faster: block expansion marks every span it copies)."""
+        new: Span = _copy_with(self, _copy_span(self), _SPAN_FIELDS, changes)
+        return new
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -192,13 +194,7 @@ class Record:
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
         """A shallow copy, with the fields in ``update`` replaced (not
         validated, as with pydantic's ``model_copy``)."""
-        new: Self = type(self)._copy(self)
-        if update:
-            fields = self.model_fields
-            for name, value in update.items():
-                if name not in fields:
-                    raise TypeError(f"{type(self).__name__} has no field {name!r}")
-                object.__setattr__(new, name, value)
+        new: Self = _copy_with(self, type(self)._copy(self), self.model_fields, update or {})
         return new
 
     def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None,
@@ -378,7 +374,7 @@ def finish(cls: type[Record]) -> None:
         finish(sub)
 
 
-def _copier(cls: type[Record], fields: tuple[str, ...]) -> Callable[[Any], Any]:
+def _copier(cls: type, fields: tuple[str, ...]) -> Callable[[Any], Any]:
     """A function that copies a record of ``cls`` field by field, written
     out for its fields as :mod:`dataclasses` writes ``__init__`` (a few
     times faster than a loop over the names; expansion copies every node of
@@ -390,6 +386,20 @@ def _copier(cls: type[Record], fields: tuple[str, ...]) -> Callable[[Any], Any]:
     namespace: dict[str, Any] = {"make": object.__new__, "cls": cls}
     exec(compile(source, f"<copy of {cls.__name__}>", "exec"), namespace)  # the source above: our field names only
     return namespace["copy"]  # type: ignore[no-any-return]
+
+
+def _copy_with(old: Any, new: Any, fields: Collection[str], changes: dict[str, Any]) -> Any:
+    """``new``, a copy of ``old``, with ``changes`` made (each the name of
+    one of ``fields``)."""
+    for name, value in changes.items():
+        if name not in fields:
+            raise TypeError(f"{type(old).__name__} has no field {name!r}")
+        object.__setattr__(new, name, value)
+    return new
+
+
+_SPAN_FIELDS = frozenset(f.name for f in dataclasses.fields(Span))
+_copy_span = _copier(Span, tuple(f.name for f in dataclasses.fields(Span)))
 
 # --------------------------------------------------------------------------
 # Values
