@@ -457,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("catalogue is up to date")
         return 0
-    CATALOGUE.write_text(text, encoding="utf-8")
+    from kspec._atomic import write_text_atomic
+
+    write_text_atomic(CATALOGUE, text)  # never a half-written catalogue
     print(f"wrote {CATALOGUE} ({len(text):,} bytes)")
     return 0
 

@@ -126,7 +126,9 @@ def main() -> int:
             print(f"{TARGET} is stale: run python scripts/gen_ir_schema.py", file=sys.stderr)
             return 1
         return 0
-    TARGET.write_text(text, encoding="utf-8")
+    from kspec._atomic import write_text_atomic
+
+    write_text_atomic(TARGET, text)  # never a half-written module
     print(f"wrote {TARGET}")
     return 0
 

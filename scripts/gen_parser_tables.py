@@ -124,8 +124,10 @@ def main() -> int:
             print(f"{reason}: run python scripts/gen_parser_tables.py", file=sys.stderr)
             return 1
         return 0
+    from kspec._atomic import write_text_atomic
+
     for path, text in sources().items():
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)  # never a half-written module
         print(f"wrote {path}")
     return 0
 
