@@ -457,9 +457,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("catalogue is up to date")
         return 0
-    from kspec._atomic import write_text_atomic
-
-    write_text_atomic(CATALOGUE, text)  # never a half-written catalogue
+    partial = CATALOGUE.with_name(f".{CATALOGUE.name}.{os.getpid()}.tmp")  # this script imports no kspec
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, CATALOGUE)  # never a half-written catalogue
     print(f"wrote {CATALOGUE} ({len(text):,} bytes)")
     return 0
 
