@@ -81,3 +81,31 @@ def test_random_mutations_of_examples(path: Path, data: st.DataObject) -> None:
 )
 def test_random_yaml_structures(data: object) -> None:
     _loads_or_located_error(yaml.safe_dump({"models": [data]}) if not isinstance(data, dict) else yaml.safe_dump(data))
+
+
+@given(st.sampled_from(EXAMPLES), st.data())
+def test_lone_surrogate_in_text_is_a_located_error(path: Path, data: st.DataObject) -> None:
+    """Text from ``kspec.loads`` may hold a lone surrogate (never a file read
+    as UTF-8); libyaml cannot take it in, and the error names it where it is."""
+    text = path.read_text(encoding="utf-8")
+    at = data.draw(st.integers(0, len(text)))
+    char = data.draw(st.characters(categories=["Cs"]))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    try:
+        kspec.loads(text[:at] + char + text[at:], format="yaml", file="s.yaml")
+    except KspecError as exc:
+        message = f"YAML syntax error: character {char!r} is not allowed in YAML"
+        assert str(exc) == f"s.yaml:{line}:{column}: error[K101]: {message}"
+    else:
+        raise AssertionError("a lone surrogate was accepted")
+
+
+def test_lone_surrogate_past_the_nesting_check() -> None:
+    text = "models:\n" + "[" * 600 + "\udfff"
+    try:
+        kspec.loads(text, format="yaml", file="s.yaml")
+    except KspecError as exc:
+        assert str(exc) == "s.yaml:2:601: error[K101]: YAML syntax error: character '\\udfff' is not allowed in YAML"
+    else:
+        raise AssertionError("a lone surrogate was accepted")

@@ -118,6 +118,11 @@ class _Located:
         raise KspecError(Diagnostic("K101", "unsupported YAML node", self.span(node)))  # pragma: no cover
 
 
+#: What libyaml refuses that the pure-Python loader describes: YAML errors,
+#: and text it cannot encode to UTF-8 (a lone surrogate, from a ``str``).
+_LIBYAML_REFUSES = (yaml.YAMLError, UnicodeEncodeError)
+
+
 def _fast_compose(text: str) -> Any:
     """Compose with libyaml when available (about 10x faster); on any error,
     compose again with the pure-Python loader so messages stay the same."""
@@ -125,7 +130,7 @@ def _fast_compose(text: str) -> Any:
     if fast is not None:
         try:
             return yaml.compose(text, Loader=fast)
-        except yaml.YAMLError:
+        except _LIBYAML_REFUSES:
             pass
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
@@ -145,6 +150,8 @@ def _check_nesting(text: str, file: str) -> None:
                     raise _too_deep(event.start_mark, file)
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
+    except UnicodeEncodeError:  # a lone surrogate: composing names it
+        return
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own bound, reached while scanning ahead
             raise _too_deep(exc.problem_mark, file) from None
@@ -302,7 +309,10 @@ def _compose(text: str, file: str) -> Any:
     error its message and position."""
     fast = getattr(yaml, "CSafeLoader", None)
     if fast is not None:
-        loader = fast(text)
+        try:
+            loader = fast(text)
+        except UnicodeEncodeError:  # a lone surrogate, which libyaml cannot take in
+            return _compose_nodes(text, file)
         try:
             return _EventReader(file, loader).read()
         except (_Exact, yaml.YAMLError):
