@@ -40,6 +40,17 @@ def test_shipped_tables_are_current_and_used() -> None:
     assert parser._lark().source_path == "<deserialized>"  # loaded from the tables, not rebuilt
 
 
+def test_shipped_files_are_exactly_what_the_generator_writes() -> None:
+    """Two generations write the same text (Lark numbers its states
+    differently on each build; the generator renumbers them), so the
+    shipped files are exactly a fresh generation's, to the character."""
+    script = _script()
+    first, second = script.sources(), script.sources()
+    assert first == second
+    for path, text in first.items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name}: run python scripts/gen_parser_tables.py"
+
+
 def _outcome(lark: Lark, text: str) -> Any:
     """A parse tree with every node's position, or the error's kind,
     position and expected tokens."""

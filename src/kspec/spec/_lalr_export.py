@@ -100,6 +100,22 @@ def export(parser: Lark) -> dict[str, Any]:
     }
 
 
+def renumber_states(parse_table: Any) -> None:
+    """Renumber a Lark parse table's states in place in the stable order of
+    :func:`_state_order`, each state's actions sorted by symbol, so that
+    Lark's own serialization of the table (its states, and the token
+    numbers it gives in the order it meets them) is the same text on every
+    generation."""
+    order = _state_order(parse_table.states, parse_table.start_states)
+    number = {state: i for i, state in enumerate(order)}
+    parse_table.states = {
+        number[state]: {sym: (action, number[arg] if action is Shift else arg)
+                        for sym, (action, arg) in sorted(parse_table.states[state].items())}
+        for state in order}
+    parse_table.start_states = {k: number[v] for k, v in sorted(parse_table.start_states.items())}
+    parse_table.end_states = {k: number[v] for k, v in sorted(parse_table.end_states.items())}
+
+
 def _state_order(states: dict[int, dict[str, Any]], starts: dict[str, int]) -> list[int]:
     """Lark's states in a stable order (breadth first from the start
     states, symbols sorted), so two generations of one grammar agree."""
