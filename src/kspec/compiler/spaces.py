@@ -214,6 +214,36 @@ def corners(spec: ir.Spec, defines: Mapping[str, Any] | None = None,
     defaults = {p.name: p.default for p in params}
     if not params:
         return []
+    out: list[dict[str, Any]] = []
+    seen: set[frozenset[tuple[str, Any]]] = set()  # the combinations in out: equal as sets exactly when as dicts
+
+    def add(changed: dict[str, Any]) -> None:
+        if changed:
+            key = frozenset(changed.items())
+            if key not in seen:
+                seen.add(key)
+                out.append(changed)
+
+    try:
+        if not all(_same(v, v) for v in defaults.values()):
+            raise TypeError("a default unequal to itself: every combination names it")
+        for name, values in ends.items():  # one parameter at its corner: it alone differs from the defaults
+            for value in values:
+                add({name: value} if not _same(value, defaults[name]) else {})
+        combos = [{n: v[0] for n, v in ends.items()}, {n: v[-1] for n, v in ends.items()}]
+        if math.prod(len(v) for v in ends.values()) <= limit:
+            combos += [dict(zip(ends, values, strict=True)) for values in itertools.product(*ends.values())]
+        for combo in combos:
+            add({n: v for n, v in combo.items() if not _same(v, defaults[n])})
+    except TypeError:  # a value that cannot be hashed (or a default unequal to itself): compare each pair
+        out = _changes_compared(ends, defaults, limit)
+    out.sort(key=len)  # fewest changes first: a problem is reported with the values that alone cause it
+    return out[:limit]
+
+
+def _changes_compared(ends: dict[str, list[Any]], defaults: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """The combinations of :func:`corners` (every one, unsorted), each
+    compared with every one before it: for values that cannot be hashed."""
     combos = [{**defaults, name: value} for name, values in ends.items() for value in values]
     combos += [{n: v[0] for n, v in ends.items()}, {n: v[-1] for n, v in ends.items()}]
     if math.prod(len(v) for v in ends.values()) <= limit:
@@ -223,8 +253,7 @@ def corners(spec: ir.Spec, defines: Mapping[str, Any] | None = None,
         changed = {n: v for n, v in combo.items() if not _same(v, defaults[n])}
         if changed and changed not in out:
             out.append(changed)
-    out.sort(key=len)  # fewest changes first: a problem is reported with the values that alone cause it
-    return out[:limit]
+    return out
 
 
 def corner_problems(found: list[tuple[Diagnostic, dict[str, Any]]], spec: ir.Spec) -> list[Diagnostic]:
