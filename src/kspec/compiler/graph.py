@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from itertools import chain
 
 from kspec.compiler.naming import explicit_name
 from kspec.spec import ir, limits
@@ -251,7 +252,14 @@ def _check_names(model: ir.FunctionalModel, model_names: set[str]) -> list[Diagn
 def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[str]) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     tensors = index.tensors()
-    callables = set(index.layers) | model_names
+    layer_names = index.layers
+
+    def callable_name(name: str) -> bool:
+        """Whether ``name`` is a named layer of the model or a model of the
+        spec (read from both, not copied per model: a spec may hold
+        thousands of models)."""
+        return name in layer_names or name in model_names
+
     hints = Hints()
 
     def check_expr(expr: ir.Expr, used: list[str]) -> None:
@@ -260,7 +268,7 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
         for name, span in uses:
             if name in tensors:
                 continue
-            if name in callables:
+            if callable_name(name):
                 diags.append(
                     Diagnostic(
                         "K201", f"'{name}' is a layer, not a tensor", span, hint=f"apply it to a tensor: x -> {name}"
@@ -276,8 +284,8 @@ def _check_refs(model: ir.FunctionalModel, index: ModelIndex, model_names: set[s
         if isinstance(callee, ir.LayerRef):
             if callee.ref == model.name:
                 diags.append(Diagnostic("K204", f"model '{model.name}' uses itself as a layer", callee.span))
-            elif callee.ref not in callables:
-                hint = hints.did_you_mean(callee.ref, callables | tensors)
+            elif not callable_name(callee.ref):
+                hint = hints.did_you_mean(callee.ref, chain(layer_names, model_names, tensors))
                 what = "tensor" if callee.ref in tensors else "layer or model"
                 msg = (
                     f"'{callee.ref}' is a tensor, not a layer"
@@ -426,10 +434,14 @@ def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: set[
     from kspec.compiler.registry import wrapped_references
 
     local = {d.name for d in model.layers} if isinstance(model, ir.FunctionalModel) else set()
-    others = model_names - local - {model.name}  # what a name may stand for to be another model
-    if not others:
-        return []
-    other_model = others.__contains__
+    if len(model_names) <= len(local) + 1 and not model_names - local - {model.name}:
+        return []  # no name can stand for another model (the set difference is small when taken)
+
+    def other_model(name: str) -> bool:
+        """Whether ``name`` may stand for another model: a model's name
+        that is neither this model nor one of its named layers."""
+        return name in model_names and name not in local and name != model.name
+
     direct: list[ir.LayerRef] = []
     wrapped: list[ir.LayerRef] = []
     for c in model_callees(model):

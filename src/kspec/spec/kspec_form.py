@@ -852,7 +852,7 @@ class _Builder:
         span = self._span()
 
         def build() -> ir.Param:
-            resolved = _Resolver(self, set(self.names.params), "layer").value(value)
+            resolved = _Resolver(self, _Scope(self.names.params), "layer").value(value)
             _check_param_type(self, str(type_) if type_ else None, span)
             return ir.Param(name=str(name), type=str(type_) if type_ else None, default=resolved, has_default=True,
                             space=self._space(space) if space is not None else None, span=span)
@@ -867,7 +867,7 @@ class _Builder:
         values by :mod:`kspec.compiler.spaces` (K218)."""
         v = raw.value
         if isinstance(v, list):
-            values = [_Resolver(self, set(self.names.params), "layer").value(x) for x in v]
+            values = [_Resolver(self, _Scope(self.names.params), "layer").value(x) for x in v]
             if any(not _is_literal(x) for x in values):
                 raise self._fail("K103", "the choices of a search space are plain values", raw.span,
                                  "write numbers, strings, true/false or none: in [32, 64, 128]")
@@ -891,7 +891,7 @@ class _Builder:
 
     def _section(self, span: Span, children: list[Any]) -> tuple[str, ir.Section]:
         kw, name, *settings = children
-        resolver = _Resolver(self, set(self.names.params), "section")
+        resolver = _Resolver(self, _Scope(self.names.params), "section")
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         for st in settings:
@@ -1012,7 +1012,7 @@ class _Resolver:
     ``"section"``: a string; ``"call"``: a tensor (:class:`Ref`);
     ``"expr"``: a parameter (:class:`Var`)."""
 
-    def __init__(self, b: _Builder, scope: set[str], mode: str) -> None:
+    def __init__(self, b: _Builder, scope: _Scope, mode: str) -> None:
         self.b = b
         self.scope = scope
         self.mode = mode
@@ -1066,6 +1066,56 @@ class _Resolver:
         return v
 
 
+class _Scope:
+    """The names a value may use in one model, block or parameter: the
+    file's parameters, read rather than copied (a file may declare
+    thousands, and have thousands of models and blocks), and the names the
+    scope adds itself (tensors, loop variables), added and removed in place."""
+
+    __slots__ = ("local", "params")
+
+    def __init__(self, params: set[str]) -> None:
+        self.params = params
+        self.local: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.local or name in self.params
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.params
+        yield from (name for name in self.local if name not in self.params)
+
+    def add(self, name: str) -> None:
+        self.local.add(name)
+
+    def discard(self, name: str) -> None:
+        self.local.discard(name)
+
+
+class _SharedNames:
+    """The names that stand for something shared in one model: the file's
+    other models, and the model's own named layers (added in place with
+    ``|=``). It reads the file's set of models rather than copying it, so a
+    file of many models costs no copy of every model name per model."""
+
+    __slots__ = ("local", "models", "own")
+
+    def __init__(self, models: set[str], own: str) -> None:
+        self.models = models
+        self.own = own
+        self.local: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.local or (name != self.own and name in self.models)
+
+    def __ior__(self, names: set[str]) -> _SharedNames:
+        self.local |= names
+        return self
+
+    def __or__(self, other: set[str]) -> set[str]:
+        return (self.models - {self.own}) | self.local | other
+
+
 class _ModelResolver:
     """Builds one model or block from its raw statements."""
 
@@ -1073,8 +1123,8 @@ class _ModelResolver:
         self.b = b
         self.name = name
         self.span = span
-        self.scope: set[str] = set(b.names.params)
-        self.shared: set[str] = set(b.names.models) - {name}
+        self.scope = _Scope(b.names.params)
+        self.shared = _SharedNames(b.names.models, name)
         #: the resolvers of :meth:`values`, by mode (all share ``scope``, which only ever changes in place)
         self._resolvers: dict[str, _Resolver] = {"layer": _Resolver(b, self.scope, "layer")}
 
@@ -1814,7 +1864,7 @@ def parse_expression(text: str, span: Span | None = None) -> Any:
     where = span or Span()
     try:
         raw = _build(text, "value", where.file)
-        return _Resolver(_fast().builder, set(), "expr").value(raw)
+        return _Resolver(_fast().builder, _Scope(set()), "expr").value(raw)
     except UnexpectedInput as exc:
         diag = _syntax_diagnostic(exc, text, where.file)
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
