@@ -24,15 +24,19 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from kspec.catalogue import ALIASES, catalogue
+from kspec.compiler.graph import _expr_names, model_uses
 from kspec.compiler.naming import NameAllocator
 from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
 from kspec.spec.ir import Span
 from kspec.spec.kspec_printer import format_value
 from kspec.spec.source import read_spec_text, spec_suffix
+
+if TYPE_CHECKING:
+    from kspec.compiler.shapes import SpecInference
 
 __all__ = ["evaluate", "expand_spec"]
 
@@ -405,16 +409,30 @@ class _Expander:
         #: The models expanded so far (sub-models for ``x.shape``), and the
         #: model being expanded: its inputs, named layers and plain nodes.
         self.done: list[ir.FunctionalModel | ir.SequentialModel] = []
+        #: The same models by name (with their place in ``done``), and their names.
+        self.done_by_name: dict[str, list[tuple[int, ir.FunctionalModel | ir.SequentialModel]]] = {}
+        self.done_names: set[str] = set()
         self.current: ir.FunctionalModel | None = None
         self.plain: list[ir.Assign] = []
         self.known: tuple[int, dict[str, Any]] | None = None
+        #: What :meth:`extend_known` reads: the last whole inference, the
+        #: targets of the plain statements it took in, and the statements
+        #: using each name (its statements and those added since).
+        self.inference: tuple[SpecInference, set[str], dict[str, list[ir.Assign]]] | None = None
+        #: Whether the model being expanded writes each name once (see :meth:`functional`).
+        self.one_definition = True
         self.inferring = False
 
     # -- one model ----------------------------------------------------------
 
     def functional(self, m: ir.FunctionalModel) -> tuple[ir.FunctionalModel, list[Diagnostic]]:
-        taken = {i.name for i in m.inputs} | {d.name for d in m.layers} | {o.name for o in m.outputs}
-        self.names = NameAllocator(taken | {t for n in m.nodes for t in n.targets})
+        written = [*(i.name for i in m.inputs), *(d.name for d in m.layers), *(o.name for o in m.outputs),
+                   *(t for n in m.nodes for t in n.targets)]
+        self.names = NameAllocator(set(written))
+        # A name written twice (an error the graph check reports) makes which
+        # statement a shape comes from depend on the order of inference:
+        # then only whole inferences answer ``x.shape`` (see :meth:`extend_known`).
+        self.one_definition = len(self.names.taken) == len(written)
         self.nodes: list[ir.Assign] = []
         errors: list[Diagnostic] = []
         inputs = []
@@ -425,7 +443,7 @@ class _Expander:
                 errors.append(exc.diag)
         self.current = m.model_copy(update={"inputs": inputs, "layers": [], "nodes": [], "outputs": []})
         self.plain = [n for n in m.nodes if not self.has_blocks(n.value)]
-        self.known = None
+        self.known = self.inference = None
         layers = []
         for d in m.layers:
             try:
@@ -452,7 +470,7 @@ class _Expander:
                 errors.append(exc.diag)
         model = m.model_copy(update={"inputs": inputs, "layers": layers, "nodes": self.nodes, "outputs": outputs})
         self.current = None
-        self.done.append(model)
+        self.finished(model)
         return model, errors
 
     def sequential(self, m: ir.SequentialModel) -> ir.SequentialModel:
@@ -463,7 +481,7 @@ class _Expander:
         inp = self.input(m.input) if m.input is not None else None
         layers = [c if self.settled_layer(c) else self.callee(c, self.env) for c in m.layers]
         model = m.model_copy(update={"input": inp, "layers": layers})
-        self.done.append(model)
+        self.finished(model)
         return model
 
     def input(self, inp: ir.Input) -> ir.Input:
@@ -492,8 +510,8 @@ class _Expander:
         statements emitted, and its plain statements (without blocks)."""
         if self.current is None:
             raise _fail("K213", f"'{written}.shape' can be read only in a functional model or a block", span)
-        if self.known is None or self.known[0] != len(self.nodes):
-            from kspec.compiler.shapes import infer_spec  # only specs that read shapes pay for it
+        if self.known is None or (self.known[0] != len(self.nodes) and not self.extend_known()):
+            from kspec.compiler.shapes import SpecInference  # only specs that read shapes pay for it
 
             emitted = {t for n in self.nodes for t in n.targets}
             plain = []
@@ -509,13 +527,106 @@ class _Expander:
             finally:
                 self.inferring = False
             model = self.current.model_copy(update={"nodes": [*self.nodes, *plain]})
-            spec = ir.Spec(models=[*[m for m in self.done if m.name != model.name], model])
-            self.known = (len(self.nodes), dict(infer_spec(spec).models[model.name].tensors))
+            spec = ir.Spec(models=[*self.models_used(model), model])
+            inference = SpecInference(spec)
+            self.known = (len(self.nodes), dict(inference.shapes.models[model.name].tensors))
+            users: dict[str, list[ir.Assign]] = {}
+            for n in model.nodes:
+                for used in _expr_names(n.value):
+                    users.setdefault(used, []).append(n)
+            self.inference = (inference, {t for n in plain for t in n.targets}, users) if self.one_definition else None
         shape: tuple[int | None, ...] | None = self.known[1].get(name)
         if shape is None:
             raise _fail("K213", f"the shape of '{written}' is not known statically", span,
                         "a layer kspec has no shape rule for, or a tensor defined after this use, hides it")
         return shape
+
+    def models_used(self, model: ir.FunctionalModel) -> list[ir.FunctionalModel | ir.SequentialModel]:
+        """The models expanded so far that ``model`` uses, directly or not
+        (as sub-models or wrapped by name), in the order they were expanded:
+        all that inferring ``model``'s shapes reads of them, so a file of
+        many models does not infer every earlier model again for each."""
+        names = self.done_names
+        added = model.name not in names
+        names.add(model.name)  # every model of the spec inferred: those done, and this one
+        found: dict[int, tuple[int, ir.FunctionalModel | ir.SequentialModel]] = {}
+        pending: list[ir.FunctionalModel | ir.SequentialModel] = [model]
+        try:
+            while pending:
+                for ref in model_uses(pending.pop(), names):
+                    for k, used in self.done_by_name.get(ref.ref, ()):
+                        if used.name != model.name and k not in found:
+                            found[k] = (k, used)
+                            pending.append(used)
+        finally:
+            if added:
+                names.discard(model.name)
+        return [used for _, used in sorted(found.values(), key=lambda item: item[0])]
+
+    def finished(self, model: ir.FunctionalModel | ir.SequentialModel) -> None:
+        """Record ``model`` as expanded (a sub-model for ``x.shape`` from now on)."""
+        self.done_by_name.setdefault(model.name, []).append((len(self.done), model))
+        self.done_names.add(model.name)
+        self.done.append(model)
+
+    def extend_known(self) -> bool:
+        """Bring the known shapes up to the statements emitted since the
+        last whole inference, one statement at a time from the shapes of the
+        tensors it uses (:meth:`SpecInference.statement`), so a block that
+        reads ``x.shape`` at each step does not walk the model again at each
+        step. A statement that used a name before it was emitted (and saw it
+        missing) is inferred again, and so are the statements using what it
+        defines, as far as their shapes change. With no named layers in the
+        inference, a statement's shapes depend on nothing but the statements
+        it uses, so this gives what a whole inference would; ``False`` where
+        it might not (the caller then infers the whole model): a statement
+        defines a name already known, uses a tensor of unknown shape or its
+        own model, a shape no input can have, or the statements inferred
+        again are more than the model has."""
+        if self.known is None or self.inference is None:
+            return False
+        _, plain, users = self.inference
+        count, known = self.known
+        budget = 2 * (len(known) + len(self.nodes))  # statements inferred again: a cycle runs out of it
+        for node in self.nodes[count:]:
+            if plain.issuperset(node.targets):
+                continue  # taken in as a plain statement already: the same statement, the same shapes
+            if any(t in known for t in node.targets) or not self.infer_statement(node, known):
+                return False
+            for name in _expr_names(node.value):
+                users.setdefault(name, []).append(node)
+            pending = [user for t in node.targets for user in users.get(t, ())]
+            while pending:
+                budget -= 1
+                statement = pending.pop()
+                before = [known.get(t) for t in statement.targets]
+                if budget < 0 or not self.infer_statement(statement, known):
+                    return False
+                pending += [user for t, old in zip(statement.targets, before, strict=True) if known.get(t) != old
+                            for user in users.get(t, ())]
+        self.known = (len(self.nodes), known)
+        return True
+
+    def infer_statement(self, node: ir.Assign, known: dict[str, Any]) -> bool:
+        """Put the shapes of ``node``'s targets into ``known``, from the
+        known shapes of the tensors it uses; ``False`` (and ``known`` as it
+        was) when one is unknown, when it applies its own model, or when a
+        shape is one no input can have."""
+        assert self.inference is not None and self.current is not None
+        model = self.current.name
+        if any(isinstance(s.layer, ir.LayerRef) and s.layer.ref == model for s in node.value.steps):
+            return False
+        inputs = {}
+        for name in _expr_names(node.value):
+            shape = known.get(name)
+            if shape is None:
+                return False
+            inputs[name] = shape
+        try:
+            known.update(self.inference[0].statement(self.current, node, inputs))
+        except ValueError:
+            return False
+        return True
 
     # -- helpers ------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from kspec.spec import ir
 from kspec.spec.diagnostics import Diagnostic
 from kspec.spec.ir import Span
 
-__all__ = ["LayerInfo", "ModelShapes", "SpecShapes", "fmt_shape", "infer_spec"]
+__all__ = ["LayerInfo", "ModelShapes", "SpecInference", "SpecShapes", "fmt_shape", "infer_spec"]
 
 
 # --------------------------------------------------------------------------
@@ -81,6 +81,9 @@ class ModelShapes:
     tensors: dict[str, TShape] = field(default_factory=dict)
     #: The sub-models this model applies directly, by name.
     submodels: dict[str, ModelShapes] = field(default_factory=dict)
+    #: Counts already made (:meth:`_count`), by ``frozen``, each with the
+    #: numbers of layers and sub-models it was made over.
+    _counted: dict[bool, tuple[int, int, int | None]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def params(self) -> int | None:
@@ -97,6 +100,51 @@ class ModelShapes:
         return self._count(frozen=True)
 
     def _count(self, *, frozen: bool) -> int | None:
+        """:attr:`params` or :attr:`non_trainable`. A model that applies
+        one sub-model and holds no shared layer or reused object of its own
+        counts its own layers plus that sub-model's count, so a chain of
+        models each applying the one before is counted once per model, not
+        once per model and sub-model; any other model walks every model
+        nested in it (:meth:`_count_nested`). Each count is remembered."""
+        chain: list[tuple[ModelShapes, int | None]] = []  # (model, its own layers' count)
+        model = self
+        total: int | None
+        while True:
+            remembered = model._counted.get(frozen)
+            if remembered is not None and remembered[:2] == (len(model.layers), len(model.submodels)):
+                total = remembered[2]
+                break
+            own = model._own_count(frozen=frozen)
+            if own is None:
+                total = model._count_nested(frozen=frozen)
+                model._counted[frozen] = (len(model.layers), len(model.submodels), total)
+                break
+            chain.append((model, own[0]))
+            model = next(iter(model.submodels.values()))
+        for model, mine in reversed(chain):
+            total = None if mine is None or total is None else mine + total
+            model._counted[frozen] = (len(model.layers), len(model.submodels), total)
+        return total
+
+    def _own_count(self, *, frozen: bool) -> tuple[int | None] | None:
+        """The count of this model's own layers (``None`` inside when one is
+        unknown) when it applies exactly one sub-model and none of its own
+        layers is shared or holds another object, so nothing of it is counted
+        elsewhere; ``None`` otherwise."""
+        if len(self.submodels) != 1:
+            return None
+        total: int | None = 0
+        for layer in self.layers:
+            if layer.type in ("Functional", "Sequential") and layer.name in self.submodels:
+                continue  # counted through its own layers
+            if layer.shared or layer.reuses:
+                return None
+            own = layer.frozen if frozen else layer.params
+            total = None if own is None or total is None else total + own
+        return (total,)
+
+    def _count_nested(self, *, frozen: bool) -> int | None:
+        """Every model nested in this one walked, each layer counted once."""
         models: dict[str, ModelShapes] = {self.name: self}
         pending = [self]
         while pending:
@@ -488,6 +536,33 @@ def _as_tensors(value: Any, shapes: list[TShape]) -> Any:
     if isinstance(value, dict):
         return {k: _as_tensors(v, shapes) for k, v in value.items()}
     return value
+
+
+class SpecInference:
+    """Shape inference over a whole spec (as :func:`infer_spec` gives it,
+    in :attr:`shapes`), that can then infer one more statement of a
+    functional model from the shapes of the tensors it uses
+    (:meth:`statement`), with the spec's models as sub-models, without
+    walking any model again. Expansion reads ``x.shape`` through it as a
+    model grows one statement at a time."""
+
+    def __init__(self, spec: ir.Spec) -> None:
+        self._inferer = _Inferer(spec, set())
+        self.shapes = self._inferer.run()
+
+    def statement(self, model: ir.FunctionalModel, node: ir.Assign,
+                  inputs: dict[str, Shape]) -> dict[str, TShape]:
+        """The shapes of ``node``'s targets, with each tensor it uses given
+        in ``inputs`` (batch dimension first), as a walk of ``model`` with
+        ``node`` and no other statement, named layer or output would give
+        them. Raises ``ValueError`` for a shape that no input can have."""
+        given = [ir.Input(name=name, shape=list(shape[1:]), batch_size=shape[0]) for name, shape in inputs.items()]
+        one = model.model_copy(update={"inputs": given, "layers": [], "nodes": [node], "outputs": []})
+        reported = self._inferer.result.diagnostics
+        before = len(reported)
+        tensors = self._inferer.model_shapes(one).tensors
+        del reported[before:]  # what it reports belongs to no check
+        return {target: tensors.get(target) for target in node.targets}
 
 
 def infer_spec(spec: ir.Spec, skip: set[int] | None = None, keys: PlainKeys | None = None) -> SpecShapes:

@@ -1,0 +1,654 @@
+"""The front half stays linear on spec shapes beyond the residual Dense
+chains of ``bench/bench_check.py``: many models in one file, and chains of
+models each applying the one before.
+
+Work is counted, never timed (the machines are noisy): Python and builtin
+calls for the parameter counts of nested models, and the names copied out of
+the file's set of model names for the per-model checks (a set copy is one
+builtin call, so its size is what is counted).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from collections.abc import Callable, Iterable, Iterator, MutableSet
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import cast
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kspec.compiler import expand as expand_module
+from kspec.compiler import shapes as shapes_module
+from kspec.compiler import spaces
+from kspec.compiler.graph import _check_model, model_uses
+from kspec.compiler.pipeline import expand, load_text, parse_text
+from kspec.compiler.shapes import infer_spec
+from kspec.spec import ir, kspec_form
+from kspec.spec.diagnostics import KspecError
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _calls_made(run: Callable[[], object]) -> int:
+    """How many Python and builtin function calls ``run`` makes."""
+    count = 0
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+class _CountedNames(MutableSet[str]):
+    """A set of names that counts the names read out of it by iteration:
+    every copy, union or difference taken of it reads all of them."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._names = set(names)
+        self.read = 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        self.read += len(self._names)
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def add(self, name: str) -> None:
+        self._names.add(name)
+
+    def discard(self, name: str) -> None:
+        self._names.discard(name)
+
+
+def _many_models(n: int) -> str:
+    """``n`` small models, the last applying the one before it."""
+    models = [f"model m{i} {{\n  input x: (4,)\n  output o = x -> Dense(4)\n}}\n" for i in range(n - 1)]
+    return "".join(models) + f"model top {{\n  input x: (4,)\n  output o = x -> m{n - 2}\n}}\n"
+
+
+def _model_chain(n: int) -> str:
+    """``n`` models, each applying the one before it."""
+    lines = ["model m0 {", "  input x: (4,)", "  output o = x -> Dense(4)", "}"]
+    for i in range(1, n):
+        lines += [f"model m{i} {{", "  input x: (4,)", f"  output o = x -> m{i - 1} -> Dense(4)", "}"]
+    return "\n".join(lines) + "\n"
+
+
+# -- nested models' parameter counts ------------------------------------------------
+
+
+def test_a_chain_of_models_counts_its_parameters_with_the_same_calls_per_model_at_any_size() -> None:
+    """Each model applying the one before counts its parameters by adding its
+    own layers to that model's count, not by walking every model below it
+    again (which made the calls grow with the square of the chain)."""
+    infer_spec(expand(parse_text(_model_chain(3), "warm.kspec")))  # the catalogue's lookups warmed
+    calls = {}
+    for n in (100, 200, 400):
+        spec = expand(parse_text(_model_chain(n), "chain.kspec"))
+        calls[n] = _calls_made(lambda spec=spec: infer_spec(spec))  # type: ignore[misc]
+    assert (calls[400] - calls[200]) / 200 == pytest.approx((calls[200] - calls[100]) / 100, rel=0.01)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_a_chain_of_models_counts_every_layer_once(n: int) -> None:
+    """Dense(4) on 4 features has 20 weights; each model of the chain adds one."""
+    shapes = infer_spec(load_text(_model_chain(n), "chain.kspec"))
+    assert [shapes.models[f"m{i}"].params for i in range(n)] == [20 * (i + 1) for i in range(n)]
+    assert [shapes.models[f"m{i}"].non_trainable for i in range(n)] == [0] * n
+
+
+def test_a_model_sharing_a_sub_model_twice_over_counts_it_once() -> None:
+    """A model applying a sub-model, and also a model that applies the same
+    sub-model, holds its weights once (the walk over every nested model)."""
+    text = """
+model a {
+  input x: (4,)
+  output o = x -> Dense(4)
+}
+model b {
+  input x: (4,)
+  output o = x -> a -> Dense(4)
+}
+model c {
+  input x: (4,)
+  p = x -> a
+  output o = p -> b
+}
+model d {
+  input x: (4,)
+  output o = x -> c -> Dense(4)
+}
+"""
+    shapes = infer_spec(load_text(text, "share.kspec"))
+    assert [shapes.models[m].params for m in "abcd"] == [20, 40, 40, 60]
+
+
+def test_a_remembered_count_is_not_given_for_a_model_that_grew() -> None:
+    spec = load_text(_model_chain(2), "chain.kspec")
+    shapes = infer_spec(spec)
+    top = shapes.models["m1"]
+    assert top.params == 40
+    extra = infer_spec(load_text(_model_chain(1), "one.kspec")).models["m0"].layers[-1]
+    top.layers.append(extra)
+    assert top.params == 60
+
+
+# -- many models: nothing copies every model name per model ---------------------------
+
+
+def test_reading_many_models_copies_no_set_of_every_model_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``.kspec`` reader resolves each model against the file's model
+    names without copying them for each model."""
+    made: list[_CountedNames] = []
+
+    def counted() -> set[str]:
+        made.append(_CountedNames())
+        return cast(set[str], made[-1])  # read as a set: membership, len, add
+
+    @dataclass
+    class Names(kspec_form._Names):
+        models: set[str] = field(default_factory=counted)
+
+    monkeypatch.setattr(kspec_form, "_Names", Names)
+    n = 300
+    spec = parse_text(_many_models(n), "many.kspec")
+    assert len(spec.models) == n
+    assert any(len(names) == n for names in made)
+    assert sum(names.read for names in made) <= 2 * n
+
+
+def _blocks_and_params(n: int) -> str:
+    """``n`` parameters, ``n`` blocks and ``n`` models, each using one parameter."""
+    lines = [f"param p{i}: int = {i % 5 + 1}" for i in range(n)]
+    lines += [f"block b{i}(x) {{\n  return x -> Dense(p{i})\n}}" for i in range(n)]
+    lines += [f"model m{i} {{\n  input x: (4,)\n  output o = x -> b{i}()\n}}" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def test_reading_many_parameters_and_blocks_copies_no_set_of_every_parameter_per_item(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each parameter, block and model resolves its names against the
+    file's parameters without copying them."""
+    made: list[_CountedNames] = []
+
+    def counted() -> set[str]:
+        made.append(_CountedNames())
+        return cast(set[str], made[-1])  # read as a set: membership, iteration, add
+
+    @dataclass
+    class Names(kspec_form._Names):
+        params: set[str] = field(default_factory=counted)
+
+    monkeypatch.setattr(kspec_form, "_Names", Names)
+    n = 200
+    spec = parse_text(_blocks_and_params(n), "many.kspec")
+    assert (len(spec.params), len(spec.blocks), len(spec.models)) == (n, n, n)
+    assert sum(names.read for names in made) <= 2 * n
+
+
+def test_a_misspelt_parameter_among_many_is_still_suggested() -> None:
+    text = _blocks_and_params(3) + "model last {\n  input x: (4,)\n  output o = x -> Dense(p00 * 2)\n}\n"
+    with pytest.raises(KspecError) as info:
+        load_text(text, "many.kspec")
+    assert [(d.code, d.message, d.hint) for d in info.value.diagnostics] == [
+        ("K212", "unknown parameter 'p00'", "did you mean 'p0'?")]
+
+
+def test_the_graph_checks_of_many_models_copy_no_set_of_every_model_per_model() -> None:
+    n = 300
+    spec = expand(parse_text(_many_models(n), "many.kspec"))
+    names = _CountedNames(m.name for m in spec.models)
+    uses = {}
+    for m in spec.models:
+        assert isinstance(m, ir.FunctionalModel)
+        assert _check_model(m, names) == []  # type: ignore[arg-type]
+        uses[m.name] = [r.ref for r in model_uses(m, names)]  # type: ignore[arg-type]
+    assert uses["top"] == [f"m{n - 2}"] and not any(uses[f"m{i}"] for i in range(n - 1))
+    assert names.read <= 2 * n
+
+
+def test_an_undefined_layer_among_many_models_is_still_suggested() -> None:
+    text = _many_models(3) + "model last {\n  input x: (4,)\n  output o = x -> m00\n}\n"
+    with pytest.raises(KspecError) as info:
+        load_text(text, "many.kspec")
+    messages = [(d.code, d.message, d.hint) for d in info.value.diagnostics]
+    assert messages == [("K208", "undefined layer or model 'm00'", "did you mean 'm0'?")]
+
+
+# -- x.shape read at each step of a loop ---------------------------------------------
+
+#: Specs that read ``x.shape`` while a model expands: in loops, across block
+#: calls, from plain statements written before and after, from sub-models,
+#: with names used before they are defined, and with mistakes.
+_SHAPE_READS = [
+    """
+block grow(x, k: int) {
+  for i in range(k) {
+    x = x -> Dense(x.shape[-1] + 1)
+  }
+  return x
+}
+model m {
+  input x: (4,)
+  output o = x -> grow(6)
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] * 2)
+  return y
+}
+model m {
+  input x: (4,)
+  a = x -> Dense(3)
+  b = a -> widen()
+  c = b -> Dense(b.shape[-1] + 1)
+  d = c -> widen()
+  e = Concatenate()(a, d) -> widen()
+  output o = e -> Dense(e.shape[-1])
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] * 2)
+  return y
+}
+model m {
+  input x: (4,)
+  p = q -> Dense(2)
+  q = x -> widen()
+  r = p -> widen()
+  output o = Concatenate()(q, r)
+}
+""",
+    """
+block widen(x, t) {
+  y = x -> Dense(t.shape[-1] + x.shape[-1])
+  return y
+}
+model m {
+  input x: (4,)
+  later = x -> Dense(7)
+  a = widen()(x, later)
+  b = widen()(a, later)
+  output o = b
+}
+""",
+    """
+sequential tower {
+  input (5,)
+  Dense(3)
+}
+block head(x) {
+  y = x -> tower
+  return y -> Dense(y.shape[-1] * 3)
+}
+model m {
+  input x: (5,)
+  a = x -> head()
+  b = x -> Dense(5) -> head()
+  output o = Add()(a, b)
+}
+""",
+    """
+block seq(x, k: int) {
+  for i in range(k) {
+    x = x -> LSTM(x.shape[-1], return_sequences=true)
+  }
+  return x
+}
+model m {
+  input x: (None, 3)
+  h, s, c = x -> LSTM(4, return_sequences=true, return_state=true)
+  a = h -> seq(3)
+  output o = ops.concatenate([a, ops.expand_dims(s, axis=1)], axis=1)
+}
+""",
+    """
+block grow(x, k: int) {
+  for i in range(k) {
+    x = x -> Dense(x.shape[-1] + 1)
+  }
+  return x
+}
+model m {
+  input x: (4,)
+  a = x -> Flatten2D()
+  b = a -> grow(2)
+  c = x -> grow(2)
+  output o = Concatenate()(b, c)
+}
+""",
+    """
+block grow(x, k: int) {
+  for i in range(k) {
+    x = x -> Reshape((x.shape[-1], 1)) -> Flatten()
+  }
+  return x
+}
+model m {
+  input x: (4,)
+  a = x -> grow(3)
+  a2 = x -> grow(2)
+  output o = Add()(a, a2)
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+model m {
+  input x: (4,)
+  p1 = q -> Dense(2)
+  p2 = p1 -> Dense(p1.shape[-1] + 1)
+  p3 = Concatenate()(p1, p2, q)
+  q = x -> widen()
+  r = p3 -> widen()
+  s = Concatenate()(r, p2) -> widen()
+  output o = s
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+model m {
+  input x: (4,)
+  h = x -> widen()
+  h = x -> Dense(3) -> widen()
+  output o = h -> widen()
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+model m {
+  input x: (4,)
+  a = b -> widen()
+  b = a -> widen()
+  output o = x -> widen()
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+model m {
+  input x: (4,)
+  h0 = x -> widen()
+  g0 = h0 -> Dense(3)
+  h1 = g0 -> widen()
+  g1 = h1 -> Dense(5)
+  h2 = Concatenate()(g1, g0) -> widen()
+  output o = h2 -> m
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+sequential frame {
+  input (6,)
+  Dense(3)
+}
+model unrelated {
+  input x: (2,)
+  output o = x -> widen()
+}
+model inner {
+  input x: (4, 6)
+  output o = x -> TimeDistributed(frame) -> widen()
+}
+model outer {
+  input x: (4, 6)
+  a = x -> inner -> widen()
+  b = x -> TimeDistributed(frame)
+  c = Concatenate()(a, b) -> widen()
+  output o = c -> unrelated2
+}
+model unrelated2 {
+  input x: (4, 9)
+  output o = x -> widen()
+}
+""",
+]
+
+
+def _load_all(text: str) -> object:
+    """The checked spec, or the diagnostics (all that ``kspec check`` shows)."""
+    try:
+        return load_text(text, "reads.kspec")
+    except KspecError as exc:
+        return [(d.code, d.message, d.span, d.hint, d.notes) for d in exc.diagnostics]
+
+
+@pytest.mark.parametrize("text", _SHAPE_READS)
+def test_shapes_read_statement_by_statement_are_those_of_a_whole_inference(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Expansion with the known shapes brought up one statement at a time,
+    and with only the models it uses, gives exactly what inferring the whole
+    model with every model expanded before it, at each read, gives."""
+    by_statement = _load_all(text)
+    monkeypatch.setattr(expand_module._Expander, "extend_known", lambda self: False)
+    monkeypatch.setattr(expand_module._Expander, "models_used",
+                        lambda self, model: [m for m in self.done if m.name != model.name])
+    whole = _load_all(text)
+    assert by_statement == whole
+
+
+#: Blocks and models that random models read shapes through.
+_READERS = """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+block two(x, t) {
+  y = x -> Dense(t.shape[-1] + x.shape[1])
+  return y
+}
+block grow(x, k: int) {
+  for i in range(k) {
+    x = x -> Dense(x.shape[-1] + i)
+  }
+  return x
+}
+block seqb(x) {
+  y = x -> LSTM(x.shape[-1], return_sequences=true)
+  return y
+}
+sequential tower {
+  input (5,)
+  Dense(5)
+}
+model sub {
+  input a: (5,)
+  output o = a -> Dense(a.shape[-1]) -> widen()
+}
+"""
+
+#: Right-hand sides of a random model's statements: ``{s}`` a tensor it
+#: uses, ``{o}`` another; some read shapes, some hide them, some are mistakes.
+_RIGHT_HAND_SIDES = [
+    "{s} -> widen()", "{s} -> grow(0)", "{s} -> grow(3)", "two()({s}, {o})", "{s} -> Dense({s}.shape[-1] * 2)",
+    "Concatenate()({s}, {o})", "{s} -> tower", "{s} -> sub", "{s} + {o}", "{s} -> seqb()", "{s} -> Dense(3)",
+    "ops.expand_dims({s}, axis=1)", "{s} -> Flatten()", "{s} -> m", "{s} -> Unknown()",
+]
+
+
+@st.composite
+def _random_reading_models(draw: st.DrawFn) -> str:
+    """A model of statements that read shapes through blocks, in any order,
+    with names used before they are defined, names written twice, tensors
+    of unknown rank, and the model applying itself."""
+    names = ["x"]
+    lines = ["  input x: (5,)"]
+    if draw(st.booleans()):
+        lines.append("  input z: (None, 3)")
+        names.append("z")
+    statements = []
+    for i in range(draw(st.integers(1, 10))):
+        used = draw(st.sampled_from([*names, f"t{i + 1}", "nope"]))
+        other = draw(st.sampled_from(names))
+        target = draw(st.sampled_from([f"t{i}", f"t{i}", f"t{i}", *names[1:]]))
+        statements.append(f"  {target} = " + draw(st.sampled_from(_RIGHT_HAND_SIDES)).format(s=used, o=other))
+        names.append(target)
+    lines += draw(st.permutations(statements)) if draw(st.booleans()) else statements
+    lines.append(f"  output o = {names[-1]}")
+    return _READERS + "model m {\n" + "\n".join(lines) + "\n}\n"
+
+
+@given(_random_reading_models())
+@settings(max_examples=40, deadline=None)
+def test_random_models_read_the_shapes_of_a_whole_inference(text: str) -> None:
+    """As above, on random models: every diagnostic, or the checked spec, is
+    the same as when each read infers the whole model again."""
+    by_statement = _load_all(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(expand_module._Expander, "extend_known", lambda self: False)
+        patch.setattr(expand_module._Expander, "models_used",
+                      lambda self, model: [m for m in self.done if m.name != model.name])
+        whole = _load_all(text)
+    assert by_statement == whole
+
+
+def test_a_loop_reading_shapes_infers_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop that reads ``x.shape`` at each step walks the model once, then
+    one statement per step (it walked every statement at every step)."""
+    runs = 0
+    run = shapes_module._Inferer.run
+
+    def counted(self: shapes_module._Inferer) -> shapes_module.SpecShapes:
+        nonlocal runs
+        runs += 1
+        return run(self)
+
+    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    text = _SHAPE_READS[0].replace("grow(6)", "grow(60)")
+    spec = expand(parse_text(text, "reads.kspec"))
+    model = spec.models[0]
+    assert isinstance(model, ir.FunctionalModel)
+    assert len(model.nodes) == 60
+    assert runs == 1
+
+
+def _models_reading_shapes(n: int) -> str:
+    """``n`` models, each applying a block that reads ``x.shape``."""
+    models = [f"model m{i} {{\n  input x: (4,)\n  output o = x -> widen()\n}}\n" for i in range(n)]
+    return "block widen(x) {\n  y = x -> Dense(x.shape[-1])\n  return y\n}\n" + "".join(models)
+
+
+def test_models_reading_shapes_make_the_same_calls_per_model_at_any_size() -> None:
+    """Each model's shapes are inferred with the models it uses, not with
+    every model expanded before it (which grew with the square of the models)."""
+    expand(parse_text(_models_reading_shapes(2), "warm.kspec"))
+    calls = {}
+    for n in (50, 100, 200):
+        spec = parse_text(_models_reading_shapes(n), "reads.kspec")
+        calls[n] = _calls_made(lambda spec=spec: expand(spec))  # type: ignore[misc]
+    assert (calls[200] - calls[100]) / 100 == pytest.approx((calls[100] - calls[50]) / 50, rel=0.02)
+
+
+def test_a_loop_reading_shapes_makes_the_same_calls_per_step_at_any_size() -> None:
+    expand(parse_text(_SHAPE_READS[0], "warm.kspec"))
+    calls = {}
+    for n in (50, 100, 200):
+        spec = parse_text(_SHAPE_READS[0].replace("grow(6)", f"grow({n})"), "reads.kspec")
+        calls[n] = _calls_made(lambda spec=spec: expand(spec))  # type: ignore[misc]
+    assert (calls[200] - calls[100]) / 100 == pytest.approx((calls[100] - calls[50]) / 50, rel=0.02)
+
+
+# -- search spaces: the corners of many parameters ------------------------------------
+
+
+def _spaced(n: int) -> str:
+    """``n`` parameters with a search space each, one layer each."""
+    lines = [f"param p{i}: int = 16 in [8, 16]" for i in range(n)]
+    lines += ["model m {", "  input x: (16,)"]
+    prev = "x"
+    for i in range(n):
+        lines.append(f"  h{i} = {prev} -> Dense(p{i})")
+        prev = f"h{i}"
+    return "\n".join([*lines, f"  output o = {prev}", "}"]) + "\n"
+
+
+def _corners_pairwise(spec: ir.Spec, limit: int = spaces.CORNER_LIMIT) -> list[dict[str, object]]:
+    """:func:`kspec.compiler.spaces.corners` as a plain reference: every
+    combination built whole, each compared with every one kept before it."""
+    params = spaces.spaced_params(spec)
+    ends = {p.name: spaces._ends(p) for p in params}
+    defaults = {p.name: p.default for p in params}
+    if not params:
+        return []
+    combos = [{**defaults, name: value} for name, values in ends.items() for value in values]
+    combos += [{n: v[0] for n, v in ends.items()}, {n: v[-1] for n, v in ends.items()}]
+    if math.prod(len(v) for v in ends.values()) <= limit:
+        combos += [dict(zip(ends, values, strict=True)) for values in itertools.product(*ends.values())]
+    out: list[dict[str, object]] = []
+    for combo in combos:
+        changed = {n: v for n, v in combo.items() if not spaces._same(v, defaults[n])}
+        if changed and changed not in out:
+            out.append(changed)
+    out.sort(key=len)
+    return out[:limit]
+
+
+_SPACES = st.sampled_from([
+    "int = 2 in [1, 2, 3]", "int = 1 in range(1, 4)", "float = 0.5 in range(0.0, 1.0, 0.5)",
+    "float = 1.0 in [1.0, 2.0]", "bool = true in [true, false]", "str = \"a\" in [\"a\", \"b\"]",
+    "any = 1 in [1, 2]", "any = true in [1, 2]", "int = 4 in log(1, 64, 2)", "float = 0.01 in log(0.001, 0.1)",
+    "int = 8 in [8]", "any = 1 in [true, 1.0, 2]", "any = true in [1, 1.0, false]",
+])
+
+
+@given(st.lists(_SPACES, min_size=1, max_size=7), st.sampled_from([2, 5, 16, 40]))
+@settings(max_examples=60, deadline=None)
+def test_corners_are_those_of_comparing_every_pair(declared: list[str], limit: int) -> None:
+    text = "".join(f"param p{i}: {d}\n" for i, d in enumerate(declared))
+    try:
+        spec = parse_text(text + "model m {\n  input x: (4,)\n  output o = x -> Dense(4)\n}\n", "c.kspec")
+    except KspecError:
+        return  # a space the language refuses: nothing to compare
+    assert spaces.corners(spec, limit=limit) == _corners_pairwise(spec, limit)
+
+
+def test_the_corners_of_many_parameters_compare_each_value_a_bounded_number_of_times(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each parameter's corners are compared with its default, not every
+    combination with every other (which grew with the square of the
+    parameters, for at most 16 combinations kept)."""
+    compared = 0
+    same = spaces._same
+
+    def counted(a: object, b: object) -> bool:
+        nonlocal compared
+        compared += 1
+        return same(a, b)
+
+    n = 300
+    spec = parse_text(_spaced(n), "spaced.kspec")
+    monkeypatch.setattr(spaces, "_same", counted)
+    found = spaces.corners(spec)
+    assert found == [{f"p{i}": 8} for i in range(spaces.CORNER_LIMIT)]
+    assert compared <= 6 * n
