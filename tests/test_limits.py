@@ -205,3 +205,39 @@ def test_a_list_loop_longer_than_the_limit_is_refused_before_it_runs() -> None:
 def test_builtins_and_indexing_stay_within_value_length(expr: str) -> None:
     message = _error(f"param p: any = {expr}\n" + MODEL, value_length=30)
     assert message.startswith("spec.kspec:1:") and "error[K213]" in message, message
+
+
+def _block_chain(depth: int) -> str:
+    """A model calling block ``b{depth-1}``, which calls the one before, down to ``b0``."""
+    lines = ["block b0(x) {", "  return x -> Dense(4)", "}"]
+    for i in range(1, depth):
+        lines += [f"block b{i}(x) {{", f"  y = x -> b{i - 1}()", "  return y -> Dense(4)", "}"]
+    return "\n".join([*lines, "model m {", "  input x: (4,)", f"  output o = x -> b{depth - 1}()", "}", ""])
+
+
+def test_blocks_calling_blocks_are_bounded_by_nesting() -> None:
+    """Each block call expands inside the one before: a chain as deep as the
+    ``nesting`` limit expands, one deeper is refused at the innermost call."""
+    with limits.using(limits.Limits(nesting=12)):
+        assert len(load_text(_block_chain(12), "deep.kspec").models[0].nodes) == 11  # and the output
+    with limits.using(limits.Limits(nesting=12)), pytest.raises(KspecError) as info:
+        load_text(_block_chain(13), "deep.kspec")
+    assert str(info.value) == (
+        "deep.kspec:5:12: error[K216]: blocks call blocks too deeply; at most 12 (--limit nesting=N raises it)")
+    (diag,) = info.value.diagnostics
+    assert [note for note, _ in diag.notes] == [f"in block 'b{i}', expanded from this call" for i in range(1, 13)]
+
+
+def test_nesting_raised_past_the_stack_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under the default limits a spec never nests as deep as Python's stack;
+    a raised ``nesting`` can let one, and that is said, not called a bug."""
+    from kspec.cli import main
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("models: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert main(["check", str(deep)]) == 1
+    assert "YAML nesting is too deep; at most 100" in capsys.readouterr().err
+    assert main(["check", str(deep), "--limit", "nesting=6000"]) == 2
+    assert capsys.readouterr().err == (
+        "kspec: error: the spec nests deeper than Python's stack can follow with --limit nesting=6000; "
+        "the default is 100\n")

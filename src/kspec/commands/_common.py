@@ -62,9 +62,10 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     """Run a subcommand, turning spec errors into exit 1 and usage/I-O
     errors into exit 2, never a traceback for a user's mistake."""
     try:
-        from kspec.spec.limits import using
+        from kspec.spec.limits import DEFAULT, using
 
-        with using(limits_of(args)):
+        bounds = limits_of(args)
+        with using(bounds):
             return run(args)
     except KspecError as exc:
         print(printable(exc.render()), file=sys.stderr)
@@ -89,15 +90,26 @@ def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     except KeyboardInterrupt:
         print("kspec: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug in kspec, not a mistake in the spec
-        if os.environ.get("KSPEC_DEBUG") == "1":
-            raise
-        print(
-            f"kspec: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
-            "This is a bug in kspec, not in your spec; set KSPEC_DEBUG=1 to see the traceback.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+    except RecursionError as exc:
+        if bounds.nesting <= DEFAULT.nesting:
+            return _internal_error(exc)
+        print(f"kspec: error: the spec nests deeper than Python's stack can follow with --limit nesting="
+              f"{bounds.nesting}; the default is {DEFAULT.nesting}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    """Report a bug in kspec, not a mistake in the spec (the traceback with ``KSPEC_DEBUG=1``)."""
+    if os.environ.get("KSPEC_DEBUG") == "1":
+        raise exc
+    print(
+        f"kspec: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
+        "This is a bug in kspec, not in your spec; set KSPEC_DEBUG=1 to see the traceback.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 def check_output_dir(out: Path, inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:

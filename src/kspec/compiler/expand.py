@@ -741,6 +741,8 @@ class _Expander:
             chain = " -> ".join([*self.stack[self.stack.index(call.type):], call.type])
             raise _fail("K214", f"block '{call.type}' calls itself ({chain})", span,
                         "blocks cannot be recursive; use a loop")
+        if len(self.stack) >= limits.current().nesting:  # each call expands within the one before
+            raise _fail("K216", limits.exceeded("nesting", "blocks call blocks too deeply"), span)
         self.stack.append(call.type)
         try:
             return self._call_block(block, call, inputs, env, tensors, prefix, span)
