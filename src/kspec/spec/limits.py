@@ -30,7 +30,8 @@ class Limits:
     #: Bytes in one spec file, or in a file it ``use``s (a 100,000-layer
     #: ``.kspec`` file is about 2.6 MiB, its YAML twin about 8 MiB).
     source_bytes: int = 32 * 1024 * 1024
-    #: Brackets or mappings nested inside one another.
+    #: Brackets or mappings nested inside one another, and block calls
+    #: expanded one inside another (a block calling a block ...).
     nesting: int = 100
     #: Values a YAML document may expand to, an alias counted at each use.
     yaml_values: int = 4_000_000
