@@ -29,6 +29,7 @@ from kspec.compiler.graph import _check_model, model_uses
 from kspec.compiler.pipeline import expand, load_text, parse_text
 from kspec.compiler.shapes import infer_spec
 from kspec.spec import ir, kspec_form
+from kspec.spec import ops as ops_module
 from kspec.spec.diagnostics import KspecError
 
 # -- helpers ---------------------------------------------------------------------
@@ -652,3 +653,61 @@ def test_the_corners_of_many_parameters_compare_each_value_a_bounded_number_of_t
     found = spaces.corners(spec)
     assert found == [{f"p{i}": 8} for i in range(spaces.CORNER_LIMIT)]
     assert compared <= 6 * n
+
+
+# -- operations: the canonical chain of a nested operation ---------------------------
+
+
+def _op_chain_recursive(op: ir.Op) -> tuple[list[str], list[ir.Step]]:
+    """The canonical chain as its definition reads, one level at a time
+    (asking at each level whether everything below holds a tensor)."""
+    first = op.args[0] if op.args else None
+    rest = op.model_copy(update={"args": list(op.args[1:])})
+    if isinstance(first, ir.Ref):
+        return [first.name], [ir.Step(layer=rest, span=op.span)]
+    if isinstance(first, ir.Op) and ops_module.has_tensor(first):
+        inputs, steps = _op_chain_recursive(first)
+        return inputs, [*steps, ir.Step(layer=rest, span=op.span)]
+    return [], [ir.Step(layer=op, span=op.span)]
+
+
+_LEAVES = st.one_of(st.builds(ir.Ref, name=st.sampled_from(["x", "y"])), st.integers(-2, 2), st.none())
+_OPERATIONS = st.recursive(
+    _LEAVES,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=2),
+        st.builds(ir.Op, fn=st.sampled_from(["add", "multiply", "mean"]), args=st.lists(kids, max_size=3),
+                  kwargs=st.dictionaries(st.sampled_from(["axis", "keepdims"]), kids, max_size=1)),
+    ),
+    max_leaves=25,
+)
+
+
+@given(st.builds(ir.Op, fn=st.sampled_from(["add", "subtract"]), args=st.lists(_OPERATIONS, max_size=3)))
+@settings(max_examples=200, deadline=None)
+def test_the_chain_of_an_operation_is_that_of_its_definition(op: ir.Op) -> None:
+    assert ops_module.op_chain(op) == _op_chain_recursive(op)
+
+
+def test_the_chain_of_a_long_sum_looks_at_each_term_a_bounded_number_of_times(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``x + x + ... + x``, n terms, nests n - 1 operations down their first
+    arguments; asking at each whether all below holds a tensor was quadratic."""
+    asked = 0
+    has_tensor = ops_module.has_tensor
+
+    def counted(value: object) -> bool:
+        nonlocal asked
+        asked += 1
+        return has_tensor(value)
+
+    monkeypatch.setattr(ops_module, "has_tensor", counted)
+    for n in (50, 200):
+        op: object = ir.Ref(name="x")
+        for _ in range(n - 1):
+            op = ir.Op(fn="add", args=[op, ir.Ref(name="x")])
+        assert isinstance(op, ir.Op)
+        asked = 0
+        inputs, steps = ops_module.op_chain(op)
+        assert (inputs, len(steps)) == (["x"], n - 1)
+        assert asked <= 2 * n

@@ -62,12 +62,33 @@ def has_tensor(value: Any) -> bool:
 def op_chain(op: ir.Op) -> tuple[list[str], list[ir.Step]]:
     """The canonical chain of an operation written with all its arguments:
     its first argument, when a tensor or an operation on tensors, becomes
-    the chain's input (or the steps before it)."""
-    first = op.args[0] if op.args else None
-    rest = op.model_copy(update={"args": list(op.args[1:])})
+    the chain's input (or the steps before it).
+
+    The operations down the first arguments (``((x + a) + b) + c`` is three)
+    are read once: whether each holds a tensor is worked out from the
+    deepest up, so a long sum costs no more per term than a short one."""
+    ops = [op]
+    while ops[-1].args and isinstance(ops[-1].args[0], ir.Op):
+        ops.append(ops[-1].args[0])
+    holds = [False] * len(ops)  # has_tensor(ops[k]), each argument looked at once
+    deepest = ops[-1]
+    below = bool(deepest.args) and has_tensor(deepest.args[0])
+    for k in range(len(ops) - 1, -1, -1):
+        o = ops[k]
+        below = below or any(has_tensor(a) for a in o.args[1:]) or any(has_tensor(v) for v in o.kwargs.values())
+        holds[k] = below
+    k = 0
+    while k + 1 < len(ops) and holds[k + 1]:  # the first argument is an operation on tensors: a step before
+        k += 1
+    first = ops[k].args[0] if ops[k].args else None
     if isinstance(first, ir.Ref):
-        return [first.name], [ir.Step(layer=rest, span=op.span)]
-    if isinstance(first, ir.Op) and has_tensor(first):
-        inputs, steps = op_chain(first)
-        return inputs, [*steps, ir.Step(layer=rest, span=op.span)]
-    return [], [ir.Step(layer=op, span=op.span)]
+        inputs, steps = [first.name], [_rest(ops[k])]
+    else:
+        inputs, steps = [], [ir.Step(layer=ops[k], span=ops[k].span)]
+    steps += [_rest(ops[j]) for j in range(k - 1, -1, -1)]
+    return inputs, steps
+
+
+def _rest(op: ir.Op) -> ir.Step:
+    """The chain step of ``op`` applied to its first argument (the tensor before it)."""
+    return ir.Step(layer=op.model_copy(update={"args": list(op.args[1:])}), span=op.span)
