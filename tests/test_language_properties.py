@@ -274,6 +274,19 @@ def test_convert_round_trips_both_ways(spec: ir.Spec) -> None:
     assert dump_yaml(parse_kspec(as_kspec, "r.kspec")) == as_yaml
 
 
+@pytest.mark.parametrize("kwargs", ['fn=1', 'op=2', 'ref="a"', 'expr="b"', 'kind=3', 'fn=1, op=2',
+                                    'a={"fn": 1}', 'a={"op": "add", "ref": 1}'])
+def test_call_values_with_keys_of_tagged_values_convert_both_ways(kwargs: str) -> None:
+    """A call's keyword arguments (or a dict literal) named like the keys of
+    a tagged YAML value (``fn``, ``op``, ``ref``, ``expr``, ``kind``) are
+    written as ``{kind: dict, items: ...}`` and read back as the same names."""
+    text = f"model m {{\n  input x: (3,)\n  output y = x -> Dense(2, kernel_initializer=f({kwargs}))\n}}\n"
+    spec = parse_kspec(text, "r.kspec")
+    as_yaml = dump_yaml(spec)
+    assert load_yaml(as_yaml, "r.yaml") == spec
+    assert parse_kspec(print_kspec(load_yaml(as_yaml, "r.yaml")), "r.kspec") == spec
+
+
 @pytest.mark.parametrize("expr, printed", [
     ("ops.power(-1, a)", "(-1) ** a"),            # not -1 ** a, which is -(1 ** a)
     ("ops.power(a, -2.5)", "a ** (-2.5)"),

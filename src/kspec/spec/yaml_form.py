@@ -859,8 +859,11 @@ class _Normalizer:
                     "args": self.value(data.get("args", [])),
                     "kwargs": self.value(data.get("kwargs", {})),
                 }
-            if "kind" in keys and data.get("kind") == "dict":
-                return {"kind": "dict", "items": self.value(data.get("items", {}))}
+            if "kind" in keys and data.get("kind") == "dict":  # a dict literal, its keys as written
+                items = data.get("items", {})
+                if isinstance(items, dict):  # not read as a value itself: ``{fn: f}`` there is no call
+                    return {"kind": "dict", "items": {k: self.value(items[k]) for k in _keys(items)}}
+                return {"kind": "dict", "items": self.value(items)}
             if "kind" in keys:
                 return {k: self.value(data[k]) for k in keys}
             return {k: self.value(data[k]) for k in keys}
