@@ -191,6 +191,12 @@ class Record:
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.semantic_fields)
         return f"{type(self).__qualname__}({fields})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Pretty printers that follow IPython's protocol (Hypothesis's, for a
+        failing example) print :meth:`__repr__`; they would otherwise list
+        every entry of ``__dataclass_fields__``, class variables included."""
+        printer.text(repr(self))
+
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
         """A shallow copy, with the fields in ``update`` replaced (not
         validated, as with pydantic's ``model_copy``)."""
