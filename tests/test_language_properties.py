@@ -275,7 +275,8 @@ def test_convert_round_trips_both_ways(spec: ir.Spec) -> None:
 
 
 @pytest.mark.parametrize("kwargs", ['fn=1', 'op=2', 'ref="a"', 'expr="b"', 'kind=3', 'fn=1, op=2',
-                                    'a={"fn": 1}', 'a={"op": "add", "ref": 1}'])
+                                    'a={"fn": 1}', 'a={"op": "add", "ref": 1}',
+                                    'a={"kind": "dict", "items": 4}', 'a={"kind": "dict", "items": {"x": 1}}'])
 def test_call_values_with_keys_of_tagged_values_convert_both_ways(kwargs: str) -> None:
     """A call's keyword arguments (or a dict literal) named like the keys of
     a tagged YAML value (``fn``, ``op``, ``ref``, ``expr``, ``kind``) are

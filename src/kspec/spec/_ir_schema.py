@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_DIGEST = '8a1720ce'
+IR_DIGEST = '3ddf6a9b'
 
 CONFIG: dict[str, Any] = {}
 

@@ -235,8 +235,8 @@ class IRNode(Record):
     Neither takes part in equality or serialization.
     """
 
-    #: Fields whose raw values may hold ``{"kind": ...}`` dicts that become
-    #: value nodes before pydantic sees them.
+    #: Fields that hold values: their ``{"kind": ...}`` dicts become value
+    #: nodes when each value is validated (:func:`_check_value`).
     _tagged: ClassVar[tuple[str, ...]] = ()
 
     span: Span | None = None
@@ -273,8 +273,10 @@ class IRNode(Record):
                 data["span"] = span
             if key_spans is not None and "key_spans" not in data:
                 data["key_spans"] = key_spans
-        if cls._tagged and any(k in data for k in cls._tagged):
-            data = {k: _tag_values(v) if k in cls._tagged else v for k, v in data.items()}
+        if cls._tagged and any(k in data and type(data[k]) is dict for k in _MAPPING_FIELDS):
+            # Each value is tagged once, by its field's validator (_check_value):
+            # a mapping of values only loses the spans a raw mapping carries.
+            data = {k: _without_spans(v) if k in _MAPPING_FIELDS and type(v) is dict else v for k, v in data.items()}
         return data
 
 
@@ -461,6 +463,22 @@ def _ensure_plain(data: Any) -> None:
 #: An argument value. Plain data, or one of the value nodes above.
 Value = Annotated[Any, Pydantic(lambda p, src: Annotated[src, p.BeforeValidator(_check_value),
                                                          p.WithJsonSchema({"description": "a kspec value"})])]
+
+#: The fields of value-holding nodes that map names to values.
+_MAPPING_FIELDS = ("kwargs", "call_kwargs", "settings")
+
+
+def _without_spans(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A raw mapping of values without the span entries a front end put in
+    it, and out of its ``{"kind": "dict", "items": ...}`` escape (which a
+    mapping with a ``kind``, ``fn``, ``op`` ... key is written in). Its
+    values are left to their validator, so each is tagged once."""
+    plain = {k: v for k, v in mapping.items() if k not in (SPAN_KEY, KEY_SPANS_KEY)}
+    items = plain.get("items")
+    if plain.get("kind") == "dict" and set(plain) == {"kind", "items"} and type(items) is dict:
+        return {k: v for k, v in items.items() if k not in (SPAN_KEY, KEY_SPANS_KEY)}
+    return plain
+
 
 #: The fields of value-holding nodes whose raw values are tagged into nodes.
 _VALUE_FIELDS = ("args", "kwargs", "left", "right", "operand", "test", "then", "otherwise", "parts", "call_kwargs")
