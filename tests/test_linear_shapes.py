@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-from collections.abc import Callable, Iterable, Iterator, MutableSet
-from dataclasses import dataclass, field
-from types import FrameType
+from collections.abc import Iterable, Iterator, MutableSet
+from dataclasses import field, make_dataclass
 from typing import cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _counting import calls_made
 from kspec.compiler import expand as expand_module
 from kspec.compiler import shapes as shapes_module
 from kspec.compiler import spaces
@@ -33,23 +32,6 @@ from kspec.spec import ops as ops_module
 from kspec.spec.diagnostics import KspecError
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def _calls_made(run: Callable[[], object]) -> int:
-    """How many Python and builtin function calls ``run`` makes."""
-    count = 0
-
-    def profile(frame: FrameType, event: str, arg: object) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return count
 
 
 class _CountedNames(MutableSet[str]):
@@ -102,7 +84,7 @@ def test_a_chain_of_models_counts_its_parameters_with_the_same_calls_per_model_a
     calls = {}
     for n in (100, 200, 400):
         spec = expand(parse_text(_model_chain(n), "chain.kspec"))
-        calls[n] = _calls_made(lambda spec=spec: infer_spec(spec))  # type: ignore[misc]
+        calls[n] = calls_made(lambda spec=spec: infer_spec(spec))  # type: ignore[misc]
     assert (calls[400] - calls[200]) / 200 == pytest.approx((calls[200] - calls[100]) / 100, rel=0.01)
 
 
@@ -156,22 +138,25 @@ def test_a_remembered_count_is_not_given_for_a_model_that_grew() -> None:
 def test_reading_many_models_copies_no_set_of_every_model_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """The ``.kspec`` reader resolves each model against the file's model
     names without copying them for each model."""
+    n = 300
+    spec, made = _parsed_counting(monkeypatch, "models", _many_models(n))
+    assert len(spec.models) == n
+    assert any(len(names) == n for names in made)
+    assert sum(names.read for names in made) <= 2 * n
+
+
+def _parsed_counting(monkeypatch: pytest.MonkeyPatch, which: str, text: str) -> tuple[ir.Spec, list[_CountedNames]]:
+    """``text`` parsed with the reader's set of model or parameter names
+    (``which``) counting the names read out of it."""
     made: list[_CountedNames] = []
 
     def counted() -> set[str]:
         made.append(_CountedNames())
-        return cast(set[str], made[-1])  # read as a set: membership, len, add
+        return cast(set[str], made[-1])  # read as a set: membership, iteration, len, add
 
-    @dataclass
-    class Names(kspec_form._Names):
-        models: set[str] = field(default_factory=counted)
-
-    monkeypatch.setattr(kspec_form, "_Names", Names)
-    n = 300
-    spec = parse_text(_many_models(n), "many.kspec")
-    assert len(spec.models) == n
-    assert any(len(names) == n for names in made)
-    assert sum(names.read for names in made) <= 2 * n
+    names = make_dataclass("Names", [(which, set[str], field(default_factory=counted))], bases=(kspec_form._Names,))
+    monkeypatch.setattr(kspec_form, "_Names", names)
+    return parse_text(text, "many.kspec"), made
 
 
 def _blocks_and_params(n: int) -> str:
@@ -186,19 +171,8 @@ def test_reading_many_parameters_and_blocks_copies_no_set_of_every_parameter_per
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Each parameter, block and model resolves its names against the
     file's parameters without copying them."""
-    made: list[_CountedNames] = []
-
-    def counted() -> set[str]:
-        made.append(_CountedNames())
-        return cast(set[str], made[-1])  # read as a set: membership, iteration, add
-
-    @dataclass
-    class Names(kspec_form._Names):
-        params: set[str] = field(default_factory=counted)
-
-    monkeypatch.setattr(kspec_form, "_Names", Names)
     n = 200
-    spec = parse_text(_blocks_and_params(n), "many.kspec")
+    spec, made = _parsed_counting(monkeypatch, "params", _blocks_and_params(n))
     assert (len(spec.params), len(spec.blocks), len(spec.models)) == (n, n, n)
     assert sum(names.read for names in made) <= 2 * n
 
@@ -567,7 +541,7 @@ def test_models_reading_shapes_make_the_same_calls_per_model_at_any_size() -> No
     calls = {}
     for n in (50, 100, 200):
         spec = parse_text(_models_reading_shapes(n), "reads.kspec")
-        calls[n] = _calls_made(lambda spec=spec: expand(spec))  # type: ignore[misc]
+        calls[n] = calls_made(lambda spec=spec: expand(spec))  # type: ignore[misc]
     assert (calls[200] - calls[100]) / 100 == pytest.approx((calls[100] - calls[50]) / 50, rel=0.02)
 
 
@@ -576,7 +550,7 @@ def test_a_loop_reading_shapes_makes_the_same_calls_per_step_at_any_size() -> No
     calls = {}
     for n in (50, 100, 200):
         spec = parse_text(_SHAPE_READS[0].replace("grow(6)", f"grow({n})"), "reads.kspec")
-        calls[n] = _calls_made(lambda spec=spec: expand(spec))  # type: ignore[misc]
+        calls[n] = calls_made(lambda spec=spec: expand(spec))  # type: ignore[misc]
     assert (calls[200] - calls[100]) / 100 == pytest.approx((calls[100] - calls[50]) / 50, rel=0.02)
 
 

@@ -19,16 +19,15 @@ that remembering changes nothing.
 from __future__ import annotations
 
 import heapq
-import sys
 from collections.abc import Callable
 from functools import partial
-from types import FrameType
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _counting import calls_made
 from kspec.catalogue import ALIASES, catalogue
 from kspec.compiler.arguments import check_arguments, check_layer_call
 from kspec.compiler.calls import plain_key
@@ -307,23 +306,6 @@ def _functional(n: int) -> str:
     return "\n".join([*lines, f"  output out = {prev} -> Dense(1)", "}"]) + "\n"
 
 
-def _calls_made(run: Callable[[], object]) -> int:
-    """How many Python and builtin function calls ``run`` makes."""
-    count = 0
-
-    def profile(frame: FrameType, event: str, arg: object) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return count
-
-
 @pytest.mark.parametrize("make", [_functional, lambda n: _sequential(["Dense(16)"] * n)],
                          ids=["functional", "sequential"])
 def test_the_checks_make_the_same_calls_per_layer_at_any_size(make: Callable[[int], str]) -> None:
@@ -331,5 +313,5 @@ def test_the_checks_make_the_same_calls_per_layer_at_any_size(make: Callable[[in
     calls = {}
     for n in (400, 800, 1600):
         spec = expand(parse_text(make(n), "big.kspec"))
-        calls[n] = _calls_made(partial(check, spec))
+        calls[n] = calls_made(partial(check, spec))
     assert (calls[1600] - calls[800]) / 800 == pytest.approx((calls[800] - calls[400]) / 400, rel=0.01)
