@@ -409,9 +409,8 @@ class _Expander:
         #: The models expanded so far (sub-models for ``x.shape``), and the
         #: model being expanded: its inputs, named layers and plain nodes.
         self.done: list[ir.FunctionalModel | ir.SequentialModel] = []
-        #: The same models by name (with their place in ``done``), and their names.
+        #: The same models by name (with their place in ``done``).
         self.done_by_name: dict[str, list[tuple[int, ir.FunctionalModel | ir.SequentialModel]]] = {}
-        self.done_names: set[str] = set()
         self.current: ir.FunctionalModel | None = None
         self.plain: list[ir.Assign] = []
         self.known: tuple[int, dict[str, Any]] | None = None
@@ -546,27 +545,20 @@ class _Expander:
         (as sub-models or wrapped by name), in the order they were expanded:
         all that inferring ``model``'s shapes reads of them, so a file of
         many models does not infer every earlier model again for each."""
-        names = self.done_names
-        added = model.name not in names
-        names.add(model.name)  # every model of the spec inferred: those done, and this one
+        names = self.done_by_name.keys()  # a use of ``model`` itself is no model to add
         found: dict[int, tuple[int, ir.FunctionalModel | ir.SequentialModel]] = {}
         pending: list[ir.FunctionalModel | ir.SequentialModel] = [model]
-        try:
-            while pending:
-                for ref in model_uses(pending.pop(), names):
-                    for k, used in self.done_by_name.get(ref.ref, ()):
-                        if used.name != model.name and k not in found:
-                            found[k] = (k, used)
-                            pending.append(used)
-        finally:
-            if added:
-                names.discard(model.name)
+        while pending:
+            for ref in model_uses(pending.pop(), names):
+                for k, used in self.done_by_name.get(ref.ref, ()):
+                    if used.name != model.name and k not in found:
+                        found[k] = (k, used)
+                        pending.append(used)
         return [used for _, used in sorted(found.values(), key=lambda item: item[0])]
 
     def finished(self, model: ir.FunctionalModel | ir.SequentialModel) -> None:
         """Record ``model`` as expanded (a sub-model for ``x.shape`` from now on)."""
         self.done_by_name.setdefault(model.name, []).append((len(self.done), model))
-        self.done_names.add(model.name)
         self.done.append(model)
 
     def extend_known(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -427,7 +428,7 @@ def model_callees(model: ir.FunctionalModel | ir.SequentialModel) -> list[ir.Lay
     return [c for d in model.layers for c in d.stack] + [s.layer for st in statements for s in st.value.steps]
 
 
-def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: set[str]) -> list[ir.LayerRef]:
+def model_uses(model: ir.FunctionalModel | ir.SequentialModel, model_names: AbstractSet[str]) -> list[ir.LayerRef]:
     """Every use of another model of the spec (a shared sub-model) in
     ``model``: the references among its layers, then the models its
     wrappers are given by name (``TimeDistributed(frame_cnn)``)."""
