@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kspec.spec import ir
@@ -215,45 +215,46 @@ def corners(spec: ir.Spec, defines: Mapping[str, Any] | None = None,
     if not params:
         return []
     out: list[dict[str, Any]] = []
-    seen: set[frozenset[tuple[str, Any]]] = set()  # the combinations in out: equal as sets exactly when as dicts
-
-    def add(changed: dict[str, Any]) -> None:
-        if changed:
+    seen: set[frozenset[tuple[str, Any]]] = set()  # those in out: equal as sets exactly when as dicts
+    for changed in _changes(ends, defaults, limit):
+        if not changed:
+            continue
+        try:
             key = frozenset(changed.items())
-            if key not in seen:
-                seen.add(key)
+        except TypeError:  # a value that cannot be hashed (a list) equals no hashable one: compare with each
+            if changed not in out:
                 out.append(changed)
-
-    try:
-        if not all(_same(v, v) for v in defaults.values()):
-            raise TypeError("a default unequal to itself: every combination names it")
-        for name, values in ends.items():  # one parameter at its corner: it alone differs from the defaults
-            for value in values:
-                add({name: value} if not _same(value, defaults[name]) else {})
-        combos = [{n: v[0] for n, v in ends.items()}, {n: v[-1] for n, v in ends.items()}]
-        if math.prod(len(v) for v in ends.values()) <= limit:
-            combos += [dict(zip(ends, values, strict=True)) for values in itertools.product(*ends.values())]
-        for combo in combos:
-            add({n: v for n, v in combo.items() if not _same(v, defaults[n])})
-    except TypeError:  # a value that cannot be hashed (or a default unequal to itself): compare each pair
-        out = _changes_compared(ends, defaults, limit)
+            continue
+        if key not in seen:
+            seen.add(key)
+            out.append(changed)
     out.sort(key=len)  # fewest changes first: a problem is reported with the values that alone cause it
     return out[:limit]
 
 
-def _changes_compared(ends: dict[str, list[Any]], defaults: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-    """The combinations of :func:`corners` (every one, unsorted), each
-    compared with every one before it: for values that cannot be hashed."""
-    combos = [{**defaults, name: value} for name, values in ends.items() for value in values]
-    combos += [{n: v[0] for n, v in ends.items()}, {n: v[-1] for n, v in ends.items()}]
+def _changes(ends: dict[str, list[Any]], defaults: dict[str, Any], limit: int) -> Iterator[dict[str, Any]]:
+    """For :func:`corners`, each combination in turn, as the values that
+    differ from the defaults: each parameter's corners with the others at
+    their defaults (just that parameter, unless a default is unequal to
+    itself and so differs everywhere), all low ends, all high ends, and
+    every combination when there are at most ``limit``."""
+    alone = all(_same(v, v) for v in defaults.values())
+    for name, values in ends.items():
+        for value in values:
+            if alone:
+                yield {name: value} if not _same(value, defaults[name]) else {}
+            else:
+                yield _differing({**defaults, name: value}, defaults)
+    yield _differing({n: v[0] for n, v in ends.items()}, defaults)
+    yield _differing({n: v[-1] for n, v in ends.items()}, defaults)
     if math.prod(len(v) for v in ends.values()) <= limit:
-        combos += [dict(zip(ends, values, strict=True)) for values in itertools.product(*ends.values())]
-    out: list[dict[str, Any]] = []
-    for combo in combos:
-        changed = {n: v for n, v in combo.items() if not _same(v, defaults[n])}
-        if changed and changed not in out:
-            out.append(changed)
-    return out
+        for picked in itertools.product(*ends.values()):
+            yield _differing(dict(zip(ends, picked, strict=True)), defaults)
+
+
+def _differing(combo: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``combo`` that differ from the defaults."""
+    return {n: v for n, v in combo.items() if not _same(v, defaults[n])}
 
 
 def corner_problems(found: list[tuple[Diagnostic, dict[str, Any]]], spec: ir.Spec) -> list[Diagnostic]:
