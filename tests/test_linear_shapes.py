@@ -629,6 +629,50 @@ def test_the_corners_of_many_parameters_compare_each_value_a_bounded_number_of_t
     assert compared <= 6 * n
 
 
+def _choice_problem_pairwise(param: ir.Param, space: ir.Space, kind: str | None) -> tuple[str, str | None] | None:
+    """The duplicate-choice search of :func:`kspec.compiler.spaces._choice_problem`
+    as a plain reference: each choice compared with every one before it."""
+    seen: list[object] = []
+    for v in space.values:
+        if any(spaces._same(v, s) for s in seen):
+            return f"the choice {spaces._show(v)} is listed twice", None
+        seen.append(v)
+    return None
+
+
+_CHOICES = st.lists(st.one_of(st.integers(-2, 2), st.sampled_from([0.0, -0.0, 1.0, 2.5, math.nan]), st.booleans(),
+                              st.sampled_from(["a", "b"])), min_size=1, max_size=8)
+
+
+@given(_CHOICES)
+@settings(max_examples=200, deadline=None)
+def test_the_choice_listed_twice_is_that_of_comparing_every_pair(values: list[object]) -> None:
+    """Choices are told apart through a set, as :func:`spaces._same` compares
+    them: ``1`` and ``1.0`` are the same choice, ``1`` and ``true`` are not,
+    and a NaN is never the same as anything."""
+    param = ir.Param(name="p", space=ir.Space(kind="choice", values=values))
+    assert param.space is not None
+    kind = spaces.value_type(param)
+    found = spaces._choice_problem(param, param.space, kind)
+    if found is None or "listed twice" in found[0]:
+        assert found == _choice_problem_pairwise(param, param.space, kind)
+    else:  # refused before duplicates are looked for (mixed types, none)
+        assert kind is None or any(v is None or not spaces._fits(kind, v) for v in values)
+
+
+def test_a_space_of_many_choices_is_checked_with_the_same_calls_per_choice_at_any_size() -> None:
+    """Each choice was compared with every one before it: quadratic in the
+    choices of one space (``in [1, 2, ..., n]``)."""
+    def made(n: int) -> int:
+        text = f"param p: int = 1 in [{', '.join(str(i) for i in range(1, n + 1))}]\n"
+        spec = parse_text(text + "model m {\n  input x: (4,)\n  output o = x -> Dense(p)\n}\n", "c.kspec")
+        assert spaces.check_spaces(spec) == []
+        return calls_made(lambda: spaces.check_spaces(spec))
+
+    small, large = made(200), made(800)
+    assert large <= 4.2 * small
+
+
 # -- operations: the canonical chain of a nested operation ---------------------------
 
 

@@ -119,11 +119,13 @@ def _choice_problem(param: ir.Param, space: ir.Space, kind: str | None) -> tuple
     wrong = next((v for v in space.values if not _fits(kind, v)), None)
     if wrong is not None:
         return f"the choice {_show(wrong)} is not {'an' if kind == 'int' else 'a'} {kind}", None
-    seen: list[Any] = []
+    seen: set[tuple[bool, Any]] = set()  # as _same tells values apart: by value, and bool or not
     for v in space.values:
-        if any(_same(v, s) for s in seen):
+        key = (isinstance(v, bool), v)
+        if key in seen:
             return f"the choice {_show(v)} is listed twice", None
-        seen.append(v)
+        if v == v:  # a NaN is the same as no value, not even itself
+            seen.add(key)
     if param.has_default and _is_literal(param.default) and not any(_same(param.default, v) for v in space.values):
         return f"the default {_show(param.default)} is not one of the choices {describe(space)}", \
             "add it to the choices, or change the default"
