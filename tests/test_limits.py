@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kspec.compiler.pipeline import load_path, load_text
+from kspec.compiler.pipeline import load_path, load_text, parse_text
 from kspec.spec import limits
 from kspec.spec.diagnostics import CODES, Diagnostic, KspecError, printable, render
 from kspec.spec.ir import Span
+from kspec.spec.kspec_form import parse_kspec
+from kspec.spec.kspec_printer import print_kspec
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kspec"
 MODEL = "model m {\n  input x: (3,)\n  output y = x -> Dense(1)\n}\n"
@@ -241,3 +243,50 @@ def test_nesting_raised_past_the_stack_is_a_usage_error(tmp_path: Path, capsys: 
     assert capsys.readouterr().err == (
         "kspec: error: the spec nests deeper than Python's stack can follow with --limit nesting=6000; "
         "the default is 100\n")
+
+
+def _param_sum(terms: int) -> str:
+    return f"param p: int = {' + '.join(['1'] * terms)}\n" + MODEL.replace("Dense(1)", "Dense(p)")
+
+
+@pytest.mark.parametrize(("value", "column"), [
+    ("[" * 13 + "1" + "]" * 13, 3),  # a bare list: where its statement is
+    ("l2(" * 13 + "0.1" + ")" * 13, 47),  # calls: at the outermost
+])
+def test_values_in_kspec_are_bounded_by_nesting(value: str, column: int) -> None:
+    """Values nested inside one another in ``.kspec`` are held to the
+    ``nesting`` limit, as YAML's are: as deep as the limit reads (and prints
+    again), one deeper is a located error, not a stack overflow in a later
+    pass or printer."""
+    def spec(v: str) -> str:
+        return MODEL.replace("Dense(1)", f"Dense(1, kernel_regularizer={v})")
+
+    inner = value[1:-1] if value.startswith("[") else value[3:-1]
+    with limits.using(limits.Limits(nesting=12)):
+        parsed = parse_kspec(spec(inner), "deep.kspec")
+        assert parse_kspec(print_kspec(parsed), "again.kspec") == parsed
+    assert _error(spec(value), "deep.kspec", nesting=12) == (
+        f"deep.kspec:3:{column}: error[K103]: values are nested too deeply; at most 12 "
+        "(--limit nesting=N raises it)")
+
+
+def test_a_chain_of_parameter_arithmetic_is_bounded_by_nesting() -> None:
+    """``1 + 1 + ... + 1`` nests each operation inside the next."""
+    with limits.using(limits.Limits(nesting=12)):
+        assert parse_text(_param_sum(13), "sum.kspec").params[0].name == "p"  # 12 operations
+    assert _error(_param_sum(14), "sum.kspec", nesting=12) == (
+        "sum.kspec:1:16: error[K103]: values are nested too deeply; at most 12 (--limit nesting=N raises it)")
+
+
+@pytest.mark.parametrize("text", [
+    "model m {\n  input x: (3,)\n  h = x -> Dense(2)\n  h2 = " + " + ".join(["h"] * 2000) + "\n  output y = h2\n}\n",
+    _param_sum(2000),
+])
+def test_a_chain_deeper_than_the_stack_is_a_located_error(text: str) -> None:
+    """A sum of tensors is not held to ``nesting`` (a few hundred terms
+    read), nor is parameter arithmetic under a raised limit; one too long
+    for Python's stack is an error where its statement is, not a bug."""
+    message = _error(text, "long.kspec", nesting=5000)
+    line = 4 if text.startswith("model") else 1
+    assert message.startswith(f"long.kspec:{line}:") and "error[K103]: the spec is nested too deeply" in message
+    assert "bug" not in message

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kspec.spec import ir
+from kspec.spec import ir, limits
 from kspec.spec._lalr import (
     Callback,
     Parser,
@@ -431,6 +431,17 @@ class _Fail(Exception):
         self.diag = diag
 
 
+class _TooDeep(Exception):
+    """A value nested deeper than the ``nesting`` limit, met where no span
+    is at hand (inside a bare list): the statement that holds it reports it."""
+
+    hint = "give part of it a statement or a parameter of its own"
+
+    @staticmethod
+    def message() -> str:
+        return limits.exceeded("nesting", "values are nested too deeply")
+
+
 def _unquote(text: str) -> str:
     """A string literal's value: its text between the quotes, escapes replaced."""
     body = text[1:-1]
@@ -821,7 +832,7 @@ class _Builder:
     def model(self, children: list[Any]) -> _Top:
         name, *stmts = children
         span = self._span()
-        return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).functional(stmts))
+        return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).functional(stmts), span=span)
 
     @_children
     def sequential(self, children: list[Any]) -> _Top:
@@ -829,7 +840,8 @@ class _Builder:
         has_input = bool(rest) and isinstance(rest[0], _Stmt) and rest[0].kind == "input"
         inp, layers = (rest[0], rest[1:]) if has_input else (None, rest)
         span = self._span()
-        return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).sequential(inp, layers))
+        return _Top("model", str(name), lambda: _ModelResolver(self, str(name), span).sequential(inp, layers),
+                    span=span)
 
     @_children
     def block(self, children: list[Any]) -> _Top:
@@ -838,7 +850,8 @@ class _Builder:
         stmts = [s for s in rest if isinstance(s, _Stmt)]
         span = self._span()
         values = {p[0] for p in params if (p[1] is not None or p[3]) and p[1] != "tensor"}
-        return _Top("block", str(name), lambda: _ModelResolver(self, str(name), span).block(params, stmts), values)
+        return _Top("block", str(name), lambda: _ModelResolver(self, str(name), span).block(params, stmts), values,
+                    span)
 
     def bdefault(self, value: Any) -> tuple[str, Any]:
         return ("default", value)
@@ -857,7 +870,7 @@ class _Builder:
             return ir.Param(name=str(name), type=str(type_) if type_ else None, default=resolved, has_default=True,
                             space=self._space(space) if space is not None else None, span=span)
 
-        return _Top("param", str(name), build)
+        return _Top("param", str(name), build, span=span)
 
     def space(self, value: Any) -> _RawSpace:
         return _RawSpace(value, self._span())
@@ -887,7 +900,7 @@ class _Builder:
     @_children
     def section(self, children: list[Any]) -> _Top:
         span = self._span()
-        return _Top("section", "", lambda: self._section(span, children))
+        return _Top("section", "", lambda: self._section(span, children), span=span)
 
     def _section(self, span: Span, children: list[Any]) -> tuple[str, ir.Section]:
         kw, name, *settings = children
@@ -923,6 +936,8 @@ class _Builder:
                 errors.append(exc.diag)
             except KspecError as exc:
                 errors += exc.diagnostics
+            except (_TooDeep, RecursionError) as exc:
+                errors.append(_too_deep(exc, top.span if isinstance(top, _Top) else None, self.file))
         if errors:
             raise KspecError(errors)
         models, blocks, params, uses = [], [], [], []
@@ -958,6 +973,7 @@ class _Top:
     name: str
     build: Callable[[], Any]
     values: set[str] = field(default_factory=set)
+    span: Span | None = None
 
 
 def _is_number(x: Any) -> bool:
@@ -1016,8 +1032,22 @@ class _Resolver:
         self.b = b
         self.scope = scope
         self.mode = mode
+        self.nesting = limits.current().nesting
 
     def value(self, v: Any) -> Any:
+        """The IR of raw value ``v``. Values nested deeper than the
+        ``nesting`` limit (lists, calls, operations on parameters inside one
+        another) are an error at ``v``, or where the statement holding it
+        is, for a bare list or dict (:class:`_TooDeep`)."""
+        try:
+            return self._value(v, 0)
+        except _TooDeep:
+            span = getattr(v, "span", None)
+            if span is None:
+                raise
+            raise self.b._fail("K103", _TooDeep.message(), span, _TooDeep.hint) from None
+
+    def _value(self, v: Any, depth: int) -> Any:
         if type(v) in _PLAIN:
             return v
         if isinstance(v, (_RawApply, _RawSub)) or (isinstance(v, _RawCall) and v.name.startswith("ops.")):
@@ -1029,16 +1059,20 @@ class _Resolver:
             if self.mode == "call":
                 return ir.Ref(name=v.name, span=v.span)
             return v.name
+        if depth >= self.nesting:  # what follows holds values
+            raise _TooDeep
+        depth += 1
         if isinstance(v, _RawCall):
-            return ir.Call(fn=v.name, args=[self.value(a) for a in v.args],
-                           kwargs={k: self.value(x) for k, x in v.kwargs.items()}, span=v.span, key_spans=v.key_spans)
+            return ir.Call(fn=v.name, args=[self._value(a, depth) for a in v.args],
+                           kwargs={k: self._value(x, depth) for k, x in v.kwargs.items()}, span=v.span,
+                           key_spans=v.key_spans)
         if isinstance(v, _RawOp):
             for o in v.operands:
                 if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
                     raise self.b._fail("K212", f"unknown parameter '{o.name}'", o.span,
                                        did_you_mean(o.name, self.scope)
                                        or "arithmetic works on parameters (param, block parameters, loop indices)")
-            ops = [self.value(o) for o in v.operands]
+            ops = [self._value(o, depth) for o in v.operands]
             if v.op == "if":
                 return ir.Cond(test=ops[0], then=ops[1], otherwise=ops[2], span=v.span)
             if len(ops) == 1:
@@ -1050,7 +1084,7 @@ class _Resolver:
                     raise self.b._fail("K212", f"unknown parameter '{o.name}'", o.span,
                                        did_you_mean(o.name, self.scope)
                                        or "indexing works on parameters (a list parameter, loop indices) and x.shape")
-            return ir.Index(value=self.value(v.value), index=self.value(v.index), span=v.span)
+            return ir.Index(value=self._value(v.value, depth), index=self._value(v.index, depth), span=v.span)
         if isinstance(v, _RawAttr):
             return ir.Attr(value=ir.Ref(name=v.value.name, span=v.value.span), span=v.span)
         if isinstance(v, _RawFormat):
@@ -1058,11 +1092,11 @@ class _Resolver:
                 if isinstance(o, _Name) and o.name not in self.scope and self.mode != "expr":
                     raise self.b._fail("K212", f"unknown parameter '{o.name}' in an f-string", v.span,
                                        did_you_mean(o.name, self.scope))
-            return ir.Format(parts=[self.value(x) for x in v.parts], span=v.span)
+            return ir.Format(parts=[self._value(x, depth) for x in v.parts], span=v.span)
         if isinstance(v, list):
-            return [self.value(x) for x in v]
+            return [self._value(x, depth) for x in v]
         if isinstance(v, dict):
-            return {k: self.value(x) for k, x in v.items()}
+            return {k: self._value(x, depth) for k, x in v.items()}
         return v
 
 
@@ -1446,6 +1480,8 @@ class _ModelResolver:
                     self._statement(st, inputs, layers, nodes, outputs)
             except _Fail as exc:
                 errors.append(exc.diag)
+            except (_TooDeep, RecursionError) as exc:
+                errors.append(_too_deep(exc, st.span, self.b.file))
         if errors:
             raise KspecError(errors)
         kinds = ir.Structure(**{port: st.data["kind"] for port, st in structure.items()},
@@ -1804,7 +1840,7 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
         comments = [_comment(tok, text) for tok in _COMMENTS]
     except UnexpectedInput as exc:
         raise KspecError(_syntax_diagnostic(exc, text, file)) from None
-    except (_Fail, KspecError, ir.NodeError, RecursionError) as exc:
+    except (_Fail, KspecError, ir.NodeError, _TooDeep, RecursionError) as exc:
         raise _build_error(exc, text, file) from None
     finally:
         _COMMENTS.clear()
@@ -1828,7 +1864,16 @@ def _build_error(exc: Exception, text: str, file: str) -> KspecError:
         return KspecError(exc.diagnostics)
     if isinstance(exc, ir.NodeError):
         return KspecError(Diagnostic("K103", f"invalid spec: {exc.message}", _cur_span(file)))
-    return KspecError(Diagnostic("K103", "the spec is nested too deeply", Span(file=file)))
+    return KspecError(_too_deep(exc, None, file))
+
+
+def _too_deep(exc: Exception, span: Span | None, file: str) -> Diagnostic:
+    """The error of a statement or top-level item (at ``span``) that nests
+    values beyond the ``nesting`` limit (:class:`_TooDeep`), or so deeply
+    that Python's stack ran out while it was built (a chain of a few hundred
+    operations on tensors, ``x + x + ...``, nests each inside the next)."""
+    message = _TooDeep.message() if isinstance(exc, _TooDeep) else "the spec is nested too deeply"
+    return Diagnostic("K103", message, span or Span(file=file), _TooDeep.hint)
 
 
 def _cur_span(file: str) -> Span:
@@ -1868,6 +1913,8 @@ def parse_expression(text: str, span: Span | None = None) -> Any:
     except UnexpectedInput as exc:
         diag = _syntax_diagnostic(exc, text, where.file)
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
+    except _TooDeep:
+        raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {_TooDeep.message()}", where)) from None
     except _Fail as exc:
         syntax = _lark_error(text, "value")  # a syntax error further on comes first
         if syntax is not None:

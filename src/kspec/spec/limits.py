@@ -30,8 +30,10 @@ class Limits:
     #: Bytes in one spec file, or in a file it ``use``s (a 100,000-layer
     #: ``.kspec`` file is about 2.6 MiB, its YAML twin about 8 MiB).
     source_bytes: int = 32 * 1024 * 1024
-    #: Brackets or mappings nested inside one another, and block calls
-    #: expanded one inside another (a block calling a block ...).
+    #: Brackets or mappings nested inside one another, values nested inside
+    #: one another (lists, calls, arithmetic on parameters: ``1 + 1 + 1``
+    #: nests two operations), and block calls expanded one inside another
+    #: (a block calling a block ...).
     nesting: int = 100
     #: Values a YAML document may expand to, an alias counted at each use.
     yaml_values: int = 4_000_000
