@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from _counting import calls_made
 from kspec.compiler import expand as expand_module
+from kspec.compiler import graph as graph_module
 from kspec.compiler import shapes as shapes_module
 from kspec.compiler import spaces
 from kspec.compiler.graph import _check_model, model_uses
@@ -671,6 +672,57 @@ def test_a_space_of_many_choices_is_checked_with_the_same_calls_per_choice_at_an
 
     small, large = made(200), made(800)
     assert large <= 4.2 * small
+
+
+# -- the order of models: a walk with its own stack ---------------------------------
+
+
+def _model_order_recursive(spec: ir.Spec, target: str | None) -> tuple[list[str], list[str]]:
+    """:func:`kspec.compiler.graph._model_order` as its definition reads: a
+    recursive depth-first walk (which ran out of stack at about 1,000 models,
+    each using the next)."""
+    names = {m.name for m in spec.models}
+    deps = {m.name: [r.ref for r in model_uses(m, names)] for m in spec.models}
+    order: list[str] = []
+    state: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycles.append(" -> ".join([*trail[trail.index(name):], name]))
+            return
+        state[name] = 1
+        for dep in deps.get(name, []):
+            visit(dep, [*trail, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in [target] if target is not None else [m.name for m in spec.models]:
+        visit(name, [])
+    return order, cycles
+
+
+@given(st.lists(st.lists(st.integers(0, 5), max_size=3), min_size=1, max_size=6), st.integers(-1, 5))
+@settings(max_examples=150, deadline=None)
+def test_models_are_ordered_as_a_recursive_walk_orders_them(uses: list[list[int]], target: int) -> None:
+    n = len(uses)
+    text = "".join(
+        f"model m{i} {{\n  input x: (4,)\n  output y = x{''.join(f' -> m{j % n}' for j in used)} -> Dense(4)\n}}\n"
+        for i, used in enumerate(uses))
+    spec = parse_text(text, "order.kspec")
+    name = f"m{target % n}" if target >= 0 else None
+    order, diags = graph_module._model_order(spec, name)
+    assert (order, [d.message.split(": ", 1)[1] for d in diags]) == _model_order_recursive(spec, name)
+
+
+def test_a_chain_of_thousands_of_models_each_using_the_next_is_ordered() -> None:
+    n = 3000
+    text = "".join(f"sequential s{i} {{\n  input (4,)\n  s{i - 1}\n}}\n" for i in range(n, 0, -1))
+    text += "sequential s0 {\n  input (4,)\n  Dense(4)\n}\n"
+    order, diags = graph_module._model_order(parse_text(text, "chain.kspec"), None)
+    assert (order, diags) == ([f"s{i}" for i in range(n + 1)], [])
 
 
 # -- operations: the canonical chain of a nested operation ---------------------------

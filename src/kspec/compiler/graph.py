@@ -475,24 +475,38 @@ def _model_order(spec: ir.Spec, target: str | None) -> tuple[list[str], list[Dia
         m.name: [(r.ref, r.span) for r in model_uses(m, names)] for m in spec.models
     }
     order: list[str] = []
-    state: dict[str, int] = {}
     diags: list[Diagnostic] = []
-
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cyc = [*trail[trail.index(name) :], name]
-            diags.append(Diagnostic("K204", f"models use each other in a cycle: {' -> '.join(cyc)}", None))
-            return
-        state[name] = 1
-        for dep, _ in deps.get(name, []):
-            visit(dep, [*trail, name])
-        state[name] = 2
-        order.append(name)
-
-    for name in [target] if target is not None else [m.name for m in spec.models]:
-        visit(name, [])
+    done: set[str] = set()
+    # A depth-first walk with its own stack (a file may chain thousands of
+    # models): ``trail`` holds the models being visited, outermost first,
+    # ``at`` the place of each in it, ``todo`` what each has left to visit.
+    trail: list[str] = []
+    at: dict[str, int] = {}
+    todo: list[Iterator[tuple[str, Span | None]]] = []
+    for root in [target] if target is not None else [m.name for m in spec.models]:
+        if root in done:
+            continue
+        at[root] = 0
+        trail.append(root)
+        todo.append(iter(deps.get(root, [])))
+        while todo:
+            for dep, _ in todo[-1]:
+                if dep in done:
+                    continue
+                if dep in at:
+                    cyc = [*trail[at[dep] :], dep]
+                    diags.append(Diagnostic("K204", f"models use each other in a cycle: {' -> '.join(cyc)}", None))
+                    continue
+                at[dep] = len(trail)
+                trail.append(dep)
+                todo.append(iter(deps.get(dep, [])))
+                break
+            else:  # every model it uses is placed: place it
+                name = trail.pop()
+                del at[name]
+                todo.pop()
+                done.add(name)
+                order.append(name)
     return order, diags
 
 
