@@ -290,3 +290,42 @@ def test_a_chain_deeper_than_the_stack_is_a_located_error(text: str) -> None:
     line = 4 if text.startswith("model") else 1
     assert message.startswith(f"long.kspec:{line}:") and "error[K103]: the spec is nested too deeply" in message
     assert "bug" not in message
+
+
+def _nested_ifs(depth: int) -> str:
+    """A block whose 'if' has ``depth - 1`` ``else if`` after it: each nests in the one before."""
+    chain = "  if false {\n    x = x -> ReLU()\n  }" + " else if false {\n    x = x -> ReLU()\n  }" * (depth - 1)
+    return ("block b(x) {\n" + chain + " else {\n    x = x -> Dense(2)\n  }\n  return x\n}\n"
+            + MODEL.replace("Dense(1)", "b()"))
+
+
+def test_loops_and_ifs_in_blocks_are_bounded_by_nesting() -> None:
+    """A chain of ``else if`` nests each 'if' in the one before; as deep as
+    the limit reads and expands, one deeper is refused where it starts
+    (it used to run expansion out of Python's stack at about 330)."""
+    with limits.using(limits.Limits(nesting=12)):
+        assert load_text(_nested_ifs(12), "ifs.kspec").models[0].nodes
+    assert _error(_nested_ifs(13), "ifs.kspec", nesting=12) == (
+        "ifs.kspec:26:10: error[K103]: loops and 'if's are nested too deeply; at most 12 "
+        "(--limit nesting=N raises it)")
+    loops = "block b(x) {\n" + "for i in range(1) {\n" * 13 + "x = x -> ReLU()\n" + "}\n" * 13 + "return x\n}\n"
+    assert _error(loops + MODEL.replace("Dense(1)", "b()"), "loops.kspec", nesting=12).startswith(
+        "loops.kspec:14:1: error[K103]: loops and 'if's are nested too deeply; at most 12")
+
+
+def test_a_spec_nesting_too_deep_for_its_yaml_form_is_not_converted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """YAML counts every mapping and list of the document toward ``nesting``,
+    so a ``.kspec`` spec within the limit may be past it in YAML: that is
+    said, and nothing is written."""
+    from kspec.cli import main
+
+    source, target = tmp_path / "deep.kspec", tmp_path / "deep.yaml"
+    source.write_text(_nested_ifs(60), encoding="utf-8")
+    assert main(["convert", str(source), str(target)]) == 2
+    assert capsys.readouterr().err == (
+        f"kspec: error: '{source}' in YAML would not be read back: YAML nesting is too deep; at most 100 "
+        "(--limit nesting=N raises it); nothing was written\n")
+    assert not target.exists()
+    assert main(["convert", str(source), str(target), "--limit", "nesting=200"]) == 0
+    assert target.exists()

@@ -25,6 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def convert_text(text: str, file: str, to: str) -> str:
     """``text`` (a spec in either form, by ``file``'s suffix) as ``to``."""
     from kspec.compiler.pipeline import format_for, parse_text
+    from kspec.spec.diagnostics import KspecError
     from kspec.spec.kspec_form import parse_with_comments
     from kspec.spec.kspec_printer import print_kspec
     from kspec.spec.yaml_form import load_yaml
@@ -38,7 +39,13 @@ def convert_text(text: str, file: str, to: str) -> str:
         spec = parse_text(text, file)
     if to == "yaml":
         out = dump_yaml(spec)
-        back = load_yaml(out, "<converted>")
+        try:
+            back = load_yaml(out, "<converted>")
+        except KspecError as exc:  # YAML counts every mapping and list of the document toward `nesting`
+            reached = next((d.message for d in exc.diagnostics if "(--limit " in d.message), None)
+            if reached is None:
+                raise
+            raise fail_usage(f"'{file}' in YAML would not be read back: {reached}; nothing was written") from None
     else:
         out = print_kspec(spec, comments)
         back = parse_text(out, "<converted>.kspec")

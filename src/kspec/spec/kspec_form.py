@@ -1623,14 +1623,20 @@ class _ModelResolver:
                                "end the block with: return <tensor>")
         return ir.Block(name=self.name, inputs=inputs, params=resolved, body=body, returns=returns, span=self.span)
 
-    def _block_body(self, stmts: list[_Stmt], inside: str | None) -> tuple[list[Any], list[ir.Expr]]:
+    def _block_body(self, stmts: list[_Stmt], inside: str | None,
+                    depth: int = 0) -> tuple[list[Any], list[ir.Expr]]:
         """Statements of a block's body (``inside``: None at its top, else
-        what holds them, a loop or an 'if'), and what it returns."""
+        what holds them, a loop or an 'if', ``depth`` of them), and what it
+        returns. Loops and 'if's nest at most as deep as the ``nesting``
+        limit (an ``else if`` nests in the 'if' before it)."""
         body: list[Any] = []
         returns: list[ir.Expr] = []
         for st in stmts:
             if returns:
                 raise self.b._fail("K103", "nothing may follow 'return' in a block", st.span)
+            if st.kind in ("for", "if") and depth >= limits.current().nesting:
+                raise self.b._fail("K103", limits.exceeded("nesting", "loops and 'if's are nested too deeply"),
+                                   st.span, "move the inner part into a block of its own")
             if st.kind == "assign":
                 expr, has_inputs = self.expr(st.data["expr"])
                 if not has_inputs:
@@ -1643,14 +1649,14 @@ class _ModelResolver:
                 over = self.values("layer").value(st.data["over"]) if "over" in st.data else None
                 added = var not in self.scope
                 self.scope.add(var)
-                inner, _ = self._block_body(st.data["body"], "a loop")
+                inner, _ = self._block_body(st.data["body"], "a loop", depth + 1)
                 if added:
                     self.scope.discard(var)
                 body.append(ir.For(var=var, range=bounds, over=over, body=inner, span=st.span))
             elif st.kind == "if":
                 test = self.values("call").value(st.data["test"])
-                then, _ = self._block_body(st.data["body"], "'if'")
-                orelse, _ = self._block_body(st.data["orelse"], "'if'")
+                then, _ = self._block_body(st.data["body"], "'if'", depth + 1)
+                orelse, _ = self._block_body(st.data["orelse"], "'if'", depth + 1)
                 body.append(ir.If(test=test, body=then, orelse=orelse, span=st.span))
             elif st.kind == "return":
                 if inside == "'if'":
