@@ -59,9 +59,14 @@ def test_loop_iterations_count_empty_bodies_and_nesting() -> None:
 
 
 def test_a_range_too_large_for_a_machine_word_is_refused() -> None:
+    """Refused where its bound is written (integers are held below 2**63);
+    one that fits is refused by ``loop_iterations`` before it runs."""
     text = ("block b(x) {\n  for i in range(99999999999999999999999) {\n    x = x -> ReLU()\n  }\n  return x\n}\n"
             "model m {\n  input x: (2,)\n  output y = x -> b()\n}\n")
-    assert "error[K216]: the loop runs too many times; at most 1000000" in _error(text)
+    assert _error(text) == "spec.kspec:2:18: error[K103]: this integer is too large: at most 9223372036854775807"
+    fits = text.replace("99999999999999999999999", "9223372036854775807")
+    assert _error(fits).startswith(
+        "spec.kspec:2:3: error[K216]: the loop runs 9223372036854775807 times; at most 1000000")
 
 
 def test_expanded_statements_are_bounded() -> None:
@@ -329,3 +334,25 @@ def test_a_spec_nesting_too_deep_for_its_yaml_form_is_not_converted(
     assert not target.exists()
     assert main(["convert", str(source), str(target), "--limit", "nesting=200"]) == 0
     assert target.exists()
+
+
+@pytest.mark.parametrize("digits", ["9223372036854775808", "1" * 4301, "0x8000000000000000"])
+def test_an_integer_too_large_for_keras_is_refused_where_it_is_written(digits: str) -> None:
+    """Integers are held below 2**63 as computed ones are; one of more than
+    4,300 digits (more than Python reads) used to be an internal error."""
+    kspec = MODEL.replace("Dense(1)", f"Dense({digits})")
+    yaml_text = (f"models:\n  - name: m\n    inputs: {{x: [3]}}\n    outputs:\n"
+                 f"      y: {{from: x, apply: {{Dense: [{digits}]}}}}\n")
+    assert _error(yaml_text, "big.yaml") == (
+        "big.yaml:5:36: error[K101]: this integer is too large: at most 9223372036854775807")
+    if not digits.startswith("0x"):  # not a .kspec number
+        assert _error(kspec, "big.kspec") == (
+            "big.kspec:3:25: error[K103]: this integer is too large: at most 9223372036854775807")
+    assert load_text(MODEL.replace("Dense(1)", "Dense(1, name=9223372036854775807)"), "ok.kspec")
+
+
+def test_a_yaml_date_that_does_not_exist_is_a_located_error() -> None:
+    text = ("models:\n  - name: m\n    inputs: {x: [3]}\n    outputs:\n"
+            "      y: {from: x, apply: {Dense: {units: 1, name: 2020-13-45}}}\n")
+    message = _error(text, "date.yaml")
+    assert message.startswith("date.yaml:5:52: error[K101]: this value cannot be read: month must be in 1..12")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluate", "expand_spec"]
 
-_MAX_INT = 2**63
+_MAX_INT = limits.INT_LIMIT
 
 
 class _Error(Exception):

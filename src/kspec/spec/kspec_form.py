@@ -425,6 +425,9 @@ class _Names:
     params: set[str] = field(default_factory=set)
 
 
+_INT_LIMIT_DIGITS = len(str(limits.INT_LIMIT))
+
+
 class _Fail(Exception):
     def __init__(self, diag: Diagnostic) -> None:
         super().__init__(diag.message)
@@ -533,7 +536,10 @@ class _Builder:
 
     def integer(self, tok: Token) -> int:
         # Python reads single underscores between digits too, but the grammar allows any ("1__0", "10_")
-        return int(tok.replace("_", "")) if "_" in tok else int(tok)
+        digits = tok.replace("_", "") if "_" in tok else tok
+        if len(digits) >= _INT_LIMIT_DIGITS and (len(digits) > _INT_LIMIT_DIGITS or int(digits) >= limits.INT_LIMIT):
+            raise self._fail("K103", f"this integer is too large: at most {limits.INT_LIMIT - 1}", self._tspan(tok))
+        return int(digits)
 
     def number(self, tok: Token) -> float:
         return float(tok.replace("_", "")) if "_" in tok else float(tok)

@@ -59,6 +59,10 @@ class Limits:
 
 DEFAULT = Limits()
 
+#: Integers a spec writes or computes are below this in size (Keras takes
+#: 64-bit integers); not a ``--limit``.
+INT_LIMIT = 2**63
+
 #: One line per limit, for ``--help`` and the docs.
 LIMIT_HELP = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(Limits) if f.type == "int")
 

@@ -46,6 +46,7 @@ __all__ = ["load_yaml"]
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
 
 
@@ -71,7 +72,17 @@ class _Located:
         """The Python value of a plain scalar (str/int/float/bool/null/timestamp)."""
         if node.tag == _STR_TAG:
             return node.value
-        return self.constructor.construct_object(node, deep=True)
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except ValueError as exc:  # an integer of more digits than Python reads, a date that does not exist
+            if node.tag != _INT_TAG:
+                raise KspecError(Diagnostic("K101", f"this value cannot be read: {exc}", self.span(node),
+                                            "quote it to make it a string")) from None
+            value = limits.INT_LIMIT
+        if type(value) is int and abs(value) >= limits.INT_LIMIT:
+            raise KspecError(Diagnostic("K101", f"this integer is too large: at most {limits.INT_LIMIT - 1}",
+                                        self.span(node)))
+        return value
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         self.budget -= 1
@@ -202,6 +213,8 @@ class _EventReader:
                 result = self.loader.construct_object(node, deep=True)
             except Exception:  # a value its tag's constructor refuses: the exact path reports it
                 raise _Exact from None
+            if type(result) is int and abs(result) >= limits.INT_LIMIT:
+                raise _Exact  # so does an integer too large
         else:  # pragma: no cover - the safe resolver knows plain tags only
             raise _Exact
         self.plain[value] = result
