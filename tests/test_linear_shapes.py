@@ -14,6 +14,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator, MutableSet
 from dataclasses import field, make_dataclass
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -723,6 +724,43 @@ def test_a_chain_of_thousands_of_models_each_using_the_next_is_ordered() -> None
     text += "sequential s0 {\n  input (4,)\n  Dense(4)\n}\n"
     order, diags = graph_module._model_order(parse_text(text, "chain.kspec"), None)
     assert (order, diags) == ([f"s{i}" for i in range(n + 1)], [])
+
+
+# -- files used: a walk with its own stack -----------------------------------------
+
+
+_MODEL = "model m {\n  input x: (3,)\n  output y = x -> Dense(1)\n}\n"
+
+
+def _used_file(path: Path, uses: list[str]) -> None:
+    lines = [f'use "{u}.kspec"' for u in uses]
+    lines += [f"param p_{path.stem}: int = 1", f"block b_{path.stem}(x) {{", "  return x -> ReLU()", "}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_used_files_give_their_blocks_after_those_of_the_files_they_use(tmp_path: Path) -> None:
+    """Each file once, after the files it uses, in the order of its uses
+    (``d`` is used twice, through ``a`` and ``b``)."""
+    for name, uses in {"a": ["c", "d"], "b": ["d", "e"], "c": [], "d": [], "e": []}.items():
+        _used_file(tmp_path / f"{name}.kspec", uses)
+    main = tmp_path / "main.kspec"
+    main.write_text('use "a.kspec"\nuse "b.kspec"\n' + _MODEL, encoding="utf-8")
+    blocks, params = expand_module._load_uses(parse_text(main.read_text(encoding="utf-8"), str(main)))
+    assert [b.name for b in blocks] == ["b_c", "b_d", "b_a", "b_e", "b_b"]
+    assert [p.name for p in params] == ["p_c", "p_d", "p_a", "p_e", "p_b"]
+
+
+def test_a_chain_of_uses_as_long_as_the_limit_allows_is_read(tmp_path: Path) -> None:
+    """Reading used files recursively ran out of Python's stack at about
+    970 files in a chain, under the ``uses`` limit of 1,000."""
+    n = 990
+    for i in range(n):
+        _used_file(tmp_path / f"f{i}.kspec", [f"f{i + 1}"] if i + 1 < n else [])
+    main = tmp_path / "main.kspec"
+    main.write_text('use "f0.kspec"\n' + _MODEL.replace("Dense(1)", f"b_f{n - 1}()"), encoding="utf-8")
+    spec = load_text(main.read_text(encoding="utf-8"), str(main))
+    (output,) = spec.models[0].outputs
+    assert [step.layer.type for step in output.value.steps] == ["ReLU"]  # type: ignore[union-attr]
 
 
 # -- operations: the canonical chain of a nested operation ---------------------------

@@ -877,7 +877,7 @@ def _load_uses(spec: ir.Spec) -> tuple[list[ir.Block], list[ir.Param]]:
     file = spec.span.file if spec.span is not None else "<string>"
     root = Path.cwd().resolve() if file.startswith("<") else Path(file).resolve()
     loader = _Uses(root if file.startswith("<") else root.parent)
-    return loader.load(spec, [root])
+    return loader.load(spec, root)
 
 
 class _Uses:
@@ -891,36 +891,54 @@ class _Uses:
         self.roots = [base, *(Path(d).resolve() for d in limits.current().allowed_dirs)]
         self.seen: set[Path] = set()
 
-    def load(self, spec: ir.Spec, chain: list[Path]) -> tuple[list[ir.Block], list[ir.Param]]:
+    def load(self, spec: ir.Spec, root: Path) -> tuple[list[ir.Block], list[ir.Param]]:
+        """The blocks and parameters of the files ``spec`` (read from
+        ``root``) uses: each file's after those of the files it uses, in the
+        order of its uses. A depth-first walk with its own stack, as a chain
+        of uses may be as long as the ``uses`` limit."""
         from kspec.spec.kspec_form import parse_kspec  # Lark loads only for specs that use .kspec files
 
         blocks: list[ir.Block] = []
         params: list[ir.Param] = []
-        file = spec.span.file if spec.span is not None else "<string>"
-        base = chain[-1].parent if not file.startswith("<") else self.roots[0]
-        where = spec.span or Span(file=file)
-        for use in spec.uses:
-            path = (base / use).resolve()
-            if path in chain:
-                cycle = " -> ".join(p.name for p in [*chain[chain.index(path):], path])
-                raise _fail("K217", f"'use' cycle: {cycle}", where, "a file cannot use itself, even through others")
-            if path in self.seen:
-                continue
-            self.check(use, path, where)
-            self.seen.add(path)
-            try:
-                text = read_spec_text(path)
-            except (OSError, UnicodeDecodeError) as exc:
-                raise _fail("K217", f"cannot read '{use}': {getattr(exc, 'strerror', None) or exc}", where) from None
-            if path.suffix.lower() in (".yaml", ".yml"):
-                from kspec.spec.yaml_form import load_yaml
+        chain = [root]  # the files being read, outermost first
+        at = {root: 0}  # the place of each in the chain
+        todo = [(spec, iter(spec.uses))]
+        while todo:
+            current, uses = todo[-1]
+            file = current.span.file if current.span is not None else "<string>"
+            base = chain[-1].parent if not file.startswith("<") else self.roots[0]
+            where = current.span or Span(file=file)
+            for use in uses:
+                path = (base / use).resolve()
+                if path in at:
+                    cycle = " -> ".join(p.name for p in [*chain[at[path]:], path])
+                    raise _fail("K217", f"'use' cycle: {cycle}", where,
+                                "a file cannot use itself, even through others")
+                if path in self.seen:
+                    continue
+                self.check(use, path, where)
+                self.seen.add(path)
+                try:
+                    text = read_spec_text(path)
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise _fail("K217", f"cannot read '{use}': {getattr(exc, 'strerror', None) or exc}",
+                                where) from None
+                if path.suffix.lower() in (".yaml", ".yml"):
+                    from kspec.spec.yaml_form import load_yaml
 
-                used = load_yaml(text, str(path))
-            else:
-                used = parse_kspec(text, str(path))
-            more_blocks, more_params = self.load(used, [*chain, path])
-            blocks += more_blocks + list(used.blocks)
-            params += more_params + list(used.params)
+                    used = load_yaml(text, str(path))
+                else:
+                    used = parse_kspec(text, str(path))
+                at[path] = len(chain)
+                chain.append(path)
+                todo.append((used, iter(used.uses)))
+                break
+            else:  # every file it uses is read: its own blocks and parameters follow theirs
+                todo.pop()
+                del at[chain.pop()]
+                if todo:  # a used file, not the spec itself
+                    blocks += current.blocks
+                    params += current.params
         return blocks, params
 
     def check(self, use: str, path: Path, where: Span) -> None:
