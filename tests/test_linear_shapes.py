@@ -763,6 +763,37 @@ def test_a_chain_of_uses_as_long_as_the_limit_allows_is_read(tmp_path: Path) -> 
     assert [step.layer.type for step in output.value.steps] == ["ReLU"]  # type: ignore[union-attr]
 
 
+# -- cycles of statements ----------------------------------------------------------
+
+
+def _cycles(n: int) -> str:
+    """``n`` statements, each adding the next and the first: n cycles through ``s0``."""
+    lines = [f"  s{i} = Add()(s{i + 1}, s0)" for i in range(n - 1)] + [f"  s{n - 1} = Add()(x, s0)"]
+    return "model m {\n  input x: (4,)\n" + "\n".join(lines) + "\n  output y = s0 -> Dense(1)\n}\n"
+
+
+def test_many_cycles_of_statements_are_reported_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cycle is as long as the walk below it, so reporting every one
+    of n cycles named n**2 statements (and printed as much)."""
+    named = 0
+    statement_name = graph_module._statement_name
+
+    def counted(st: object) -> str:
+        nonlocal named
+        named += 1
+        return statement_name(st)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graph_module, "_statement_name", counted)
+    for n in (200, 800):
+        named = 0
+        with pytest.raises(KspecError) as info:
+            load_text(_cycles(n), "cycles.kspec")
+        cycles = [d for d in info.value.diagnostics if d.code == "K204"]
+        assert len(cycles) == graph_module._MAX_CYCLES
+        assert cycles[0].message == f"cycle: {' -> '.join(f's{i}' for i in range(n))} -> s0"
+        assert named <= graph_module._MAX_CYCLES * n  # not n cycles of up to n statements
+
+
 # -- operations: the canonical chain of a nested operation ---------------------------
 
 

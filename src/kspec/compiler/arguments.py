@@ -17,7 +17,7 @@ mistake is reported once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from kspec.catalogue import Catalogue, Signature, catalogue
@@ -57,6 +57,28 @@ def _kind_of(key: str) -> str | None:
         if key.endswith(suffix):
             return kind
     return None
+
+
+class _References(Collection[str]):
+    """The names a wrapper may be given instead of an inline layer: the
+    model's named layers and the spec's models, read where they are (a
+    copy of both for each call checked grew with the square of the spec)."""
+
+    __slots__ = ("models", "named")
+
+    def __init__(self, named: dict[str, ir.LayerDef], models: set[str]) -> None:
+        self.named = named
+        self.models = models
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.named or name in self.models
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.named
+        yield from (name for name in self.models if name not in self.named)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class _Checker:
@@ -188,7 +210,7 @@ class _Checker:
             inner = named.stack[0]
             if isinstance(inner, ir.LayerCall):
                 bound[key] = ir.Call(fn=inner.type, args=inner.args, kwargs=inner.kwargs, span=inner.span)
-        references = {*self.named, *self.model_names}
+        references = _References(self.named, self.model_names)
         for problem in argument_problems(call.type, bound, references):
             where = problem.span or call.key_spans.get(problem.key) or call.span
             self.error("K302", problem.message, where, problem.hint)

@@ -317,6 +317,7 @@ def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnosti
     deps = index.dependencies()
     state = [0] * len(statements)  # 1 visiting, 2 done
     reported: set[frozenset[str]] = set()
+    at: dict[int, int] = {}  # the place in ``path`` of each statement being visited
 
     # Iterative DFS so that very deep graphs cannot exhaust the stack.
     for root in range(len(statements)):
@@ -324,6 +325,7 @@ def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnosti
             continue
         stack: list[tuple[int, Iterator[int]]] = [(root, iter(deps[root]))]
         path: list[int] = [root]
+        at[root] = 0
         state[root] = 1
         while stack:
             k, pending = stack[-1]
@@ -331,7 +333,9 @@ def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnosti
             for dep in pending:
                 mark = state[dep]
                 if mark == 1:
-                    names = [_statement_name(statements[j]) for j in path[path.index(dep) :]]
+                    if len(reported) >= _MAX_CYCLES:
+                        continue  # each cycle is as long as the walk below it: a few say what is wrong
+                    names = [_statement_name(statements[j]) for j in path[at[dep] :]]
                     key = frozenset(names)
                     if key not in reported:
                         reported.add(key)
@@ -343,14 +347,19 @@ def _cycle_diags(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnosti
                     continue
                 state[dep] = 1
                 stack.append((dep, iter(deps[dep])))
+                at[dep] = len(path)
                 path.append(dep)
                 advanced = True
                 break
             if not advanced:
                 state[k] = 2
                 stack.pop()
-                path.pop()
+                del at[path.pop()]
     return diags
+
+
+#: The most cycles of statements reported in one model.
+_MAX_CYCLES = 20
 
 
 def _dead_inputs(model: ir.FunctionalModel, index: ModelIndex) -> list[Diagnostic]:

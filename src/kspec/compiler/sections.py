@@ -362,8 +362,9 @@ class _Checker:
                 self.nested(v, key, span)
 
     def outputs(self, mapping: dict[str, Any], outputs: list[str], key: str) -> None:
+        known = set(outputs)
         for name in mapping:
-            if name not in outputs:
+            if name not in known:
                 have = ", ".join(outputs) if outputs else "none (a sequential model has one unnamed output)"
                 self.error("K304", f"'{key}' names an output '{name}' that model '{self.section.model}' does not have",
                            key, did_you_mean(name, outputs) or f"its outputs: {have}")
@@ -586,18 +587,22 @@ def _check_scale_out(c: _Checker, settings: TrainSettings) -> None:
                         "'model' or none", "layout", did_you_mean(axis, _MESH_AXES))
 
 
-def _find_model(spec: ir.Spec, section: ir.Section, what: str) -> tuple[ir.Model | None, list[Diagnostic]]:
-    names = [m.name for m in spec.models]
-    for m in spec.models:
-        if m.name == section.model:
-            return m, []
+def _find_model(models: dict[str, ir.Model], section: ir.Section,
+                what: str) -> tuple[ir.Model | None, list[Diagnostic]]:
+    """The model ``section`` is for, from ``models`` (the spec's, by name, the first of each name)."""
+    found = models.get(section.model)
+    if found is not None:
+        return found, []
     return None, [Diagnostic("K305", f"'{what}' section for an unknown model '{section.model}'", section.span,
-                             did_you_mean(section.model, names) or f"the spec's models: {', '.join(names)}")]
+                             did_you_mean(section.model, models) or f"the spec's models: {', '.join(models)}")]
 
 
 def check_sections(spec: ir.Spec) -> list[Diagnostic]:
     """Every problem in every ``compile`` and ``train`` section of ``spec``."""
     diags: list[Diagnostic] = []
+    models: dict[str, ir.Model] = {}
+    for m in spec.models:
+        models.setdefault(m.name, m)
     for what, sections, checker in (("compile", spec.compile, check_compile), ("train", spec.train, check_train)):
         seen: set[str] = set()
         for section in sections:
@@ -605,7 +610,7 @@ def check_sections(spec: ir.Spec) -> list[Diagnostic]:
                 diags.append(Diagnostic("K306", f"a second '{what}' section for model '{section.model}'",
                                         section.span))
             seen.add(section.model)
-            model, found = _find_model(spec, section, what)
+            model, found = _find_model(models, section, what)
             diags.extend(found)
             if model is not None:
                 diags.extend(checker(section, model)[1])
