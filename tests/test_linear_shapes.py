@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator, MutableSet
+from collections.abc import Callable, Iterable, Iterator, MutableSet
 from dataclasses import field, make_dataclass
 from pathlib import Path
 from typing import cast
@@ -792,6 +792,44 @@ def test_many_cycles_of_statements_are_reported_a_few_at_a_time(monkeypatch: pyt
         assert len(cycles) == graph_module._MAX_CYCLES
         assert cycles[0].message == f"cycle: {' -> '.join(f's{i}' for i in range(n))} -> s0"
         assert named <= graph_module._MAX_CYCLES * n  # not n cycles of up to n statements
+
+
+# -- suggestions for many mistakes ---------------------------------------------------
+
+
+_MISTAKES = {
+    "unknown parameters": lambda n: "".join(f"param units{i}: int = {i + 1}\n" for i in range(n))
+    + "model m {\n  input x: (4,)\n" + "".join(f"  h{i} = x -> Dense(unitz{i} * 2)\n" for i in range(n))
+    + "  output y = x -> Dense(1)\n}\n",
+    "misspelt blocks": lambda n: "".join(f"block blk{i}(x) {{\n  return x -> ReLU()\n}}\n" for i in range(n))
+    + "model m {\n  input x: (4,)\n" + "".join(f"  h{i} = x -> blkk{i}()\n" for i in range(n))
+    + "  output y = x -> Dense(1)\n}\n",
+    "misspelt shared layers": lambda n: "model m {\n  input x: (4,)\n"
+    + "".join(f"  enc{i} = Dense(4)\n" for i in range(n)) + "".join(f"  h{i} = encc{i}(x)\n" for i in range(n))
+    + "  output y = x -> Dense(1)\n}\n",
+}
+
+
+@pytest.mark.parametrize("make", _MISTAKES.values(), ids=list(_MISTAKES))
+def test_many_mistakes_among_many_names_make_the_same_calls_per_mistake_at_any_size(
+        make: Callable[[int], str]) -> None:
+    """Each suggestion compares a name with every candidate: n mistakes
+    among n names cost n**2 comparisons, until one check made at most
+    ``MAX_SUGGESTIONS``; the first mistakes still get theirs."""
+    def made(n: int) -> tuple[int, KspecError]:
+        found: list[KspecError] = []
+
+        def run() -> None:
+            try:
+                load_text(make(n), "many.kspec")
+            except KspecError as exc:
+                found.append(exc)
+
+        return calls_made(run), found[0]
+
+    (small, _), (large, error) = made(110), made(440)
+    assert large <= 4.6 * small
+    assert error.diagnostics[0].hint is not None and "did you mean" in error.diagnostics[0].hint
 
 
 # -- operations: the canonical chain of a nested operation ---------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from kspec.compiler.graph import check_graph, indexes_shared
 from kspec.spec import ir
 from kspec.spec.collector import collector_paused
-from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggestions_bounded
 from kspec.spec.source import read_spec_text
 
 __all__ = ["PASSES", "check", "check_corners", "expand", "format_for", "load_path", "load_text", "parse_text",
@@ -106,7 +106,7 @@ def load_text(
     """Parse, expand and check spec text. With ``corners``, the model is
     also checked at the corners of its parameters' search spaces
     (:func:`check_corners`)."""
-    with collector_paused():
+    with collector_paused(), suggestions_bounded():
         parsed = parse_text(text, file, format)
         spec = check(expand(parsed, defines))
         if corners and any(p.space is not None for p in parsed.params):

@@ -7,15 +7,17 @@ is the job of :func:`render`, and nothing else formats errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # only named in annotations: importing the IR is left to the code that builds one
     from kspec.spec.ir import Span
 
-__all__ = ["CODES", "MAX_REPORTED", "Diagnostic", "Hints", "KspecError", "did_you_mean", "printable", "render",
-           "render_all", "suggest"]
+__all__ = ["CODES", "MAX_REPORTED", "MAX_SUGGESTIONS", "Diagnostic", "Hints", "KspecError", "did_you_mean",
+           "printable", "render", "render_all", "suggest", "suggestions_bounded"]
 
 #: Every diagnostic code kspec reports, with what it is about. A test keeps
 #: this table and the codes used in the source equal.
@@ -129,10 +131,36 @@ class KspecError(Exception):
         return render_all(self.diagnostics, sources)
 
 
+#: Suggestions still to be made in the check running (none: no bound), set by
+#: :func:`suggestions_bounded`.
+_SUGGESTIONS: ContextVar[list[int] | None] = ContextVar("kspec_suggestions", default=None)
+
+#: Suggestions made in one check: the first unknown names get one each. Each
+#: compares the name with every candidate, so a spec with thousands of
+#: mistakes among thousands of names would otherwise cost their product.
+MAX_SUGGESTIONS = 100
+
+
+@contextmanager
+def suggestions_bounded(budget: int = MAX_SUGGESTIONS) -> Iterator[None]:
+    """Make at most ``budget`` suggestions (:func:`suggest`) inside the block."""
+    token = _SUGGESTIONS.set([budget])
+    try:
+        yield
+    finally:
+        _SUGGESTIONS.reset(token)
+
+
 def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Close matches for ``name`` (case-insensitive), best first."""
+    """Close matches for ``name`` (case-insensitive), best first; none once
+    the check running has made its :data:`MAX_SUGGESTIONS`."""
     import difflib  # only a spec with a mistake needs it
 
+    left = _SUGGESTIONS.get()
+    if left is not None:
+        if left[0] <= 0:
+            return []
+        left[0] -= 1
     pool = sorted(set(candidates))
     lowered = {c.lower(): c for c in pool}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
