@@ -29,7 +29,7 @@ from kspec.compiler import spaces
 from kspec.compiler.graph import _check_model, model_uses
 from kspec.compiler.pipeline import expand, load_text, parse_text
 from kspec.compiler.shapes import infer_spec
-from kspec.spec import ir, kspec_form
+from kspec.spec import diagnostics, ir, kspec_form
 from kspec.spec import ops as ops_module
 from kspec.spec.diagnostics import KspecError
 
@@ -830,6 +830,28 @@ def test_many_mistakes_among_many_names_make_the_same_calls_per_mistake_at_any_s
     (small, _), (large, error) = made(110), made(440)
     assert large <= 4.6 * small
     assert error.diagnostics[0].hint is not None and "did you mean" in error.diagnostics[0].hint
+
+
+def _custom_layers_and_blocks(n: int) -> str:
+    blocks = "".join(f"block blk{i}(x) {{\n  return x -> ReLU()\n}}\n" for i in range(n))
+    return blocks + "sequential s {\n  input (4,)\n" + "  mylib::Scale(factor=0.5)\n" * n + "}\n"
+
+
+def test_a_custom_layer_used_many_times_beside_many_blocks_is_compared_with_them_once() -> None:
+    """Whether a layer type that is not Keras's is a misspelt block is worked
+    out once per type, not at each use against every block."""
+    small = calls_made(lambda: expand(parse_text(_custom_layers_and_blocks(150), "c.kspec")))
+    large = calls_made(lambda: expand(parse_text(_custom_layers_and_blocks(600), "c.kspec")))
+    assert large <= 4.3 * small
+
+
+def test_a_misspelt_block_is_found_however_many_suggestions_were_made() -> None:
+    """The bound on suggestions bounds hints only: what is an error is not
+    decided by it."""
+    text = "block blk(x) {\n  return x -> ReLU()\n}\nmodel m {\n  input x: (4,)\n  output y = x -> blkk()\n}\n"
+    with diagnostics.suggestions_bounded(0), pytest.raises(KspecError) as info:
+        expand(parse_text(text, "b.kspec"))
+    assert str(info.value) == "b.kspec:6:19: error[K203]: unknown layer or block 'blkk'"
 
 
 # -- operations: the canonical chain of a nested operation ---------------------------

@@ -30,7 +30,7 @@ from kspec.catalogue import ALIASES, catalogue
 from kspec.compiler.graph import _expr_names, model_uses
 from kspec.compiler.naming import NameAllocator
 from kspec.spec import ir, limits
-from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggest
+from kspec.spec.diagnostics import Diagnostic, KspecError, close_matches, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.kspec_printer import format_value
 from kspec.spec.source import read_spec_text, spec_suffix
@@ -402,6 +402,8 @@ class _Expander:
     def __init__(self, blocks: dict[str, ir.Block], env: dict[str, Any]) -> None:
         self.blocks = blocks
         self.env = env
+        #: Per layer type that is not Keras's, whether it is close to a block's name (:meth:`near_block`).
+        self.near_blocks: dict[str, bool] = {}
         self.count = 0
         self.iterations = 0
         self.limits = limits.current()
@@ -630,11 +632,21 @@ class _Expander:
             op: ir.Op = evaluate(c, env, tensors, names=tensors, shapes=None if self.inferring else self.shape_of)
             return op
         layers = catalogue().layers
-        if c.type not in layers and c.type not in ALIASES and self.blocks and suggest(c.type, self.blocks):
+        if c.type not in layers and c.type not in ALIASES and self.blocks and self.near_block(c.type):
             raise _fail("K203", f"unknown layer or block '{c.type}'", c.span,
                         did_you_mean(c.type, [*self.blocks, *layers]))
         return c.model_copy(update={"args": [self.value(a, env, tensors) for a in c.args],
                                     "kwargs": {k: self.value(v, env, tensors) for k, v in c.kwargs.items()}})
+
+    def near_block(self, layer_type: str) -> bool:
+        """Whether a layer type that is not Keras's is close to a block's
+        name (a misspelt block call), worked out once per type: a custom
+        layer is used many times over, and each look compares it with every
+        block."""
+        near = self.near_blocks.get(layer_type)
+        if near is None:
+            near = self.near_blocks[layer_type] = bool(close_matches(layer_type, self.blocks))
+        return near
 
     def value(self, v: Any, env: Mapping[str, Any], tensors: Mapping[str, str] | None) -> Any:
         """An argument value computed where ``tensors`` are the names in

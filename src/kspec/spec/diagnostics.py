@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:  # only named in annotations: importing the IR is left to the code that builds one
     from kspec.spec.ir import Span
 
-__all__ = ["CODES", "MAX_REPORTED", "MAX_SUGGESTIONS", "Diagnostic", "Hints", "KspecError", "did_you_mean",
-           "printable", "render", "render_all", "suggest", "suggestions_bounded"]
+__all__ = ["CODES", "MAX_REPORTED", "MAX_SUGGESTIONS", "Diagnostic", "Hints", "KspecError", "close_matches",
+           "did_you_mean", "printable", "render", "render_all", "suggest", "suggestions_bounded"]
 
 #: Every diagnostic code kspec reports, with what it is about. A test keeps
 #: this table and the codes used in the source equal.
@@ -152,15 +152,21 @@ def suggestions_bounded(budget: int = MAX_SUGGESTIONS) -> Iterator[None]:
 
 
 def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Close matches for ``name`` (case-insensitive), best first; none once
-    the check running has made its :data:`MAX_SUGGESTIONS`."""
-    import difflib  # only a spec with a mistake needs it
-
+    """Close matches for ``name`` (case-insensitive), best first, for a
+    hint; none once the check running has made its :data:`MAX_SUGGESTIONS`."""
     left = _SUGGESTIONS.get()
     if left is not None:
         if left[0] <= 0:
             return []
         left[0] -= 1
+    return close_matches(name, candidates, n)
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Close matches for ``name`` (case-insensitive), best first, always
+    (for a decision: :func:`suggest` makes the hints)."""
+    import difflib  # only a spec with a mistake needs it
+
     pool = sorted(set(candidates))
     lowered = {c.lower(): c for c in pool}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
