@@ -356,3 +356,16 @@ def test_a_yaml_date_that_does_not_exist_is_a_located_error() -> None:
             "      y: {from: x, apply: {Dense: {units: 1, name: 2020-13-45}}}\n")
     message = _error(text, "date.yaml")
     assert message.startswith("date.yaml:5:52: error[K101]: this value cannot be read: month must be in 1..12")
+
+
+def test_the_values_one_expansion_computes_are_bounded_in_all() -> None:
+    """Each value within ``value_length``, a loop may still compute one at
+    each of its runs: their sum is bounded too (a loop of a million runs
+    over a long list took hours)."""
+    text = ("param big: any = [0] * 40\nblock b(x, k: int) {\n  for i in range(k) {\n    if len(big * 1) < 0 {\n"
+            "      x = x -> ReLU()\n    }\n  }\n  return x -> ReLU()\n}\n" + MODEL.replace("Dense(1)", "b({runs})"))
+    with limits.using(limits.Limits(computed_items=1_000)):
+        assert load_text(text.replace("{runs}", "10"), "loop.kspec").models[0].outputs
+    assert _error(text.replace("{runs}", "1000000"), "loop.kspec", computed_items=1_000) == (
+        "loop.kspec:4:12: error[K213]: the spec computes too many values in all; at most 1000 "
+        "(--limit computed_items=N raises it)")

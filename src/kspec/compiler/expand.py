@@ -23,6 +23,7 @@ import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -76,12 +77,24 @@ def _too_long(span: Span | None) -> _Error:
     return _fail("K213", limits.exceeded("value_length", "the result is too large"), span)
 
 
+#: What the expansion running may still compute, in characters and items
+#: (``computed_items``; none: no bound), set by :func:`expand_spec`.
+_COMPUTED: ContextVar[list[int] | None] = ContextVar("kspec_computed", default=None)
+
+
 def _check_size(result: Any, span: Span | None) -> Any:
     if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= _MAX_INT:
         raise _fail("K213", "the result is too large", span)
-    if isinstance(result, (str, list)) and _weight(result, limits.current().value_length) > \
-            limits.current().value_length:
-        raise _too_long(span)
+    if isinstance(result, (str, list)):
+        weight = _weight(result, limits.current().value_length)
+        if weight > limits.current().value_length:
+            raise _too_long(span)
+        left = _COMPUTED.get()
+        if left is not None:
+            left[0] -= weight
+            if left[0] < 0:
+                raise _fail("K213", limits.exceeded("computed_items", "the spec computes too many values in all"),
+                            span)
     return result
 
 
@@ -993,6 +1006,14 @@ def expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
     (overridden by ``defines``) substituted. Raises :class:`KspecError`."""
     if not (spec.blocks or spec.params or spec.uses or defines or _has_exprs(spec)):
         return spec
+    token = _COMPUTED.set([limits.current().computed_items])
+    try:
+        return _expand_spec(spec, defines)
+    finally:
+        _COMPUTED.reset(token)
+
+
+def _expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
     if any(p.space is not None for p in spec.params):
         from kspec.compiler.spaces import check_spaces
 

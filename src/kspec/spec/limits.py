@@ -43,6 +43,9 @@ class Limits:
     loop_iterations: int = 1_000_000
     #: Characters of a computed string, or items of a computed list.
     value_length: int = 100_000
+    #: Characters and items of every string and list one expansion computes,
+    #: summed (a loop may compute a long list at each of its runs).
+    computed_items: int = 10_000_000
     #: Characters of a name (model, input, tensor, layer, block, parameter).
     name_length: int = 1_000
     #: Files one spec may reach through ``use``, directly or not.
