@@ -801,9 +801,6 @@ _MISTAKES = {
     "unknown parameters": lambda n: "".join(f"param units{i}: int = {i + 1}\n" for i in range(n))
     + "model m {\n  input x: (4,)\n" + "".join(f"  h{i} = x -> Dense(unitz{i} * 2)\n" for i in range(n))
     + "  output y = x -> Dense(1)\n}\n",
-    "misspelt blocks": lambda n: "".join(f"block blk{i}(x) {{\n  return x -> ReLU()\n}}\n" for i in range(n))
-    + "model m {\n  input x: (4,)\n" + "".join(f"  h{i} = x -> blkk{i}()\n" for i in range(n))
-    + "  output y = x -> Dense(1)\n}\n",
     "misspelt shared layers": lambda n: "model m {\n  input x: (4,)\n"
     + "".join(f"  enc{i} = Dense(4)\n" for i in range(n)) + "".join(f"  h{i} = encc{i}(x)\n" for i in range(n))
     + "  output y = x -> Dense(1)\n}\n",
