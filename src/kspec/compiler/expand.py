@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluate", "expand_spec"]
 
-_MAX_INT = limits.INT_LIMIT
-
-
 class _Error(Exception):
     def __init__(self, diag: Diagnostic) -> None:
         super().__init__(diag.message)
@@ -83,7 +80,7 @@ _COMPUTED: ContextVar[list[int] | None] = ContextVar("kspec_computed", default=N
 
 
 def _check_size(result: Any, span: Span | None) -> Any:
-    if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= _MAX_INT:
+    if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= limits.INT_LIMIT:
         raise _fail("K213", "the result is too large", span)
     if isinstance(result, (str, list)):
         weight = _weight(result, limits.current().value_length)
@@ -854,10 +851,10 @@ class _Expander:
         try:
             runs = len(values)
         except OverflowError:  # more runs than a machine word counts
-            runs = _MAX_INT
+            runs = limits.INT_LIMIT
         if self.iterations + runs > self.limits.loop_iterations:
             if runs > self.limits.loop_iterations:
-                what = f"the loop runs {runs} times" if runs < _MAX_INT else "the loop runs too many times"
+                what = f"the loop runs {runs} times" if runs < limits.INT_LIMIT else "the loop runs too many times"
             else:
                 what = f"the loops run {self.iterations + runs} times in all"
             raise _fail("K216", limits.exceeded("loop_iterations", what), st.span)

@@ -75,14 +75,17 @@ class _Located:
         try:
             value = self.constructor.construct_object(node, deep=True)
         except ValueError as exc:  # an integer of more digits than Python reads, a date that does not exist
-            if node.tag != _INT_TAG:
-                raise KspecError(Diagnostic("K101", f"this value cannot be read: {exc}", self.span(node),
-                                            "quote it to make it a string")) from None
-            value = limits.INT_LIMIT
+            if node.tag == _INT_TAG:
+                raise self._too_large(node) from None
+            raise KspecError(Diagnostic("K101", f"this value cannot be read: {exc}", self.span(node),
+                                        "quote it to make it a string")) from None
         if type(value) is int and abs(value) >= limits.INT_LIMIT:
-            raise KspecError(Diagnostic("K101", f"this integer is too large: at most {limits.INT_LIMIT - 1}",
-                                        self.span(node)))
+            raise self._too_large(node)
         return value
+
+    def _too_large(self, node: yaml.ScalarNode) -> KspecError:
+        return KspecError(Diagnostic("K101", f"this integer is too large: at most {limits.INT_LIMIT - 1}",
+                                     self.span(node)))
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         self.budget -= 1
