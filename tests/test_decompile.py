@@ -435,3 +435,46 @@ def test_cli_kspec_with_blocks_and_weights_gives_the_same_outputs(tmp_path: Path
     assert main(["compile", str(out), "--weights", str(tmp_path / "missing.weights.h5"), "-o", str(again)]) == 2
     missing = tmp_path / "missing.weights.h5"
     assert capsys.readouterr().err == f"kspec: error: cannot read weights '{missing}': no such file\n"
+
+
+def _calls(model: Any, layer: str) -> list[list[str]]:
+    """The layers whose tensors each call of ``layer`` takes, call by call
+    (the order Keras numbers the calls in)."""
+    entry = next(e for e in json.loads(model.to_json())["config"]["layers"] if e["name"] == layer)
+
+    def sources(value: Any) -> list[str]:
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            return [value["config"]["keras_history"][0]]
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+        return [s for v in items for s in sources(v)]
+
+    return [sources(node["args"]) for node in entry["inbound_nodes"]]
+
+
+def test_a_shared_layer_is_called_in_the_order_it_was_called() -> None:
+    """Keras lists a shared layer's calls together, at the layer; a call
+    whose tensor comes from a layer listed later is still written after that
+    layer's statement, and the calls keep their order, also when one of them
+    ends an output (outputs are computed after every statement)."""
+    a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+    sub = keras.Sequential([keras.Input((2,)), L.Dense(2)], name="sub")
+    shared = L.Dense(2, name="shared")
+    summed = L.Add(name="summed")([a, a])
+    first, second = shared(summed), shared(a)
+    from_sub = sub(a)  # an output, called before the call whose tensor two layers use
+    again = sub(b)
+    deeper = L.Dense(1, name="d1")(L.Dense(2, name="d0")(second))  # (Keras then lists 'shared' before 'summed')
+    model = keras.Model([a, b], [deeper, L.Dense(1, name="d2")(first), L.Dense(1, name="d5")(summed), from_sub,
+                                 L.Add(name="d3")([L.Dense(2, name="d4")(again), again])], name="net")
+    assert _calls(model, "shared") == [["summed"], ["a"]] and _calls(model, "sub") == [["a"], ["b"]]
+    listed = [e["name"] for e in json.loads(model.to_json())["config"]["layers"]]
+    assert listed.index("shared") < listed.index("summed")
+    spec = kspec.decompile(model, keep_names=True)
+    rebuilt = kspec.build(spec)
+    assert _calls(rebuilt, "shared") == [["summed"], ["a"]]
+    assert _calls(rebuilt, "sub") == [["a"], ["b"]]
+    statements = [*spec.model("net").nodes, *spec.model("net").outputs]  # type: ignore[union-attr]
+    defined = {i.name for i in spec.model("net").inputs}  # type: ignore[union-attr]
+    for st in statements:  # each statement uses only tensors written above it
+        assert set(st.value.inputs) <= defined, print_kspec(spec)
+        defined |= set(st.targets) if isinstance(st, ir.Assign) else {st.name}

@@ -27,6 +27,7 @@ layer, unless ``allow_custom`` asks to refer to registered custom layers.
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import itertools
 import json
@@ -587,6 +588,44 @@ def _structure(value: Any) -> tuple[ir.StructureKind | None, list[str] | None] |
     return None
 
 
+def _creation_order(apps: list[_App], uses: list[list[tuple[str, int, int]]]) -> list[_App]:
+    """``apps`` in an order Keras could have created them in: each after the
+    applications whose tensors it uses (``uses``, by position), and each
+    layer's applications in the order of its nodes, for Keras numbers a
+    shared layer's calls in the order they are made. Ties keep the given
+    order (the model's layers, each layer's nodes together), so a model
+    whose layers are listed in an order they can be called in keeps it."""
+    at = {(a.layer, a.node): k for k, a in enumerate(apps)}
+    after: list[list[int]] = [[] for _ in apps]
+    waiting = [0] * len(apps)
+
+    def edge(first: int, then: int) -> None:
+        after[first].append(then)
+        waiting[then] += 1
+
+    last_of: dict[str, int] = {}
+    for k, a in enumerate(apps):
+        for j in {at[(t[0], t[1])] for t in uses[k] if (t[0], t[1]) in at} - {k}:
+            edge(j, k)
+        previous = last_of.get(a.layer)
+        if previous is not None and apps[previous].node < a.node:
+            edge(previous, k)
+        last_of[a.layer] = k
+    ready = [k for k, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for then in after[k]:
+            waiting[then] -= 1
+            if waiting[then] == 0:
+                heapq.heappush(ready, then)
+    placed = set(order)
+    order += [k for k in range(len(apps)) if k not in placed]  # (a cycle: no model Keras built has one)
+    return [apps[k] for k in order]
+
+
 class _Functional:
     """Decompiles one functional model's graph."""
 
@@ -767,6 +806,8 @@ class _Functional:
 
         for a in apps:
             a.inputs = [norm(t) for t in a.inputs]
+        apps = _creation_order(apps, [a.inputs + [norm(t) for t in refs(a.kwargs) + refs(a.op[1:] if a.op else [])]
+                                      for a in apps])
         max_index: dict[tuple[str, int], int] = {}
         for a in apps:
             for t in a.inputs:
@@ -852,7 +893,8 @@ class _Functional:
             t = (a.layer, a.node, 0)
             if inline(a) and t in consumer_of:
                 folded.add((a.layer, a.node))
-        self.keep_call_order(apps, folded, consumer_of, out_set, count)
+        undirect: set[tuple[str, int]] = set()  # outputs computed where they are, as they were
+        self.keep_call_order(apps, folded, consumer_of, out_set, count, undirect)
 
         # Name every tensor that is not folded.
         out_names: dict[tuple[str, int, int], str] = {}
@@ -866,7 +908,7 @@ class _Functional:
             c = callee.get(t[0])
             app = by_key.get((t[0], t[1]))
             if isinstance(c, ir.LayerRef) and c.ref in model_refs and app is not None and app.n_out == 1 \
-                    and c.ref not in out_names.values():
+                    and c.ref not in out_names.values() and (app.layer, app.node) not in undirect:
                 out_names[t] = c.ref  # the sub-model's own name is the output's name: no Identity layer
                 continue
             out_names[t] = names.fresh(t[0])
@@ -877,7 +919,7 @@ class _Functional:
             for i in range(a.n_out):
                 t = (a.layer, a.node, i)
                 c = callee[a.layer]
-                direct_output = t in out_names and a.n_out == 1 and (
+                direct_output = t in out_names and a.n_out == 1 and (a.layer, a.node) not in undirect and (
                     isinstance(c, (ir.LayerCall, ir.Op)) or (isinstance(c, ir.LayerRef) and c.ref == out_names[t])
                     or (isinstance(c, ir.LayerRef) and out_keys is not None))  # a dict key needs no Identity
                 if direct_output:
@@ -952,10 +994,13 @@ class _Functional:
 
     def keep_call_order(self, apps: list[_App], folded: set[tuple[str, int]],
                         consumer_of: dict[tuple[str, int, int], _App], out_set: set[tuple[str, int, int]],
-                        count: dict[str, int]) -> None:
+                        count: dict[str, int], undirect: set[tuple[str, int]]) -> None:
         """Unfold applications of layers used several times wherever folding
         them into a later statement would change the order in which the layer
-        is applied (Keras numbers a shared layer's calls in that order)."""
+        is applied (Keras numbers a shared layer's calls in that order). An
+        output's statement runs after every node's: an application that ends
+        an output and must run before a later one of its layer is added to
+        ``undirect``, to be written as a node the output names."""
         pos = {(a.layer, a.node): i for i, a in enumerate(apps)}
         n = len(apps)
         while True:
@@ -964,7 +1009,7 @@ class _Functional:
                 while key in folded:
                     key = (consumer_of[(key[0], key[1], 0)].layer, consumer_of[(key[0], key[1], 0)].node)
                 head = apps[pos[key]]
-                is_output = (head.layer, head.node, 0) in out_set and head.n_out == 1
+                is_output = (head.layer, head.node, 0) in out_set and head.n_out == 1 and key not in undirect
                 return n + pos[key] if is_output else pos[key]
 
             bad: set[str] = set()
@@ -981,6 +1026,9 @@ class _Functional:
                 key = (a.layer, a.node)
                 if a.layer in bad and key in folded:
                     folded.discard(key)
+                    changed = True
+                elif a.layer in bad and key not in undirect and exec_pos(a) >= n:
+                    undirect.add(key)
                     changed = True
             if not changed:
                 return
