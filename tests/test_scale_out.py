@@ -184,3 +184,45 @@ def test_a_batch_that_does_not_split_over_the_devices_is_refused(data: Path) -> 
     assert done.returncode == 1
     assert re.search(r"error\[K312\]: the global batch of 30 rows does not split evenly over 8 replicas", done.stderr)
     assert not (data / "odd.keras").exists()
+
+
+_SHARES = """
+import json, sys, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 4)
+from kspec.runtime.training import start_distribution
+from kspec.spec.settings import TrainSettings
+placement = start_distribution(TrainSettings(distribution="data_parallel"))
+x = np.arange(24, dtype="float32").reshape(12, 2)
+y = np.arange(12, dtype="float32")
+data, targets = placement.arrays(x, y, 8, shuffle=True, seed=5)
+epochs = []
+for _ in range(2):
+    steps = []
+    for bx, by in data:
+        shares = [placement.mirrored.experimental_local_results(t) for t in (bx, by)]
+        steps.append([[s.numpy().tolist() for s in part] for part in shares])
+    epochs.append(steps)
+print(json.dumps({"type": type(data).__name__, "targets": targets, "epochs": epochs}))
+"""
+
+
+def test_mirrored_arrays_give_each_device_its_share_of_the_same_batches() -> None:
+    """Under a MirroredStrategy, in-memory arrays are fed per device: each
+    device gets a contiguous quarter of every global batch, the batches of
+    an epoch cover every row once, and a shuffled epoch is in a new order."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run([sys.executable, "-c", _SHARES], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["type"] == "DistributedDatasetsFromFunction" and got["targets"] is None
+    orders = []
+    for steps in got["epochs"]:
+        assert [len(bx) for bx, _ in steps] == [4, 4]  # 4 devices, 2 batches (8 rows, then 4)
+        assert [[len(s) for s in bx] for bx, _ in steps] == [[2, 2, 2, 2], [1, 1, 1, 1]]
+        pairs = [(row, target) for bx, by in steps for share_x, share_y in zip(bx, by, strict=True)
+                 for row, target in zip(share_x, share_y, strict=True)]
+        assert all(row == [2 * target, 2 * target + 1] for row, target in pairs)  # features beside their targets
+        assert sorted(target for _, target in pairs) == list(range(12))
+        orders.append([target for _, target in pairs])
+    assert orders[0] != orders[1]

@@ -223,11 +223,16 @@ def run(args: argparse.Namespace) -> int:
         if settings.validation_data:
             split_validation = load_data(settings.validation_data, ins, outs, settings.data, check_finite=finite)
         if split_validation is not None:
-            validation = (batch_stream(split_validation, settings.batch_size)
-                          if train.streamed or split_validation.streamed
-                          else split_validation.fit_arrays())
+            if train.streamed or split_validation.streamed:
+                validation = batch_stream(split_validation, settings.batch_size)
+            else:
+                vx, vy = split_validation.fit_arrays()
+                vx, vy = placement.arrays(vx, vy, settings.batch_size)
+                validation = vx if vy is None else (vx, vy)  # a dataset holds its targets
         x, y = ((batch_stream(train, settings.batch_size, shuffle=settings.shuffle, seed=settings.seed), None)
-                if train.streamed else train.fit_arrays())
+                if train.streamed else
+                placement.arrays(*train.fit_arrays(), settings.batch_size, shuffle=settings.shuffle,
+                                 seed=settings.seed, class_weight=settings.class_weight))
         described = f"{train.rows:,} rows"
     callbacks = make_callbacks(settings, section)
     print(f"training '{model.name}' on {described} from {args.data} for {settings.epochs} epoch(s)"

@@ -281,6 +281,58 @@ class Placement:
     process_id: int = 0
     num_processes: int = 1
     strategy: str = "single device"
+    #: The ``tf.distribute.MirroredStrategy`` that splits the batches over local devices (TensorFlow).
+    mirrored: Any = None
+
+    def arrays(self, x: Any, y: Any, batch_size: int | None, *, shuffle: bool = False,
+               seed: int | None = None, class_weight: Any = None) -> tuple[Any, Any]:
+        """In-memory arrays ``(x, y)`` as ``model.fit`` should be given them:
+        as they are, except under a ``MirroredStrategy``.
+
+        There each device gets its share of each batch (a contiguous slice,
+        as the strategy splits a batch) from a ``tf.data`` pipeline of its
+        own with tf.data's autotuning off, so the batches are those Keras
+        would make (in order, or shuffled again each epoch, the same order
+        on every device). Given arrays, Keras feeds the devices through
+        per-device iterators whose autotuning thread can hold up their
+        deletion at the end of every epoch, for up to a minute. The rows
+        are a multiple of the replicas (:func:`kspec.commands.train`), so
+        every batch splits evenly. With a ``class_weight`` (which Keras
+        applies to arrays), they are left as they are."""
+        if self.mirrored is None or class_weight:
+            return x, y
+        import numpy as np
+        import tensorflow as tf
+
+        def slices(value: Any) -> Any:
+            return tuple(value) if isinstance(value, list) else value
+
+        size, replicas = batch_size or 32, self.replicas
+        order_seed = int(np.random.default_rng(seed).integers(1 << 31))  # one order for every device
+
+        def share(context: Any) -> Any:
+            part = context.input_pipeline_id
+
+            def mine(*batch: Any) -> Any:
+                def rows(t: Any) -> Any:
+                    each = tf.shape(t)[0] // replicas
+                    return t[part * each:(part + 1) * each]
+
+                return tf.nest.map_structure(rows, batch)
+
+            data = tf.data.Dataset.from_tensor_slices((slices(x), slices(y)))
+            if shuffle:
+                data = data.shuffle(len(data), seed=order_seed, reshuffle_each_iteration=True)
+            data = data.batch(size).map(mine).prefetch(2)
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            return data.with_options(options)
+
+        per_replica = tf.distribute.InputOptions(
+            experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
+            experimental_fetch_to_device=False)
+        return self.mirrored.distribute_datasets_from_function(share, per_replica), None
 
     def global_batch(self, settings: TrainSettings) -> int | None:
         """The batch of one training step over every device of every
@@ -359,6 +411,8 @@ def start_distribution(settings: TrainSettings, *, coordinator: str | None = Non
             gpus = tf.config.list_logical_devices("GPU")
             strategy = tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
         placement.scope = strategy.scope
+        if isinstance(strategy, tf.distribute.MirroredStrategy):
+            placement.mirrored = strategy
         placement.replicas = int(strategy.num_replicas_in_sync)
         placement.strategy = f"{type(strategy).__name__} over {placement.replicas} devices"
         return placement
