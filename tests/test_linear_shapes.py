@@ -675,6 +675,40 @@ def test_a_space_of_many_choices_is_checked_with_the_same_calls_per_choice_at_an
     assert large <= 4.2 * small
 
 
+def _dead_statements(n: int) -> str:
+    """A block of ``n`` statements that never run (a false branch and a
+    loop of no runs), called ``n`` times in a chain."""
+    dead = "\n".join(f"    x = x -> Dense({i + 1})" for i in range(n))
+    calls = "\n".join(f"  h{i} = {f'h{i - 1}' if i else 'x'} -> b(0)" for i in range(n))
+    return (f"block b(x, k: int) {{\n  if k > 0 {{\n{dead}\n  }}\n  for i in range(k) {{\n{dead}\n  }}\n"
+            f"  return x -> ReLU()\n}}\nmodel m {{\n  input x: (4,)\n{calls}\n  output y = h{n - 1}\n}}\n")
+
+
+def test_statements_a_block_never_reaches_cost_nothing_at_each_call() -> None:
+    """Each call copied the whole block to relocate its spans, the branch
+    not taken and the loop that never runs too: n calls of a block of n
+    dead statements were quadratic."""
+    def made(n: int) -> int:
+        spec = parse_text(_dead_statements(n), "d.kspec")
+        model = expand(spec).models[0]
+        assert isinstance(model, ir.FunctionalModel) and len(model.nodes) == n
+        return calls_made(lambda: expand(spec))
+
+    small, large = made(60), made(240)
+    assert large <= 4.6 * small
+
+
+def test_a_mistake_in_a_branch_a_call_takes_is_located_at_the_block_and_the_call() -> None:
+    text = ("block b(x, k: int) {\n  if k > 0 {\n    x = x -> Dense(k - 2)\n  }\n  return x\n}\n"
+            "model m {\n  input x: (4,)\n  h = x -> b(0)\n  output y = h -> b(1)\n}\n")
+    with pytest.raises(KspecError) as info:
+        load_text(text, "b.kspec")
+    (diag,) = info.value.diagnostics
+    assert diag.span is not None and (diag.span.line, diag.span.column) == (3, 14)
+    assert diag.span.via is not None and (diag.span.via.line, diag.span.via_block) == (10, "b")  # the call b(1)
+    assert diag.message.endswith("got -1")
+
+
 # -- the order of models: a walk with its own stack ---------------------------------
 
 

@@ -354,6 +354,33 @@ def _relocate(node: Any, via: Span, block: str) -> Any:
     return node
 
 
+class _Moved:
+    """A called block's statements, each relocated (:func:`_relocate`) when
+    expansion first reaches it, once per call: a branch not taken or a loop
+    that never runs costs nothing, however often the block is called. A
+    loop's or an ``if``'s own values are relocated; its statements are
+    left to be reached."""
+
+    __slots__ = ("block", "done", "via")
+
+    def __init__(self, via: Span, block: str) -> None:
+        self.via = via
+        self.block = block
+        self.done: dict[int, Any] = {}
+
+    def __call__(self, st: Any) -> Any:
+        got = self.done.get(id(st))
+        if got is None:
+            if isinstance(st, (ir.For, ir.If)):
+                inner = {"body": st.body, **({"orelse": st.orelse} if isinstance(st, ir.If) else {})}
+                head = _relocate(st.model_copy(update={key: [] for key in inner}), self.via, self.block)
+                got = head.model_copy(update=inner)
+            else:
+                got = _relocate(st, self.via, self.block)
+            self.done[id(st)] = got
+        return got
+
+
 #: For each node class met by :func:`_relocate`, its fields that may hold a node, a list or a dict.
 _COPIED: dict[type, tuple[str, ...]] = {}
 
@@ -773,10 +800,9 @@ class _Expander:
         kwargs = {k: self.value(v, env, caller) for k, v in call.kwargs.items()}
         local = self.bind(block, args, kwargs, call, span)
         via = span or Span()
-        body = _relocate(block.body, via, block.name)
         returns = _relocate(block.returns, via, block.name)
         tensors = dict(zip(block.inputs, inputs, strict=True))
-        self.walk(body, local, tensors, prefix, "")
+        self.walk(block.body, local, tensors, prefix, "", _Moved(via, block.name))
         out: list[ir.Expr] = []
         for r in returns:
             out += self.lower(r, local, tensors, prefix)
@@ -810,18 +836,23 @@ class _Expander:
             local[p.name] = value
         return local
 
-    def walk(self, body: list[Any], env: dict[str, Any], tensors: dict[str, str], prefix: str, suffix: str) -> None:
+    def walk(self, body: list[Any], env: dict[str, Any], tensors: dict[str, str], prefix: str, suffix: str,
+             moved: _Moved | None = None) -> None:
+        """Expand the statements ``body`` of a block; ``moved`` relocates
+        each of a called block's statements where it is reached."""
         for st in body:
+            if moved is not None:
+                st = moved(st)
             if isinstance(st, ir.For):
                 values = self.loop_values(st, env, tensors)
                 for k, item in enumerate(values):
                     inner = {**env, st.var: item}
                     step = item if st.range else k  # a list loop names its tensors by position
-                    self.walk(st.body, inner, tensors, prefix, f"{suffix}_{step}" if suffix else str(step))
+                    self.walk(st.body, inner, tensors, prefix, f"{suffix}_{step}" if suffix else str(step), moved)
                 continue
             if isinstance(st, ir.If):
                 branch = st.body if self.test(st, env, tensors) else st.orelse
-                self.walk(branch, env, tensors, prefix, suffix)
+                self.walk(branch, env, tensors, prefix, suffix, moved)
                 continue
             names = [self.names.fresh(f"{prefix}_{t}{suffix}") for t in st.targets]
             self.assign(names, st.value, env, tensors, st.span, keep_targets=False)
