@@ -797,6 +797,31 @@ def test_a_chain_of_uses_as_long_as_the_limit_allows_is_read(tmp_path: Path) -> 
     assert [step.layer.type for step in output.value.steps] == ["ReLU"]  # type: ignore[union-attr]
 
 
+def test_a_block_of_a_used_file_is_applied_by_its_bare_name(tmp_path: Path) -> None:
+    """``x -> mlp`` applies a block of this file; it applies a block of a
+    used file too (the parser, which reads no other file, took it for a
+    named layer: K208). A named layer of the same name keeps it."""
+    (tmp_path / "lib.kspec").write_text("block mlp(x) { return x -> Dense(3) -> ReLU() }\n", encoding="utf-8")
+
+    def load(model: str) -> ir.FunctionalModel:
+        text = f'use "lib.kspec"\nblock twice(x) {{ return x -> mlp -> mlp }}\nmodel m {{\n  input x: (4,)\n{model}}}\n'
+        spec = load_text(text, str(tmp_path / "main.kspec"))
+        model_ir = spec.models[0]
+        assert isinstance(model_ir, ir.FunctionalModel)
+        return model_ir
+
+    def types(m: ir.FunctionalModel) -> list[list[str]]:
+        return [[getattr(s.layer, "type", None) or getattr(s.layer, "ref", "") for s in st.value.steps]
+                for st in [*m.nodes, *m.outputs]]
+
+    bare = load("  h = x -> mlp\n  output y = h -> twice -> Dense(1)\n")
+    called = load("  h = x -> mlp()\n  output y = h -> twice() -> Dense(1)\n")
+    assert types(bare) == types(called)
+    assert sum(t.count("Dense") for t in types(bare)) == 4  # mlp three times, and the last Dense
+    named = load("  mlp = Dense(2)\n  output y = x -> mlp\n")
+    assert named.outputs[0].value.steps[0].layer == ir.LayerRef(ref="mlp")
+
+
 # -- cycles of statements ----------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -436,9 +437,14 @@ def _check_type(param: ir.Param, value: Any, span: Span | None) -> None:
 
 
 class _Expander:
-    def __init__(self, blocks: dict[str, ir.Block], env: dict[str, Any]) -> None:
+    def __init__(self, blocks: dict[str, ir.Block], env: dict[str, Any],
+                 models: AbstractSet[str] = frozenset()) -> None:
         self.blocks = blocks
         self.env = env
+        #: The spec's models, and the named layers of the model being expanded:
+        #: a bare name that is one of these is not a block (:meth:`as_block`).
+        self.models = models
+        self.named: set[str] = set()
         #: Per layer type that is not Keras's, whether it is close to a block's name (:meth:`near_block`).
         self.near_blocks: dict[str, bool] = {}
         self.count = 0
@@ -480,6 +486,7 @@ class _Expander:
             except _Error as exc:
                 errors.append(exc.diag)
         self.current = m.model_copy(update={"inputs": inputs, "layers": [], "nodes": [], "outputs": []})
+        self.named = {d.name for d in m.layers}
         self.plain = [n for n in m.nodes if not self.has_blocks(n.value)]
         self.known = self.inference = None
         layers = []
@@ -539,7 +546,8 @@ class _Expander:
 
     def has_blocks(self, expr: ir.Expr) -> bool:
         """Whether ``expr`` applies a block."""
-        return any(isinstance(s.layer, ir.LayerCall) and s.layer.type in self.blocks for s in expr.steps)
+        return any(isinstance(layer, ir.LayerCall) and layer.type in self.blocks
+                   for layer in (self.as_block(s.layer) for s in expr.steps))
 
     def shape_of(self, written: str, name: str, span: Span | None) -> tuple[int | None, ...]:
         """The static shape of the model's tensor ``name`` (written
@@ -727,7 +735,7 @@ class _Expander:
         pending: list[ir.Step] = []
         steps = expr.steps
         for k, step in enumerate(steps):
-            layer = step.layer
+            layer = self.as_block(step.layer)
             if not (isinstance(layer, ir.LayerCall) and layer.type in self.blocks):
                 pending.append(step.model_copy(update={
                     "layer": self.callee(layer, env, tensors),
@@ -772,8 +780,20 @@ class _Expander:
     def block_like(self, layer: ir.LayerCall | ir.LayerRef | ir.Op) -> bool:
         """Whether ``layer`` calls a block, or a layer that may be a misspelt
         block (:meth:`callee` reports it)."""
+        if isinstance(layer, ir.LayerRef):
+            return self.as_block(layer) is not layer
         return isinstance(layer, ir.LayerCall) and (layer.type in self.blocks or bool(
             self.blocks and layer.type not in catalogue().layers and layer.type not in ALIASES))
+
+    def as_block(self, layer: ir.LayerCall | ir.LayerRef | ir.Op) -> ir.LayerCall | ir.LayerRef | ir.Op:
+        """``layer``, or the block call a bare name stands for: ``x -> mlp``
+        where ``mlp`` is a block of a used file (the parser, which reads no
+        other file, knew only this file's blocks). A named layer of the
+        model and a model keep the name, as written."""
+        if isinstance(layer, ir.LayerRef) and layer.ref in self.blocks and layer.ref not in self.named \
+                and layer.ref not in self.models:
+            return ir.LayerCall(type=layer.ref, span=layer.span)
+        return layer
 
     def call_block(self, call: ir.LayerCall, inputs: list[str], env: Mapping[str, Any],
                    tensors: Mapping[str, str] | None, prefix: str, span: Span | None) -> list[ir.Expr]:
@@ -1061,7 +1081,7 @@ def _expand_spec(spec: ir.Spec, defines: Mapping[str, Any]) -> ir.Spec:
         env = _environment(spec, params, defines)
     except _Error as exc:
         raise KspecError(exc.diag) from None
-    expander = _Expander(blocks, env)
+    expander = _Expander(blocks, env, {m.name for m in spec.models})
     models: list[ir.FunctionalModel | ir.SequentialModel] = []
     for m in spec.models:
         try:
