@@ -293,7 +293,8 @@ class Placement:
         as the strategy splits a batch) from a ``tf.data`` pipeline of its
         own with tf.data's autotuning off, so the batches are those Keras
         would make (in order, or shuffled again each epoch, the same order
-        on every device). Given arrays, Keras feeds the devices through
+        on every device). The arrays become tensors once; each pipeline
+        shuffles row numbers and gathers its rows, as Keras does. Given arrays, Keras feeds the devices through
         per-device iterators whose autotuning thread can hold up their
         deletion at the end of every epoch, for up to a minute. The rows
         are a multiple of the replicas (:func:`kspec.commands.train`), so
@@ -304,30 +305,31 @@ class Placement:
         import numpy as np
         import tensorflow as tf
 
-        def slices(value: Any) -> Any:
-            return tuple(value) if isinstance(value, list) else value
+        def tensors(value: Any) -> Any:
+            return tf.nest.map_structure(tf.convert_to_tensor, tuple(value) if isinstance(value, list) else value)
 
         size, replicas = batch_size or 32, self.replicas
         order_seed = int(np.random.default_rng(seed).integers(1 << 31))  # one order for every device
+        with tf.device("/cpu:0"):  # once, shared by every device's pipeline
+            data = (tensors(x), tensors(y))
+        rows = int(tf.nest.flatten(data)[0].shape[0])
 
         def share(context: Any) -> Any:
             part = context.input_pipeline_id
 
-            def mine(*batch: Any) -> Any:
-                def rows(t: Any) -> Any:
-                    each = tf.shape(t)[0] // replicas
-                    return t[part * each:(part + 1) * each]
+            def gather(batch: Any) -> Any:  # the rows of this device's share of one batch
+                each = tf.shape(batch)[0] // replicas
+                mine = batch[part * each:(part + 1) * each]
+                return tf.nest.map_structure(lambda t: tf.gather(t, mine), data)
 
-                return tf.nest.map_structure(rows, batch)
-
-            data = tf.data.Dataset.from_tensor_slices((slices(x), slices(y)))
+            order = tf.data.Dataset.range(rows)  # row numbers, shuffled, as Keras shuffles arrays
             if shuffle:
-                data = data.shuffle(len(data), seed=order_seed, reshuffle_each_iteration=True)
-            data = data.batch(size).map(mine).prefetch(2)
+                order = order.shuffle(rows, seed=order_seed, reshuffle_each_iteration=True)
+            batches = order.batch(size).map(gather).prefetch(2)
             options = tf.data.Options()
             options.autotune.enabled = False
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-            return data.with_options(options)
+            return batches.with_options(options)
 
         per_replica = tf.distribute.InputOptions(
             experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
