@@ -367,3 +367,30 @@ def test_the_server_never_imports_keras() -> None:
 def test_a_negative_debounce_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lsp", "--debounce", "-5"]) == 2
     assert capsys.readouterr().err == "kspec: error: --debounce must be 0 or more milliseconds, got -5\n"
+
+
+def test_reading_a_spec_with_many_mistakes_again_for_hover_makes_no_suggestions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check behind the diagnostics makes at most its 100 suggestions;
+    the parse and expansion the editor reads again (for hover, completion,
+    definitions) drop their mistakes, so they make none: they made one per
+    mistake, on every keystroke."""
+    from kspec.spec import diagnostics
+
+    n = 300
+    calls = "\n".join(f"  h{i} = {f'h{i - 1}' if i else 'x'} -> b(widht=3)" for i in range(n))
+    text = f"block b(x, width: int = 2) {{ return x -> Dense(width) }}\nmodel m {{\n  input x: (4,)\n{calls}\n" \
+           f"  output y = h{n - 1}\n}}\n"
+    a = analyse(text, "m.kspec")
+    assert len(a.diagnostics) == n and a.diagnostics[0].hint == "did you mean 'width'?"
+    made = 0
+    close_matches = diagnostics.close_matches
+
+    def counting(*args: Any, **kwargs: Any) -> list[str]:
+        nonlocal made
+        made += 1
+        return close_matches(*args, **kwargs)
+
+    monkeypatch.setattr(diagnostics, "close_matches", counting)
+    assert a.parsed is not None and a.expanded is None
+    assert made == 0

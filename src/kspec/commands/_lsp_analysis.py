@@ -29,7 +29,7 @@ from kspec.compiler.pipeline import expand, format_for, load_text, parse_text
 from kspec.compiler.shapes import LayerInfo, SpecShapes, infer_spec
 from kspec.spec import ir
 from kspec.spec.collector import collector_paused
-from kspec.spec.diagnostics import Diagnostic, KspecError
+from kspec.spec.diagnostics import Diagnostic, KspecError, suggestions_bounded
 from kspec.spec.limits import current
 from kspec.spec.source import confined_path, read_spec_text, spec_suffix
 
@@ -75,7 +75,7 @@ class Analysis:
         if self.refused is not None:
             return None
         try:
-            with collector_paused():
+            with collector_paused(), suggestions_bounded(0):  # its mistakes are the check's; none is shown from here
                 return parse_text(self.text, self.file, self.format)
         except KspecError:
             return None
@@ -88,7 +88,7 @@ class Analysis:
         if self.parsed is None:
             return None
         try:
-            with collector_paused():
+            with collector_paused(), suggestions_bounded(0):  # (as for parsed)
                 return expand(self.parsed, {})
         except KspecError:
             return None
