@@ -8,7 +8,7 @@ them all and collects what they find.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,7 +21,7 @@ from kspec.spec.diagnostics import Diagnostic, Hints, did_you_mean
 from kspec.spec.ir import Span
 
 __all__ = ["ModelIndex", "call_refs", "check_graph", "indexes_shared", "model_callees", "model_order", "model_uses",
-           "statement_order", "tensor_order"]
+           "ordered_by_position", "statement_order", "tensor_order"]
 
 
 def call_refs(value: object) -> Iterator[ir.Ref]:
@@ -561,23 +561,27 @@ def statement_order(model: ir.FunctionalModel) -> list[int]:
     index = ModelIndex.of(model)
     if index.defined_above(or_here=True):  # (a statement that uses its own tensor is reported by check_graph)
         return list(range(len(index.statements)))
-    deps = index.dependencies()
-    indegree = [0] * len(deps)
-    users: list[list[int]] = [[] for _ in deps]
-    for k, used in enumerate(deps):
-        distinct = set(used)
-        distinct.discard(k)
-        indegree[k] = len(distinct)
-        for j in distinct:
-            users[j].append(k)
-    ready = [k for k in range(len(deps)) if indegree[k] == 0]
+    return ordered_by_position([set(used) - {k} for k, used in enumerate(index.dependencies())])
+
+
+def ordered_by_position(after: Sequence[AbstractSet[int]]) -> list[int]:
+    """The positions ``0 .. len(after) - 1`` ordered so each comes after the
+    positions ``after[k]`` names, taking the first ready position again and
+    again (so ties keep the given order); positions on a cycle, or after
+    one, are left out."""
+    waiting = [len(first) for first in after]
+    then: list[list[int]] = [[] for _ in after]
+    for k, first in enumerate(after):
+        for j in first:
+            then[j].append(k)
+    ready = [k for k, n in enumerate(waiting) if n == 0]
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
         k = heapq.heappop(ready)
         order.append(k)
-        for user in users[k]:
-            indegree[user] -= 1
-            if indegree[user] == 0:
+        for user in then[k]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
                 heapq.heappush(ready, user)
     return order

@@ -27,7 +27,6 @@ layer, unless ``allow_custom`` asks to refer to registered custom layers.
 
 from __future__ import annotations
 
-import heapq
 import inspect
 import itertools
 import json
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kspec.compiler.graph import ordered_by_position
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential, snake
 from kspec.runtime._quiet import import_keras
 from kspec.runtime.lower import (
@@ -596,31 +596,16 @@ def _creation_order(apps: list[_App], uses: list[list[tuple[str, int, int]]]) ->
     order (the model's layers, each layer's nodes together), so a model
     whose layers are listed in an order they can be called in keeps it."""
     at = {(a.layer, a.node): k for k, a in enumerate(apps)}
-    after: list[list[int]] = [[] for _ in apps]
-    waiting = [0] * len(apps)
-
-    def edge(first: int, then: int) -> None:
-        after[first].append(then)
-        waiting[then] += 1
-
+    after: list[set[int]] = []
     last_of: dict[str, int] = {}
     for k, a in enumerate(apps):
-        for j in {at[(t[0], t[1])] for t in uses[k] if (t[0], t[1]) in at} - {k}:
-            edge(j, k)
+        first = {at[(t[0], t[1])] for t in uses[k] if (t[0], t[1]) in at} - {k}
         previous = last_of.get(a.layer)
         if previous is not None and apps[previous].node < a.node:
-            edge(previous, k)
+            first.add(previous)
         last_of[a.layer] = k
-    ready = [k for k, n in enumerate(waiting) if n == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        k = heapq.heappop(ready)
-        order.append(k)
-        for then in after[k]:
-            waiting[then] -= 1
-            if waiting[then] == 0:
-                heapq.heappush(ready, then)
+        after.append(first)
+    order = ordered_by_position(after)
     placed = set(order)
     order += [k for k in range(len(apps)) if k not in placed]  # (a cycle: no model Keras built has one)
     return [apps[k] for k in order]
