@@ -9,6 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kspec.compiler.pipeline import load_path, load_text, parse_text
 from kspec.spec import limits
@@ -16,6 +19,7 @@ from kspec.spec.diagnostics import CODES, Diagnostic, KspecError, printable, ren
 from kspec.spec.ir import Span
 from kspec.spec.kspec_form import parse_kspec
 from kspec.spec.kspec_printer import print_kspec
+from kspec.spec.yaml_form import _compose_nodes
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kspec"
 MODEL = "model m {\n  input x: (3,)\n  output y = x -> Dense(1)\n}\n"
@@ -40,6 +44,57 @@ def test_yaml_alias_expansion_is_bounded() -> None:
     assert _error(text, "bomb.yaml", yaml_values=5_000) == (
         "bomb.yaml:1:32: error[K101]: the YAML expands to too many values (through aliases?); at most 5000 "
         "(--limit yaml_values=N raises it)")
+
+
+def test_an_alias_bomb_of_mappings_is_refused_before_it_is_built() -> None:
+    # 2**64 values under the default limit: building them first would never end.
+    lines = ["a0: &a0 {k: x, l: x}"] + [f"a{i}: &a{i} {{l: *a{i - 1}, r: *a{i - 1}}}" for i in range(1, 64)]
+    assert _error("\n".join(lines) + "\n", "bomb.yaml") == (
+        "bomb.yaml:1:19: error[K101]: the YAML expands to too many values (through aliases?); at most 4000000 "
+        "(--limit yaml_values=N raises it)")
+
+
+@pytest.mark.parametrize("text", ["a: &a [x, *a]\n", "a: &a {b: {c: *a}}\n",
+                                  "models:\n  - &m {name: m, layers: [*m]}\n"])
+def test_a_value_that_contains_itself_is_an_error(text: str) -> None:
+    message = _error(text, "loop.yaml")
+    assert re.fullmatch(r"loop\.yaml:\d+:\d+: error\[K101\]: this YAML value contains itself, through an alias",
+                        message)
+
+
+def test_nesting_through_aliases_is_bounded() -> None:
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 3000)]
+    assert _error("\n".join(lines) + "\n", "deep.yaml", nesting=50) == (
+        "deep.yaml:1:5: error[K101]: YAML nesting is too deep; at most 50 (--limit nesting=N raises it)")
+
+
+_SHARED = st.recursive(st.sampled_from(["x", 1, None]),
+                       lambda inner: (st.lists(inner, max_size=4)
+                                      | st.dictionaries(st.sampled_from("abcd"), inner, max_size=4)),
+                       max_leaves=12)
+
+
+def _expanded(data: object) -> int:
+    """Values in ``data`` as building counts them: each use of a shared value again."""
+    if isinstance(data, list):
+        return 1 + sum(_expanded(v) for v in data)
+    if isinstance(data, dict):
+        return 1 + sum(_expanded(v) for v in data.values())
+    return 1
+
+
+@given(_SHARED, st.lists(st.integers(0, 4), min_size=1, max_size=4))
+def test_the_value_limit_counts_every_use_of_an_alias(leaf: object, repeats: list[int]) -> None:
+    # Each level holds the one below several times: the dumper writes it once, with aliases.
+    data = leaf
+    for n in repeats:
+        data = {"k": [data] * n, "v": data}
+    text = yaml.safe_dump({"models": data})
+    values = _expanded({"models": data})
+    with limits.using(limits.Limits(yaml_values=values)):
+        _compose_nodes(text, "s.yaml")
+    with limits.using(limits.Limits(yaml_values=values - 1)), pytest.raises(KspecError, match="too many values"):
+        _compose_nodes(text, "s.yaml")
 
 
 @pytest.mark.parametrize("text", ["models: " + "[" * 300 + "]" * 300 + "\n",

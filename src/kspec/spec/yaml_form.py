@@ -58,9 +58,6 @@ class _Located:
         self.file = file
         self.constructor = yaml.SafeLoader("")  # only used to build scalars
         self.errors: list[Diagnostic] = []
-        #: Values still allowed: an alias is built again at each use, so a
-        #: few lines of aliases could otherwise expand to billions of values.
-        self.budget = limits.current().yaml_values
 
     def span(self, node: yaml.Node) -> Span:
         s, e = node.start_mark, node.end_mark
@@ -87,11 +84,54 @@ class _Located:
         return KspecError(Diagnostic("K101", f"this integer is too large: at most {limits.INT_LIMIT - 1}",
                                      self.span(node)))
 
-    def build(self, node: yaml.Node, depth: int = 0) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
+    def measure(self, root: yaml.Node) -> None:
+        """Refuse a document that its aliases make endless, too deep or too
+        large, before anything is built, in time linear in its composed nodes.
+
+        An alias is the node it names, shared: building makes a copy at each
+        use, so a few lines of aliases can spell billions of values, nesting
+        past the ``nesting`` limit, or a value that contains itself. The
+        sizes and heights of shared nodes are counted once."""
+        size: dict[int, int] = {}  # values a node builds to, itself included
+        height: dict[int, int] = {}  # collections nested in it, itself included
+        open_nodes: set[int] = set()  # the path being walked
+        todo: list[tuple[yaml.Node, bool]] = [(root, False)]
+        while todo:
+            node, done = todo.pop()
+            key = id(node)
+            if done:
+                open_nodes.discard(key)
+                children = _children(node)
+                size[key] = 1 + sum(size[id(c)] for c in children)
+                below = max((height[id(c)] for c in children), default=0)
+                height[key] = 0 if isinstance(node, yaml.ScalarNode) else below + 1
+            elif key in open_nodes:
+                raise KspecError(Diagnostic("K101", "this YAML value contains itself, through an alias",
+                                            self.span(node), "a spec is a tree: copy the value instead"))
+            elif key not in size:
+                open_nodes.add(key)
+                todo.append((node, True))
+                todo.extend((c, False) for c in reversed(_children(node)))
+        bounds = limits.current()
+        if height[id(root)] > bounds.nesting:  # the first collection past the limit, as building meets it
+            node, level = root, 1
+            while level <= bounds.nesting:
+                node = next(c for c in _children(node) if level + height[id(c)] > bounds.nesting)
+                level += 1
+            raise _too_deep(node.start_mark, self.file)
+        if size[id(root)] > bounds.yaml_values:  # the value that passes the limit, as building counts
+            node, left = root, bounds.yaml_values - 1
+            while left >= 0:
+                for child in _children(node):
+                    if size[id(child)] > left:
+                        node, left = child, left - 1
+                        break
+                    left -= size[id(child)]
             what = "the YAML expands to too many values (through aliases?)"
             raise KspecError(Diagnostic("K101", limits.exceeded("yaml_values", what), self.span(node)))
+
+    def build(self, node: yaml.Node) -> Any:
+        """Located data for a node that :meth:`measure` has accepted."""
         tag = node.tag
         if tag == _STR_TAG and type(node) is yaml.ScalarNode:  # the common case, first
             return node.value
@@ -108,7 +148,7 @@ class _Located:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, depth + 1) for item in node.value]
+            return [self.build(item) for item in node.value]
         if isinstance(node, yaml.MappingNode):
             span = self.span
             out: dict[str, Any] = {SPAN_KEY: span(node)}
@@ -123,13 +163,23 @@ class _Located:
                 if key in out:
                     self.errors.append(Diagnostic("K102", f"duplicate key '{key}'", span(key_node)))
                     continue
-                value = out[key] = self.build(value_node, depth + 1)
+                value = out[key] = self.build(value_node)
                 # A mapping value already carries its own span: share it.
                 key_spans[key] = value[SPAN_KEY] if type(value) is dict else span(value_node)
                 key_spans["key:" + key] = span(key_node)
             out[KEY_SPANS_KEY] = key_spans
             return out
         raise KspecError(Diagnostic("K101", "unsupported YAML node", self.span(node)))  # pragma: no cover
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes a node's value is built from: a sequence's items, a
+    mapping's values under plain keys (:meth:`_Located.build` drops the rest)."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [value for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+    return []
 
 
 #: What libyaml refuses that the pure-Python loader describes: YAML errors,
@@ -367,6 +417,7 @@ def _compose_nodes(text: str, file: str) -> Any:
         raise KspecError(Diagnostic("K101", f"YAML syntax error: {exc}", Span(file=file))) from None
     if node is None:
         raise KspecError(Diagnostic("K102", "the file is empty: expected a mapping with 'models'", Span(file=file)))
+    located.measure(node)
     try:
         data = located.build(node)
     except yaml.constructor.ConstructorError as exc:
