@@ -863,6 +863,10 @@ _MISTAKES = {
     "misspelt shared layers": lambda n: "model m {\n  input x: (4,)\n"
     + "".join(f"  enc{i} = Dense(4)\n" for i in range(n)) + "".join(f"  h{i} = encc{i}(x)\n" for i in range(n))
     + "  output y = x -> Dense(1)\n}\n",
+    "unknown layers beside many blocks": lambda n: "".join(f"block blk{i}(x) {{\n  return x -> ReLU()\n}}\n"
+                                                           for i in range(n))
+    + "model m {\n  input x: (4,)\n" + "".join(f"  h{i} = x -> Dens{i}()\n" for i in range(n))
+    + "  output y = x -> Dense(1)\n}\n",
 }
 
 

@@ -32,7 +32,7 @@ from kspec.catalogue import ALIASES, catalogue
 from kspec.compiler.graph import _expr_names, model_uses
 from kspec.compiler.naming import NameAllocator
 from kspec.spec import ir, limits
-from kspec.spec.diagnostics import Diagnostic, KspecError, close_matches, did_you_mean
+from kspec.spec.diagnostics import MAX_SUGGESTIONS, Diagnostic, KspecError, close_matches, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.kspec_printer import format_value
 from kspec.spec.source import read_spec_text, spec_suffix
@@ -690,7 +690,13 @@ class _Expander:
         block."""
         near = self.near_blocks.get(layer_type)
         if near is None:
-            near = self.near_blocks[layer_type] = bool(close_matches(layer_type, self.blocks))
+            # Each type met here is an error (a registered custom class has a
+            # '>'): past the first MAX_SUGGESTIONS, the rest are taken as
+            # unknown layers, so a spec of thousands of unknown types among
+            # thousands of blocks is not their product in comparisons.
+            near = ">" not in layer_type and len(self.near_blocks) < MAX_SUGGESTIONS \
+                and bool(close_matches(layer_type, self.blocks))
+            self.near_blocks[layer_type] = near
         return near
 
     def value(self, v: Any, env: Mapping[str, Any], tensors: Mapping[str, str] | None) -> Any:
