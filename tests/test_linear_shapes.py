@@ -410,6 +410,64 @@ model unrelated2 {
   output o = x -> widen()
 }
 """,
+    """
+block grow(x) {
+  return x -> Dense(x.shape[-1])
+}
+model sub {
+  input a: (4,)
+  output o = a -> Dense(4)
+}
+block app(x) {
+  return x -> sub
+}
+model m {
+  input x: (4,)
+  a1 = grow(x)
+  u1 = app(x)
+  w1 = grow(u1)
+  output y = Concatenate()(a1, w1)
+}
+""",
+    """
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+block seqb(x) {
+  y = x -> LSTM(x.shape[-1], return_sequences=true)
+  return y
+}
+model m {
+  input x: (5,)
+  t0 = x -> seqb()
+  t1 = t0 -> widen()
+  output o = t1
+}
+""",
+    """
+block opaque(x) {
+  return x -> mylib::Scale(factor=0.5)
+}
+block widen(x) {
+  y = x -> Dense(x.shape[-1] + 1)
+  return y
+}
+model sub {
+  input a: (5,)
+  output o = a -> Dense(3)
+}
+model m {
+  input x: (5,)
+  a = x -> widen()
+  u = opaque(x)
+  v = opaque(u)
+  s = v -> sub
+  b = s -> widen()
+  c = a -> widen()
+  output o = Concatenate()(b, c)
+}
+""",
 ]
 
 
@@ -455,6 +513,9 @@ block seqb(x) {
   y = x -> LSTM(x.shape[-1], return_sequences=true)
   return y
 }
+block app(x) {
+  return x -> sub
+}
 sequential tower {
   input (5,)
   Dense(5)
@@ -471,6 +532,7 @@ _RIGHT_HAND_SIDES = [
     "{s} -> widen()", "{s} -> grow(0)", "{s} -> grow(3)", "two()({s}, {o})", "{s} -> Dense({s}.shape[-1] * 2)",
     "Concatenate()({s}, {o})", "{s} -> tower", "{s} -> sub", "{s} + {o}", "{s} -> seqb()", "{s} -> Dense(3)",
     "ops.expand_dims({s}, axis=1)", "{s} -> Flatten()", "{s} -> m", "{s} -> Unknown()",
+    "{s} -> mylib::Scale(factor=0.5)", "app({s})",
 ]
 
 
@@ -508,6 +570,31 @@ def test_random_models_read_the_shapes_of_a_whole_inference(text: str) -> None:
                       lambda self, model: [m for m in self.done if m.name != model.name])
         whole = _load_all(text)
     assert by_statement == whole
+
+
+def test_reads_beside_tensors_of_unknown_shape_infer_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tensor of unknown shape (a custom layer's) is known to be unknown:
+    the statements using it are inferred one at a time like any other (each
+    read beside them walked the whole model again)."""
+    runs = 0
+    run = shapes_module._Inferer.run
+
+    def counted(self: shapes_module._Inferer) -> shapes_module.SpecShapes:
+        nonlocal runs
+        runs += 1
+        return run(self)
+
+    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    text = ("block grow(x) {\n  return x -> Dense(x.shape[-1])\n}\n"
+            "block opaque(x) {\n  return x -> mylib::Scale(factor=0.5)\n}\n"
+            "model m {\n  input x: (4,)\n  a0 = x\n  u0 = x\n"
+            + "".join(f"  a{i} = grow(a{i - 1})\n  u{i} = opaque(u{i - 1})\n" for i in range(1, 60))
+            + "  output y = Concatenate()(a59, u59)\n}\n")
+    spec = expand(parse_text(text, "reads.kspec"))
+    model = spec.models[0]
+    assert isinstance(model, ir.FunctionalModel)
+    assert len(model.nodes) == 2 * 60
+    assert runs == 1
 
 
 def test_a_loop_reading_shapes_infers_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:

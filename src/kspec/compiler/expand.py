@@ -619,9 +619,10 @@ class _Expander:
         inference, a statement's shapes depend on nothing but the statements
         it uses, so this gives what a whole inference would; ``False`` where
         it might not (the caller then infers the whole model): a statement
-        defines a name already known, uses a tensor of unknown shape or its
-        own model, a shape no input can have, or the statements inferred
-        again are more than the model has."""
+        defines a name already known, uses a name not defined yet, its own
+        model or a model the inference did not take in, or the statements inferred again are more than the model
+        has. A tensor of unknown shape is known, as ``None``, as the whole
+        walk knows it."""
         if self.known is None or self.inference is None:
             return False
         _, plain, users = self.inference
@@ -648,23 +649,24 @@ class _Expander:
 
     def infer_statement(self, node: ir.Assign, known: dict[str, Any]) -> bool:
         """Put the shapes of ``node``'s targets into ``known``, from the
-        known shapes of the tensors it uses; ``False`` (and ``known`` as it
-        was) when one is unknown, when it applies its own model, or when a
-        shape is one no input can have."""
+        known shapes of the tensors it uses (``None`` for an unknown one);
+        ``False`` (and ``known`` as it was) when one is not defined yet,
+        when it applies its own model, or a model the last whole inference
+        did not take in."""
         assert self.inference is not None and self.current is not None
         model = self.current.name
         if any(isinstance(s.layer, ir.LayerRef) and s.layer.ref == model for s in node.value.steps):
             return False
+        inferred = self.inference[0].shapes.models
+        one = self.current.model_copy(update={"layers": [], "nodes": [node], "outputs": []})
+        if any(ref.ref not in inferred for ref in model_uses(one, self.done_by_name.keys())):
+            return False  # a model the last whole inference left out: applied only since, through a block
         inputs = {}
         for name in _expr_names(node.value):
-            shape = known.get(name)
-            if shape is None:
+            if name not in known:  # not defined yet (a tensor of unknown shape is known, as None)
                 return False
-            inputs[name] = shape
-        try:
-            known.update(self.inference[0].statement(self.current, node, inputs))
-        except ValueError:
-            return False
+            inputs[name] = known[name]
+        known.update(self.inference[0].statement(self.current, node, inputs))
         return True
 
     # -- helpers ------------------------------------------------------------

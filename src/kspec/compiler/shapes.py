@@ -551,16 +551,17 @@ class SpecInference:
         self.shapes = self._inferer.run()
 
     def statement(self, model: ir.FunctionalModel, node: ir.Assign,
-                  inputs: dict[str, Shape]) -> dict[str, TShape]:
+                  inputs: dict[str, TShape]) -> dict[str, TShape]:
         """The shapes of ``node``'s targets, with each tensor it uses given
-        in ``inputs`` (batch dimension first), as a walk of ``model`` with
-        ``node`` and no other statement, named layer or output would give
-        them. Raises ``ValueError`` for a shape that no input can have."""
-        given = [ir.Input(name=name, shape=list(shape[1:]), batch_size=shape[0]) for name, shape in inputs.items()]
-        one = model.model_copy(update={"inputs": given, "layers": [], "nodes": [node], "outputs": []})
+        in ``inputs`` (batch dimension first; ``None`` where the walk knows
+        no shape), as a walk of ``model`` with ``node`` and no other
+        statement, named layer or output would give them."""
+        # The inputs stand for tensors of the model: their shapes are given as they are, not read from them.
+        placeholders = [ir.Input(name=name, shape=[1]) for name in inputs]
+        one = model.model_copy(update={"inputs": placeholders, "layers": [], "nodes": [node], "outputs": []})
         reported = self._inferer.result.diagnostics
         before = len(reported)
-        tensors = self._inferer.model_shapes(one).tensors
+        tensors = self._inferer.model_shapes(one, list(inputs.values())).tensors
         del reported[before:]  # what it reports belongs to no check
         return {target: tensors.get(target) for target in node.targets}
 
