@@ -468,6 +468,23 @@ model m {
   output o = Concatenate()(b, c)
 }
 """,
+    """
+block widen(x) {
+  return x -> Dense(x.shape[-1] + 1)
+}
+block useenc(x) {
+  return x -> enc
+}
+model m {
+  input x: (4,)
+  enc = Dense(6)
+  a = x -> widen()
+  u1 = useenc(a)
+  v1 = u1 -> widen()
+  u2 = useenc(x)
+  output y = Concatenate()(v1, u2)
+}
+""",
 ]
 
 
@@ -516,6 +533,9 @@ block seqb(x) {
 block app(x) {
   return x -> sub
 }
+block useshared(x) {
+  return x -> shared
+}
 sequential tower {
   input (5,)
   Dense(5)
@@ -532,7 +552,7 @@ _RIGHT_HAND_SIDES = [
     "{s} -> widen()", "{s} -> grow(0)", "{s} -> grow(3)", "two()({s}, {o})", "{s} -> Dense({s}.shape[-1] * 2)",
     "Concatenate()({s}, {o})", "{s} -> tower", "{s} -> sub", "{s} + {o}", "{s} -> seqb()", "{s} -> Dense(3)",
     "ops.expand_dims({s}, axis=1)", "{s} -> Flatten()", "{s} -> m", "{s} -> Unknown()",
-    "{s} -> mylib::Scale(factor=0.5)", "app({s})",
+    "{s} -> mylib::Scale(factor=0.5)", "app({s})", "{s} -> shared", "useshared({s})",
 ]
 
 
@@ -542,7 +562,7 @@ def _random_reading_models(draw: st.DrawFn) -> str:
     with names used before they are defined, names written twice, tensors
     of unknown rank, and the model applying itself."""
     names = ["x"]
-    lines = ["  input x: (5,)"]
+    lines = ["  input x: (5,)", "  shared = Dense(4)"]
     if draw(st.booleans()):
         lines.append("  input z: (None, 3)")
         names.append("z")
@@ -595,6 +615,33 @@ def test_reads_beside_tensors_of_unknown_shape_infer_the_whole_model_once(monkey
     assert isinstance(model, ir.FunctionalModel)
     assert len(model.nodes) == 2 * 60
     assert runs == 1
+
+
+def test_the_shape_of_a_named_layers_result_is_known() -> None:
+    """A named (shared) layer's results have the shapes of a whole inference,
+    in a statement or through a block, before and after a second call."""
+    text = """
+block useenc(x) {
+  return x -> enc
+}
+block widen(x) {
+  return x -> Dense(x.shape[-1] + 1)
+}
+model m {
+  input x: (4,)
+  enc = Dense(6)
+  u1 = useenc(x)
+  u2 = x -> enc
+  v1 = u1 -> Dense(u1.shape[-1])
+  v2 = u2 -> widen()
+  output y = Concatenate()(v1, v2)
+}
+"""
+    model = load_text(text, "named.kspec").models[0]
+    assert isinstance(model, ir.FunctionalModel)
+    units = [s.layer.args[0] for n in model.nodes for s in n.value.steps
+             if isinstance(s.layer, ir.LayerCall) and s.layer.type == "Dense"]
+    assert units == [6, 7]
 
 
 def test_a_loop_reading_shapes_infers_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -499,6 +499,8 @@ class _Expander:
                 layers.append(d.model_copy(update={"stack": [self.callee(c, self.env) for c in d.stack]}))
             except _Error as exc:
                 errors.append(exc.diag)
+        # The statements' x.shape reads see the named layers' results (their own arguments read inputs only).
+        self.current = self.current.model_copy(update={"layers": layers})
         for n in m.nodes:
             try:
                 self.assign(n.targets, n.value, self.env, None, n.span, keep_targets=True)
@@ -615,14 +617,15 @@ class _Expander:
         reads ``x.shape`` at each step does not walk the model again at each
         step. A statement that used a name before it was emitted (and saw it
         missing) is inferred again, and so are the statements using what it
-        defines, as far as their shapes change. With no named layers in the
-        inference, a statement's shapes depend on nothing but the statements
-        it uses, so this gives what a whole inference would; ``False`` where
-        it might not (the caller then infers the whole model): a statement
-        defines a name already known, uses a name not defined yet, its own
-        model or a model the inference did not take in, or the statements inferred again are more than the model
-        has. A tensor of unknown shape is known, as ``None``, as the whole
-        walk knows it."""
+        defines, as far as their shapes change. A statement that applies no
+        named (shared) layer has shapes that depend on nothing but the
+        tensors it uses, so this gives what a whole inference would;
+        ``False`` where it might not (the caller then infers the whole
+        model): a statement defines a name already known, uses a name not
+        defined yet, a named layer, its own model or a model the inference
+        did not take in, or the statements inferred again are more than the
+        model has. A tensor of unknown shape is known, as ``None``, as the
+        whole walk knows it."""
         if self.known is None or self.inference is None:
             return False
         _, plain, users = self.inference
@@ -651,16 +654,19 @@ class _Expander:
         """Put the shapes of ``node``'s targets into ``known``, from the
         known shapes of the tensors it uses (``None`` for an unknown one);
         ``False`` (and ``known`` as it was) when one is not defined yet,
-        when it applies its own model, or a model the last whole inference
-        did not take in."""
+        when it applies a named layer, its own model, or a model the last
+        whole inference did not take in."""
         assert self.inference is not None and self.current is not None
         model = self.current.name
         if any(isinstance(s.layer, ir.LayerRef) and s.layer.ref == model for s in node.value.steps):
             return False
         inferred = self.inference[0].shapes.models
         one = self.current.model_copy(update={"layers": [], "nodes": [node], "outputs": []})
-        if any(ref.ref not in inferred for ref in model_uses(one, self.done_by_name.keys())):
-            return False  # a model the last whole inference left out: applied only since, through a block
+        # A named (shared) layer's shapes depend on its first call too; a model
+        # the last whole inference left out was applied since, through a block.
+        if any(ref.ref in self.named or ref.ref not in inferred
+               for ref in model_uses(one, self.done_by_name.keys() | self.named)):
+            return False
         inputs = {}
         for name in _expr_names(node.value):
             if name not in known:  # not defined yet (a tensor of unknown shape is known, as None)
