@@ -956,6 +956,28 @@ def test_a_block_of_a_used_file_is_applied_by_its_bare_name(tmp_path: Path) -> N
     assert named.outputs[0].value.steps[0].layer == ir.LayerRef(ref="mlp")
 
 
+def test_a_used_files_params_are_its_blocks_settings(tmp_path: Path) -> None:
+    """As docs/language.md says: ``-D`` sets a used file's parameter, a
+    ``param`` of this file replaces it, and otherwise it is no name here."""
+    (tmp_path / "lib.kspec").write_text("param width: int = 8\nblock mlp(x) { return x -> Dense(width) }\n",
+                                        encoding="utf-8")
+    main = str(tmp_path / "main.kspec")
+
+    def units(text: str, defines: dict[str, object] | None = None) -> list[object]:
+        model = load_text('use "lib.kspec"\n' + text, main, defines=defines).models[0]
+        assert isinstance(model, ir.FunctionalModel)
+        return [s.layer.args[0] for n in [*model.nodes, *model.outputs] for s in n.value.steps
+                if isinstance(s.layer, ir.LayerCall)]
+
+    used = "model m {\n  input x: (4,)\n  output y = x -> mlp()\n}\n"
+    assert units(used) == [8]
+    assert units(used, {"width": 16}) == [16]
+    assert units("param width: int = 32\nmodel m {\n  input x: (4,)\n  h = x -> mlp()\n"
+                 "  output y = h -> Dense(width * 2)\n}\n") == [32, 64]
+    with pytest.raises(KspecError, match=r"main\.kspec:4:25: error\[K212\]: unknown parameter 'width'"):
+        load_text('use "lib.kspec"\nmodel m {\n  input x: (4,)\n  output y = x -> Dense(width * 2)\n}\n', main)
+
+
 # -- cycles of statements ----------------------------------------------------------
 
 
