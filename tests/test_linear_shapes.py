@@ -485,6 +485,62 @@ model m {
   output y = Concatenate()(v1, u2)
 }
 """,
+    """
+block useenc(x) {
+  return x -> enc
+}
+block widen(x) {
+  return x -> Dense(x.shape[-1] + 1)
+}
+model m {
+  input x: (4,)
+  enc = Dense(6)
+  a = x -> widen()
+  u1 = useenc(a)
+  u2 = useenc(x)
+  v = u2 -> widen()
+  w = u1 -> widen()
+  output y = Concatenate()(v, w)
+}
+""",
+    """
+block useenc(x) {
+  return x -> enc
+}
+block widen(x) {
+  return x -> Dense(x.shape[-1] + 1)
+}
+model m {
+  input x: (4,)
+  enc = Dense(6)
+  p = x -> enc
+  a = x -> widen()
+  u1 = useenc(a)
+  u2 = useenc(x)
+  v = u2 -> widen()
+  w = u1 -> widen()
+  output y = Concatenate()(v, w, p)
+}
+""",
+    """
+block widen(x) {
+  return x -> Dense(x.shape[-1] + 1)
+}
+block ident(x) {
+  return x -> Dense(5)
+}
+model m {
+  input x: (4,)
+  enc = Dense(6)
+  p = q -> enc
+  r = x -> enc
+  a = x -> widen()
+  q = ident(x)
+  b = p -> widen()
+  c = r -> widen()
+  output y = Concatenate()(a, b, c)
+}
+""",
 ]
 
 
@@ -599,10 +655,10 @@ def test_reads_beside_tensors_of_unknown_shape_infer_the_whole_model_once(monkey
     runs = 0
     run = shapes_module._Inferer.run
 
-    def counted(self: shapes_module._Inferer) -> shapes_module.SpecShapes:
+    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
         nonlocal runs
         runs += 1
-        return run(self)
+        return run(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(shapes_module._Inferer, "run", counted)
     text = ("block grow(x) {\n  return x -> Dense(x.shape[-1])\n}\n"
@@ -644,16 +700,39 @@ model m {
     assert units == [6, 7]
 
 
+def test_a_loop_applying_a_shared_layer_and_reading_shapes_infers_the_whole_model_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement applying a named layer is inferred on its own too, with
+    the layer objects of the whole walk (built by their first call)."""
+    runs = 0
+    run = shapes_module._Inferer.run
+
+    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
+        nonlocal runs
+        runs += 1
+        return run(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    text = ("block step(x) {\n  y = x -> norm\n  return y -> Dense(y.shape[-1])\n}\n"
+            "block loop(x, k: int) {\n  for i in range(k) {\n    x = step(x)\n  }\n  return x\n}\n"
+            "model m {\n  input x: (4,)\n  norm = LayerNormalization()\n  output y = loop(x, 60)\n}\n")
+    spec = expand(parse_text(text, "reads.kspec"))
+    model = spec.models[0]
+    assert isinstance(model, ir.FunctionalModel)
+    assert len(model.nodes) == 120
+    assert runs == 1
+
+
 def test_a_loop_reading_shapes_infers_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A loop that reads ``x.shape`` at each step walks the model once, then
     one statement per step (it walked every statement at every step)."""
     runs = 0
     run = shapes_module._Inferer.run
 
-    def counted(self: shapes_module._Inferer) -> shapes_module.SpecShapes:
+    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
         nonlocal runs
         runs += 1
-        return run(self)
+        return run(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(shapes_module._Inferer, "run", counted)
     text = _SHAPE_READS[0].replace("grow(6)", "grow(60)")

@@ -466,6 +466,8 @@ class _Expander:
         #: Whether the model being expanded writes each name once (see :meth:`functional`).
         self.one_definition = True
         self.inferring = False
+        #: The named layers of the model being expanded, by name, as expanded.
+        self.current_layers: dict[str, ir.LayerDef] = {}
 
     # -- one model ----------------------------------------------------------
 
@@ -501,6 +503,7 @@ class _Expander:
                 errors.append(exc.diag)
         # The statements' x.shape reads see the named layers' results (their own arguments read inputs only).
         self.current = self.current.model_copy(update={"layers": layers})
+        self.current_layers = {d.name: d for d in layers}
         for n in m.nodes:
             try:
                 self.assign(n.targets, n.value, self.env, None, n.span, keep_targets=True)
@@ -617,15 +620,17 @@ class _Expander:
         reads ``x.shape`` at each step does not walk the model again at each
         step. A statement that used a name before it was emitted (and saw it
         missing) is inferred again, and so are the statements using what it
-        defines, as far as their shapes change. A statement that applies no
-        named (shared) layer has shapes that depend on nothing but the
-        tensors it uses, so this gives what a whole inference would;
-        ``False`` where it might not (the caller then infers the whole
-        model): a statement defines a name already known, uses a name not
-        defined yet, a named layer, its own model or a model the inference
-        did not take in, or the statements inferred again are more than the
-        model has. A tensor of unknown shape is known, as ``None``, as the
-        whole walk knows it."""
+        defines, as far as their shapes change. A statement's shapes depend
+        on nothing but the tensors it uses and, for a named (shared) layer,
+        on the layer's first call: the layer objects of the whole walk are
+        applied again, built by that call. So this gives what a whole
+        inference would; ``False`` where it might not (the caller then
+        infers the whole model): a statement defines a name already known,
+        uses a name not defined yet, its own model, a model the inference
+        did not take in or a named stack of names, a statement applying a
+        named layer would be inferred again (its first call may change), or
+        the statements inferred again are more than the model has. A tensor
+        of unknown shape is known, as ``None``, as the whole walk knows it."""
         if self.known is None or self.inference is None:
             return False
         _, plain, users = self.inference
@@ -643,7 +648,8 @@ class _Expander:
                 budget -= 1
                 statement = pending.pop()
                 before = [known.get(t) for t in statement.targets]
-                if budget < 0 or not self.infer_statement(statement, known):
+                # A shared layer called again may have been built by this call's first, unknown inputs.
+                if budget < 0 or self.named_layers(statement) != [] or not self.infer_statement(statement, known):
                     return False
                 pending += [user for t, old in zip(statement.targets, before, strict=True) if known.get(t) != old
                             for user in users.get(t, ())]
@@ -654,26 +660,41 @@ class _Expander:
         """Put the shapes of ``node``'s targets into ``known``, from the
         known shapes of the tensors it uses (``None`` for an unknown one);
         ``False`` (and ``known`` as it was) when one is not defined yet,
-        when it applies a named layer, its own model, or a model the last
-        whole inference did not take in."""
+        when it applies its own model, or what :meth:`named_layers` refuses."""
         assert self.inference is not None and self.current is not None
         model = self.current.name
         if any(isinstance(s.layer, ir.LayerRef) and s.layer.ref == model for s in node.value.steps):
             return False
-        inferred = self.inference[0].shapes.models
-        one = self.current.model_copy(update={"layers": [], "nodes": [node], "outputs": []})
-        # A named (shared) layer's shapes depend on its first call too; a model
-        # the last whole inference left out was applied since, through a block.
-        if any(ref.ref in self.named or ref.ref not in inferred
-               for ref in model_uses(one, self.done_by_name.keys() | self.named)):
+        layers = self.named_layers(node)
+        if layers is None:
             return False
         inputs = {}
         for name in _expr_names(node.value):
             if name not in known:  # not defined yet (a tensor of unknown shape is known, as None)
                 return False
             inputs[name] = known[name]
-        known.update(self.inference[0].statement(self.current, node, inputs))
+        known.update(self.inference[0].statement(self.current, node, inputs, layers))
         return True
+
+    def named_layers(self, node: ir.Assign) -> list[ir.LayerDef] | None:
+        """The named layers ``node`` applies, directly or wrapped, each a
+        stack of layers of its own; ``None`` when the last whole inference
+        cannot take ``node`` in alone: it applies a named stack that names
+        another layer or model, or a model that inference left out (applied
+        since, through a block)."""
+        assert self.inference is not None and self.current is not None
+        inferred = self.inference[0].shapes.models
+        one = self.current.model_copy(update={"layers": [], "nodes": [node], "outputs": []})
+        defs: dict[str, ir.LayerDef] = {}
+        for ref in model_uses(one, self.done_by_name.keys() | self.named):
+            if ref.ref in self.named:
+                d = self.current_layers.get(ref.ref)
+                if d is None or any(isinstance(c, ir.LayerRef) for c in d.stack):  # a mistake, or a stack of names
+                    return None
+                defs[d.name] = d
+            elif ref.ref not in inferred:
+                return None
+        return list(defs.values())
 
     # -- helpers ------------------------------------------------------------
 

@@ -394,8 +394,9 @@ class _Inferer:
 
     # -- models ---------------------------------------------------------------
 
-    def run(self) -> SpecShapes:
-        walk_models(self.spec, _ModelInferer.of(self), self.result.models)  # a cycle of models: nothing to infer
+    def run(self, visitor_for: Callable[[Model], _ModelInferer] | None = None) -> SpecShapes:
+        """Walk every model (``visitor_for`` makes each model's visitor)."""
+        walk_models(self.spec, visitor_for or _ModelInferer.of(self), self.result.models)  # a cycle: nothing
         return self.result
 
     def model_shapes(self, model: Model, given: list[TShape] | None = None) -> ModelShapes:
@@ -443,6 +444,8 @@ class _ModelInferer:
         return shape
 
     def new_layer(self, call: ir.LayerCall, name: str, *, named: bool) -> _Instance:
+        if named and id(call) in self.instances:  # a statement inferred after the walk: the walk's layer
+            return self.instances[id(call)]
         inst = _Instance(LayerInfo(name, call.type, [None], None, call.span, shared=named), call, None)
         if named:  # a wrapper may name it (sub): an inline layer is never named
             self.instances[id(call)] = inst
@@ -547,21 +550,34 @@ class SpecInference:
     model grows one statement at a time."""
 
     def __init__(self, spec: ir.Spec) -> None:
-        self._inferer = _Inferer(spec, set())
-        self.shapes = self._inferer.run()
+        self._inferer = inferer = _Inferer(spec, set())
+        #: The walk of each model, whose named layers the statements inferred later apply.
+        self._walks: dict[str, _ModelInferer] = {}
 
-    def statement(self, model: ir.FunctionalModel, node: ir.Assign,
-                  inputs: dict[str, TShape]) -> dict[str, TShape]:
+        def visitor(model: Model) -> _ModelInferer:
+            walk = self._walks[model.name] = _ModelInferer(inferer, model, None)
+            return walk
+
+        self.shapes = inferer.run(visitor)
+
+    def statement(self, model: ir.FunctionalModel, node: ir.Assign, inputs: dict[str, TShape],
+                  layers: list[ir.LayerDef]) -> dict[str, TShape]:
         """The shapes of ``node``'s targets, with each tensor it uses given
         in ``inputs`` (batch dimension first; ``None`` where the walk knows
-        no shape), as a walk of ``model`` with ``node`` and no other
-        statement, named layer or output would give them."""
+        no shape), as the walk of ``model`` would give them with ``node``
+        after the statements it walked. ``layers``: the named layers
+        ``node`` applies, each the same layer objects as in that walk (built
+        by their first call, there or in a statement inferred since)."""
         # The inputs stand for tensors of the model: their shapes are given as they are, not read from them.
         placeholders = [ir.Input(name=name, shape=[1]) for name in inputs]
-        one = model.model_copy(update={"inputs": placeholders, "layers": [], "nodes": [node], "outputs": []})
+        one = model.model_copy(update={"inputs": placeholders, "layers": layers, "nodes": [node], "outputs": []})
         reported = self._inferer.result.diagnostics
         before = len(reported)
-        tensors = self._inferer.model_shapes(one, list(inputs.values())).tensors
+        visitor = _ModelInferer(self._inferer, one, list(inputs.values()))
+        walked = self._walks.get(model.name)
+        if walked is not None:
+            visitor.instances = walked.instances  # shared: a layer first called here is built for the next
+        tensors = walk_model(one, visitor, set(self._inferer.models_ir)).tensors
         del reported[before:]  # what it reports belongs to no check
         return {target: tensors.get(target) for target in node.targets}
 
