@@ -1035,6 +1035,33 @@ def test_a_block_of_a_used_file_is_applied_by_its_bare_name(tmp_path: Path) -> N
     assert named.outputs[0].value.steps[0].layer == ir.LayerRef(ref="mlp")
 
 
+def test_a_block_of_a_used_file_is_applied_in_the_head_form(tmp_path: Path) -> None:
+    """``mlp(x)`` applies a used file's block, as ``x -> mlp()`` does; an
+    unknown name close to this file's own names is still K208, any other is
+    an unknown layer once the used files are read; without ``use``, K208."""
+    (tmp_path / "lib.kspec").write_text("block mlp(x, k: int = 3) { return x -> Dense(k) }\n", encoding="utf-8")
+    main = str(tmp_path / "main.kspec")
+
+    def load(body: str, use: bool = True) -> ir.FunctionalModel:
+        text = ('use "lib.kspec"\n' if use else "") + f"model m {{\n  input x: (4,)\n  enc = Dense(2)\n{body}}}\n"
+        model = load_text(text, main).models[0]
+        assert isinstance(model, ir.FunctionalModel)
+        return model
+
+    head = load("  h = mlp(x)\n  g = mlp(h, 5)\n  output y = Concatenate()(h, g)\n")
+    chain = load("  h = x -> mlp()\n  g = h -> mlp(5)\n  output y = Concatenate()(h, g)\n")
+    assert head == chain
+    assert [s.layer.args for n in head.nodes for s in n.value.steps] == [[3], [5]]
+    with pytest.raises(KspecError, match=r"main\.kspec:5:7: error\[K208\]: 'encc' is not a named layer"):
+        load("  h = encc(x)\n  output y = h\n")
+    with pytest.raises(KspecError, match=r"main\.kspec:5:7: error\[K203\]: unknown layer 'zzqq'"):
+        load("  h = zzqq(x)\n  output y = h\n")
+    with pytest.raises(KspecError, match=r"main\.kspec:5:7: error\[K203\]: unknown layer or block 'mlpz'"):
+        load("  h = mlpz(x)\n  output y = h\n")
+    with pytest.raises(KspecError, match=r"main\.kspec:4:7: error\[K208\]: 'mlp' is not a named layer"):
+        load("  h = mlp(x)\n  output y = h\n", use=False)
+
+
 def test_a_used_files_params_are_its_blocks_settings(tmp_path: Path) -> None:
     """As docs/language.md says: ``-D`` sets a used file's parameter, a
     ``param`` of this file replaces it, and otherwise it is no name here."""

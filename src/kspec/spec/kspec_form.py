@@ -40,7 +40,7 @@ from kspec.spec._lalr import (
     UnexpectedToken,
 )
 from kspec.spec.collector import collector_paused
-from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
+from kspec.spec.diagnostics import Diagnostic, KspecError, close_matches, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
 
@@ -423,6 +423,8 @@ class _Names:
     models: set[str] = field(default_factory=set)
     blocks: dict[str, set[str]] = field(default_factory=dict)  # block -> its value-parameter names
     params: set[str] = field(default_factory=set)
+    #: Whether the file uses other files, whose blocks the parser does not see.
+    uses: bool = False
 
 
 _INT_LIMIT_DIGITS = len(str(limits.INT_LIMIT))
@@ -932,6 +934,8 @@ class _Builder:
                     names.blocks[top.name] = top.values
                 elif top.kind == "param":
                     names.params.add(top.name)
+            elif isinstance(top, tuple) and top[0] == "use":
+                names.uses = True
         self.names = names
         children = []
         errors: list[Diagnostic] = []
@@ -1232,9 +1236,20 @@ class _ModelResolver:
             out.append(item.name)
         return out
 
+    def used_block(self, call: _RawCall) -> bool:
+        """Whether ``call`` may apply a block of a used file, ``mlp(x)``:
+        the file uses others, and ``call`` applies a name that is no Keras
+        layer and not close to this file's own names (``encc(x)`` for a
+        named layer ``enc`` is still K208). Expansion, which reads the used
+        files, says whether there is such a block (K203 when there is not)."""
+        if not self.b.names.uses or not self._applies_unknown(call):
+            return False
+        return not close_matches(call.name, self.shared | set(self.b.names.blocks))
+
     def block_call(self, call: _RawCall) -> tuple[list[str], ir.LayerCall]:
-        """``residual(x, 64)``: leading tensor names are the inputs."""
-        params = self.b.names.blocks[call.name]
+        """``residual(x, 64)``: leading tensor names are the inputs (all
+        leading names not parameters, for a block of a used file)."""
+        params = self.b.names.blocks.get(call.name, set())
         inputs: list[str] = []
         args = list(call.args)
         while args and isinstance(args[0], _Name) and args[0].name not in self.scope and args[0].name not in params:
@@ -1419,7 +1434,7 @@ class _ModelResolver:
                 steps.append(ir.Step(layer=ir.LayerRef(ref=call.name, span=call.span),
                                      call_kwargs=self.call_kwargs(kwargs), span=h.span))
                 has_inputs = bool(inputs)
-            elif call.name in self.b.names.blocks and not isinstance(h, _RawApply):
+            elif not isinstance(h, _RawApply) and (call.name in self.b.names.blocks or self.used_block(call)):
                 inputs, lc = self.block_call(call)
                 steps.append(ir.Step(layer=lc, span=h.span))
                 has_inputs = bool(inputs)
