@@ -109,3 +109,39 @@ def test_lone_surrogate_past_the_nesting_check() -> None:
         assert str(exc) == "s.yaml:2:601: error[K101]: YAML syntax error: character '\\udfff' is not allowed in YAML"
     else:
         raise AssertionError("a lone surrogate was accepted")
+
+
+_MERGED = """\
+models:
+  - name: m
+    inputs: {x: [4]}
+    nodes:
+      - {name: h, from: x, apply: {Dense: &b {units: 4, activation: relu}}}
+      - {name: g, from: h, apply: {Dense: {<<: *b, units: 8}}}
+      - {name: k, from: g, apply: {Dense: {<<: [{activation: tanh}, *b]}}}
+    outputs:
+      y: {from: k, apply: {Dense: {<<: *b, OVERRIDE}}}
+"""
+
+
+def test_merge_keys_add_the_keys_not_written_with_the_first_source_winning() -> None:
+    spec = kspec.loads(_MERGED.replace("OVERRIDE", "units: 1"), format="yaml", file="m.yaml")
+    model = spec.models[0]
+    calls = [s.layer for st in [*model.nodes, *model.outputs] for s in st.value.steps]
+    assert [c.kwargs for c in calls] == [{"units": 4, "activation": "relu"}, {"units": 8, "activation": "relu"},
+                                         {"activation": "tanh", "units": 4}, {"units": 1, "activation": "relu"}]
+
+
+def test_a_merged_key_is_checked_at_its_place_and_a_bad_merge_is_located() -> None:
+    try:
+        kspec.loads(_MERGED.replace("OVERRIDE", "unitz: 1"), format="yaml", file="m.yaml")
+    except KspecError as exc:
+        assert str(exc) == "m.yaml:9:51: error[K301]: Dense has no argument 'unitz'"
+    else:
+        raise AssertionError("unitz was accepted")
+    try:
+        kspec.loads(_MERGED.replace("{<<: *b, OVERRIDE}", "{<<: 5}"), format="yaml", file="m.yaml")
+    except KspecError as exc:
+        assert str(exc) == "m.yaml:9:40: error[K101]: a merge key ('<<') takes a mapping or a list of mappings"
+    else:
+        raise AssertionError("a merge of 5 was accepted")

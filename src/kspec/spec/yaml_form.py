@@ -47,6 +47,7 @@ __all__ = ["load_yaml"]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
 
 
@@ -153,9 +154,13 @@ class _Located:
             span = self.span
             out: dict[str, Any] = {SPAN_KEY: span(node)}
             key_spans: dict[str, Span] = {}
+            merged: list[yaml.Node] = []
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self.errors.append(Diagnostic("K102", "mapping keys must be plain names", span(key_node)))
+                    continue
+                if key_node.tag == _MERGE_TAG:  # `<<: *defaults`: merged after the keys written here
+                    merged.append(value_node)
                     continue
                 key = self.scalar(key_node)
                 if not isinstance(key, str):
@@ -167,9 +172,28 @@ class _Located:
                 # A mapping value already carries its own span: share it.
                 key_spans[key] = value[SPAN_KEY] if type(value) is dict else span(value_node)
                 key_spans["key:" + key] = span(key_node)
+            for value_node in merged:
+                self.merge(out, key_spans, value_node)
             out[KEY_SPANS_KEY] = key_spans
             return out
         raise KspecError(Diagnostic("K101", "unsupported YAML node", self.span(node)))  # pragma: no cover
+
+    def merge(self, out: dict[str, Any], key_spans: dict[str, Span], value_node: yaml.Node) -> None:
+        """YAML's merge key: the keys of a mapping (or of each mapping of a
+        list, the first one winning) that ``out`` does not have yet, with
+        the positions where they were written."""
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise KspecError(Diagnostic("K101", "a merge key ('<<') takes a mapping or a list of mappings",
+                                            self.span(source), "<<: *defaults, with defaults: &defaults {...}"))
+            built = self.build(source)
+            spans = built[KEY_SPANS_KEY]
+            for key, value in built.items():
+                if key not in out and key not in (SPAN_KEY, KEY_SPANS_KEY):
+                    out[key] = value
+                    key_spans[key] = spans[key]
+                    key_spans["key:" + key] = spans["key:" + key]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
