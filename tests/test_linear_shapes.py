@@ -1065,6 +1065,25 @@ def test_a_block_of_a_used_file_is_applied_in_the_head_form(tmp_path: Path) -> N
         load("  h = mlp(x)\n  output y = h\n", use=False)
 
 
+def test_unknown_names_applied_in_a_file_with_use_cost_the_same_per_name_at_any_size(tmp_path: Path) -> None:
+    """Whether ``f(x)`` may be a used file's block is decided by comparing
+    ``f`` with the file's own names for the first ``MAX_SUGGESTIONS`` names
+    only: n unknown names beside n named layers are not n**2 comparisons."""
+    (tmp_path / "lib.kspec").write_text("block mlp(x) { return x -> Dense(3) }\n", encoding="utf-8")
+
+    def text(n: int) -> str:
+        return ('use "lib.kspec"\nmodel m {\n  input x: (4,)\n' + "".join(f"  enc{i} = Dense(4)\n" for i in range(n))
+                + "".join(f"  h{i} = zq{i}w(x)\n" for i in range(n)) + "  output y = x -> Dense(1)\n}\n")
+
+    def run(n: int) -> Callable[[], None]:
+        def parse() -> None:
+            parse_text(text(n), str(tmp_path / "main.kspec"))
+        return parse
+
+    small, large = calls_made(run(150)), calls_made(run(600))
+    assert large <= 4.6 * small
+
+
 def test_a_used_files_params_are_its_blocks_settings(tmp_path: Path) -> None:
     """As docs/language.md says: ``-D`` sets a used file's parameter, a
     ``param`` of this file replaces it, and otherwise it is no name here."""

@@ -468,6 +468,8 @@ class _Expander:
         self.inferring = False
         #: The named layers of the model being expanded, by name, as expanded.
         self.current_layers: dict[str, ir.LayerDef] = {}
+        #: The names that stand for a shared layer or another model there.
+        self.shared_names: AbstractSet[str] = set()
 
     # -- one model ----------------------------------------------------------
 
@@ -504,6 +506,7 @@ class _Expander:
         # The statements' x.shape reads see the named layers' results (their own arguments read inputs only).
         self.current = self.current.model_copy(update={"layers": layers})
         self.current_layers = {d.name: d for d in layers}
+        self.shared_names = self.done_by_name.keys() | self.named
         for n in m.nodes:
             try:
                 self.assign(n.targets, n.value, self.env, None, n.span, keep_targets=True)
@@ -686,7 +689,7 @@ class _Expander:
         inferred = self.inference[0].shapes.models
         one = self.current.model_copy(update={"layers": [], "nodes": [node], "outputs": []})
         defs: dict[str, ir.LayerDef] = {}
-        for ref in model_uses(one, self.done_by_name.keys() | self.named):
+        for ref in model_uses(one, self.shared_names):
             if ref.ref in self.named:
                 d = self.current_layers.get(ref.ref)
                 if d is None or any(isinstance(c, ir.LayerRef) for c in d.stack):  # a mistake, or a stack of names

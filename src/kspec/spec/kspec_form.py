@@ -40,7 +40,7 @@ from kspec.spec._lalr import (
     UnexpectedToken,
 )
 from kspec.spec.collector import collector_paused
-from kspec.spec.diagnostics import Diagnostic, KspecError, close_matches, did_you_mean
+from kspec.spec.diagnostics import MAX_SUGGESTIONS, Diagnostic, KspecError, close_matches, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
 
@@ -425,6 +425,8 @@ class _Names:
     params: set[str] = field(default_factory=set)
     #: Whether the file uses other files, whose blocks the parser does not see.
     uses: bool = False
+    #: Per unknown name applied to tensors in such a file, whether it may be a used file's block.
+    used_blocks: dict[str, bool] = field(default_factory=dict)
 
 
 _INT_LIMIT_DIGITS = len(str(limits.INT_LIMIT))
@@ -1242,9 +1244,17 @@ class _ModelResolver:
         layer and not close to this file's own names (``encc(x)`` for a
         named layer ``enc`` is still K208). Expansion, which reads the used
         files, says whether there is such a block (K203 when there is not)."""
-        if not self.b.names.uses or not self._applies_unknown(call):
+        names = self.b.names
+        if not names.uses or not self._applies_unknown(call):
             return False
-        return not close_matches(call.name, self.shared | set(self.b.names.blocks))
+        found = names.used_blocks.get(call.name)
+        if found is None:
+            # Past MAX_SUGGESTIONS names, the rest are taken as blocks (K203 if
+            # none): comparing each with every name would cost their product.
+            found = len(names.used_blocks) >= MAX_SUGGESTIONS \
+                or not close_matches(call.name, self.shared | set(names.blocks))
+            names.used_blocks[call.name] = found
+        return found
 
     def block_call(self, call: _RawCall) -> tuple[list[str], ir.LayerCall]:
         """``residual(x, 64)``: leading tensor names are the inputs (all
