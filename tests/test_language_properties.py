@@ -235,8 +235,10 @@ def language_specs(draw: st.DrawFn) -> ir.Spec:
         blocks.append(ir.Block(name=bname, inputs=inputs, params=bparams, body=body, returns=[ret]))
     model = ir.FunctionalModel(
         name="m",
+        # A dimension written as a number is positive (an expression is checked when it is computed).
         inputs=[ir.Input(name="x", shape=draw(st.lists(st.one_of(st.none(), st.integers(1, 64), *(
-            [param_exprs(file_scope), computed_values(file_scope, [])] if file_scope else [])), max_size=3)),
+            [param_exprs(file_scope), computed_values(file_scope, [])] if file_scope else [])).filter(
+                lambda d: not (type(d) is int and d <= 0)), max_size=3)),
                          dtype=draw(st.sampled_from(["float32", "int32", "bool"])))],
         nodes=[ir.Assign(targets=["h"], value=ir.Expr(inputs=["x"], steps=[
             ir.Step(layer=ir.LayerCall(type=b.name, args=[1] * len([p for p in b.params if not p.has_default])))
