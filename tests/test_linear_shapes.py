@@ -213,6 +213,16 @@ def test_an_undefined_layer_among_many_models_is_still_suggested() -> None:
 #: Specs that read ``x.shape`` while a model expands: in loops, across block
 #: calls, from plain statements written before and after, from sub-models,
 #: with names used before they are defined, and with mistakes.
+#: Blocks through which the specs below apply a model's named layer ``enc`` and read shapes.
+_SHARED_READERS = """
+block useenc(x) {
+  return x -> enc
+}
+block widen(x) {
+  return x -> Dense(x.shape[-1] + 1)
+}
+"""
+
 _SHAPE_READS = [
     """
 block grow(x, k: int) {
@@ -468,13 +478,7 @@ model m {
   output o = Concatenate()(b, c)
 }
 """,
-    """
-block widen(x) {
-  return x -> Dense(x.shape[-1] + 1)
-}
-block useenc(x) {
-  return x -> enc
-}
+    _SHARED_READERS + """
 model m {
   input x: (4,)
   enc = Dense(6)
@@ -485,47 +489,20 @@ model m {
   output y = Concatenate()(v1, u2)
 }
 """,
-    """
-block useenc(x) {
-  return x -> enc
-}
-block widen(x) {
-  return x -> Dense(x.shape[-1] + 1)
-}
-model m {
+    # The shared layer called twice with other shapes, first through the block or first by a statement.
+    *(_SHARED_READERS + f"""
+model m {{
   input x: (4,)
   enc = Dense(6)
-  a = x -> widen()
+{first}  a = x -> widen()
   u1 = useenc(a)
   u2 = useenc(x)
   v = u2 -> widen()
   w = u1 -> widen()
-  output y = Concatenate()(v, w)
-}
-""",
-    """
-block useenc(x) {
-  return x -> enc
-}
-block widen(x) {
-  return x -> Dense(x.shape[-1] + 1)
-}
-model m {
-  input x: (4,)
-  enc = Dense(6)
-  p = x -> enc
-  a = x -> widen()
-  u1 = useenc(a)
-  u2 = useenc(x)
-  v = u2 -> widen()
-  w = u1 -> widen()
-  output y = Concatenate()(v, w, p)
-}
-""",
-    """
-block widen(x) {
-  return x -> Dense(x.shape[-1] + 1)
-}
+  output y = Concatenate()(v, w{also})
+}}
+""" for first, also in [("", ""), ("  p = x -> enc\n", ", p")]),
+    _SHARED_READERS + """
 block ident(x) {
   return x -> Dense(5)
 }
@@ -651,19 +628,24 @@ def test_random_models_read_the_shapes_of_a_whole_inference(text: str) -> None:
     assert by_statement == whole
 
 
+def _whole_inferences(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list counting the whole shape inferences made from now on."""
+    runs = [0]
+    run = shapes_module._Inferer.run
+
+    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
+        runs[0] += 1
+        return run(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    return runs
+
+
 def test_reads_beside_tensors_of_unknown_shape_infer_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A tensor of unknown shape (a custom layer's) is known to be unknown:
     the statements using it are inferred one at a time like any other (each
     read beside them walked the whole model again)."""
-    runs = 0
-    run = shapes_module._Inferer.run
-
-    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
-        nonlocal runs
-        runs += 1
-        return run(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    runs = _whole_inferences(monkeypatch)
     text = ("block grow(x) {\n  return x -> Dense(x.shape[-1])\n}\n"
             "block opaque(x) {\n  return x -> mylib::Scale(factor=0.5)\n}\n"
             "model m {\n  input x: (4,)\n  a0 = x\n  u0 = x\n"
@@ -673,19 +655,13 @@ def test_reads_beside_tensors_of_unknown_shape_infer_the_whole_model_once(monkey
     model = spec.models[0]
     assert isinstance(model, ir.FunctionalModel)
     assert len(model.nodes) == 2 * 60
-    assert runs == 1
+    assert runs[0] == 1
 
 
 def test_the_shape_of_a_named_layers_result_is_known() -> None:
     """A named (shared) layer's results have the shapes of a whole inference,
     in a statement or through a block, before and after a second call."""
-    text = """
-block useenc(x) {
-  return x -> enc
-}
-block widen(x) {
-  return x -> Dense(x.shape[-1] + 1)
-}
+    text = _SHARED_READERS + """
 model m {
   input x: (4,)
   enc = Dense(6)
@@ -707,15 +683,7 @@ def test_a_loop_applying_a_shared_layer_and_reading_shapes_infers_the_whole_mode
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A statement applying a named layer is inferred on its own too, with
     the layer objects of the whole walk (built by their first call)."""
-    runs = 0
-    run = shapes_module._Inferer.run
-
-    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
-        nonlocal runs
-        runs += 1
-        return run(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    runs = _whole_inferences(monkeypatch)
     text = ("block step(x) {\n  y = x -> norm\n  return y -> Dense(y.shape[-1])\n}\n"
             "block loop(x, k: int) {\n  for i in range(k) {\n    x = step(x)\n  }\n  return x\n}\n"
             "model m {\n  input x: (4,)\n  norm = LayerNormalization()\n  output y = loop(x, 60)\n}\n")
@@ -723,27 +691,19 @@ def test_a_loop_applying_a_shared_layer_and_reading_shapes_infers_the_whole_mode
     model = spec.models[0]
     assert isinstance(model, ir.FunctionalModel)
     assert len(model.nodes) == 120
-    assert runs == 1
+    assert runs[0] == 1
 
 
 def test_a_loop_reading_shapes_infers_the_whole_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A loop that reads ``x.shape`` at each step walks the model once, then
     one statement per step (it walked every statement at every step)."""
-    runs = 0
-    run = shapes_module._Inferer.run
-
-    def counted(self: shapes_module._Inferer, *args: object) -> shapes_module.SpecShapes:
-        nonlocal runs
-        runs += 1
-        return run(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(shapes_module._Inferer, "run", counted)
+    runs = _whole_inferences(monkeypatch)
     text = _SHAPE_READS[0].replace("grow(6)", "grow(60)")
     spec = expand(parse_text(text, "reads.kspec"))
     model = spec.models[0]
     assert isinstance(model, ir.FunctionalModel)
     assert len(model.nodes) == 60
-    assert runs == 1
+    assert runs[0] == 1
 
 
 def _models_reading_shapes(n: int) -> str:

@@ -651,25 +651,26 @@ class _Expander:
                 budget -= 1
                 statement = pending.pop()
                 before = [known.get(t) for t in statement.targets]
-                # A shared layer called again may have been built by this call's first, unknown inputs.
-                if budget < 0 or self.named_layers(statement) != [] or not self.infer_statement(statement, known):
+                if budget < 0 or not self.infer_statement(statement, known, again=True):
                     return False
                 pending += [user for t, old in zip(statement.targets, before, strict=True) if known.get(t) != old
                             for user in users.get(t, ())]
         self.known = (len(self.nodes), known)
         return True
 
-    def infer_statement(self, node: ir.Assign, known: dict[str, Any]) -> bool:
+    def infer_statement(self, node: ir.Assign, known: dict[str, Any], *, again: bool = False) -> bool:
         """Put the shapes of ``node``'s targets into ``known``, from the
         known shapes of the tensors it uses (``None`` for an unknown one);
         ``False`` (and ``known`` as it was) when one is not defined yet,
-        when it applies its own model, or what :meth:`named_layers` refuses."""
+        when it applies its own model, what :meth:`named_layers` refuses,
+        or, inferred ``again``, a named layer."""
         assert self.inference is not None and self.current is not None
         model = self.current.name
         if any(isinstance(s.layer, ir.LayerRef) and s.layer.ref == model for s in node.value.steps):
             return False
         layers = self.named_layers(node)
-        if layers is None:
+        # Inferred ``again``, a shared layer's first call may have been this one, with unknown inputs.
+        if layers is None or (again and layers):
             return False
         inputs = {}
         for name in _expr_names(node.value):

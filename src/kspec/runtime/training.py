@@ -294,9 +294,10 @@ class Placement:
         own with tf.data's autotuning off, so the batches are those Keras
         would make (in order, or shuffled again each epoch, the same order
         on every device). The arrays become tensors once; each pipeline
-        shuffles row numbers and gathers its rows, as Keras does. Given arrays, Keras feeds the devices through
-        per-device iterators whose autotuning thread can hold up their
-        deletion at the end of every epoch, for up to a minute. The rows
+        shuffles row numbers and gathers its rows, as Keras does. Given
+        arrays, Keras feeds the devices through per-device iterators whose
+        autotuning thread can hold up their deletion at the end of every
+        epoch, for up to a minute. The rows
         are a multiple of the replicas (:func:`kspec.commands.train`), so
         every batch splits evenly. With a ``class_weight`` (which Keras
         applies to arrays), they are left as they are."""
@@ -309,7 +310,8 @@ class Placement:
             return tf.nest.map_structure(tf.convert_to_tensor, tuple(value) if isinstance(value, list) else value)
 
         size, replicas = batch_size or 32, self.replicas
-        order_seed = int(np.random.default_rng(seed).integers(1 << 31))  # one order for every device
+        # One order for every device, drawn once (from ``seed`` if given).
+        order_seed = int(np.random.default_rng(seed).integers(1 << 31)) if shuffle else None
         with tf.device("/cpu:0"):  # once, shared by every device's pipeline
             data = (tensors(x), tensors(y))
         rows = int(tf.nest.flatten(data)[0].shape[0])

@@ -96,13 +96,13 @@ class _Located:
         size: dict[int, int] = {}  # values a node builds to, itself included
         height: dict[int, int] = {}  # collections nested in it, itself included
         open_nodes: set[int] = set()  # the path being walked
-        todo: list[tuple[yaml.Node, bool]] = [(root, False)]
+        # A node, then (once every node below it is counted) the node again with its children.
+        todo: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
         while todo:
-            node, done = todo.pop()
+            node, children = todo.pop()
             key = id(node)
-            if done:
+            if children is not None:
                 open_nodes.discard(key)
-                children = _children(node)
                 size[key] = 1 + sum(size[id(c)] for c in children)
                 below = max((height[id(c)] for c in children), default=0)
                 height[key] = 0 if isinstance(node, yaml.ScalarNode) else below + 1
@@ -111,8 +111,9 @@ class _Located:
                                             self.span(node), "a spec is a tree: copy the value instead"))
             elif key not in size:
                 open_nodes.add(key)
-                todo.append((node, True))
-                todo.extend((c, False) for c in reversed(_children(node)))
+                children = _children(node)
+                todo.append((node, children))
+                todo.extend((c, None) for c in reversed(children))
         bounds = limits.current()
         if height[id(root)] > bounds.nesting:  # the first collection past the limit, as building meets it
             node, level = root, 1
