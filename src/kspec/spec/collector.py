@@ -19,6 +19,16 @@ def collector_paused() -> Iterator[None]:
     and over (about a third of ``kspec check``'s run time). Memory is
     reclaimed by reference counting as usual, and the collector resumes
     (if it was on) when the block ends, error or not.
+
+    Resuming alone would leave every object the block made and kept counted
+    as young, so the first allocation after it would make the collector
+    traverse them all (the whole checked spec: a tenth of the run at 50,000
+    layers, more per layer the larger the spec). They are moved to the
+    oldest generation instead, in constant time (``gc.freeze`` then
+    ``gc.unfreeze``), where the collector looks at them at its next full
+    collection, as at any long-lived object. When objects are frozen
+    already (an application that froze its heap before forking), that is
+    left alone and the collector resumes as it is.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -26,4 +36,7 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
