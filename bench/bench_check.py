@@ -15,7 +15,12 @@ Prints, as the median of several runs:
 3. the per-layer curve of everything ``kspec check`` does in process
    (parse, expand and every check) on ``.kspec`` files of 1,000 to 50,000
    layers, sequential and functional (goal: 10,000 layers under 0.8 s, the
-   time per layer flat).
+   time per layer flat);
+4. the whole-process time of ``kspec check`` on the generated spec at
+   500, 2,000 and 5,000 layers in both forms, next to the time the two
+   libraries only the YAML form loads (PyYAML and pydantic-core) take to
+   import: the YAML form's fixed cost, which its faster reading makes up
+   for at some size.
 
     python bench/bench_check.py [--runs 5] [--curve-runs 3] [--max-layers 50000]
 """
@@ -182,7 +187,38 @@ def main() -> int:
         count, t = static_time(n, args.runs)
         print(f"  {count:>7}  {t * 1000:7.1f} ms  {t / count * 1e6:7.1f} us")
     curve(args.curve_runs, args.max_layers)
+    by_size(base, args.runs)
     return 0
+
+
+#: What every ``kspec check`` imports, whichever the form.
+_CHECK_IMPORTS = "import kspec.cli, kspec.compiler.pipeline"
+
+
+def by_size(base: list[str], runs: int) -> None:
+    """Print ``kspec check`` of both forms of the generated spec at a few
+    sizes, and what importing the YAML form's own libraries costs."""
+    sizes = (500, 2000, 5000)
+    cmds: dict[str, list[str]] = {
+        "bare": [sys.executable, "-c", _CHECK_IMPORTS],
+        "libraries": [sys.executable, "-c", f"{_CHECK_IMPORTS}; import yaml, pydantic_core"],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            yaml_path = Path(tmp) / f"spec{n}.yaml"
+            yaml_path.write_text(make_spec(n), encoding="utf-8")
+            kspec_path = yaml_path.with_suffix(".kspec")
+            subprocess.run([*base, "convert", str(yaml_path), str(kspec_path)], capture_output=True, check=True)
+            cmds[f"yaml{n}"] = [*base, "check", str(yaml_path)]
+            cmds[f"kspec{n}"] = [*base, "check", str(kspec_path)]
+        times = walls(cmds, runs)
+    print(f"\nkspec check, whole process by size, median of {runs} runs:")
+    print(f"  {'layers':>7}  {'YAML':>9}  {'.kspec':>9}  {'YAML - .kspec':>14}")
+    for n in sizes:
+        y, k = times[f"yaml{n}"], times[f"kspec{n}"]
+        print(f"  {n:>7}  {y * 1000:6.0f} ms  {k * 1000:6.0f} ms  {(y - k) * 1000:+11.0f} ms")
+    extra = times["libraries"] - times["bare"]
+    print(f"  importing yaml and pydantic_core after kspec's own modules: {extra * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
