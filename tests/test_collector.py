@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from kspec.compiler.pipeline import load_text
+from kspec.spec import ir
 from kspec.spec.collector import collector_paused
+from kspec.spec.diagnostics import KspecError
+from kspec.spec.kspec_printer import print_kspec
+from kspec.spec.yaml_printer import dump_yaml
+from strategies import specs
 
 
 class _Cell:
@@ -78,3 +89,54 @@ def test_the_collector_resumes_after_an_error(collector_on) -> None:
     with pytest.raises(ValueError), collector_paused():
         raise ValueError("a mistake in the spec")
     assert gc.isenabled()
+
+
+# -- what a check drops is freed at once ------------------------------------------
+
+_ROOT = Path(__file__).resolve().parent.parent
+_SPECS = sorted(
+    p for pattern in ("examples/*.kspec", "examples/*.yaml", "tests/fixtures/**/*.kspec", "tests/fixtures/**/*.yaml")
+    for p in _ROOT.glob(pattern)
+)
+
+
+def _check_text(text: str, file: str) -> None:
+    with contextlib.suppress(KspecError):  # a mistake's path is checked too
+        load_text(text, file)
+
+
+def _cycles_left(check: Callable[[], None]) -> list[str]:
+    """The types of what ``check``, run a second time (modules and caches
+    are loaded by the first), leaves for the collector."""
+    check()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        check()
+        gc.collect()
+        return [type(o).__qualname__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+@pytest.mark.parametrize("path", _SPECS, ids=lambda p: str(p.relative_to(_ROOT)))
+def test_checking_a_spec_leaves_no_reference_cycles(path: Path, collector_on) -> None:
+    """Everything a check makes and drops is freed by reference counting, so
+    the collector's pause can hand what it kept to the oldest generation: an
+    editor or a tool checking spec after spec does not wait on the collector
+    to get its memory back."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    assert _cycles_left(lambda: _check_text(text, str(path))) == []
+
+
+def test_the_specs_checked_for_cycles_include_valid_and_invalid_ones() -> None:
+    names = {p.parent.name for p in _SPECS}
+    assert len(_SPECS) > 100 and {"valid", "invalid"} <= names
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=specs(), as_yaml=st.booleans())
+def test_checking_a_random_spec_leaves_no_reference_cycles(spec: ir.Spec, as_yaml: bool, collector_on) -> None:
+    text, file = (dump_yaml(spec), "random.yaml") if as_yaml else (print_kspec(spec), "random.kspec")
+    assert _cycles_left(lambda: _check_text(text, file)) == []

@@ -479,8 +479,12 @@ class _ModelInferer:
                 if source not in seen:
                     seen.add(source)
                     info.inbound.append(source)
-        self.inferer.current = self
-        return self.inferer.apply(layer, inputs, call_kwargs, at.callee.span or at.span)
+        inferer = self.inferer
+        outer, inferer.current = inferer.current, self  # the model whose named layers a wrapper may name
+        try:
+            return inferer.apply(layer, inputs, call_kwargs, at.callee.span or at.span)
+        finally:
+            inferer.current = outer  # kept, it would refer back to the inferer: nothing is left in a cycle
 
     def operation(self, op: ir.Op, name: str, args: list[Any], kwargs: dict[str, Any],
                   at: Application) -> list[TShape]:

@@ -219,6 +219,14 @@ def _lark_error(text: str, start: str) -> UnexpectedInput | None:
     return None
 
 
+def _syntax_error(text: str, start: str) -> UnexpectedInput:
+    """The syntax error the run-time parser stopped at, as Lark describes it."""
+    error = _lark_error(text, start)
+    if error is None:  # pragma: no cover - the two parsers read the same language
+        raise AssertionError("the run-time parser and Lark disagree on the text")
+    return error
+
+
 def _build(text: str, start: str, file: str | None = None) -> Any:
     """Parse ``text`` from rule ``start`` straight into builder values (an
     :class:`ir.Spec` for ``"start"``, a raw value for ``"value"``). With
@@ -237,10 +245,7 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
         try:
             return _run(fast, text, start)
         except SyntaxStop:
-            error = _lark_error(text, start)
-            if error is None:  # pragma: no cover - the two parsers read the same language
-                raise AssertionError("the run-time parser and Lark disagree on the text") from None
-            raise error from None
+            raise _syntax_error(text, start) from None  # no local holds it: its traceback holds this frame
         finally:
             fast.stopped_at = b.cur
             if file is None:

@@ -57,7 +57,7 @@ class _Located:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.constructor = yaml.SafeLoader("")  # only used to build scalars
+        self.constructor = yaml.constructor.SafeConstructor()  # builds scalars (a loader would hold itself)
         self.errors: list[Diagnostic] = []
 
     def span(self, node: yaml.Node) -> Span:
