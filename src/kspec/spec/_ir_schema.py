@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_DIGEST = '3ddf6a9b'
+IR_DIGEST = '69e18678'
 
 CONFIG: dict[str, Any] = {}
 

@@ -170,8 +170,6 @@ class Record:
     with pydantic's method names, strict about unknown fields when
     validated. Classes defined outside this module call :func:`finish`."""
 
-    #: A shallow copy of a record of this class, field by field (see :func:`_copier`).
-    _copy: ClassVar[Callable[[Any], Any]]
     #: The record's fields by name (as pydantic's ``model_fields``).
     model_fields: ClassVar[dict[str, dataclasses.Field[Any]]] = {}
     #: The fields that say what the record means (for IR nodes, all but the spans).
@@ -200,7 +198,11 @@ class Record:
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
         """A shallow copy, with the fields in ``update`` replaced (not
         validated, as with pydantic's ``model_copy``)."""
-        new: Self = _copy_with(self, type(self)._copy(self), self.model_fields, update or {})
+        cls = type(self)
+        copy = _COPIERS.get(cls)
+        if copy is None:  # made on first use: most runs copy records of a few classes, or of none
+            copy = _COPIERS[cls] = _copier(cls, tuple(self.model_fields))
+        new: Self = _copy_with(self, copy(self), self.model_fields, update or {})
         return new
 
     def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None,
@@ -377,9 +379,12 @@ def finish(cls: type[Record]) -> None:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     cls.model_fields = fields
     cls.semantic_fields = tuple(n for n in fields if n not in _SOURCE_FIELDS)
-    cls._copy = staticmethod(_copier(cls, tuple(fields)))
     for sub in cls.__subclasses__():
         finish(sub)
+
+
+#: A shallow copy of a record of each class, field by field (see :func:`_copier`).
+_COPIERS: dict[type, Callable[[Any], Any]] = {}
 
 
 def _copier(cls: type, fields: tuple[str, ...]) -> Callable[[Any], Any]:
