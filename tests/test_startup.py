@@ -66,6 +66,8 @@ def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
     assert "kspec.spec.yaml_form" in modules
     assert _tops(modules) & {"lark", "shtab", "keras", "tensorflow"} == set()
     assert "kspec.spec.kspec_form" not in modules
+    # validated by pydantic-core's compiled module, loaded alone (kspec.spec._core)
+    assert _tops(modules) & {"pydantic", "pydantic_core", "typing_extensions"} == set()
 
 
 def test_a_spec_with_a_mistake_still_gets_suggestions(tmp_path: Path) -> None:

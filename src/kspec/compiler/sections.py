@@ -45,8 +45,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic_core import ValidationError
-
 from kspec.catalogue import CallKind, Signature
 from kspec.compiler.calls import (
     ValueRule,
@@ -62,6 +60,7 @@ from kspec.compiler.calls import (
 )
 from kspec.compiler.registry.settings import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, call_kind
 from kspec.spec import ir
+from kspec.spec._core import core
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.kspec_printer import format_value
@@ -253,9 +252,9 @@ class _Checker:
         (never the validator's type paths or kspec's internal objects)."""
         try:
             return cls.model_validate(data)
-        except ValidationError as exc:
+        except core().ValidationError as exc:
             reported: set[str] = set()
-            for err in exc.errors():
+            for err in exc.errors(include_url=False):
                 key = str(err["loc"][0]) if err["loc"] else None
                 path, typed = _spec_path(data.get(key) if key else None, err["loc"][1:])
                 if key is not None and (typed or (key in _EXPECTED and err["type"].endswith("_type"))):

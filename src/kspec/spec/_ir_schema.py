@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_DIGEST = '69e18678'
+IR_DIGEST = '2a974ae7'
 
 CONFIG: dict[str, Any] = {}
 

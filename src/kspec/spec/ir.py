@@ -335,10 +335,10 @@ def _shipped(cls: type[Record]) -> Any:
     made by another pydantic-core or from another version of this module."""
     import sys
 
-    import pydantic_core
-
     from kspec.spec import _ir_schema as shipped
+    from kspec.spec._core import core
 
+    pydantic_core = core()
     make = shipped.SCHEMAS.get(cls.__name__)
     current = (pydantic_core.__version__, source_digest()) == (shipped.PYDANTIC_CORE_VERSION, shipped.IR_DIGEST)
     if make is None or not current:
@@ -734,9 +734,9 @@ def _check_dim(data: Any) -> Any:
 def _size() -> Any:
     """pydantic's validator of a size (``int | None``; the schema
     ``TypeAdapter(int | None)`` builds, run by pydantic-core alone)."""
-    from pydantic_core import SchemaValidator, core_schema
+    from kspec.spec._core import core
 
-    return SchemaValidator(core_schema.nullable_schema(core_schema.int_schema()))
+    return core().SchemaValidator({"type": "nullable", "schema": {"type": "int"}})
 
 #: A dimension of an input's shape (typed ``Any``: after expansion, always
 #: an ``int`` or ``None``).

@@ -32,9 +32,9 @@ import re
 from typing import Any
 
 import yaml
-from pydantic_core import ValidationError
 
 from kspec.spec import ir, limits
+from kspec.spec._core import core
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
 from kspec.spec.ops import MERGE_HELPERS
@@ -1011,7 +1011,8 @@ def _describe(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-def _validation_diagnostics(exc: ValidationError, data: Any, file: str) -> list[Diagnostic]:
+def _validation_diagnostics(exc: Any, data: Any, file: str) -> list[Diagnostic]:
+    """Located diagnostics for pydantic-core's ``ValidationError`` ``exc``."""
     diags = []
     seen: set[tuple[object, ...]] = set()
     for err in exc.errors(include_url=False):
@@ -1045,5 +1046,5 @@ def load_yaml(text: str, file: str = "<string>") -> ir.Spec:
         raise KspecError(norm.errors)
     try:
         return ir.Spec.model_validate(data)
-    except ValidationError as exc:
+    except core().ValidationError as exc:
         raise KspecError(_validation_diagnostics(exc, data, file)) from None
