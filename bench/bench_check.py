@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -63,19 +64,23 @@ def make_spec(n_layers: int) -> str:
 def walls(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
     """Median whole-process wall time of each command, in seconds, after one
     warm-up run each. The commands take turns, run by run, so a change in
-    the machine's load falls on all of them alike, and each run starts the
-    round one command further on, so that no command always follows the
-    same one (a command run right after ``import keras`` finds the caches
-    that import has filled with other things). Bytecode caching is on
-    (``PYTHONDONTWRITEBYTECODE`` is dropped), as in any installed package."""
+    the machine's load falls on all of them alike, in an order shuffled at
+    each run (with a fixed seed), so that no command always follows the
+    same one: a command run right after ``import keras`` finds the caches
+    that import has filled with other things, and a ``kspec check`` of
+    YAML loses more there than one of ``.kspec`` (its libraries are
+    larger). Bytecode caching is on (``PYTHONDONTWRITEBYTECODE`` is
+    dropped), as in any installed package."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     for cmd in cmds.values():
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
     times: dict[str, list[float]] = {name: [] for name in cmds}
     names = list(cmds)
-    for run in range(runs):
-        for name in names[run % len(names):] + names[:run % len(names)]:
+    order = random.Random(0)
+    for _ in range(runs):
+        order.shuffle(names)
+        for name in names:
             cmd = cmds[name]
             t = time.perf_counter()
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
