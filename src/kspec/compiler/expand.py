@@ -338,16 +338,16 @@ def _relocate(node: Any, via: Span, block: str) -> Any:
     """A copy of ``node`` whose spans say they were expanded from ``via``
     (every node, list and dict copied; scalars kept)."""
     if isinstance(node, ir.IRNode):
-        update: dict[str, Any] = {}
+        new = node.model_copy()  # a copy of this node alone, whose fields are set below
         for name in _copied_fields(type(node)):
             value = getattr(node, name)
             if isinstance(value, (ir.IRNode, list, dict)):
-                update[name] = _relocate(value, via, block)
+                setattr(new, name, _relocate(value, via, block))
         if node.span is not None:
-            update["span"] = _mark(node.span, via, block)
+            new.span = _mark(node.span, via, block)
         if node.key_spans:
-            update["key_spans"] = {k: _mark(s, via, block) for k, s in node.key_spans.items()}
-        return node.model_copy(update=update)
+            new.key_spans = {k: _mark(s, via, block) for k, s in node.key_spans.items()}
+        return new
     if isinstance(node, list):
         return [v if type(v) in _SCALARS else _relocate(v, via, block) for v in node]
     if isinstance(node, dict):
