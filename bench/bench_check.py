@@ -165,11 +165,8 @@ def main() -> int:
     args = parser.parse_args()
     kspec_bin = Path(sys.executable).with_name("kspec")
     with tempfile.TemporaryDirectory() as tmp:
-        yaml_path = Path(tmp) / "spec500.yaml"
-        yaml_path.write_text(make_spec(500), encoding="utf-8")
-        kspec_path = Path(tmp) / "spec500.kspec"
         base = [str(kspec_bin)] if kspec_bin.exists() else [sys.executable, "-m", "kspec"]
-        subprocess.run([*base, "convert", str(yaml_path), str(kspec_path)], capture_output=True, check=True)
+        yaml_path, kspec_path = both_forms(Path(tmp), 500, base)
         examples = Path(__file__).resolve().parent.parent / "examples"
         checks = {form: [*base, "check", str(path)] for form, path in (
             ("yaml", yaml_path), ("kspec", kspec_path),
@@ -207,9 +204,19 @@ _CHECK_IMPORTS = "import kspec.cli, kspec.compiler.pipeline"
 _YAML_IMPORTS = "import kspec.spec.yaml_form; from kspec.spec._core import core; core()"
 
 
+def both_forms(folder: Path, n_layers: int, base: list[str]) -> tuple[Path, Path]:
+    """The generated spec of ``n_layers`` layers written in ``folder`` as
+    YAML, and as ``.kspec`` by ``kspec convert`` (``base`` runs kspec)."""
+    yaml_path = folder / f"spec{n_layers}.yaml"
+    yaml_path.write_text(make_spec(n_layers), encoding="utf-8")
+    kspec_path = yaml_path.with_suffix(".kspec")
+    subprocess.run([*base, "convert", str(yaml_path), str(kspec_path)], capture_output=True, check=True)
+    return yaml_path, kspec_path
+
+
 def by_size(base: list[str], runs: int) -> None:
     """Print ``kspec check`` of both forms of the generated spec at a few
-    sizes, and what importing the YAML form's own libraries costs."""
+    sizes, and what loading each form's own front end costs."""
     sizes = (500, 2000, 5000)
     cmds: dict[str, list[str]] = {
         "bare": [sys.executable, "-c", _CHECK_IMPORTS],
@@ -218,10 +225,7 @@ def by_size(base: list[str], runs: int) -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            yaml_path = Path(tmp) / f"spec{n}.yaml"
-            yaml_path.write_text(make_spec(n), encoding="utf-8")
-            kspec_path = yaml_path.with_suffix(".kspec")
-            subprocess.run([*base, "convert", str(yaml_path), str(kspec_path)], capture_output=True, check=True)
+            yaml_path, kspec_path = both_forms(Path(tmp), n, base)
             cmds[f"yaml{n}"] = [*base, "check", str(yaml_path)]
             cmds[f"kspec{n}"] = [*base, "check", str(kspec_path)]
         times = walls(cmds, runs)
