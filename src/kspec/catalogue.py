@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "ALIASES",
@@ -50,6 +50,43 @@ ALIASES: dict[str, str] = {
     **{f"GlobalMaxPool{r}D": f"GlobalMaxPooling{r}D" for r in (1, 2, 3)},
     **{f"GlobalAvgPool{r}D": f"GlobalAveragePooling{r}D" for r in (1, 2, 3)},
 }
+
+
+_V = TypeVar("_V")
+
+
+class _Lazy(Mapping[str, _V], Generic[_V]):
+    """A read-only mapping whose values are made from their raw JSON data
+    the first time each is read. A check reads the signatures of the few
+    layers a spec uses; making all of the catalogue's hundreds (thousands of
+    :class:`Param`) took longer than the rest of a small spec's check.
+    Making a value twice (two threads at once) is harmless: it is data."""
+
+    __slots__ = ("_made", "_make", "_raw")
+
+    def __init__(self, raw: dict[str, Any], make: Callable[[Any], _V]) -> None:
+        self._raw = raw
+        self._make = make
+        self._made: dict[str, _V] = {}
+
+    def __getitem__(self, key: str) -> _V:
+        try:
+            return self._made[key]
+        except KeyError:
+            value = self._made[key] = self._make(self._raw[key])
+            return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"_Lazy({len(self._raw)} entries)"
 
 
 @dataclass(frozen=True)
@@ -141,13 +178,13 @@ class CallFacts:
     ``LearningRateSchedule``, ``Callback``), and the module's functions."""
 
     #: Class name -> constructor signature.
-    classes: dict[str, Signature]
+    classes: Mapping[str, Signature]
     #: Names of the module's public functions (``mean_squared_error``).
     functions: frozenset[str]
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> CallFacts:
-        return cls({n: Signature.of(s) for n, s in data["classes"].items()}, frozenset(data["functions"]))
+        return cls(_Lazy(data["classes"], Signature.of), frozenset(data["functions"]))
 
 
 @dataclass(frozen=True)
@@ -174,8 +211,8 @@ class Catalogue:
     """Everything the static checks need to know about Keras."""
 
     keras_version: str
-    layers: dict[str, Signature]
-    functions: dict[str, dict[str, Signature]]  # "regularizers" -> name -> signature
+    layers: Mapping[str, Signature]
+    functions: dict[str, Mapping[str, Signature]]  # "regularizers" -> name -> signature
     identifiers: dict[str, frozenset[str]]  # "regularizers" -> strings ``get`` accepts
     activations: frozenset[str]
     losses: frozenset[str]
@@ -184,9 +221,9 @@ class Catalogue:
     #: The classes and functions of "losses", "metrics", "optimizers",
     #: "schedules" and "callbacks" (which names a spec may write, and what
     #: each builds, is kspec's policy: :mod:`kspec.compiler.registry.settings`).
-    calls: dict[str, CallFacts]
+    calls: Mapping[str, CallFacts]
     #: Every public ``keras.ops`` function and its signature (a spec's operations).
-    ops: dict[str, Signature] = field(default_factory=dict)
+    ops: Mapping[str, Signature] = field(default_factory=dict)
     #: The first line of each layer class's docstring, by layer name (what an
     #: editor shows on hover; ``""`` when Keras documents none).
     layer_docs: dict[str, str] = field(default_factory=dict)
@@ -195,19 +232,19 @@ class Catalogue:
 
 
 def _parse(data: dict[str, Any]) -> Catalogue:
+    """The catalogue of the raw data; each signature is made when first read."""
     kinds = ("regularizers", "initializers", "constraints")
-    call_facts = {k: CallFacts.of(v) for k, v in data["calls"].items()}
     return Catalogue(
         keras_version=data["keras_version"],
-        layers={n: Signature.of(s) for n, s in data["layers"].items()},
-        functions={k: {n: Signature.of(s) for n, s in data[k]["functions"].items()} for k in kinds},
+        layers=_Lazy(data["layers"], Signature.of),
+        functions={k: _Lazy(data[k]["functions"], Signature.of) for k in kinds},
         identifiers={k: frozenset(data[k]["identifiers"]) for k in kinds},
         activations=frozenset(data["activations"]),
         losses=frozenset(data["losses"]),
         metrics=frozenset(data["metrics"]),
         optimizers=frozenset(data["optimizers"]),
-        calls=call_facts,
-        ops={n: Signature.of(s) for n, s in data.get("ops", {}).items()},
+        calls=_Lazy(data["calls"], CallFacts.of),
+        ops=_Lazy(data.get("ops", {}), Signature.of),
         layer_docs=data.get("docs", {}).get("layers", {}),
         op_docs=data.get("docs", {}).get("ops", {}),
     )
