@@ -6,6 +6,7 @@ shell accepts and that completes commands, options and file names."""
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -139,3 +140,19 @@ def test_completion_without_shtab_is_a_usage_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "shtab", None)  # import shtab raises ImportError
     assert main(["--print-completion", "bash"]) == 2
     assert capsys.readouterr().err == "kspec: error: --print-completion needs the 'shtab' package: pip install shtab\n"
+
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "convert"])
+def test_help_wraps_at_the_terminal_width(command: str) -> None:
+    """Help is wrapped for the terminal (``COLUMNS``), as argparse wraps
+    it, though no formatter asks for the width while options are added."""
+    texts = {}
+    for columns in (44, 200):
+        env = {k: v for k, v in os.environ.items() if k != "LINES"} | {"COLUMNS": str(columns)}
+        proc = subprocess.run([sys.executable, "-m", "kspec", command, "--help"], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=60, check=True)
+        texts[columns] = proc.stdout.splitlines()
+    below_usage = texts[44][texts[44].index(""):]  # a usage line holds whole options, however long
+    assert [line for line in below_usage if len(line) > 42 and " " in line.strip()] == []
+    assert max(map(len, texts[200])) > 44

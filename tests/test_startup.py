@@ -58,6 +58,8 @@ def test_checking_a_kspec_file_imports_only_what_it_needs() -> None:
     assert modules & others == set()
     assert _tops(modules) & {"yaml", "_yaml", "shtab", "keras", "tensorflow", "difflib"} == set()
     assert "kspec._atomic" not in modules
+    # argparse's formatters import shutil (and bz2, lzma) only to wrap help text
+    assert modules & {"shutil", "threading", "bz2", "lzma"} == set()
 
 
 def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
@@ -68,6 +70,7 @@ def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
     assert "kspec.spec.kspec_form" not in modules
     # validated by pydantic-core's compiled module, loaded alone (kspec.spec._core)
     assert _tops(modules) & {"pydantic", "pydantic_core", "typing_extensions"} == set()
+    assert modules & {"shutil", "threading", "bz2", "lzma"} == set()
 
 
 def test_a_spec_with_a_mistake_still_gets_suggestions(tmp_path: Path) -> None:

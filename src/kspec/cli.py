@@ -32,8 +32,39 @@ BACKEND_COMMANDS = ("compile", "train", "evaluate", "predict", "decompile", "sum
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so ``main`` returns codes."""
 
+    #: Whether the formatter argparse asks for only checks an option's
+    #: metavar or words the commands' prefix (no text is wrapped).
+    _checking = False
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(f"{self.prog}: error: {message}")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        """argparse makes a formatter for every option it adds, and a
+        formatter asks the terminal for its width, which imports shutil and
+        the compression modules with it (a few milliseconds of every run).
+        The width is asked for only where text is wrapped: help, usage."""
+        if self._checking:
+            return self.formatter_class(prog=self.prog, width=_UNWRAPPED)  # type: ignore[call-arg]
+        return super()._get_formatter()
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self._checking = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._checking = False
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self._checking = True
+        try:
+            return super().add_subparsers(**kwargs)
+        finally:
+            self._checking = False
+
+
+#: The width of a formatter that wraps no text.
+_UNWRAPPED = 1_000_000
 
 
 class _UsageError(Exception):

@@ -17,10 +17,10 @@ diagnostic that says, in words, what was expected.
 
 from __future__ import annotations
 
+import _thread
 import importlib.util
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -163,7 +163,8 @@ class _Fast:
 
     parser: Parser
     builder: _Builder
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    #: threading's RLock is this lock (importing threading would cost about a millisecond)
+    lock: _thread.RLock = field(default_factory=_thread.RLock)
     #: the span of the rule being reduced when the last parse stopped (for errors)
     stopped_at: tuple[Token, Token] | None = None
 
