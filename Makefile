@@ -15,7 +15,7 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: demo test test-thorough bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@if [ ! -x $(BIN)/python ]; then \
 	  if [ -z "$(PYTHON)" ]; then echo "kspec needs Python 3.11, 3.12 or 3.13 (none found; set PYTHON=...)" >&2; exit 2; fi; \
 	  echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1))"; \
@@ -23,12 +23,13 @@ $(STAMP): pyproject.toml
 	fi
 	@echo "installing kspec into $(VENV) ($$($(BIN)/python --version 2>&1))"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,jax,lsp,export,tune,test]'
+	@# constraints.txt: the Lark and pydantic versions the shipped parser tables and schema are made with
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[tensorflow,jax,lsp,export,tune,test]'
 	@# PyTorch only from a CPU wheel already on this machine (PyPI's Linux torch is a CUDA build
 	@# of several GB): torch's own wheel without the index, then its small dependencies from it.
 	@# Without such a wheel the PyTorch tests skip, saying why.
 	@if $(BIN)/python -m pip install --quiet --no-index --no-deps '$(TORCH)' >/dev/null 2>&1; then \
-	  $(BIN)/python -m pip install --quiet '$(TORCH)'; \
+	  $(BIN)/python -m pip install --quiet -c constraints.txt '$(TORCH)'; \
 	else echo "no local CPU wheel for $(TORCH): the PyTorch backend tests will skip"; fi
 	touch $(STAMP)
 
@@ -43,7 +44,7 @@ test-thorough: $(STAMP)
 	KSPEC_HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/mypy
 
