@@ -36,8 +36,7 @@ def planted(tmp_path: Path) -> Path:
     """A copy of the package and its contracts, to plant a bad import in."""
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(ROOT / "src" / "kspec", tmp_path / "src" / "kspec",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.json", "_kspec_tables.py",
-                                                  "_kspec_lark_tables.py"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.json", "_kspec_tables.py"))
     return tmp_path
 
 

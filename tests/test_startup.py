@@ -73,6 +73,21 @@ def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
     assert modules & {"shutil", "threading", "bz2", "lzma"} == set()
 
 
+def test_syntax_errors_are_described_without_lark(tmp_path: Path) -> None:
+    """The run-time parser raises the error Lark would: describing it needs
+    no Lark, for a mistake where the file stops nor for one further on."""
+    broken = tmp_path / "broken.kspec"
+    cases = [("model m {\n  input x: (4,)\n  output y = x -> Dense(4\n}\n", "expected ')' to close the call"),
+             # the builder stops at the integer; the syntax error after it is the one reported
+             ("model m {\n  input x: (4,)\n  h = x -> Dense(99999999999999999999999)\n  output y = h ->\n}\n",
+              "expected a layer after '->'")]
+    for text, message in cases:
+        broken.write_text(text, encoding="utf-8")
+        rc, modules, err = _run("check", str(broken))
+        assert rc == 1 and "error[K103]" in err and message in err, err
+        assert _tops(modules) & {"lark"} == set()
+
+
 def test_a_spec_with_a_mistake_still_gets_suggestions(tmp_path: Path) -> None:
     """difflib is left out of the start, not out of the messages."""
     typo = tmp_path / "typo.kspec"

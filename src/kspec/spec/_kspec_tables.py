@@ -3,7 +3,7 @@
 The tables of the run-time ``.kspec`` parser (kspec/spec/_lalr.py), as plain
 literals: see kspec/spec/_lalr_export.py for what each one is.
 The parser uses them only when ``LARK_VERSION``, ``GRAMMAR_SHA256`` and ``FORMAT``
-match the installed Lark and the shipped grammar.
+match the installed Lark, the shipped grammar and the parser.
 """
 
 from typing import Any
@@ -13,7 +13,7 @@ GRAMMAR_SHA256 = 'd3ae54535bf7e5d252c5df8eaa96db34f6e10a0288e399d70fbeba294449b3
 
 GRAMMAR = '// The .kspec language (Lark, LALR). Newlines are not significant: every\n// statement starts with a name or a keyword, so it is clear where one ends.\n// docs/language.md is the reference; kspec/spec/kspec_form.py builds the IR.\n\nstart: _item*\n\n_item: model | sequential | block | param | use | section\n\n// ---- top level --------------------------------------------------------\nuse: "use" STRING\nparam: "param" NAME [":" NAME] "=" value [space]\n// a search space for kspec tune: in [32, 64, 128], in range(16, 128, 16), in log(1e-4, 1e-2)\nspace: "in" value\nsection: SECTION_KW NAME "{" setting* "}"\nsetting: NAME "=" value\nSECTION_KW: "compile" | "train"\n\nmodel: "model" NAME "{" _mstmt* "}"\n_mstmt: input_decl | assign | output_decl | structure_decl | for_stmt | if_stmt | return_stmt\n\nsequential: "sequential" NAME "{" seq_input? seq_layer* "}"\nseq_input: "input" [NAME ":"] shape [DTYPE] [input_opts]\nseq_layer: callee\n\nblock: "block" NAME "(" [bparam ("," bparam)* [","]] ")" "{" _bstmt* "}"\nbparam: NAME [":" NAME] [bdefault]\nbdefault: "=" value\n_bstmt: assign | for_stmt | if_stmt | return_stmt | input_decl | output_decl\nfor_stmt: "for" NAME "in" "range" "(" values ")" "{" _bstmt* "}"\n        | "for" NAME "in" value "{" _bstmt* "}"    -> for_over\nif_stmt: "if" value "{" _bstmt* "}" [else_clause]\nelse_clause: "else" "{" _bstmt* "}"\n           | "else" if_stmt                        -> else_if\nreturn_stmt: "return" expr ("," expr)*\n\n// ---- statements -------------------------------------------------------\ninput_decl: "input" NAME ":" shape [DTYPE] [input_opts]\ninput_opts: "with" "(" kwarg ("," kwarg)* [","] ")"\nshape: "(" ")"                                  -> shape0\n     | "(" dim [","] ")"                        -> shape1\n     | "(" dim ("," dim)+ [","] ")"             -> shapen\ndim: value                                      // a size, None, or a parameter expression\n\nassign: NAME ("," NAME)* "=" expr\noutput_decl: "output" NAME "=" expr\n// how keras.Model takes the inputs or outputs: inputs as dict, outputs as list\nstructure_decl: NAME "as" NAME\n\n// ---- tensor expressions -----------------------------------------------\n// The head is a tensor, a layer applied to tensors, or operations on\n// tensors (x + y, x[:, 0], ops.mean(x, axis=1)); which names are tensors\n// decides it (kspec_form.py), as it tells parameter arithmetic apart.\nexpr: head ("->" callee)*\nhead: comparison\ncallee: NAME                                   -> callee_name\n      | call                                   -> callee_call\n      | call "(" [arglist] ")"                 -> callee_apply\ncall: (NAME | CUSTOM | OPNAME) "(" [arglist] ")"\narglist: _arg ("," _arg)* [","]\n_arg: value | kwarg\nkwarg: NAME "=" value\n\n// ---- values -----------------------------------------------------------\n?value: cond\n?cond: or_test\n     | or_test "if" or_test "else" cond        -> cond\n?or_test: and_test | or_test "or" and_test     -> or_\n?and_test: not_test | and_test "and" not_test  -> and_\n?not_test: comparison | "not" not_test         -> not_\n?comparison: sum | sum COMP_OP sum             -> compare\n?sum: product | sum ADD_OP product             -> binop\n?product: unary | product MUL_OP unary         -> binop\n?unary: power | "-" unary                      -> neg\n      | "+" unary                              -> pos\n?power: atom | atom POW unary                  -> pow\n?atom: NUMBER                                  -> number\n     | INT                                     -> integer\n     | STRING                                  -> string\n     | FSTRING                                 -> fstring\n     | TRUE                                    -> true\n     | FALSE                                   -> false\n     | NONE                                    -> none\n     | NAME                                    -> name\n     | call                                    -> call_value\n     | call "(" [arglist] ")"                  -> apply_value\n     | "[" [values] "]"                        -> list_value\n     | "{" [pair ("," pair)* [","]] "}"        -> dict_value\n     | "(" value ")"\n     | "(" value "," ")"                       -> tuple_value\n     | "(" value ("," value)+ [","] ")"        -> tuple_value\n     | atom "[" value "]"                       -> index\n     | atom "[" subscripts "]"                  -> subscript\n     | atom "." NAME                            -> attribute\npair: (NAME | STRING) ":" value\n// a tensor\'s subscript beyond one index: x[:, 0], x[..., 1:3], x[:, None]\nsubscripts: _sub ("," _sub)+ [","]            -> sub_tuple\n          | _sub ","                           -> sub_tuple\n          | slice                              -> sub_one\n          | ELLIPSIS                           -> sub_one\n_sub: value | slice | ELLIPSIS\nslice: [value] ":" [value] [":" [value]]\nvalues: value ("," value)* [","]\n\n// ---- terminals --------------------------------------------------------\nTRUE.2: "true" | "True"\nFALSE.2: "false" | "False"\nNONE.2: "none" | "None"\nDTYPE.3: /(float16|float32|float64|bfloat16|int8|int16|int32|int64|uint8|uint16|uint32|uint64|bool|string|complex64|complex128)(?![A-Za-z0-9_])/\nNAME: /[A-Za-z_][A-Za-z0-9_]*/\n// A custom layer class registered with Keras, package::ClassName (Keras\'s "package>ClassName").\nCUSTOM.2: /[A-Za-z_][A-Za-z0-9_.]*::[A-Za-z_][A-Za-z0-9_]*/\n// A keras.ops function: ops.mean, ops.hard_sigmoid.\nOPNAME.2: /ops\\.[A-Za-z_][A-Za-z0-9_]*/\nELLIPSIS: "..."\nINT: /0|[1-9][0-9_]*/\nNUMBER: /([0-9][0-9_]*\\.[0-9_]*|\\.[0-9][0-9_]*)([eE][+-]?[0-9]+)?|[0-9][0-9_]*[eE][+-]?[0-9]+/\nSTRING: /"([^"\\\\\\n]|\\\\.)*"|\'([^\'\\\\\\n]|\\\\.)*\'/\nFSTRING.2: /f"([^"\\\\\\n]|\\\\.)*"|f\'([^\'\\\\\\n]|\\\\.)*\'/\nCOMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"\nADD_OP: "+" | "-"\nMUL_OP: "//" | "*" | "/" | "%" | "@"\nPOW.2: "**"\nCOMMENT: /#[^\\n]*/\n%import common.WS\n%ignore WS\n%ignore COMMENT\n'
 
-FORMAT: Any = 1
+FORMAT: Any = 2
 
 TERMINALS: Any = {'WS': '(?:[ \t\x0c\r\n])+',
  'SECTION_KW': '(?:compile|train)',
@@ -344,6 +344,63 @@ SCANNERS: Any = ((('WS', 'COMMENT', 'SEQUENTIAL', 'SECTION_KW', 'BLOCK', 'MODEL'
             'with': 'WITH'}}),
  (('CUSTOM', 'OPNAME', 'NAME', 'WS', 'COMMENT', 'RBRACE'),
   {'NAME': {'for': 'FOR', 'if': 'IF', 'input': 'INPUT', 'output': 'OUTPUT', 'return': 'RETURN'}}))
+
+ROOT_SCANNER: Any = (('DTYPE', 'CUSTOM', 'FSTRING', 'OPNAME', 'FALSE', 'NONE', 'TRUE', 'POW', 'NUMBER', 'STRING', 'NAME', 'INT',
+  'WS', 'COMMENT', 'SECTION_KW', 'ELLIPSIS', 'COMP_OP', 'MUL_OP', '__ANON_0', 'ADD_OP', 'COLON', 'COMMA',
+  'DOT', 'EQUAL', 'LBRACE', 'LPAR', 'LSQB', 'RBRACE', 'RPAR', 'RSQB'),
+ {'ADD_OP': {'+': 'PLUS', '-': 'MINUS'},
+  'NAME': {'and': 'AND',
+           'as': 'AS',
+           'block': 'BLOCK',
+           'else': 'ELSE',
+           'for': 'FOR',
+           'if': 'IF',
+           'in': 'IN',
+           'input': 'INPUT',
+           'model': 'MODEL',
+           'not': 'NOT',
+           'or': 'OR',
+           'output': 'OUTPUT',
+           'param': 'PARAM',
+           'range': 'RANGE',
+           'return': 'RETURN',
+           'sequential': 'SEQUENTIAL',
+           'use': 'USE',
+           'with': 'WITH'}})
+
+STRINGS: Any = {'ELLIPSIS': '...',
+ 'POW': '**',
+ 'USE': 'use',
+ 'COLON': ':',
+ 'PARAM': 'param',
+ 'EQUAL': '=',
+ 'IN': 'in',
+ 'LBRACE': '{',
+ 'RBRACE': '}',
+ 'MODEL': 'model',
+ 'SEQUENTIAL': 'sequential',
+ 'INPUT': 'input',
+ 'COMMA': ',',
+ 'BLOCK': 'block',
+ 'LPAR': '(',
+ 'RPAR': ')',
+ 'FOR': 'for',
+ 'RANGE': 'range',
+ 'IF': 'if',
+ 'ELSE': 'else',
+ 'RETURN': 'return',
+ 'WITH': 'with',
+ 'OUTPUT': 'output',
+ 'AS': 'as',
+ '__ANON_0': '->',
+ 'OR': 'or',
+ 'AND': 'and',
+ 'NOT': 'not',
+ 'MINUS': '-',
+ 'PLUS': '+',
+ 'LSQB': '[',
+ 'RSQB': ']',
+ 'DOT': '.'}
 
 STATE_SCANNER: Any = (0, 1, 2, 2, 2, 2, 2, 3, 0, 0, 0, 0, 0, 0, 0, 4, 0, 5, 6, 6, 6, 7, 1, 8, 9, 10, 6, 1, 6, 5, 9, 6, 6, 11, 6,
  10, 11, 12, 11, 13, 14, 14, 15, 14, 4, 5, 16, 17, 16, 16, 0, 0, 18, 19, 6, 19, 20, 21, 6, 22, 23, 14, 18, 11,

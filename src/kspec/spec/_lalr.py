@@ -11,8 +11,9 @@ replaced by the child) and calls the reduction callback of its name. The
 text is read exactly as Lark reads it: same terminals in the same order per
 parser state, same keywords, same line and column counting, same rule spans
 (a rule runs from its first child's first token to its last child's last
-token). Where Lark would raise a syntax error, :class:`SyntaxStop` is
-raised; the caller asks Lark itself for the words.
+token). Where Lark would raise a syntax error, the error Lark raises there
+is raised, as its attributes (the same kind, position, token found and
+terminals expected): an :class:`UnexpectedInput`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["Inline", "Parser", "SyntaxStop", "Tables", "Token", "UnexpectedCharacters", "UnexpectedEOF",
+__all__ = ["Inline", "Parser", "Tables", "Token", "UnexpectedCharacters", "UnexpectedEOF",
            "UnexpectedInput", "UnexpectedToken"]
 
 #: The layout of the tables this parser reads (see :class:`Tables`).
-FORMAT = 1
+FORMAT = 2
 
 #: How a reduction picks a child (see :class:`Tables`): the value as it is,
 #: the children of an inlined ``_rule`` spliced in place.
@@ -84,14 +85,9 @@ class Inline:
         self.children = children
 
 
-class SyntaxStop(Exception):
-    """The text is not in the language: no terminal of the parser state
-    matches, or the state has no action for the token."""
-
-
 class UnexpectedInput(Exception):
     """A syntax error as Lark's own parser describes it (its exception's
-    attributes, copied, so that describing one needs no Lark types)."""
+    attributes, so that describing one needs no Lark types)."""
 
     def __init__(self, line: int | None, column: int | None, pos_in_stream: int | None) -> None:
         super().__init__(line, column)
@@ -150,7 +146,10 @@ class Tables:
     ``scanners[i]`` is one contextual-lexer scanner: its terminal names in
     the order Lark tries them, and per terminal the strings that turn a
     match into a keyword's terminal (Lark's ``UnlessCallback``);
-    ``state_scanner[s]`` is the scanner of parser state ``s``.
+    ``state_scanner[s]`` is the scanner of parser state ``s``;
+    ``root_scanner`` is the scanner of every terminal, which Lark tries
+    where a state's scanner matches nothing, to name what was found there.
+    ``strings`` maps each terminal that is a plain string to it.
     ``actions[s]`` maps a terminal to a shift (the next state, ``>= 0``) or
     a reduction (``~rule``); ``gotos[s]`` maps a rule's name to the next
     state. ``rules[r]`` is ``(origin, size, callback name, expand1, picks,
@@ -165,6 +164,8 @@ class Tables:
         self.ignore: frozenset[str] = frozenset(source["IGNORE"])
         self.newline: frozenset[str] = frozenset(source["NEWLINE"])
         self.scanners: Sequence[tuple[tuple[str, ...], dict[str, dict[str, str]]]] = source["SCANNERS"]
+        self.root_scanner: tuple[tuple[str, ...], dict[str, dict[str, str]]] = source["ROOT_SCANNER"]
+        self.strings: dict[str, str] = source["STRINGS"]
         self.state_scanner: Sequence[int] = source["STATE_SCANNER"]
         self.actions: Sequence[dict[str, int]] = source["ACTIONS"]
         self.gotos: Sequence[dict[str, int]] = source["GOTOS"]
@@ -211,6 +212,8 @@ class Parser:
         self._patterns: dict[tuple[str, ...], _Match] = {}
         #: the ends of runs of pass-through reductions: (state below, top state, terminal) -> top state
         self.chains: dict[tuple[int, int, str], int] = {}
+        #: the match of every terminal (Lark's root lexer), compiled for the first lexing error
+        self._root: _Match | None = None
 
     def _match(self, state: int, char: str) -> _Match:
         """The match of ``state``'s scanner at character ``char``: the
@@ -244,7 +247,7 @@ class Parser:
     def parse(self, text: str, start: str, trace: Callable[[Token], object] | None = None) -> Any:
         """The value of rule ``start`` for ``text``: lex and parse in one
         loop, reducing through the callbacks. ``trace`` sees every token
-        shifted. Raises :class:`SyntaxStop` where Lark raises a syntax
+        shifted. Raises the :class:`UnexpectedInput` Lark raises for a syntax
         error, and whatever a callback raises."""
         tables = self.tables
         actions, gotos, reductions, chains = tables.actions, tables.gotos, self.reductions, self.chains
@@ -264,7 +267,7 @@ class Parser:
                 char = text[pos]
                 m = (dispatch[state].get(char) or self._match(state, char))(text, pos)
                 if m is None:
-                    raise SyntaxStop
+                    raise self._lexing_error(text, pos, line, pos - line_start + 1, state)
                 kind: str = m.lastgroup  # type: ignore[assignment]
                 stop = m.end()
                 column = pos - line_start + 1
@@ -299,7 +302,8 @@ class Parser:
             while True:
                 action = actions[state].get(kind)
                 if action is None:
-                    raise SyntaxStop
+                    raise UnexpectedToken(tok.line, tok.column, tok.start_pos, tok,
+                                          {name for name in actions[state] if name.isupper()})
                 if action >= 0:
                     state = action
                     states.append(state)
@@ -355,6 +359,33 @@ class Parser:
                 states.append(state)
                 if state == end_state and kind == "$END":
                     return values[-1]
+
+
+    def _lexing_error(self, text: str, pos: int, line: int, column: int, state: int) -> UnexpectedInput:
+        """The error where no terminal of ``state``'s scanner matches at
+        ``pos``, as Lark's contextual lexer raises it: when a terminal of
+        another state matches there, the token it reads is unexpected, and
+        the expected terminals are those of the state's scanner; else no
+        terminal matches the characters at all."""
+        tables = self.tables
+        names, keywords = tables.root_scanner
+        if self._root is None:
+            pattern = "|".join(f"(?P<{name}>{tables.terminals[name]})" for name in names)
+            self._root = re.compile(pattern, tables.regex_flags).match
+        m = self._root(text, pos)
+        if m is None:
+            return UnexpectedCharacters(line, column, pos)
+        kind: str = m.lastgroup  # type: ignore[assignment]
+        value = m.group()
+        stop = m.end()
+        end_line, end_column = line, column + len(value)
+        if kind in tables.newline and (count := value.count("\n")):
+            end_line, end_column = line + count, len(value) - value.rindex("\n")
+        if kind in keywords:
+            kind = keywords[kind].get(value, kind)
+        allowed = set(tables.scanners[tables.state_scanner[state]][0]) - tables.ignore or {"<END-OF-FILE>"}
+        return UnexpectedToken(line, column, pos, Token(kind, value, pos, line, column, end_line, end_column, stop),
+                               allowed)
 
 
 def _no_match(text: str, pos: int) -> None:

@@ -79,6 +79,7 @@ def export(parser: Lark) -> dict[str, Any]:
             scanners.append(scanner)
         state_scanner.append(scanners.index(scanner))
     terminals = {str(t.name): t.pattern.to_regexp() for t in conf.terminals}
+    root = _scanner(parser.parser.lexer.root_lexer, conf.g_regex_flags, conf.ignore)
     for lexer in set(lexers.values()):
         if lexer.newline_types != {t.name for t in lexer.terminals} & newline:
             raise ExportError("a terminal spans lines in one scanner but not in another")
@@ -91,6 +92,8 @@ def export(parser: Lark) -> dict[str, Any]:
         "IGNORE": tuple(sorted(conf.ignore)),
         "NEWLINE": tuple(sorted(newline)),
         "SCANNERS": tuple(scanners),
+        "ROOT_SCANNER": root,
+        "STRINGS": {str(t.name): str(t.pattern.value) for t in conf.terminals if isinstance(t.pattern, PatternStr)},
         "STATE_SCANNER": tuple(state_scanner),
         "ACTIONS": tuple(actions),
         "GOTOS": tuple(gotos),
@@ -98,22 +101,6 @@ def export(parser: Lark) -> dict[str, Any]:
         "START_STATES": {k: number[v] for k, v in sorted(parse_table.start_states.items())},
         "END_STATES": {k: number[v] for k, v in sorted(parse_table.end_states.items())},
     }
-
-
-def renumber_states(parse_table: Any) -> None:
-    """Renumber a Lark parse table's states in place in the stable order of
-    :func:`_state_order`, each state's actions sorted by symbol, so that
-    Lark's own serialization of the table (its states, and the token
-    numbers it gives in the order it meets them) is the same text on every
-    generation."""
-    order = _state_order(parse_table.states, parse_table.start_states)
-    number = {state: i for i, state in enumerate(order)}
-    parse_table.states = {
-        number[state]: {sym: (action, number[arg] if action is Shift else arg)
-                        for sym, (action, arg) in sorted(parse_table.states[state].items())}
-        for state in order}
-    parse_table.start_states = {k: number[v] for k, v in sorted(parse_table.start_states.items())}
-    parse_table.end_states = {k: number[v] for k, v in sorted(parse_table.end_states.items())}
 
 
 def _state_order(states: dict[int, dict[str, Any]], starts: dict[str, int]) -> list[int]:

@@ -7,8 +7,10 @@ builds no syntax tree: each grammar rule, when reduced, calls the
 :class:`_Builder` method of its name with its children already built, and
 the builder makes :mod:`kspec.spec.ir` nodes, every node with its source
 span (the rule's first to last token, as Lark's ``propagate_positions``
-gives it). Lark's own parser (:func:`_lark`) parses again when something is
-wrong, so syntax errors are described from its exceptions exactly as before. A name in an argument is resolved by what
+gives it). Where the text is not in the language, the parser raises the
+syntax error Lark's own parser would, with the same attributes, from the
+same tables, so errors are described as Lark describes them, without
+Lark. A name in an argument is resolved by what
 it is defined as: a parameter or loop index becomes :class:`~kspec.spec.ir.Var`,
 a tensor in a call argument a :class:`~kspec.spec.ir.Ref`, anything else a
 plain string (``activation=relu``). Syntax errors become a ``K103``
@@ -25,13 +27,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kspec.spec import ir, limits
 from kspec.spec._lalr import (
     Callback,
     Parser,
-    SyntaxStop,
     Tables,
     Token,
     UnexpectedCharacters,
@@ -43,10 +44,6 @@ from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import MAX_SUGGESTIONS, Diagnostic, KspecError, close_matches, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
-
-if TYPE_CHECKING:
-    from lark import Lark
-    from lark.exceptions import UnexpectedInput as LarkUnexpectedInput
 
 __all__ = ["Comment", "parse_kspec", "parse_with_comments"]
 
@@ -117,28 +114,6 @@ def _shipped(tables: Any) -> bool:
     return grammar_digest(grammar) == tables.GRAMMAR_SHA256  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=1)
-def _lark() -> Lark:
-    """Lark's own parser (syntax trees), which describes syntax errors.
-
-    Building Lark's LALR tables from the grammar takes longer than parsing
-    a 500-layer spec, so they ship, generated, in ``_kspec_lark_tables``
-    (plain Python literals, as Lark's own standalone generator writes them;
-    no pickle). They are used only when they were made from this grammar by
-    this Lark version; otherwise the parser is built from the grammar.
-    """
-    from lark import Lark
-
-    from kspec.spec import _kspec_lark_tables as tables
-
-    callbacks = {"COMMENT": _COMMENTS.append}
-    if _shipped(tables):
-        loaded: Lark = Lark._load_from_dict(  # type: ignore[no-untyped-call]
-            tables.DATA, tables.MEMO, lexer_callbacks=callbacks)
-        return loaded
-    return Lark(_grammar(), lexer_callbacks=callbacks, **LARK_OPTIONS)
-
-
 def _tables() -> Tables:
     """The run-time parser's tables: the shipped ones when they were made
     from this grammar by the installed Lark (and for this parser), else
@@ -192,40 +167,28 @@ def _run(fast: _Fast, text: str, start: str) -> Any:
     return fast.parser.parse(text, start)
 
 
-def _from_lark(exc: LarkUnexpectedInput) -> UnexpectedInput:
-    """Lark's syntax error as the attributes that describe it."""
-    from lark import UnexpectedCharacters as LarkCharacters
-    from lark import UnexpectedEOF as LarkEOF
-    from lark import UnexpectedToken as LarkToken
-
-    line, column, pos = getattr(exc, "line", None), getattr(exc, "column", None), exc.pos_in_stream
-    if isinstance(exc, LarkToken):
-        t = exc.token
-        token = Token(t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
-        return UnexpectedToken(line, column, pos, token, set(exc.expected))
-    if isinstance(exc, LarkEOF):
-        return UnexpectedEOF(line, column, pos, list(exc.expected))
-    assert isinstance(exc, LarkCharacters)
-    return UnexpectedCharacters(line, column, pos)
+@lru_cache(maxsize=1)
+def _recognizer() -> Parser:
+    """The run-time parser with no reductions of its own (each rule's value
+    is its children): what finds a syntax error further on in text whose
+    building stopped early."""
+    return Parser(_fast().parser.tables, {}, {}, _Holder())
 
 
-def _lark_error(text: str, start: str) -> UnexpectedInput | None:
-    """The syntax error Lark's own parser finds in ``text``, if any."""
-    from lark import UnexpectedInput as LarkInput
+class _Holder:
+    """Where a parser puts the extent of the rule it reduces (unread here)."""
 
+    cur: Any = None
+
+
+def _syntax_error_in(text: str, start: str) -> UnexpectedInput | None:
+    """The syntax error in ``text`` parsed from rule ``start``, if any (as
+    Lark's parser would raise it)."""
     try:
-        _lark().parse(text, start=start)
-    except LarkInput as exc:
-        return _from_lark(exc)
+        _recognizer().parse(text, start)
+    except UnexpectedInput as exc:
+        return exc.with_traceback(None)  # not the parser's frames
     return None
-
-
-def _syntax_error(text: str, start: str) -> UnexpectedInput:
-    """The syntax error the run-time parser stopped at, as Lark describes it."""
-    error = _lark_error(text, start)
-    if error is None:  # pragma: no cover - the two parsers read the same language
-        raise AssertionError("the run-time parser and Lark disagree on the text")
-    return error
 
 
 def _build(text: str, start: str, file: str | None = None) -> Any:
@@ -245,8 +208,6 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
             b._forget()
         try:
             return _run(fast, text, start)
-        except SyntaxStop:
-            raise _syntax_error(text, start) from None  # no local holds it: its traceback holds this frame
         finally:
             fast.stopped_at = b.cur
             if file is None:
@@ -1738,16 +1699,12 @@ _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 _WHAT_OPENS = {"(": "the parentheses", "[": "the list", "{": "the braces"}
 
 
-def _describe_terminal(name: str, parser: Lark) -> str:
+def _describe_terminal(name: str, strings: dict[str, str]) -> str:
+    """A terminal in words: its own, its string, or its name."""
     if name in _WORDS:
         return _WORDS[name]
-    try:
-        pattern = parser.get_terminal(name).pattern
-    except KeyError:
-        return name.lower()
-    if pattern.type == "str":
-        return f"'{pattern.value}'"
-    return name.lower()
+    string = strings.get(name)
+    return f"'{string}'" if string is not None else name.lower()
 
 
 #: Statement keywords, as Lark names their tokens.
@@ -1829,8 +1786,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         offset = tok.start_pos if tok.start_pos is not None else len(text)
         span = Span(file=file, line=tok.line or line, column=tok.column or column, end_line=tok.end_line,
                     end_column=tok.end_column)
-    parser = _lark()
-    words = sorted({_describe_terminal(e, parser) for e in expected})
+    strings = _fast().parser.tables.strings
+    words = sorted({_describe_terminal(e, strings) for e in expected})
     stack, last = _open_brackets(text, offset)
     got = _describe_token(tok)
     if str(tok) in (")", "]", "}") and tok.type != "STRING" and not stack:
@@ -1843,7 +1800,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     if stack:
         char, ln, col, prev = stack[-1]
         closer = _CLOSERS[char]
-        closer_terms = {t for t in expected if _describe_terminal(t, parser) == f"'{closer}'"}
+        closer_terms = {t for t in expected if _describe_terminal(t, strings) == f"'{closer}'"}
         starts_line = tok.type != "$END" and not text[text.rfind("\n", 0, offset) + 1 : offset].strip()
         other_closer = str(tok) in (")", "]", "}") and str(tok) != closer
         if tok.type == "$END" or (closer_terms and (starts_line or other_closer)):
@@ -1896,7 +1853,7 @@ def _build_error(exc: Exception, text: str, file: str) -> KspecError:
     Lark parses, so a syntax error further on comes first, as it would if
     the whole text were parsed before anything were built."""
     try:
-        syntax = _lark_error(text, "start")
+        syntax = _syntax_error_in(text, "start")
     except RecursionError:
         syntax = None
     if syntax is not None:
@@ -1959,7 +1916,7 @@ def parse_expression(text: str, span: Span | None = None) -> Any:
     except _TooDeep:
         raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {_TooDeep.message()}", where)) from None
     except _Fail as exc:
-        syntax = _lark_error(text, "value")  # a syntax error further on comes first
+        syntax = _syntax_error_in(text, "value")  # a syntax error further on comes first
         if syntax is not None:
             diag = _syntax_diagnostic(syntax, text, where.file)
             raise KspecError(Diagnostic("K102", f"in the expression {text!r}: {diag.message}", where)) from None
