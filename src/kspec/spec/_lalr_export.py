@@ -79,8 +79,9 @@ def export(parser: Lark) -> dict[str, Any]:
             scanners.append(scanner)
         state_scanner.append(scanners.index(scanner))
     terminals = {str(t.name): t.pattern.to_regexp() for t in conf.terminals}
-    root = _scanner(parser.parser.lexer.root_lexer, conf.g_regex_flags, conf.ignore)
-    for lexer in set(lexers.values()):
+    root_lexer = parser.parser.lexer.root_lexer
+    root = _scanner(root_lexer, conf.g_regex_flags, conf.ignore)
+    for lexer in {*lexers.values(), root_lexer}:
         if lexer.newline_types != {t.name for t in lexer.terminals} & newline:
             raise ExportError("a terminal spans lines in one scanner but not in another")
 
