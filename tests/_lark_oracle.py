@@ -8,26 +8,25 @@ from typing import Any
 
 from lark import Lark
 from lark import UnexpectedCharacters as LarkCharacters
-from lark import UnexpectedEOF as LarkEOF
 from lark import UnexpectedInput as LarkInput
 from lark import UnexpectedToken as LarkToken
 
 from kspec.spec import kspec_form
-from kspec.spec._lalr import Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from kspec.spec._lalr import Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 LARK = Lark(kspec_form._grammar(), **kspec_form.LARK_OPTIONS)
 
 
 def from_lark(exc: LarkInput) -> UnexpectedInput:
-    """Lark's syntax error as the attributes that describe it."""
+    """Lark's syntax error as the attributes that describe it. (Lark's LALR
+    parser reports the end of the text as an unexpected ``$END`` token,
+    never as ``UnexpectedEOF``.)"""
     line, column, pos = getattr(exc, "line", None), getattr(exc, "column", None), exc.pos_in_stream
     if isinstance(exc, LarkToken):
         t = exc.token
         token = Token(t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
         return UnexpectedToken(line, column, pos, token, set(exc.expected))
-    if isinstance(exc, LarkEOF):
-        return UnexpectedEOF(line, column, pos, list(exc.expected))
-    assert isinstance(exc, LarkCharacters)
+    assert isinstance(exc, LarkCharacters), type(exc)
     return UnexpectedCharacters(line, column, pos)
 
 

@@ -24,8 +24,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["Inline", "Parser", "Tables", "Token", "UnexpectedCharacters", "UnexpectedEOF",
-           "UnexpectedInput", "UnexpectedToken"]
+__all__ = ["Inline", "Parser", "Tables", "Token", "UnexpectedCharacters", "UnexpectedInput", "UnexpectedToken"]
 
 #: The layout of the tables this parser reads (see :class:`Tables`).
 FORMAT = 2
@@ -107,15 +106,6 @@ class UnexpectedToken(UnexpectedInput):
                  expected: set[str]) -> None:
         super().__init__(line, column, pos_in_stream)
         self.token = token
-        self.expected = expected
-
-
-class UnexpectedEOF(UnexpectedInput):
-    """The text ends where ``expected`` terminals would go on."""
-
-    def __init__(self, line: int | None, column: int | None, pos_in_stream: int | None,
-                 expected: list[str]) -> None:
-        super().__init__(line, column, pos_in_stream)
         self.expected = expected
 
 
@@ -359,7 +349,6 @@ class Parser:
                 states.append(state)
                 if state == end_state and kind == "$END":
                     return values[-1]
-
 
     def _lexing_error(self, text: str, pos: int, line: int, column: int, state: int) -> UnexpectedInput:
         """The error where no terminal of ``state``'s scanner matches at

@@ -36,7 +36,6 @@ from kspec.spec._lalr import (
     Tables,
     Token,
     UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
 )
@@ -1772,9 +1771,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         if ch in "\"'":
             return Diagnostic("K103", "unterminated string", span, "close the string on the same line")
         return Diagnostic("K103", f"unexpected character {ch!r}", span)
-    assert isinstance(exc, (UnexpectedToken, UnexpectedEOF))
-    tok = exc.token if isinstance(exc, UnexpectedToken) else Token("$END", "")
-    expected = set(exc.expected) if isinstance(exc, UnexpectedToken) else set()
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    expected = set(exc.expected)
     expected.discard("COMMENT")
     if tok.type == "$END":
         lines = text.splitlines() or [""]
