@@ -14,9 +14,10 @@ tables renumber them breadth first, so they regenerate alike.
     python scripts/gen_parser_tables.py            # rewrite the shipped file
     python scripts/gen_parser_tables.py --check    # exit 1 if it is stale
 
-``tests/test_parser_tables.py`` runs ``--check``; ``tests/test_fast_parse.py``
-compares the run-time parser with Lark's on every spec in the repository
-and on random mutations of them, errors included.
+``tests/test_parser_tables.py`` runs ``--check`` and compares the run-time
+parser's syntax errors with Lark's; ``tests/test_fast_parse.py`` compares
+its tokens, spans and diagnostics with Lark's. Both do it on every spec in
+the repository and on random mutations of them.
 """
 
 from __future__ import annotations
