@@ -2,8 +2,8 @@
 
 The tables of the run-time ``.kspec`` parser (kspec/spec/_lalr.py), as plain
 literals: see kspec/spec/_lalr_export.py for what each one is.
-The parser uses them only when ``LARK_VERSION``, ``GRAMMAR_SHA256`` and ``FORMAT``
-match the installed Lark, the shipped grammar and the parser.
+The parser uses them only when ``GRAMMAR`` and ``FORMAT`` match the shipped
+grammar and the parser; ``LARK_VERSION`` says which Lark made them.
 """
 
 from typing import Any

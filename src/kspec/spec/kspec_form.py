@@ -20,9 +20,7 @@ diagnostic that says, in words, what was expected.
 from __future__ import annotations
 
 import _thread
-import importlib.util
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -87,26 +85,11 @@ def grammar_digest(grammar: str) -> str:
     return hashlib.sha256(grammar.encode("utf-8")).hexdigest()
 
 
-def _lark_version() -> str | None:
-    """The installed Lark's version, read without importing Lark (its
-    ``__version__`` line), or ``None`` when Lark is not found."""
-    module = sys.modules.get("lark")
-    if module is not None:
-        return str(module.__version__)
-    spec = importlib.util.find_spec("lark")
-    if spec is None or spec.origin is None:
-        return None
-    source = Path(spec.origin).read_text(encoding="utf-8")
-    found = re.search(r"^__version__\s*(?::\s*str\s*)?=\s*[\"']([^\"']+)[\"']", source, re.M)
-    return found.group(1) if found else None
-
-
 def _shipped(tables: Any) -> bool:
-    """Whether a shipped tables module was made from this grammar by the
-    installed Lark. The run-time tables hold the grammar's text as well as
-    its digest, and the text is compared (no hashing on the way of a parse)."""
-    if _lark_version() != tables.LARK_VERSION:
-        return False
+    """Whether a shipped tables module was made from this grammar (its text
+    is compared: no hashing on the way of a parse). Which Lark is installed
+    does not matter: the tables are the whole parser, syntax errors
+    included, and Lark is not loaded to run them."""
     grammar = _grammar()
     if hasattr(tables, "GRAMMAR"):
         return grammar == tables.GRAMMAR  # type: ignore[no-any-return]
@@ -115,8 +98,8 @@ def _shipped(tables: Any) -> bool:
 
 def _tables() -> Tables:
     """The run-time parser's tables: the shipped ones when they were made
-    from this grammar by the installed Lark (and for this parser), else
-    computed from the grammar (which imports Lark)."""
+    from this grammar (and for this parser), else computed from the grammar
+    by the installed Lark."""
     from kspec.spec import _kspec_tables as tables
     from kspec.spec._lalr import FORMAT
 
