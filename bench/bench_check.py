@@ -7,7 +7,9 @@ Prints, as the median of several runs:
    ``examples/resnet50`` in both forms, next to the whole-process time of
    ``python -c "import keras"``, and the ratios (goal: 0.05 or less, YAML no
    slower than ``.kspec``); all after a warm-up run with bytecode caching
-   on, as for an installed package;
+   on, as for an installed package; then each YAML check against its
+   ``.kspec`` twin in alternating pairs, as the median of the differences
+   (the machine's load moves separate medians by more than the gap);
 2. the in-process static-check time (arguments + shapes, after parsing,
    with the collector paused as ``kspec check`` runs it) of 1k, 2k, 5k and
    10k-layer specs, with the time per layer, which must stay
@@ -86,6 +88,32 @@ def walls(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
             times[name].append(time.perf_counter() - t)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def paired(first: list[str], second: list[str], pairs: int) -> tuple[float, float, float]:
+    """Whole-process wall times of two commands run in alternation (the
+    first first in every other pair), as the medians of each and the median
+    of the pairs' differences (first - second), in seconds: a difference of
+    a few milliseconds that the machine's load moves more than that between
+    separate medians."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def wall(cmd: list[str]) -> float:
+        t = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        return time.perf_counter() - t
+
+    wall(first), wall(second)
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(pairs):
+        if i % 2:
+            b.append(wall(second))
+            a.append(wall(first))
+        else:
+            a.append(wall(first))
+            b.append(wall(second))
+    return statistics.median(a), statistics.median(b), statistics.median(x - y for x, y in zip(a, b, strict=True))
 
 
 def static_time(n_layers: int, runs: int) -> tuple[int, float]:
@@ -178,6 +206,9 @@ def main() -> int:
                 return 1
         times = walls({**checks, "keras": [sys.executable, "-c", "import keras"]}, args.runs)
         t_keras = times["keras"]
+        pairs = 4 * args.runs
+        against = {"500 layers": paired(checks["yaml"], checks["kspec"], pairs),
+                   "resnet50": paired(checks["resnet50.yaml"], checks["resnet50.kspec"], pairs)}
     print(f"whole process, median of {args.runs} runs:")
     print(f"  kspec check (500 layers, YAML)    {times['yaml'] * 1000:8.0f} ms")
     print(f"  kspec check (500 layers, .kspec)  {times['kspec'] * 1000:8.0f} ms")
@@ -188,6 +219,10 @@ def main() -> int:
     print(f"  ratio, .kspec                     {times['kspec'] / t_keras:8.3f}   (goal: < 0.050)")
     print(f"  ratio, resnet50.kspec             {times['resnet50.kspec'] / t_keras:8.3f}   (goal: < 0.050)")
     print(f"  ratio, resnet50.yaml              {times['resnet50.yaml'] / t_keras:8.3f}   (goal: < 0.050)")
+    print(f"\nYAML against .kspec, {pairs} pairs of alternating runs:")
+    print(f"  {'spec':<12}  {'YAML':>9}  {'.kspec':>9}  {'median of the differences':>26}")
+    for name, (y, k, d) in against.items():
+        print(f"  {name:<12}  {y * 1000:6.0f} ms  {k * 1000:6.0f} ms  {d * 1000:+23.1f} ms   (goal: <= 0)")
     print(f"\nstatic check (arguments + shapes, parsed IR), median of {args.runs} runs:")
     print(f"  {'layers':>7}  {'time':>9}  {'per layer':>10}")
     for n in (1000, 2000, 5000, 10000):
