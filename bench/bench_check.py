@@ -20,9 +20,10 @@ Prints, as the median of several runs:
    time per layer flat);
 4. the whole-process time of ``kspec check`` on the generated spec at
    500, 2,000 and 5,000 layers in both forms, next to what loading each
-   form's own front end takes (PyYAML and pydantic-core's validator for
-   YAML, the ``.kspec`` parser's module for ``.kspec``): the fixed costs
-   that the faster reading of either makes up for at some size.
+   form's own front end takes (PyYAML and pydantic-core's validator of a
+   spec for YAML, the ``.kspec`` parser and its tables for ``.kspec``):
+   the fixed costs that the faster reading of either makes up for at some
+   size.
 
     python bench/bench_check.py [--runs 5] [--curve-runs 3] [--max-layers 50000]
 """
@@ -63,6 +64,18 @@ def make_spec(n_layers: int) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
+#: The commands' environment: bytecode caching on (``PYTHONDONTWRITEBYTECODE``
+#: dropped), as in any installed package; TensorFlow's start-up quiet.
+_ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def wall(cmd: list[str]) -> float:
+    """One whole-process wall time of ``cmd``, in seconds."""
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV, check=False)
+    return time.perf_counter() - t
+
+
 def walls(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
     """Median whole-process wall time of each command, in seconds, after one
     warm-up run each. The commands take turns, run by run, so a change in
@@ -71,22 +84,16 @@ def walls(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
     same one: a command run right after ``import keras`` finds the caches
     that import has filled with other things, and a ``kspec check`` of
     YAML loses more there than one of ``.kspec`` (its libraries are
-    larger). Bytecode caching is on (``PYTHONDONTWRITEBYTECODE`` is
-    dropped), as in any installed package."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    larger)."""
     for cmd in cmds.values():
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        wall(cmd)
     times: dict[str, list[float]] = {name: [] for name in cmds}
     names = list(cmds)
     order = random.Random(0)
     for _ in range(runs):
         order.shuffle(names)
         for name in names:
-            cmd = cmds[name]
-            t = time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-            times[name].append(time.perf_counter() - t)
+            times[name].append(wall(cmds[name]))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -96,13 +103,6 @@ def paired(first: list[str], second: list[str], pairs: int) -> tuple[float, floa
     of the pairs' differences (first - second), in seconds: a difference of
     a few milliseconds that the machine's load moves more than that between
     separate medians."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-    def wall(cmd: list[str]) -> float:
-        t = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-        return time.perf_counter() - t
-
     wall(first), wall(second)
     a: list[float] = []
     b: list[float] = []
@@ -235,8 +235,11 @@ def main() -> int:
 
 #: What every ``kspec check`` imports, whichever the form.
 _CHECK_IMPORTS = "import kspec.cli, kspec.compiler.pipeline"
-#: What a check of the YAML form loads besides.
-_YAML_IMPORTS = "import kspec.spec.yaml_form; from kspec.spec._core import core; core()"
+#: What a check of the YAML form loads besides: PyYAML, the front end,
+#: pydantic-core's module and the validator of a spec.
+_YAML_LOADS = "import kspec.spec.yaml_form; from kspec.spec import ir; ir._adapter(ir.Spec)"
+#: What a check of the ``.kspec`` form loads besides: the front end and its parser's tables.
+_KSPEC_LOADS = "import kspec.spec.kspec_form as f; f._fast()"
 
 
 def both_forms(folder: Path, n_layers: int, base: list[str]) -> tuple[Path, Path]:
@@ -255,8 +258,8 @@ def by_size(base: list[str], runs: int) -> None:
     sizes = (500, 2000, 5000)
     cmds: dict[str, list[str]] = {
         "bare": [sys.executable, "-c", _CHECK_IMPORTS],
-        "yaml form": [sys.executable, "-c", f"{_CHECK_IMPORTS}; {_YAML_IMPORTS}"],
-        "kspec form": [sys.executable, "-c", f"{_CHECK_IMPORTS}; import kspec.spec.kspec_form"],
+        "yaml form": [sys.executable, "-c", f"{_CHECK_IMPORTS}; {_YAML_LOADS}"],
+        "kspec form": [sys.executable, "-c", f"{_CHECK_IMPORTS}; {_KSPEC_LOADS}"],
     }
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -269,8 +272,8 @@ def by_size(base: list[str], runs: int) -> None:
     for n in sizes:
         y, k = times[f"yaml{n}"], times[f"kspec{n}"]
         print(f"  {n:>7}  {y * 1000:6.0f} ms  {k * 1000:6.0f} ms  {(y - k) * 1000:+11.0f} ms")
-    for form, what in (("yaml form", "PyYAML, pydantic-core's validator and the YAML front end"),
-                       ("kspec form", "the .kspec front end")):
+    for form, what in (("yaml form", "PyYAML, the YAML front end and pydantic-core's validator of a spec"),
+                       ("kspec form", "the .kspec front end and its parser's tables")):
         print(f"  loading {what}, after what both load: {(times[form] - times['bare']) * 1000:.0f} ms")
 
 

@@ -51,14 +51,6 @@ RUN_TIME = ("The tables of the run-time ``.kspec`` parser (kspec/spec/_lalr.py),
             "literals: see kspec/spec/_lalr_export.py for what each one is.")
 
 
-def _stamp() -> str:
-    import lark
-
-    from kspec.spec.kspec_form import _grammar, grammar_digest
-
-    return f"LARK_VERSION = {lark.__version__!r}\nGRAMMAR_SHA256 = {grammar_digest(_grammar())!r}\n\n"
-
-
 def sources() -> dict[Path, str]:
     """The text of each generated module, for the installed Lark and the current grammar."""
     import lark
@@ -66,8 +58,10 @@ def sources() -> dict[Path, str]:
     from kspec.spec._lalr_export import export, source
     from kspec.spec.kspec_form import LARK_OPTIONS, _grammar
 
-    run_time = export(lark.Lark(_grammar(), **LARK_OPTIONS))
-    return {TABLES: (HEADER.format(what=RUN_TIME) + _stamp() + f"GRAMMAR = {_grammar()!r}\n\n" + source(run_time))}
+    grammar = _grammar()
+    run_time = export(lark.Lark(grammar, **LARK_OPTIONS))
+    return {TABLES: (HEADER.format(what=RUN_TIME) + f"LARK_VERSION = {lark.__version__!r}\n\n"
+                     + f"GRAMMAR = {grammar!r}\n\n" + source(run_time))}
 
 
 def _load(path: Path) -> ModuleType | None:
@@ -85,18 +79,17 @@ def stale_reason() -> str | None:
     import lark
 
     from kspec.spec._lalr_export import FORMAT
-    from kspec.spec.kspec_form import _grammar, grammar_digest
+    from kspec.spec.kspec_form import _grammar
 
-    path = TABLES
-    tables: Any = _load(path)
+    tables: Any = _load(TABLES)
     if tables is None:
-        return f"{path} is missing"
+        return f"{TABLES} is missing"
     if lark.__version__ != tables.LARK_VERSION:
-        return f"{path.name} was made by Lark {tables.LARK_VERSION}; Lark {lark.__version__} is installed"
-    if grammar_digest(_grammar()) != tables.GRAMMAR_SHA256 or getattr(tables, "GRAMMAR", _grammar()) != _grammar():
-        return f"the grammar changed since {path.name} was made"
+        return f"{TABLES.name} was made by Lark {tables.LARK_VERSION}; Lark {lark.__version__} is installed"
+    if _grammar() != tables.GRAMMAR:
+        return f"the grammar changed since {TABLES.name} was made"
     if tables.FORMAT != FORMAT:
-        return f"{path.name} has the layout of format {tables.FORMAT}; the parser reads format {FORMAT}"
+        return f"{TABLES.name} has the layout of format {tables.FORMAT}; the parser reads format {FORMAT}"
     return None
 
 

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "ALIASES",
@@ -55,7 +55,7 @@ ALIASES: dict[str, str] = {
 _V = TypeVar("_V")
 
 
-class _Lazy(Mapping[str, _V], Generic[_V]):
+class _Lazy(Mapping[str, _V]):
     """A read-only mapping whose values are made from their raw JSON data
     the first time each is read. A check reads the signatures of the few
     layers a spec uses; making all of the catalogue's hundreds (thousands of

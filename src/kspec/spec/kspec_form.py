@@ -78,22 +78,12 @@ def _grammar() -> str:
     return resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")
 
 
-def grammar_digest(grammar: str) -> str:
-    """The SHA-256 of the grammar text, as recorded in the shipped tables."""
-    import hashlib  # not on the way of a parse: OpenSSL's start-up is a few milliseconds
-
-    return hashlib.sha256(grammar.encode("utf-8")).hexdigest()
-
-
 def _shipped(tables: Any) -> bool:
     """Whether a shipped tables module was made from this grammar (its text
-    is compared: no hashing on the way of a parse). Which Lark is installed
-    does not matter: the tables are the whole parser, syntax errors
-    included, and Lark is not loaded to run them."""
-    grammar = _grammar()
-    if hasattr(tables, "GRAMMAR"):
-        return grammar == tables.GRAMMAR  # type: ignore[no-any-return]
-    return grammar_digest(grammar) == tables.GRAMMAR_SHA256  # type: ignore[no-any-return]
+    is compared). Which Lark is installed does not matter: the tables are
+    the whole parser, syntax errors included, and Lark is not loaded to run
+    them."""
+    return _grammar() == tables.GRAMMAR  # type: ignore[no-any-return]
 
 
 def _tables() -> Tables:
@@ -1831,13 +1821,11 @@ def parse_with_comments(text: str, file: str = "<string>") -> tuple[ir.Spec, lis
 
 
 def _build_error(exc: Exception, text: str, file: str) -> KspecError:
-    """The error of a parse that the builder stopped. The builder works while
-    Lark parses, so a syntax error further on comes first, as it would if
-    the whole text were parsed before anything were built."""
-    try:
-        syntax = _syntax_error_in(text, "start")
-    except RecursionError:
-        syntax = None
+    """The error of a parse that the builder stopped. The builder works as
+    the parser reads, so a syntax error further on comes first, as it would
+    if the whole text were parsed before anything were built (the parser
+    keeps no stack of Python calls: the rest is read at any depth)."""
+    syntax = _syntax_error_in(text, "start")
     if syntax is not None:
         return KspecError(_syntax_diagnostic(syntax, text, file))
     if isinstance(exc, _Fail):
