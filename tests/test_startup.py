@@ -6,14 +6,18 @@ machinery; ``kspec --version`` imports no compiler at all."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kspec.cli import _UsageError, build_parser, main
 from kspec.commands import COMMANDS
+from kspec.spec.source import path_suffix, spec_suffix
 
 ROOT = Path(__file__).resolve().parent.parent
 KSPEC_FILE = ROOT / "examples" / "mnist_convnet.kspec"
@@ -42,6 +46,12 @@ def _modules_after(*argv: str) -> tuple[int, set[str]]:
     return rc, modules
 
 
+#: What no check of one self-contained file loads: argparse's formatters
+#: import shutil (and bz2, lzma) only to wrap help text; pathlib is for
+#: specs that reach other files.
+_NOT_ON_A_CHECK = {"shutil", "threading", "bz2", "lzma", "pathlib", "urllib.parse", "ipaddress"}
+
+
 def _tops(modules: set[str]) -> set[str]:
     return {m.split(".")[0] for m in modules}
 
@@ -59,7 +69,7 @@ def test_checking_a_kspec_file_imports_only_what_it_needs() -> None:
     assert _tops(modules) & {"yaml", "_yaml", "shtab", "keras", "tensorflow", "difflib"} == set()
     assert "kspec._atomic" not in modules
     # argparse's formatters import shutil (and bz2, lzma) only to wrap help text
-    assert modules & {"shutil", "threading", "bz2", "lzma"} == set()
+    assert modules & _NOT_ON_A_CHECK == set()
 
 
 def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
@@ -70,7 +80,47 @@ def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
     assert "kspec.spec.kspec_form" not in modules
     # validated by pydantic-core's compiled module, loaded alone (kspec.spec._core)
     assert _tops(modules) & {"pydantic", "pydantic_core", "typing_extensions"} == set()
-    assert modules & {"shutil", "threading", "bz2", "lzma"} == set()
+    assert modules & _NOT_ON_A_CHECK == set()
+
+
+@pytest.mark.parametrize("name", ["resnet50.kspec", "resnet50.yaml"])
+def test_a_spec_that_reaches_no_other_file_needs_no_pathlib(name: str) -> None:
+    """Parameters, blocks and loops expanded, every check run: pathlib
+    (which imports urllib.parse and ipaddress) loads only for a spec that
+    uses other files or names paths."""
+    rc, modules = _modules_after("check", str(ROOT / "examples" / name))
+    assert rc == 0
+    assert "kspec.compiler.expand" in modules
+    assert modules & _NOT_ON_A_CHECK == set()
+
+
+@given(st.lists(st.sampled_from(["", ".", "..", "a", "spec", ".yaml", "b.kspec", "c.YML", "d.", "e..yaml",
+                                  "f.tar.yml", " .kspec", "g.ya ml"]), max_size=5),
+       st.sampled_from(["/", "//", os.sep, os.altsep or "/"]), st.booleans(), st.booleans())
+def test_path_suffix_is_pathlibs(parts: list[str], sep: str, absolute: bool, trailing: bool) -> None:
+    """The suffix a check reads a spec's form from, without pathlib, is
+    the one ``PurePath.suffix`` gives, for any path."""
+    path = ("/" if absolute else "") + sep.join(parts) + (sep if trailing else "")
+    assert path_suffix(path) == PurePath(path).suffix
+    assert path_suffix(Path(path)) == Path(path).suffix
+    assert spec_suffix(path) == (PurePath(path).suffix.lower() in (".kspec", ".yaml", ".yml"))
+
+
+def test_a_spec_that_uses_another_file_is_still_checked(tmp_path: Path) -> None:
+    """What pathlib did before it loaded on demand: a ``use`` is read from
+    beside the spec, and one reaching outside its directory is refused."""
+    (tmp_path / "blocks.kspec").write_text(
+        "block twice(x) {\n  h = x -> Dense(4)\n  return h -> Dense(4)\n}\n", encoding="utf-8")
+    main_spec = tmp_path / "main.kspec"
+    main_spec.write_text('use "blocks.kspec"\nmodel m {\n  input x: (4,)\n  output y = twice(x)\n}\n',
+                         encoding="utf-8")
+    rc, modules, err = _run("check", str(main_spec))
+    assert rc == 0, err
+    assert "pathlib" in modules
+    main_spec.write_text('use "../blocks.kspec"\nmodel m {\n  input x: (4,)\n  output y = x -> Dense(4)\n}\n',
+                         encoding="utf-8")
+    rc, _, err = _run("check", str(main_spec))
+    assert rc == 1 and "K217" in err and "reaches outside the spec's directory" in err, err
 
 
 def test_syntax_errors_are_described_without_lark(tmp_path: Path) -> None:

@@ -9,11 +9,13 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kspec.runtime import KerasUnavailable
 from kspec.spec.diagnostics import KspecError, printable
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "EXIT_INTERNAL",
@@ -161,7 +163,11 @@ def limits_of(args: argparse.Namespace) -> Any:
             bounds = parse_limit(text, bounds)
         except ValueError as exc:
             raise fail_usage(str(exc)) from None
-    dirs = tuple(str(Path(d)) for d in getattr(args, "allow_dir", None) or ())
+    dirs: tuple[str, ...] = ()
+    if getattr(args, "allow_dir", None):
+        from pathlib import Path
+
+        dirs = tuple(str(Path(d)) for d in args.allow_dir)
     return dataclasses.replace(bounds, allowed_dirs=dirs) if dirs else bounds
 
 

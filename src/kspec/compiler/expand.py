@@ -25,7 +25,6 @@ import typing
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from contextvars import ContextVar
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from kspec.catalogue import ALIASES, catalogue
@@ -38,6 +37,8 @@ from kspec.spec.kspec_printer import format_value
 from kspec.spec.source import read_spec_text, spec_suffix
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kspec.compiler.shapes import SpecInference
 
 __all__ = ["evaluate", "expand_spec"]
@@ -986,6 +987,10 @@ def _refs(value: Any) -> list[ir.Ref]:
 def _load_uses(spec: ir.Spec) -> tuple[list[ir.Block], list[ir.Param]]:
     """The blocks and parameters of every file ``spec`` uses, directly or
     through the files it uses, each file read once."""
+    if not spec.uses:  # pathlib loads only for a spec that reaches other files
+        return [], []
+    from pathlib import Path
+
     file = spec.span.file if spec.span is not None else "<string>"
     root = Path.cwd().resolve() if file.startswith("<") else Path(file).resolve()
     loader = _Uses(root if file.startswith("<") else root.parent)
@@ -1000,6 +1005,8 @@ class _Uses:
     all, and a cycle of uses is an error."""
 
     def __init__(self, base: Path) -> None:
+        from pathlib import Path
+
         self.roots = [base, *(Path(d).resolve() for d in limits.current().allowed_dirs)]
         self.seen: set[Path] = set()
 

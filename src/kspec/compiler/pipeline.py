@@ -15,14 +15,16 @@ Nothing here imports keras or tensorflow.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kspec.compiler.graph import check_graph, indexes_shared
 from kspec.spec import ir
 from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggestions_bounded
-from kspec.spec.source import read_spec_text
+from kspec.spec.source import path_suffix, read_spec_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["PASSES", "check", "check_corners", "expand", "format_for", "load_path", "load_text", "parse_text",
            "read_source", "select_model", "static_check"]
@@ -37,7 +39,7 @@ def format_for(file: str, format: str | None = None) -> str:
         if format not in ("yaml", "kspec"):
             raise ValueError(f"unknown spec format '{format}': use 'kspec' or 'yaml'")
         return format
-    suffix = Path(file).suffix.lower()
+    suffix = path_suffix(file).lower()
     if suffix in YAML_SUFFIXES:
         return "yaml"
     return "kspec"

@@ -355,11 +355,14 @@ def source_digest() -> str:
     (this module and :mod:`kspec.spec.settings`): it tells a schema made from
     other sources, and zlib is loaded already where hashlib's start-up would
     cost a few milliseconds on every YAML run."""
+    import os
     import zlib
-    from pathlib import Path
 
-    here = Path(__file__)
-    return f"{zlib.crc32(here.read_bytes() + here.with_name('settings.py').read_bytes()):08x}"
+    data = b""
+    for name in (__file__, os.path.join(os.path.dirname(__file__), "settings.py")):
+        with open(name, "rb") as fh:
+            data += fh.read()
+    return f"{zlib.crc32(data):08x}"
 
 
 def _exclude_sources(schema: Any) -> Any:

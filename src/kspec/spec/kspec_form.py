@@ -20,11 +20,11 @@ diagnostic that says, in words, what was expected.
 from __future__ import annotations
 
 import _thread
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from kspec.spec import ir, limits
@@ -70,9 +70,10 @@ LARK_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "
 def _grammar() -> str:
     """The grammar's text (package data: a file beside the package, read
     directly when it is one, which is quicker than the resource machinery)."""
-    beside = Path(__file__).resolve().parent.parent / "grammars" / "kspec.lark"
-    if beside.is_file():
-        return beside.read_text(encoding="utf-8")
+    beside = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "grammars", "kspec.lark")
+    if os.path.isfile(beside):
+        with open(beside, encoding="utf-8") as fh:
+            return fh.read()
     from importlib import resources
 
     return resources.files("kspec.grammars").joinpath("kspec.lark").read_text(encoding="utf-8")

@@ -11,12 +11,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kspec.spec.ir import Span
 from kspec.spec.limits import current
 
-__all__ = ["confined_path", "read_spec_text", "spec_suffix"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["confined_path", "path_suffix", "read_spec_text", "spec_suffix"]
 
 
 def read_spec_text(path: str | os.PathLike[str]) -> str:
@@ -44,9 +47,23 @@ def read_spec_text(path: str | os.PathLike[str]) -> str:
     return data.decode("utf-8")
 
 
+def path_suffix(path: str | os.PathLike[str]) -> str:
+    """The suffix of ``path``'s last part, as ``pathlib.PurePath(path).suffix``
+    gives it ("" for ``.yaml`` or ``name.``), without pathlib: a check that
+    reaches no other file never needs pathlib, and importing it costs a
+    check about 4 ms (it imports ``urllib.parse`` and ``ipaddress``)."""
+    text = os.fspath(path)
+    if os.altsep:
+        text = text.replace(os.altsep, os.sep)
+    parts = [part for part in text.split(os.sep) if part not in ("", ".")]
+    name = parts[-1] if parts else ""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
 def spec_suffix(path: str | Path) -> bool:
     """Whether ``path`` is named like a spec (``.kspec``, ``.yaml``, ``.yml``)."""
-    return Path(path).suffix.lower() in (".kspec", ".yaml", ".yml")
+    return path_suffix(path).lower() in (".kspec", ".yaml", ".yml")
 
 
 def confined_path(value: str, span: Span | None) -> Path:
@@ -54,6 +71,8 @@ def confined_path(value: str, span: Span | None) -> Path:
     directory (the working directory for a spec given as text), symlinks
     resolved, and inside that directory or one the user allowed
     (``--allow-dir``). ``ValueError`` with the reason otherwise."""
+    from pathlib import Path
+
     file = span.file if span is not None else "<string>"
     base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
     path = (base / value).resolve()
