@@ -17,7 +17,10 @@ Prints, as the median of several runs:
 3. the per-layer curve of everything ``kspec check`` does in process
    (parse, expand and every check) on ``.kspec`` files of 1,000 to 50,000
    layers, sequential and functional (goal: 10,000 layers under 0.8 s, the
-   time per layer flat);
+   time per layer flat), next to CPython's ``ast.parse`` on the Keras code
+   of the same models, whose time per line grows with the heap as well on
+   a machine whose memory caches are shared: the ratio of the two is what
+   kspec's own work adds;
 4. the whole-process time of ``kspec check`` on the generated spec at
    500, 2,000 and 5,000 layers in both forms, next to what loading each
    form's own front end takes (PyYAML and pydantic-core's validator of a
@@ -31,6 +34,7 @@ Prints, as the median of several runs:
 from __future__ import annotations
 
 import argparse
+import ast
 import gc
 import os
 import random
@@ -155,6 +159,42 @@ def make_functional(n_layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def make_python(n_layers: int, functional: bool) -> str:
+    """The Keras code a user would write for the same model as
+    :func:`make_functional` or :func:`make_sequential`: the reference for
+    the per-layer curve (CPython's own parser, reading it)."""
+    if not functional:
+        return ("model = keras.Sequential([\n    keras.Input((16,)),\n"
+                + "    layers.Dense(16),\n" * n_layers + "])\n")
+    lines = ["x = keras.Input((16,))"]
+    prev, made, i = "x", 0, 0
+    while made < n_layers - 1:
+        i += 1
+        lines.append(f'h{i} = layers.Dense(16, activation="relu")({prev})')
+        lines.append(f"h{i} = layers.Dense(16)(h{i})")
+        lines.append(f"h{i} = layers.Dense(16)(h{i})")
+        lines.append(f"s{i} = layers.Add()([h{i}, {prev}])")
+        prev = f"s{i}"
+        made += 4
+    lines += [f"out = layers.Dense(1)({prev})", 'model = keras.Model(x, out, name="big")']
+    return "\n".join(lines) + "\n"
+
+
+def reference_time(source: str, runs: int) -> float:
+    """Median in-process seconds of ``ast.parse`` on Python ``source``,
+    with the collector paused as for kspec's own front half."""
+    from kspec.spec.collector import collector_paused
+
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        with collector_paused():
+            t = time.perf_counter()
+            ast.parse(source)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def front_time(text: str, runs: int) -> float:
     """Median in-process seconds of parse + expand + every check, as
     ``kspec check`` runs them (``load_text``)."""
@@ -170,19 +210,34 @@ def front_time(text: str, runs: int) -> float:
 
 
 def curve(runs: int, max_layers: int) -> None:
-    """Print the per-layer time of parse + checks, sequential and functional."""
+    """Print the per-layer time of parse + checks, sequential and
+    functional, next to CPython's own parser (``ast.parse``) on the Keras
+    code of the same model in the same run: on a shared machine a large
+    heap makes every Python program slower per object (memory caches),
+    and the ratio of the two says what kspec's own work adds to that."""
     from kspec.compiler.pipeline import load_text
 
     load_text(make_sequential(10), "warm.kspec")  # parser and catalogue loaded once, as in one process
-    print(f"\nparse + expand + every check (.kspec, in process), median of {runs} runs:")
-    print(f"  {'layers':>7}  {'sequential':>11}  {'per layer':>10}  {'functional':>11}  {'per layer':>10}")
+    print(f"\nparse + expand + every check (.kspec, in process), median of {runs} runs,")
+    print("against ast.parse of the same model written as Keras code (per layer):")
+    print(f"  {'layers':>7}  {'sequential':>11}  {'per layer':>10}  {'ast.parse':>10}  {'ratio':>6}"
+          f"  {'functional':>11}  {'per layer':>10}  {'ast.parse':>10}  {'ratio':>6}")
+    rows: list[tuple[int, float, float, float, float]] = []
     for n in (1000, 2000, 5000, 10000, 20000, 50000):
         if n > max_layers:
             break
-        t_seq = front_time(make_sequential(n), runs)
-        t_fun = front_time(make_functional(n), runs)
-        print(f"  {n:>7}  {t_seq * 1000:8.0f} ms  {t_seq / n * 1e6:7.1f} us  {t_fun * 1000:8.0f} ms  "
-              f"{t_fun / n * 1e6:7.1f} us")
+        t_seq = front_time(make_sequential(n), runs) / n
+        r_seq = reference_time(make_python(n, functional=False), runs) / n
+        t_fun = front_time(make_functional(n), runs) / n
+        r_fun = reference_time(make_python(n, functional=True), runs) / n
+        rows.append((n, t_seq, r_seq, t_fun, r_fun))
+        print(f"  {n:>7}"
+              f"  {t_seq * n * 1000:8.0f} ms  {t_seq * 1e6:7.1f} us  {r_seq * 1e6:7.1f} us  {t_seq / r_seq:6.2f}"
+              f"  {t_fun * n * 1000:8.0f} ms  {t_fun * 1e6:7.1f} us  {r_fun * 1e6:7.1f} us  {t_fun / r_fun:6.2f}")
+    if len(rows) > 1:
+        (n0, s0, rs0, f0, rf0), (n1, s1, rs1, f1, rf1) = rows[0], rows[-1]
+        print(f"  per-layer growth, {n0} -> {n1} layers: sequential {s1 / s0:.2f}x (ast.parse {rs1 / rs0:.2f}x), "
+              f"functional {f1 / f0:.2f}x (ast.parse {rf1 / rf0:.2f}x)")
 
 
 def main() -> int:
