@@ -24,9 +24,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property, lru_cache
 from typing import Any, TypeVar
+
+from kspec._records import record
 
 __all__ = [
     "ALIASES",
@@ -89,7 +91,7 @@ class _Lazy(Mapping[str, _V]):
         return f"_Lazy({len(self._raw)} entries)"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Param:
     """One constructor parameter."""
 
@@ -99,7 +101,7 @@ class Param:
     default: Any
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Signature:
     """A constructor or function signature, plus the keywords a layer class
     accepts through ``**kwargs`` (``name``, ``dtype``, ``input_shape`` ...).
@@ -170,7 +172,7 @@ class Signature:
                    bool(data.get("open", False)))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CallFacts:
     """What Keras offers for one kind of object a compile or train section
     builds from a call: the public classes of its module that subclass
@@ -187,7 +189,7 @@ class CallFacts:
         return cls(_Lazy(data["classes"], Signature.of), frozenset(data["functions"]))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CallKind:
     """One kind of object a compile or train section builds from a call
     (losses, metrics, optimizers, learning-rate schedules, callbacks), as
@@ -206,7 +208,7 @@ class CallKind:
         return self.classes[cls] if cls is not None else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Catalogue:
     """Everything the static checks need to know about Keras."""
 

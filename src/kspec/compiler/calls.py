@@ -26,9 +26,9 @@ arguments. The constructors below (:func:`choice`, :func:`positive_int`,
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from kspec._records import record
 from kspec.catalogue import Signature
 from kspec.spec.diagnostics import did_you_mean
 
@@ -60,7 +60,7 @@ ProblemKind = Literal["unknown", "twice", "too_many", "missing"]
 # -- calls against signatures --------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CallProblem:
     """One way a call does not fit its callee's signature.
 
@@ -230,7 +230,7 @@ def _anything(v: Any) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ValueRule:
     """What a constructor accepts for one argument.
 

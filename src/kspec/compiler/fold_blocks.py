@@ -23,9 +23,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from kspec._records import record
 from kspec.catalogue import catalogue
 from kspec.spec import ir
 
@@ -40,7 +41,7 @@ def _leaf(value: Any) -> bool:
     return isinstance(value, list) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value)
 
 
-@dataclass
+@record
 class _Piece:
     start: int
     end: int  # exclusive

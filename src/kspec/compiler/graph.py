@@ -12,9 +12,10 @@ from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import chain
 
+from kspec._records import record
 from kspec.compiler.naming import explicit_name
 from kspec.spec import ir, limits
 from kspec.spec.diagnostics import Diagnostic, Hints, did_you_mean
@@ -72,7 +73,7 @@ def _statement_name(st: Statement) -> str:
     return st.targets[0] if isinstance(st, ir.Assign) else st.name
 
 
-@dataclass
+@record
 class ModelIndex:
     """What a functional model defines, by name, and what each of its
     statements uses (every pass over the tensor graph reads these, so the
@@ -153,7 +154,7 @@ class ModelIndex:
         return [[position[name] for name in used if name in position] for used in self.used]
 
 
-@dataclass
+@record
 class _Shared:
     """What :func:`indexes_shared` keeps, by ``id()`` of the object each
     answer is about (kept with it, so that its id names no other object

@@ -22,9 +22,10 @@ explicit names) are reserved first, so a derived name never takes one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 
+from kspec._records import record
 from kspec.spec import ir
 
 __all__ = [
@@ -63,7 +64,7 @@ def explicit_name(callee: ir.LayerCall | ir.LayerRef | ir.Op) -> str | None:
     return None
 
 
-@dataclass
+@record
 class LayerNames:
     """Names for every inline layer of a model, by position.
 

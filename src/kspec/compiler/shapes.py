@@ -15,9 +15,10 @@ that ``kspec compile`` builds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from kspec._records import record
 from kspec.catalogue import catalogue
 from kspec.compiler.calls import PlainKeys
 from kspec.compiler.registry import (
@@ -48,7 +49,7 @@ __all__ = ["LayerInfo", "ModelShapes", "SpecInference", "SpecShapes", "fmt_shape
 # Results
 
 
-@dataclass(slots=True)  # one per layer of every model: slots make them cheaper to build
+@record(slots=True)  # one per layer of every model: slots make them cheaper to build
 class LayerInfo:
     """One layer of a model as ``summary`` shows it."""
 
@@ -69,7 +70,7 @@ class LayerInfo:
     frozen: int | None = 0
 
 
-@dataclass
+@record
 class ModelShapes:
     """Inferred shapes of one model."""
 
@@ -171,7 +172,7 @@ class ModelShapes:
         return total
 
 
-@dataclass
+@record
 class SpecShapes:
     """Inferred shapes of every model, and the diagnostics found."""
 

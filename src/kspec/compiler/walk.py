@@ -21,9 +21,9 @@ on with unknown shapes; lowering stops there).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from kspec._records import record
 from kspec.compiler.graph import model_order, statement_order
 from kspec.compiler.naming import LayerNames, NameAllocator, name_functional, name_sequential
 from kspec.spec import ir
@@ -41,7 +41,7 @@ Model = ir.FunctionalModel | ir.SequentialModel
 Statement = ir.Assign | ir.Output
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(slots=True, unsafe_hash=True)
 class Application:
     """One application of a layer, as the walk meets it: a value, never
     changed once made (not ``frozen`` only because a frozen dataclass takes
@@ -58,7 +58,7 @@ class Application:
     span: Span | None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Operand(Generic[T]):
     """A tensor among an operation's arguments (the other arguments are
     plain values: numbers, lists, :class:`~kspec.spec.ir.Slice` ...)."""
@@ -66,7 +66,7 @@ class Operand(Generic[T]):
     tensor: T
 
 
-@dataclass
+@record
 class Walked(Generic[T]):
     """The tensors a walk of one model ends with."""
 

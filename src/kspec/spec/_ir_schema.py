@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 PYDANTIC_CORE_VERSION = '2.50.5'
-IR_DIGEST = 'f9045fe3'
+IR_DIGEST = 'adc604fb'
 
 CONFIG: dict[str, Any] = {}
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Literal
+
+from kspec._records import record
 
 if TYPE_CHECKING:  # only named in annotations: importing the IR is left to the code that builds one
     from kspec.spec.ir import Span
@@ -69,7 +71,7 @@ MAX_REPORTED = 20
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Diagnostic:
     """One finding about a spec, with where it is."""
 

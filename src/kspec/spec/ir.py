@@ -29,9 +29,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Self
+
+from kspec._records import record
 
 __all__ = [
     "BUILTINS",
@@ -85,7 +87,7 @@ __all__ = [
 
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(slots=True, unsafe_hash=True)
 class Span:
     """A region of a source file: 1-based line and column, end exclusive.
 
@@ -163,7 +165,7 @@ KEY_SPANS_KEY = "__key_spans__"
 _SOURCE_FIELDS = ("span", "key_spans")
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Record:
     """Base of kspec's validated records (IR nodes, and the typed settings
     of :mod:`kspec.spec.settings`): keyword-constructed slotted dataclasses
@@ -228,7 +230,7 @@ class Record:
         return validated
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class IRNode(Record):
     """Base of every IR node: a :class:`Record` that knows where it was written.
 
@@ -492,7 +494,7 @@ def _without_spans(mapping: dict[str, Any]) -> dict[str, Any]:
 _VALUE_FIELDS = ("args", "kwargs", "left", "right", "operand", "test", "then", "otherwise", "parts", "call_kwargs")
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class _ValueHolder(IRNode):
     """Base of the nodes that hold values: nested value dicts are tagged
     into nodes before pydantic sees them."""
@@ -506,7 +508,7 @@ class _ValueHolder(IRNode):
 BUILTINS = frozenset({"int", "float", "min", "max", "round", "len"})
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Call(_ValueHolder):
     """A call in argument position: ``l2(0.01)``, ``GlorotUniform(seed=1)``,
     ``Bidirectional(LSTM(8))``'s inner layer, ``Adam(learning_rate=1e-3)``."""
@@ -536,7 +538,7 @@ def _spec_repr(value: Any) -> str:
     return repr(value)
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Ref(IRNode):
     """A tensor named inside a call argument, e.g. ``initial_state=[h, c]``."""
 
@@ -544,7 +546,7 @@ class Ref(IRNode):
     name: str
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Var(IRNode):
     """A block or file parameter (or loop index) used in a value."""
 
@@ -552,7 +554,7 @@ class Var(IRNode):
     name: str
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class BinOp(_ValueHolder):
     """``left op right`` on parameter values; evaluated by block expansion."""
 
@@ -562,7 +564,7 @@ class BinOp(_ValueHolder):
     right: Value
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class UnaryOp(_ValueHolder):
     """``-x`` or ``not x`` on parameter values."""
 
@@ -571,7 +573,7 @@ class UnaryOp(_ValueHolder):
     operand: Value
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Cond(_ValueHolder):
     """``then if test else otherwise``."""
 
@@ -581,7 +583,7 @@ class Cond(_ValueHolder):
     otherwise: Value
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Format(_ValueHolder):
     """A string with ``{expr}`` holes, e.g. ``"stage{i}"``: parts alternate
     literal text and values."""
@@ -590,7 +592,7 @@ class Format(_ValueHolder):
     parts: list[Value]
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Index(IRNode):
     """``value[index]``: an item of a list or tuple (``filters[i]``,
     ``x.shape[-1]``); a negative index counts from the end."""
@@ -600,7 +602,7 @@ class Index(IRNode):
     index: Value
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Attr(IRNode):
     """``value.name``: only a tensor's static shape, ``x.shape`` (batch
     dimension first, as Keras gives it), whose ``value`` is a :class:`Ref`."""
@@ -619,7 +621,7 @@ _VALUE_KINDS.update(
 ExprValue = Call | Ref | Var | BinOp | UnaryOp | Cond | Format | Index | Attr
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Op(_ValueHolder):
     """A tensor operation: a ``keras.ops`` function by name (``fn``: ``"add"``,
     ``"mean"``, ``"get_item"`` ...) with its arguments, as ``x + y``,
@@ -639,7 +641,7 @@ class Op(_ValueHolder):
     kwargs: dict[str, Value] = field(default_factory=dict)
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Slice(_ValueHolder):
     """``start:stop:step`` in a tensor subscript (``x[:, 1:3]``); a part
     left out is ``None``."""
@@ -652,7 +654,7 @@ class Slice(_ValueHolder):
     _tagged: ClassVar[tuple[str, ...]] = (*_VALUE_FIELDS, "start", "stop", "step")
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class EllipsisValue(IRNode):
     """``...`` in a tensor subscript (``x[..., 0]``)."""
 
@@ -669,7 +671,7 @@ TensorValue = Op | Slice | EllipsisValue
 # Layers and tensors
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class LayerCall(_ValueHolder):
     """An inline layer: ``Dense(64, activation="relu")``.
 
@@ -683,7 +685,7 @@ class LayerCall(_ValueHolder):
     kwargs: dict[str, Value] = field(default_factory=dict)
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class LayerRef(IRNode):
     """A use of something named: a named layer or stack (shared weights) or
     another model of the spec (a shared sub-model)."""
@@ -695,7 +697,7 @@ class LayerRef(IRNode):
 Callee = LayerCall | LayerRef | Op
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Step(_ValueHolder):
     """One application in a chain: the layer, plus keyword arguments of the
     call itself (``initial_state=[h, c]``, ``value=v``, ``training=false``).
@@ -708,7 +710,7 @@ class Step(_ValueHolder):
     call_kwargs: dict[str, Value] = field(default_factory=dict)
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Expr(IRNode):
     """A tensor expression: ``inputs`` (tensor names, positional) fed to the
     first step, each later step applied to the result of the one before.
@@ -755,7 +757,7 @@ def _positive(shape: list[Any]) -> list[Any]:
     return shape
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Input(IRNode):
     """A model input: ``input image: (None, None, 3) float32``.
 
@@ -773,7 +775,7 @@ class Input(IRNode):
         _positive(self.shape)
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class LayerDef(IRNode):
     """A named layer or named stack: one set of weights however often it is
     applied (``encoder = Embedding(1000, 64) -> LSTM(32)``)."""
@@ -782,7 +784,7 @@ class LayerDef(IRNode):
     stack: Annotated[list[LayerCall | LayerRef], bounded(min_length=1)]
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Assign(IRNode):
     """``h = x -> Dense(8)``; several targets destructure a layer's several
     results (``seq, h, c = x -> LSTM(8, return_state=true)``)."""
@@ -791,7 +793,7 @@ class Assign(IRNode):
     value: Expr
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Output(IRNode):
     """A named model output, by which losses and metrics are keyed: with
     ``outputs as dict`` its key in the model's outputs; otherwise the Keras
@@ -808,7 +810,7 @@ class Output(IRNode):
 StructureKind = Literal["list", "dict"]
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Structure(IRNode):
     """The structure of a functional model's inputs and of its outputs
     (``inputs as dict``, ``outputs as list``; YAML ``structure: {inputs:
@@ -820,7 +822,7 @@ class Structure(IRNode):
     outputs: StructureKind | None = None
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class FunctionalModel(IRNode):
     """A DAG model lowered through the Keras Functional API. Statements may
     appear in any order; kspec sorts them by their dependencies."""
@@ -834,7 +836,7 @@ class FunctionalModel(IRNode):
     outputs: list[Output] = field(default_factory=list)
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class SequentialModel(IRNode):
     """A plain stack lowered to ``keras.Sequential``."""
 
@@ -847,7 +849,7 @@ class SequentialModel(IRNode):
 Model = FunctionalModel | SequentialModel
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Section(_ValueHolder):
     """A ``compile`` or ``train`` section: settings for one model, as plain
     values (``optimizer``, ``loss``, ``epochs``, ``callbacks`` ...). They are
@@ -876,7 +878,7 @@ AnyModel = Annotated[
 ]
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Space(_ValueHolder):
     """The search space of a file parameter: the values ``kspec tune`` may
     give it (``param units: int = 64 in [32, 64, 128]``).
@@ -898,7 +900,7 @@ class Space(_ValueHolder):
             raise NodeError(f"a {self.kind} space has a low and a high bound and an optional step")
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Param(_ValueHolder):
     """A parameter: file-level (``param width: int = 64``, overridable with
     ``-D width=128``) or of a block (``filters: int``, ``stride: int = 1``).
@@ -917,7 +919,7 @@ class Param(_ValueHolder):
     _tagged: ClassVar[tuple[str, ...]] = (*_VALUE_FIELDS, "default")
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class For(_ValueHolder):
     """``for i in range(start, stop, step) { ... }`` or ``for units in
     [64, 32] { ... }`` inside a block: the body is expanded once per value
@@ -938,7 +940,7 @@ class For(_ValueHolder):
             raise NodeError("a loop runs over range(...) or over a list, one of the two")
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class If(IRNode):
     """``if test { ... } else { ... }`` inside a block: expansion keeps
     ``body`` when ``test`` is true, ``orelse`` otherwise. ``else if`` is an
@@ -953,7 +955,7 @@ class If(IRNode):
 BlockStatement = Assign | For | If
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Block(IRNode):
     """A parameterised subgraph: ``block residual(x, filters: int) {...}``.
 
@@ -969,7 +971,7 @@ class Block(IRNode):
     returns: Annotated[list[Expr], bounded(min_length=1)]
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class Spec(IRNode):
     """A spec file: one or more models, and how each is compiled/trained.
 

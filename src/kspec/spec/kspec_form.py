@@ -23,10 +23,11 @@ import _thread
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import Any
 
+from kspec._records import record
 from kspec.spec import ir, limits
 from kspec.spec._lalr import (
     Callback,
@@ -45,7 +46,7 @@ from kspec.spec.ops import BINARY, MERGE_HELPERS, UNARY, has_tensor, op_chain
 __all__ = ["Comment", "parse_kspec", "parse_with_comments"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Comment:
     """A ``# ...`` comment and where it was (for ``kspec fmt``)."""
 
@@ -103,7 +104,7 @@ def _tables() -> Tables:
     return Tables(export(Lark(_grammar(), **LARK_OPTIONS)))
 
 
-@dataclass
+@record
 class _Fast:
     """The parser that builds the IR while it parses (no syntax tree):
     the run-time LALR parser with :class:`_Builder`'s methods as its
@@ -192,7 +193,7 @@ def _build(text: str, start: str, file: str | None = None) -> Any:
 # raw values: names are resolved once their scope is known
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(slots=True, unsafe_hash=True)
 class _Name:
     """A bare name: its text, and the token it was read from in ``file``."""
 
@@ -208,7 +209,7 @@ class _Name:
         return Span(self.file, tok.line or 1, tok.column or 1, tok.end_line, tok.end_column)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawCall:
     """``Name(args...)`` before we know if it is a layer, a block, a ref or
     a value call."""
@@ -220,7 +221,7 @@ class _RawCall:
     key_spans: dict[str, Span] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawSpace:
     """``in [...]``, ``in range(...)`` or ``in log(...)`` after a parameter's default."""
 
@@ -228,20 +229,20 @@ class _RawSpace:
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawOp:
     op: str
     operands: list[Any]
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawFormat:
     parts: list[Any]
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawIndex:
     """``value[index]`` before names are resolved."""
 
@@ -250,7 +251,7 @@ class _RawIndex:
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawAttr:
     """``x.shape`` before names are resolved."""
 
@@ -258,7 +259,7 @@ class _RawAttr:
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawApply:
     """``Layer(...)(tensors)`` written where a value may stand."""
 
@@ -268,7 +269,7 @@ class _RawApply:
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawSlice:
     """``start:stop:step`` in a subscript."""
 
@@ -278,7 +279,7 @@ class _RawSlice:
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawKey:
     """What a subscript holds beyond one index (``[:, 0]``, ``[1:3]``,
     ``[...]``): its items, and whether they form a tuple."""
@@ -287,7 +288,7 @@ class _RawKey:
     is_tuple: bool
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawSub:
     """``x[:, 0]``: a subscript with slices, ``...`` or several items."""
 
@@ -299,14 +300,14 @@ class _RawSub:
 _ELLIPSIS = object()  # ``...`` in a subscript
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Kw:
     name: str
     value: Any
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _OpHead:
     """A chain's head that is neither a name nor a layer call (applied or
     not): operations on tensors (``x + y``, ``x[:, 0]``, ``ops.mean(x)``),
@@ -322,7 +323,7 @@ class _OpHead:
 _RawHead = _Name | _RawCall | _RawApply | _OpHead
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Callee:
     """A step ``Layer(...)(key=value)``: a layer call with call arguments.
     The other steps are the :class:`_Name` or :class:`_RawCall` itself."""
@@ -337,14 +338,14 @@ class _Callee:
 _RawStep = _Name | _RawCall | _Callee
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _RawExpr:
     head: _RawHead
     steps: list[_RawStep]
     span: Span
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Stmt:
     kind: str  # input, assign, output, for, return, seq_input, seq_layer, setting
     span: Span
@@ -356,7 +357,7 @@ _STRUCTURE_PORTS = ("inputs", "outputs")
 _STRUCTURE_KINDS = ("list", "dict")
 
 
-@dataclass
+@record
 class _Names:
     """What the file defines, collected before the tree is transformed."""
 
@@ -917,7 +918,7 @@ class _Builder:
                        train=sections["train"], span=Span(file=self.file))
 
 
-@dataclass
+@record
 class _Top:
     """A top-level item, built once every top-level name is known."""
 

@@ -17,9 +17,9 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from kspec._records import record
 from kspec.spec import ir
 from kspec.spec.ops import INFIX, OP_PREC, UNARY, has_tensor
 
@@ -405,7 +405,7 @@ def _ordered(items: list[Any]) -> list[Any]:
     return sorted(items, key=_line) if all(getattr(i, "span", None) is not None for i in items) else items
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _StructureLine:
     """``inputs as dict``: a model's structure setting, printed as a statement."""
 

@@ -18,12 +18,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+
+from kspec._records import record
 
 __all__ = ["DEFAULT", "LIMIT_HELP", "Limits", "current", "exceeded", "parse_limit", "using"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """The bounds in force (each a positive whole number)."""
 

@@ -9,9 +9,10 @@ that pydantic validates (from the shipped schema, see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated, Literal
 
+from kspec._records import record
 from kspec.spec import ir
 
 __all__ = ["CompileSettings", "DataMapping", "TrainSettings"]
@@ -20,7 +21,7 @@ _Setting = str | ir.Call
 _Metrics = list[_Setting | list[_Setting] | None] | dict[str, list[_Setting] | _Setting | None]
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class CompileSettings(ir.Record):
     """The checked ``compile`` section of one model."""
 
@@ -38,7 +39,7 @@ class CompileSettings(ir.Record):
     steps_per_execution: Annotated[int, ir.bounded(ge=1)] = 1
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class DataMapping(ir.Record):
     """How CSV columns feed the model: ``inputs``/``outputs`` map each spec
     input/output name to one column or a list of columns (in order).
@@ -52,7 +53,7 @@ class DataMapping(ir.Record):
     header: bool = True
 
 
-@dataclass(slots=True, kw_only=True, eq=False, repr=False)
+@record(slots=True, kw_only=True, eq=False, repr=False)
 class TrainSettings(ir.Record):
     """The checked ``train`` section of one model."""
 

@@ -16,10 +16,11 @@ mismatch Keras would reject, and :class:`Unknown` when it cannot tell.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import Any
 
+from kspec._records import record
 from kspec.catalogue import ALIASES, Signature, catalogue
 from kspec.compiler.calls import ValueRule, choice
 from kspec.spec import ir
@@ -104,7 +105,7 @@ Result = tuple[list[TShape], int | None]
 Rule = Callable[["Ctx"], Result]
 
 
-@dataclass
+@record
 class Ctx:
     """What a rule sees: the layer type, its arguments, the input shapes
     (all known), and the call's keyword arguments (tensors as shapes)."""
@@ -153,7 +154,7 @@ COMMON_ARGS: dict[str, ValueRule] = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Given:
     """What an argument check sees: the layer type as written, its catalogue
     name (aliases resolved) and its arguments by name (without defaults)."""
@@ -163,7 +164,7 @@ class Given:
     args: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Problem:
     """An argument value Keras's constructor refuses: the message, the
     argument it is about, and a location when it is not that argument's
@@ -187,7 +188,7 @@ Kernel = Callable[[Args, Shape], Any]
 # Registration
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layer:
     """Everything kspec knows about one layer beyond its catalogue signature.
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from kspec._records import record
 from kspec.catalogue import catalogue
 from kspec.compiler.registry._base import Shape, ShapeError, TShape, Unknown
 from kspec.spec import ir
@@ -26,7 +26,7 @@ from kspec.spec.diagnostics import Diagnostic, did_you_mean
 __all__ = ["OP_RULES", "OpRule", "Tensor", "class_name", "infer_operation", "operation_problems"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Tensor:
     """A tensor argument of an operation: its static shape (``None``: unknown)."""
 
