@@ -144,18 +144,29 @@ def make_sequential(n_layers: int) -> str:
     return "sequential s {\n  input (16,)\n" + "  Dense(16)\n" * n_layers + "}\n"
 
 
+def _blocks(n_layers: int) -> list[tuple[int, str]]:
+    """The residual blocks of the generated functional model of about
+    ``n_layers`` layers: each block's number and the tensor it starts from
+    (three Dense layers, then an Add of their result and that tensor)."""
+    blocks, prev, made, i = [], "x", 0, 0
+    while made < n_layers - 1:
+        i += 1
+        blocks.append((i, prev))
+        prev = f"s{i}"
+        made += 4
+    return blocks
+
+
 def make_functional(n_layers: int) -> str:
     """A functional ``.kspec`` spec of about ``n_layers`` layers: chains of
     Dense layers with a residual Add every four, as ``make_spec`` builds."""
     lines = ["model big {", "  input x: (16,)"]
-    prev, made, i = "x", 0, 0
-    while made < n_layers - 1:
-        i += 1
+    blocks = _blocks(n_layers)
+    for i, prev in blocks:
         lines.append(f'  h{i} = {prev} -> Dense(16, activation="relu") -> Dense(16) -> Dense(16)')
         lines.append(f"  s{i} = Add()(h{i}, {prev})")
-        prev = f"s{i}"
-        made += 4
-    lines += [f"  output out = {prev} -> Dense(1)", "}"]
+    last = f"s{blocks[-1][0]}" if blocks else "x"
+    lines += [f"  output out = {last} -> Dense(1)", "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -167,16 +178,12 @@ def make_python(n_layers: int, functional: bool) -> str:
         return ("model = keras.Sequential([\n    keras.Input((16,)),\n"
                 + "    layers.Dense(16),\n" * n_layers + "])\n")
     lines = ["x = keras.Input((16,))"]
-    prev, made, i = "x", 0, 0
-    while made < n_layers - 1:
-        i += 1
-        lines.append(f'h{i} = layers.Dense(16, activation="relu")({prev})')
-        lines.append(f"h{i} = layers.Dense(16)(h{i})")
-        lines.append(f"h{i} = layers.Dense(16)(h{i})")
-        lines.append(f"s{i} = layers.Add()([h{i}, {prev}])")
-        prev = f"s{i}"
-        made += 4
-    lines += [f"out = layers.Dense(1)({prev})", 'model = keras.Model(x, out, name="big")']
+    blocks = _blocks(n_layers)
+    for i, prev in blocks:
+        lines += [f'h{i} = layers.Dense(16, activation="relu")({prev})', f"h{i} = layers.Dense(16)(h{i})",
+                  f"h{i} = layers.Dense(16)(h{i})", f"s{i} = layers.Add()([h{i}, {prev}])"]
+    last = f"s{blocks[-1][0]}" if blocks else "x"
+    lines += [f"out = layers.Dense(1)({last})", 'model = keras.Model(x, out, name="big")']
     return "\n".join(lines) + "\n"
 
 

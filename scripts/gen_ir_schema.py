@@ -22,12 +22,12 @@ specs with the shipped schema and with pydantic's.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
-import sys
 import types
 from pathlib import Path
 from typing import Any
+
+from _shipped import check_or_write
 
 TARGET = Path(__file__).resolve().parent.parent / "src" / "kspec" / "spec" / "_ir_schema.py"
 
@@ -118,19 +118,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the shipped file is stale")
     args = parser.parse_args()
     text = source()
-    if args.check:
-        shipped = TARGET.read_text(encoding="utf-8")
-        if shipped != text:
-            diff = difflib.unified_diff(shipped.splitlines(), text.splitlines(), "shipped", "current", lineterm="")
-            print("\n".join(list(diff)[:40]), file=sys.stderr)
-            print(f"{TARGET} is stale: run python scripts/gen_ir_schema.py", file=sys.stderr)
-            return 1
-        return 0
-    from kspec._atomic import write_text_atomic
-
-    write_text_atomic(TARGET, text)  # never a half-written module
-    print(f"wrote {TARGET}")
-    return 0
+    return check_or_write(TARGET, text, "gen_ir_schema.py", args.check)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from _shipped import check_or_write
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "kspec" / "_record_code.py"
@@ -204,19 +205,7 @@ def main() -> int:
         sys.stdout.write(emit())
         return 0
     text = source()
-    if args.check:
-        shipped = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if shipped != text:
-            diff = difflib.unified_diff(shipped.splitlines(), text.splitlines(), "shipped", "current", lineterm="")
-            print("\n".join(list(diff)[:40]), file=sys.stderr)
-            print(f"{TARGET} is stale: run python scripts/gen_records.py", file=sys.stderr)
-            return 1
-        return 0
-    from kspec._atomic import write_text_atomic
-
-    write_text_atomic(TARGET, text)  # never a half-written module
-    print(f"wrote {TARGET}")
-    return 0
+    return check_or_write(TARGET, text, "gen_records.py", args.check)
 
 
 if __name__ == "__main__":
