@@ -131,3 +131,32 @@ def test_any_dumped_document_reads_alike(data: Any, flow: bool | None, indent: i
 def test_any_text_reads_alike(text: str) -> None:
     """Property: for any text, both readers agree (data, or error and position)."""
     assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+
+
+_VALID = [t for t in (p.read_text(encoding="utf-8")[:4000] for p in YAML_FILES) if _outcome(_compose_nodes, t)
+          is not None and not isinstance(_outcome(_compose_nodes, t), str)]
+_MARKS = ["[", "]", "{", "}", ": ", "- ", ",", "&a ", "*a", "*b", "!!int ", "'", '"', "\n", "\n  ", "#", "? ",
+          "|", ">", "\t", "---\n", "...\n", "%YAML 1.1\n", "\x00", "@", "`", "  "]
+
+
+@given(st.sampled_from(_VALID), st.lists(st.tuples(st.floats(0, 1), st.sampled_from([*_MARKS, ""])), min_size=1,
+                                          max_size=4))
+def test_a_broken_document_gets_the_exact_paths_message(text: str, edits: list[tuple[float, str]]) -> None:
+    """A document libyaml stops on is described from PyYAML's parser events
+    alone unless its composer would speak first (an anchor, an alias, a
+    second document): the message and position are the exact path's."""
+    for where, mark in edits:
+        at = int(where * len(text))
+        text = text[:at] + mark + text[at + (0 if mark else 1):]  # insert a mark, or delete a character
+    assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+
+
+@pytest.mark.parametrize("before", ["", "anchor: &a 1\nalias: *a\n"])
+def test_a_control_character_in_a_long_document_is_a_located_error(before: str) -> None:
+    """A NUL byte in a document long enough for the nesting pre-check was
+    an internal error (libyaml's reader error escaped the check), with and
+    without an anchor that sends the document down the exact path."""
+    text = before + "models:\n" + "".join(f"- name: m{i}\n  inputs: {{x: [4]}}\n" for i in range(60)) + "- \x00\n"
+    message = _outcome(_compose, text)
+    assert isinstance(message, str) and "error[K101]: YAML syntax error: character '\\x00' is not allowed" in message
+    assert message == _outcome(_compose_nodes, text)

@@ -10,6 +10,9 @@ A plain document (the usual spec) is read in one pass over libyaml's events
 (:class:`_EventReader`); anything else (aliases, tags, doubled keys, syntax
 errors, no libyaml) goes through composed nodes (:func:`_compose_nodes`),
 which give every message and position. Both give the same located data.
+A syntax error libyaml stops at is described from the events of PyYAML's
+own parser (:func:`_raise_parse_error`), with the message and position the
+composed nodes would give.
 
 The YAML form (the README and ``docs/language.md`` describe it)::
 
@@ -239,7 +242,7 @@ def _check_nesting(text: str, file: str) -> None:
                     raise _too_deep(event.start_mark, file)
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
-    except UnicodeEncodeError:  # a lone surrogate: composing names it
+    except (UnicodeEncodeError, yaml.reader.ReaderError):  # a lone surrogate, a control character: composing names it
         return
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own bound, reached while scanning ahead
@@ -406,11 +409,56 @@ def _compose(text: str, file: str) -> Any:
             return _compose_nodes(text, file)
         try:
             return _EventReader(file, loader).read()
-        except (_Exact, yaml.YAMLError):
+        except _Exact:
             pass
+        except yaml.YAMLError as exc:
+            if "nesting depth" not in str(getattr(exc, "problem", "")):  # libyaml's own bound: the exact path says it
+                _raise_parse_error(text, file)
         finally:
             loader.dispose()
     return _compose_nodes(text, file)
+
+
+def _raise_parse_error(text: str, file: str) -> None:
+    """After libyaml stopped at an error: raise the error PyYAML's own
+    parser finds, as the exact path words it, from the parser's events
+    alone (composing nodes for the message took as long again, and the
+    exact path first ran libyaml twice more to the same error). Returns,
+    for the exact path to run, when PyYAML's parser finds no error, or
+    meets first what its composer reports before a later syntax error: an
+    anchor, an alias or a second document."""
+    documents = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            kind = type(event)
+            if kind is yaml.AliasEvent or getattr(event, "anchor", None) is not None:
+                return
+            if kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, file) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, file: str) -> KspecError:
+    """The K101 error for a YAML error of PyYAML's own loader."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        notes: tuple[tuple[str, Span | None], ...] = ()
+        ctx = exc.context_mark
+        if exc.context and ctx is not None and exc.problem_mark is not None and ctx.line != exc.problem_mark.line:
+            notes = ((exc.context, Span(file=file, line=ctx.line + 1, column=ctx.column + 1)),)
+        return KspecError(Diagnostic("K101", f"YAML syntax error: {problem}", span, notes=notes))
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML never allows (NUL, most controls)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        message = f"YAML syntax error: character {char!r} is not allowed in YAML"
+        return KspecError(Diagnostic("K101", message, Span(file=file, line=line, column=column)))
+    return KspecError(Diagnostic("K101", f"YAML syntax error: {exc}", Span(file=file)))
 
 
 def _compose_nodes(text: str, file: str) -> Any:
@@ -423,23 +471,8 @@ def _compose_nodes(text: str, file: str) -> Any:
         _check_nesting(text, file)
     try:
         node = _fast_compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
-        problem = exc.problem or exc.context or "invalid YAML"
-        notes: tuple[tuple[str, Span | None], ...] = ()
-        ctx = exc.context_mark
-        if exc.context and ctx is not None and exc.problem_mark is not None and ctx.line != exc.problem_mark.line:
-            notes = ((exc.context, Span(file=file, line=ctx.line + 1, column=ctx.column + 1)),)
-        raise KspecError(Diagnostic("K101", f"YAML syntax error: {problem}", span, notes=notes)) from None
-    except yaml.reader.ReaderError as exc:  # a character YAML never allows (NUL, most controls)
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
-        message = f"YAML syntax error: character {char!r} is not allowed in YAML"
-        raise KspecError(Diagnostic("K101", message, Span(file=file, line=line, column=column))) from None
     except yaml.YAMLError as exc:
-        raise KspecError(Diagnostic("K101", f"YAML syntax error: {exc}", Span(file=file))) from None
+        raise _yaml_error(exc, text, file) from None
     if node is None:
         raise KspecError(Diagnostic("K102", "the file is empty: expected a mapping with 'models'", Span(file=file)))
     located.measure(node)
