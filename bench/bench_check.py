@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -123,20 +124,28 @@ def paired(first: list[str], second: list[str], pairs: int) -> tuple[float, floa
 def static_time(n_layers: int, runs: int) -> tuple[int, float]:
     """(layers in the parsed spec, median static_check seconds)."""
     from kspec.compiler.pipeline import parse_text, static_check
-    from kspec.spec.collector import collector_paused
 
     spec = parse_text(make_spec(n_layers), "bench.yaml")
     model = spec.models[0]
     count = sum(len(st.value.steps) for st in [*model.nodes, *model.outputs])  # type: ignore[union-attr, misc]
+    diags = static_check(spec)
+    assert not diags, diags[:3]
+    return count, in_process(runs, static_check, spec)
+
+
+def in_process(runs: int, work: Callable[..., object], *args: object) -> float:
+    """Median in-process seconds of ``work(*args)``, each run after a full
+    collection and with the collector paused, as ``kspec check`` runs."""
+    from kspec.spec.collector import collector_paused
+
     times = []
     for _ in range(runs):
         gc.collect()
-        t = time.perf_counter()
-        with collector_paused():  # as kspec check runs it (load_text)
-            diags = static_check(spec)
-        times.append(time.perf_counter() - t)
-        assert not diags, diags[:3]
-    return count, statistics.median(times)
+        with collector_paused():
+            t = time.perf_counter()
+            work(*args)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def make_sequential(n_layers: int) -> str:
@@ -187,35 +196,6 @@ def make_python(n_layers: int, functional: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reference_time(source: str, runs: int) -> float:
-    """Median in-process seconds of ``ast.parse`` on Python ``source``,
-    with the collector paused as for kspec's own front half."""
-    from kspec.spec.collector import collector_paused
-
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        with collector_paused():
-            t = time.perf_counter()
-            ast.parse(source)
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def front_time(text: str, runs: int) -> float:
-    """Median in-process seconds of parse + expand + every check, as
-    ``kspec check`` runs them (``load_text``)."""
-    from kspec.compiler.pipeline import load_text
-
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        t = time.perf_counter()
-        load_text(text, "bench.kspec")
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def curve(runs: int, max_layers: int) -> None:
     """Print the per-layer time of parse + checks, sequential and
     functional, next to CPython's own parser (``ast.parse``) on the Keras
@@ -233,10 +213,10 @@ def curve(runs: int, max_layers: int) -> None:
     for n in (1000, 2000, 5000, 10000, 20000, 50000):
         if n > max_layers:
             break
-        t_seq = front_time(make_sequential(n), runs) / n
-        r_seq = reference_time(make_python(n, functional=False), runs) / n
-        t_fun = front_time(make_functional(n), runs) / n
-        r_fun = reference_time(make_python(n, functional=True), runs) / n
+        t_seq = in_process(runs, load_text, make_sequential(n), "bench.kspec") / n
+        r_seq = in_process(runs, ast.parse, make_python(n, functional=False)) / n
+        t_fun = in_process(runs, load_text, make_functional(n), "bench.kspec") / n
+        r_fun = in_process(runs, ast.parse, make_python(n, functional=True)) / n
         rows.append((n, t_seq, r_seq, t_fun, r_fun))
         print(f"  {n:>7}"
               f"  {t_seq * n * 1000:8.0f} ms  {t_seq * 1e6:7.1f} us  {r_seq * 1e6:7.1f} us  {t_seq / r_seq:6.2f}"

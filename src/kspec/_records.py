@@ -27,6 +27,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["made", "record"]
@@ -79,8 +80,8 @@ def _shape(cls: type, params: dict[str, bool]) -> str:
     time), and the fields of its dataclass bases."""
     own = cls.__dict__
     parts = [",".join(k for k, v in params.items() if v),
-             ",".join(n for n in ("__init__", "__repr__", "__eq__", "__hash__", "__post_init__", "__setattr__",
-                                  "__delattr__") if n in own),
+             ",".join(n for n in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
+                      if n in own),
              "hash=None" if own.get("__hash__", 0) is None else "",
              "post_init" if hasattr(cls, "__post_init__") else "",
              "doc" if cls.__doc__ else ""]
@@ -120,12 +121,14 @@ def _defaults(cls: type) -> dict[str, Any]:
     return out
 
 
-def _shipped(key: str) -> tuple[str, Callable[..., dict[str, Any]]] | None:
+@cache
+def _shipped() -> dict[str, tuple[str, Callable[..., dict[str, Any]]]]:
+    """The shipped methods by class, where they may be used (read once)."""
     if sys.version_info[:2] not in CHECKED_ON or os.environ.get("KSPEC_SHIPPED_RECORDS") == "0":
-        return None
+        return {}
     from kspec import _record_code
 
-    return _record_code.METHODS.get(key)
+    return _record_code.METHODS
 
 
 def _name(cls: type, fn: Any) -> Any:
@@ -140,7 +143,7 @@ def _make(cls: type, params: dict[str, bool]) -> type:
     own = frozenset(cls.__dict__)
     hashed = cls.__dict__.get("__hash__", _MISSING)
     explicit_hash = not (hashed is _MISSING or (hashed is None and "__eq__" in own))
-    entry = _shipped(key)
+    entry = _shipped().get(key)
     if entry is None or entry[0] != shape:
         plain: type = _dataclass(cls, **params)
         _MADE[key] = Made(shape, plain, False, own, explicit_hash)

@@ -16,7 +16,7 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from kspec import __version__
@@ -49,16 +49,17 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_formatter()
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        self._checking = True
-        try:
-            return super().add_argument(*args, **kwargs)
-        finally:
-            self._checking = False
+        action: argparse.Action = self._unwrapped(super().add_argument, *args, **kwargs)
+        return action
 
     def add_subparsers(self, **kwargs: Any) -> Any:
+        return self._unwrapped(super().add_subparsers, **kwargs)
+
+    def _unwrapped(self, add: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``add(...)``, its formatters of a fixed width (:meth:`_get_formatter`)."""
         self._checking = True
         try:
-            return super().add_subparsers(**kwargs)
+            return add(*args, **kwargs)
         finally:
             self._checking = False
 

@@ -31,8 +31,8 @@ from kspec.commands._common import (
     load_plugins,
     parse_defines,
 )
+from kspec.spec.source import spec_suffix
 
-SPEC_SUFFIXES = (".kspec", ".yaml", ".yml")
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
@@ -111,7 +111,7 @@ def load_target(args: argparse.Namespace) -> Loaded:
     """The model to show: a spec compiled through the normal pipeline, or a
     saved model loaded as ``kspec evaluate`` loads it."""
     target = str(args.target)
-    if Path(target).suffix.lower() in SPEC_SUFFIXES:
+    if spec_suffix(target):
         import kspec
         from kspec.commands._viz_page import block_groups
         from kspec.compiler.pipeline import select_model

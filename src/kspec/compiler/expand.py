@@ -34,7 +34,7 @@ from kspec.spec import ir, limits
 from kspec.spec.diagnostics import MAX_SUGGESTIONS, Diagnostic, KspecError, close_matches, did_you_mean
 from kspec.spec.ir import Span
 from kspec.spec.kspec_printer import format_value
-from kspec.spec.source import read_spec_text, spec_suffix
+from kspec.spec.source import YAML_SUFFIXES, read_spec_text, spec_suffix
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -1042,7 +1042,7 @@ class _Uses:
                 except (OSError, UnicodeDecodeError) as exc:
                     raise _fail("K217", f"cannot read '{use}': {getattr(exc, 'strerror', None) or exc}",
                                 where) from None
-                if path.suffix.lower() in (".yaml", ".yml"):
+                if path.suffix.lower() in YAML_SUFFIXES:
                     from kspec.spec.yaml_form import load_yaml
 
                     used = load_yaml(text, str(path))

@@ -21,16 +21,13 @@ from kspec.compiler.graph import check_graph, indexes_shared
 from kspec.spec import ir
 from kspec.spec.collector import collector_paused
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean, suggestions_bounded
-from kspec.spec.source import path_suffix, read_spec_text
+from kspec.spec.source import YAML_SUFFIXES, path_suffix, read_spec_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["PASSES", "check", "check_corners", "expand", "format_for", "load_path", "load_text", "parse_text",
            "read_source", "select_model", "static_check"]
-
-YAML_SUFFIXES = (".yaml", ".yml")
-KSPEC_SUFFIXES = (".kspec",)
 
 
 def format_for(file: str, format: str | None = None) -> str:

@@ -19,7 +19,11 @@ from kspec.spec.limits import current
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["confined_path", "path_suffix", "read_spec_text", "spec_suffix"]
+__all__ = ["SPEC_SUFFIXES", "YAML_SUFFIXES", "confined_path", "path_suffix", "read_spec_text", "spec_suffix"]
+
+#: The suffixes of the YAML form, and of every spec file.
+YAML_SUFFIXES = (".yaml", ".yml")
+SPEC_SUFFIXES = (".kspec", *YAML_SUFFIXES)
 
 
 def read_spec_text(path: str | os.PathLike[str]) -> str:
@@ -63,7 +67,7 @@ def path_suffix(path: str | os.PathLike[str]) -> str:
 
 def spec_suffix(path: str | Path) -> bool:
     """Whether ``path`` is named like a spec (``.kspec``, ``.yaml``, ``.yml``)."""
-    return path_suffix(path).lower() in (".kspec", ".yaml", ".yml")
+    return path_suffix(path).lower() in SPEC_SUFFIXES
 
 
 def confined_path(value: str, span: Span | None) -> Path:

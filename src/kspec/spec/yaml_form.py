@@ -245,7 +245,7 @@ def _check_nesting(text: str, file: str) -> None:
     except (UnicodeEncodeError, yaml.reader.ReaderError):  # a lone surrogate, a control character: composing names it
         return
     except yaml.MarkedYAMLError as exc:
-        if "nesting depth" in str(exc.problem):  # libyaml's own bound, reached while scanning ahead
+        if _libyaml_too_deep(exc):
             raise _too_deep(exc.problem_mark, file) from None
         # any other syntax error is reported by composing, with its position
 
@@ -390,6 +390,12 @@ class _EventReader:
         return root
 
 
+def _libyaml_too_deep(exc: yaml.YAMLError) -> bool:
+    """Whether ``exc`` is libyaml's own nesting bound, reached while
+    scanning ahead, rather than a syntax error."""
+    return "nesting depth" in str(getattr(exc, "problem", ""))
+
+
 def _too_deep(mark: Any, file: str) -> KspecError:
     """The error for YAML nested deeper than the ``nesting`` limit, at ``mark``."""
     span = Span(file=file, line=mark.line + 1, column=mark.column + 1) if mark else Span(file=file)
@@ -412,7 +418,7 @@ def _compose(text: str, file: str) -> Any:
         except _Exact:
             pass
         except yaml.YAMLError as exc:
-            if "nesting depth" not in str(getattr(exc, "problem", "")):  # libyaml's own bound: the exact path says it
+            if not _libyaml_too_deep(exc):  # that one the exact path reports as too deep
                 _raise_parse_error(text, file)
         finally:
             loader.dispose()
