@@ -23,8 +23,9 @@ Prints, as the median of several runs:
    kspec's own work adds;
 4. the whole-process time of ``kspec check`` on the generated spec at
    500, 2,000 and 5,000 layers in both forms, next to what loading each
-   form's own front end takes (PyYAML and pydantic-core's validator of a
-   spec for YAML, the ``.kspec`` parser and its tables for ``.kspec``):
+   form's own front end takes (the YAML front end, which reads the usual
+   spec without PyYAML, and pydantic-core's validator of a spec for YAML,
+   the ``.kspec`` parser and its tables for ``.kspec``):
    the fixed costs that the faster reading of either makes up for at some
    size.
 
@@ -277,8 +278,8 @@ def main() -> int:
 
 #: What every ``kspec check`` imports, whichever the form.
 _CHECK_IMPORTS = "import kspec.cli, kspec.compiler.pipeline"
-#: What a check of the YAML form loads besides: PyYAML, the front end,
-#: pydantic-core's module and the validator of a spec.
+#: What a check of the YAML form loads besides: the front end (whose plain
+#: reader needs no PyYAML), pydantic-core's module and the validator of a spec.
 _YAML_LOADS = "import kspec.spec.yaml_form; from kspec.spec import ir; ir._adapter(ir.Spec)"
 #: What a check of the ``.kspec`` form loads besides: the front end and its parser's tables.
 _KSPEC_LOADS = "import kspec.spec.kspec_form as f; f._fast()"
@@ -314,7 +315,7 @@ def by_size(base: list[str], runs: int) -> None:
     for n in sizes:
         y, k = times[f"yaml{n}"], times[f"kspec{n}"]
         print(f"  {n:>7}  {y * 1000:6.0f} ms  {k * 1000:6.0f} ms  {(y - k) * 1000:+11.0f} ms")
-    for form, what in (("yaml form", "PyYAML, the YAML front end and pydantic-core's validator of a spec"),
+    for form, what in (("yaml form", "the YAML front end and pydantic-core's validator of a spec"),
                        ("kspec form", "the .kspec front end and its parser's tables")):
         print(f"  loading {what}, after what both load: {(times[form] - times['bare']) * 1000:.0f} ms")
 

@@ -19,7 +19,7 @@ from kspec.spec.diagnostics import CODES, Diagnostic, KspecError, printable, ren
 from kspec.spec.ir import Span
 from kspec.spec.kspec_form import parse_kspec
 from kspec.spec.kspec_printer import print_kspec
-from kspec.spec.yaml_form import _compose_nodes
+from kspec.spec.yaml_read import _compose_nodes
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kspec"
 MODEL = "model m {\n  input x: (3,)\n  output y = x -> Dense(1)\n}\n"

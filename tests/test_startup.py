@@ -76,11 +76,23 @@ def test_checking_a_yaml_file_needs_no_kspec_parser() -> None:
     rc, modules = _modules_after("check", str(YAML_FILE))
     assert rc == 0
     assert "kspec.spec.yaml_form" in modules
-    assert _tops(modules) & {"lark", "shtab", "keras", "tensorflow"} == set()
+    # read by kspec.spec.yaml_plain: PyYAML loads only for what that reader declines
+    assert _tops(modules) & {"lark", "shtab", "keras", "tensorflow", "yaml"} == set()
     assert "kspec.spec.kspec_form" not in modules
     # validated by pydantic-core's compiled module, loaded alone (kspec.spec._core)
     assert _tops(modules) & {"pydantic", "pydantic_core", "typing_extensions"} == set()
     assert modules & _NOT_ON_A_CHECK == set()
+
+
+def test_a_yaml_spec_outside_the_plain_subset_is_read_by_pyyaml(tmp_path: Path) -> None:
+    """An anchor: PyYAML reads the spec, and the check passes."""
+    text = YAML_FILE.read_text(encoding="utf-8").replace("input: [28", "input: &shape [28", 1)
+    assert "&shape" in text
+    spec = tmp_path / "anchored.yaml"
+    spec.write_text(text, encoding="utf-8")
+    rc, modules, err = _run("check", str(spec))
+    assert "yaml" in _tops(modules)
+    assert (rc, err) == _run("check", str(YAML_FILE))[::2]
 
 
 @pytest.mark.parametrize("name", ["resnet50.kspec", "resnet50.yaml"])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from kspec.spec import limits
 from kspec.spec.diagnostics import KspecError
-from kspec.spec.yaml_form import _compose, _compose_nodes, _EventReader, _Exact
+from kspec.spec.yaml_read import _compose, _compose_nodes, _EventReader, _Exact
 
 ROOT = Path(__file__).resolve().parent.parent
 YAML_FILES = sorted(p for p in [*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("tests/fixtures/**/*.yaml")])
