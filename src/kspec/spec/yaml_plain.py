@@ -48,7 +48,12 @@ __all__ = ["read_plain"]
 _UNREAD = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 #: A plain scalar: words of the allowed characters, separated by spaces.
 #: What may end one (``: ``, `` #``, a flow indicator) is outside the set.
-_PLAIN = re.compile(r"[A-Za-z0-9_(/$.+~-][A-Za-z0-9_.+\-/*()<>=!%$^&~@]*(?: +[A-Za-z0-9_.+\-/*()<>=!%$^&~@]+)*")
+_P = r"[A-Za-z0-9_(/$.+~-][A-Za-z0-9_.+\-/*()<>=!%$^&~@]*(?: +[A-Za-z0-9_.+\-/*()<>=!%$^&~@]+)*"
+_PLAIN = re.compile(_P)
+#: A key: a plain scalar, then ':' and a space or the end of the line.
+_KEY = re.compile(rf"({_P}):(?= |$)")
+#: The usual row of a block mapping, past its key's ':': a plain scalar, then maybe a comment.
+_PLAIN_VALUE = re.compile(rf" +({_P})(?: +#.*)? *")
 #: A plain scalar reaching past this many characters cannot be a key (libyaml's simple-key bound is 1,024).
 _KEY_CHARS = 1000
 
@@ -128,14 +133,10 @@ class _Reader:
     def __init__(self, text: str, file: str) -> None:
         self.file = file
         self.lines = lines = text.split("\n")
-        self.rows: list[tuple[int, int]] = []
-        for i, line in enumerate(lines):
-            body = line.lstrip(" ")
-            if body and body[0] != "#":
-                indent = len(line) - len(body)
-                if indent == 0 and body[:3] in ("---", "..."):  # a document marker
-                    raise _Declined
-                self.rows.append((i, indent))
+        bodies = [line.lstrip(" ") for line in lines]
+        self.rows = [(i, len(lines[i]) - len(body)) for i, body in enumerate(bodies) if body and body[0] != "#"]
+        if any(indent == 0 and bodies[i][:3] in ("---", "...") for i, indent in self.rows):
+            raise _Declined  # a document marker
         self.k = 0  # the row being read
         #: Where the text ends: its last line, and that line's length.
         self.last = (len(lines) - 1, len(lines[-1]))
@@ -184,11 +185,7 @@ class _Reader:
         return line[at] == "-" and line[at + 1:at + 2] in ("", " ")
 
     def _is_key(self, line: str, at: int) -> bool:
-        match = _PLAIN.match(line, at)
-        if match is None:
-            return False
-        end = match.end()
-        return line[end:end + 1] == ":" and line[end + 1:end + 2] in ("", " ")
+        return _KEY.match(line, at) is not None
 
     def node(self, column: int, depth: int, parent: int) -> _Node:
         """The node whose first row is the current one, starting at its indentation ``column``."""
@@ -227,36 +224,56 @@ class _Reader:
         out: dict[str, Any] = {SPAN_KEY: None}
         spans: dict[str, Span] = {}
         rows, lines = self.rows, self.lines
+        file, n_rows, plain, plain_value = self.file, len(rows), self.plain, _PLAIN_VALUE
+        key_row = _KEY.match(lines[line_no], column)
         while True:
             line = lines[line_no]
-            key, key_start, key_end = self.plain_key(line, line_no, column)
-            after = key_end[1] + 1  # past ':'
-            body = line[after:].lstrip(" ")
+            if key_row is None or key_row.end(1) - column >= _KEY_CHARS:
+                raise _Declined
+            key = key_row.group(1)
+            known = plain.get(key, plain)
+            key = _key_text(self.scalar(key) if known is plain else known)
+            key_start, key_end = (line_no, column), (line_no, key_row.end(1))
+            after = key_row.end()  # past ':'
             value: Any
-            if not body or body[0] == "#":  # the value is on the rows below, or empty
+            simple = plain_value.fullmatch(line, after)
+            if simple is not None:  # the usual row: "key: value"
+                text = simple.group(1)
+                value = plain.get(text, plain)
+                if value is plain:
+                    value = self.scalar(text)
+                self.count()
+                spans[key] = Span(file, line_no + 1, simple.start(1) + 1, line_no + 1, simple.end(1) + 1)
                 self.k += 1
-                below = rows[self.k] if self.k < len(rows) else None
-                if below is not None and below[1] > column:
-                    value, v_start, v_end = self.node(below[1], depth + 1, column)
-                elif below is not None and below[1] == column and self._is_entry(lines[below[0]], column):
-                    value, v_start, v_end = self.sequence(column, depth + 1)  # a sequence at its key's indentation
-                else:
-                    value, v_start, v_end = None, (line_no, after), (line_no, after)
-                    self.count()
+                if self.k < n_rows and rows[self.k][1] > column:
+                    raise _Declined  # a multi-line scalar
             else:
-                value, v_start, v_end = self.inline_row(line_no, len(line) - len(body), depth + 1, column)
+                body = line[after:].lstrip(" ")
+                if not body or body[0] == "#":  # the value is on the rows below, or empty
+                    self.k += 1
+                    below = rows[self.k] if self.k < n_rows else None
+                    if below is not None and below[1] > column:
+                        value, v_start, v_end = self.node(below[1], depth + 1, column)
+                    elif below is not None and below[1] == column and self._is_entry(lines[below[0]], column):
+                        value, v_start, v_end = self.sequence(column, depth + 1)  # a sequence at its key's indentation
+                    else:
+                        value, v_start, v_end = None, (line_no, after), (line_no, after)
+                        self.count()
+                else:
+                    value, v_start, v_end = self.inline_row(line_no, len(line) - len(body), depth + 1, column)
+                spans[key] = value[SPAN_KEY] if type(value) is dict else self.span(v_start, v_end)
             if key in out:
                 raise _Declined  # a doubled key: the exact reader names it
             out[key] = value
-            spans[key] = value[SPAN_KEY] if type(value) is dict else self.span(v_start, v_end)
-            spans["key:" + key] = self.span(key_start, key_end)
-            if self.k == len(rows):
+            spans["key:" + key] = Span(file, line_no + 1, key_start[1] + 1, line_no + 1, key_end[1] + 1)
+            if self.k == n_rows:
                 break
             line_no, indent = rows[self.k]
             if indent < column:
                 break
-            if indent > column or not self._is_key(lines[line_no], column):
+            if indent > column:
                 raise _Declined
+            key_row = _KEY.match(lines[line_no], column)
         end = self.next_start(column)
         out[SPAN_KEY] = self.span(start, end)
         out[KEY_SPANS_KEY] = spans
