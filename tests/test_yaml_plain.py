@@ -168,6 +168,13 @@ def test_any_text_reads_alike(text: str) -> None:
     _agrees(text)
 
 
+@given(st.text(alphabet="0123456789+-._eEx:", min_size=1, max_size=10))
+def test_number_like_scalars_resolve_as_yaml_1_1(text: str) -> None:
+    """Property: a scalar of digits, signs, dots and exponents is the int,
+    float or string PyYAML's resolvers make of it (or is declined)."""
+    _agrees(f"a: {text}\nb: [{text}]\n")
+
+
 _VALID = [t for t in (p.read_text(encoding="utf-8")[:4000] for p in YAML_FILES) if not _exact(t).startswith("error")]
 _MARKS = ["[", "]", "{", "}", ": ", ":", "- ", "-", ",", "&a ", "*a", "!!int ", "'", '"', "\n", "\n  ", " ", "#",
           " #", "? ", "|", ">", "\t", "---\n", "...\n", "%YAML 1.1\n", "\x00", "@", "`", "  ", "0", "1.5", "yes", "~"]

@@ -69,6 +69,10 @@ _TIMESTAMP = (r"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-
               r"(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?"
               r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?")
 _numeric: list[re.Pattern[str]] = []  # the three, compiled at the first scalar that needs them
+#: The usual numbers, told without compiling those: the first form of
+#: ``_FLOAT`` (a decimal with a dot) and the decimal form of ``_INT``, which
+#: no other resolver's pattern matches.
+_USUAL_NUMBER = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?)")
 
 
 #: A position (line index, column), and a node read with where it starts and ends.
@@ -95,18 +99,26 @@ def _number(value: str) -> Any:
     """A plain scalar that starts with a digit, a sign or a dot, as PyYAML's
     safe loader resolves and builds it; :class:`_Declined` for the forms
     left to PyYAML."""
-    if not _numeric:
-        _numeric.extend(re.compile(p) for p in (_FLOAT, _INT, _TIMESTAMP))
-    floats, ints, stamps = _numeric
     first = value[0]
     sign = -1 if first == "-" else 1
     digits = value[1:] if first in "+-" else value
-    if floats.fullmatch(value):
+    usual = _USUAL_NUMBER.fullmatch(value)
+    if usual is not None:
+        is_float, is_int = "." in value, "." not in value
+    else:
+        if not _numeric:
+            _numeric.extend(re.compile(p) for p in (_FLOAT, _INT, _TIMESTAMP))
+        floats, ints, stamps = _numeric
+        is_float = floats.fullmatch(value) is not None
+        is_int = first != "." and ints.fullmatch(value) is not None
+        if not (is_float or is_int) and first not in "+-." and stamps.fullmatch(value):
+            raise _Declined
+    if is_float:
         digits = digits.replace("_", "").lower()
         if ":" in digits or "inf" in digits or "nan" in digits:
             raise _Declined
         return sign * float(digits)
-    if first != "." and ints.fullmatch(value):
+    if is_int:
         digits = digits.replace("_", "")
         if digits != "0" and (digits[0] == "0" or ":" in digits):  # octal, hex, binary, sexagesimal
             raise _Declined
@@ -114,8 +126,6 @@ def _number(value: str) -> Any:
         if abs(number) >= limits.INT_LIMIT:
             raise _Declined
         return number
-    if first not in "+-." and stamps.fullmatch(value):
-        raise _Declined
     return value
 
 
