@@ -81,8 +81,10 @@ def test_every_example_and_valid_fixture_is_read_without_pyyaml() -> None:
         ("a: 1:30\n", "a sexagesimal number"),
         ("a: 99999999999999999999\n", "an integer too large"),
         ("a:\tb\n", "a tab"),
-        ("a: b\r\n", "a carriage return"),
-        ("a: caf\u00e9\n", "text that is not ASCII"),
+        ("a: b\rc: d\n", "a carriage return alone"),
+        ("a: caf\u00e9\n", "a plain scalar that is not ASCII"),
+        ("a: 'x'\u2028b: 1\n", "a line separator"),
+        ("a: '\ufeff'\n", "a byte order mark"),
         ("a: [b, ]\n", "a trailing comma"),
         ('"a": 1\n', "a quoted key"),
         ("a: b: c\n", "a mapping value where a scalar is due"),
@@ -112,6 +114,8 @@ def test_documents_outside_the_subset_are_declined(text: str, reason: str) -> No
         "a:\n  -\n    b: 1\n  -\n  - c\n",
         "a: [a b, 'c d', \"e\", [], {f: g}]\n",
         "a:\n  b:\n    c: 1\n# a comment at the end\n  ",
+        "a: b\r\nc:\r\n- d  # e\r\n",
+        "# caf\u00e9 \u2014 \U0001f600\na: '\u00e9t\u00e9'  # \u00e0\nb: [\"\U0001f600\", x]\n",
         "models:\n- name: m\n  nodes:\n  - {name: h, from: x, apply: {Dense: [4]}}\n  outputs: {y: h}\n",
     ],
 )
@@ -163,7 +167,7 @@ def test_any_dumped_mapping_reads_alike(data: Any, flow: bool | None, indent: in
     _agrees(text)
 
 
-@given(st.text(alphabet="ab1:-[]{},#&*!'\" \n0\t?|>.~", max_size=40))
+@given(st.text(alphabet="ab1:-[]{},#&*!'\" \n0\t?|>.~\r\u00e9\U0001f600\x85\u2028\ufeff", max_size=40))
 def test_any_text_reads_alike(text: str) -> None:
     _agrees(text)
 
@@ -177,7 +181,8 @@ def test_number_like_scalars_resolve_as_yaml_1_1(text: str) -> None:
 
 _VALID = [t for t in (p.read_text(encoding="utf-8")[:4000] for p in YAML_FILES) if not _exact(t).startswith("error")]
 _MARKS = ["[", "]", "{", "}", ": ", ":", "- ", "-", ",", "&a ", "*a", "!!int ", "'", '"', "\n", "\n  ", " ", "#",
-          " #", "? ", "|", ">", "\t", "---\n", "...\n", "%YAML 1.1\n", "\x00", "@", "`", "  ", "0", "1.5", "yes", "~"]
+          " #", "? ", "|", ">", "\t", "---\n", "...\n", "%YAML 1.1\n", "\x00", "@", "`", "  ", "0", "1.5", "yes", "~",
+          "\r", "\r\n", "\u00e9", "\U0001f600", "\x85", "\u2028", "\ufeff"]
 
 
 @given(st.sampled_from(_VALID), st.lists(st.tuples(st.floats(0, 1), st.sampled_from([*_MARKS, ""])), min_size=1,
@@ -195,7 +200,7 @@ _NAMES = st.sampled_from(["name", "from", "apply", "units", "Dense", "x", "a_b",
 _PLAIN = st.sampled_from(["relu", "16", "-3", "0", "1.5", "-0.25", "1e-4", "1.001e-05", "yes", "Off", "~", "null",
                           "same", "4 * filters", "a  b", "x-y", "float32", "data/train.npz", "+7", "1_000", "3.",
                           "-relu", "(b)", "$v"])
-_QUOTED = st.sampled_from(['"relu"', '"a # b"', "'x: y'", '""', "''", '"16"'])
+_QUOTED = st.sampled_from(['"relu"', '"a # b"', "'x: y'", '""', "''", '"16"', '"caf\u00e9"', "'\U0001f600 x'"])
 
 
 @st.composite
@@ -208,7 +213,7 @@ def _layout(draw: st.DrawFn) -> str:
     lines: list[str] = []
 
     def comment() -> str:
-        return draw(st.sampled_from(["", "", " # note", "   #x", " #"]))
+        return draw(st.sampled_from(["", "", " # note", "   #x", " #", " # \u00e9t\u00e9 \u2014 \U0001f600"]))
 
     def flow(depth: int) -> str:
         kind = draw(st.sampled_from(["scalar", "scalar", "list", "map"])) if depth < 3 else "scalar"
@@ -260,8 +265,8 @@ def _layout(draw: st.DrawFn) -> str:
         lines.append("# a spec")
     block_map(0, None, 1)
     trailing = draw(st.sampled_from(["\n", "", "\n\n", "\n# end", "\n  "]))
-    return "\n".join(line + draw(st.sampled_from(["", "", " "])) if line.strip() else line
-                     for line in lines) + trailing
+    text = "\n".join(line + draw(st.sampled_from(["", "", " "])) if line.strip() else line for line in lines) + trailing
+    return text.replace("\n", "\r\n") if draw(st.booleans()) else text
 
 
 @given(_layout())

@@ -11,8 +11,9 @@ message and position of a YAML error.
 What is read here is a strict subset of YAML, and gives exactly what
 :mod:`kspec.spec.yaml_read` gives for it (libyaml's positions, PyYAML's
 safe resolver), value for value, type for type and span for span; a
-property test holds the two readers to that. The subset, for ASCII text
-without tabs, carriage returns or control characters:
+property test holds the two readers to that. The subset, for text without
+tabs or control characters, with LF or CR LF line breaks, whose characters
+past ASCII are in comments and quoted scalars:
 
 - block mappings and sequences, compact ones (``- name: a``) and a
   sequence at its key's indentation included;
@@ -44,8 +45,10 @@ from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
 
 __all__ = ["read_plain"]
 
-#: Characters YAML forbids or this reader leaves to PyYAML (tabs, CR, controls, DEL).
-_UNREAD = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+#: Characters YAML forbids or this reader leaves to PyYAML: tabs, controls,
+#: DEL, and a carriage return that is not part of a CR LF line break.
+_UNREAD = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 #: A plain scalar: words of the allowed characters, separated by spaces.
 #: What may end one (``: ``, `` #``, a flow indicator) is outside the set.
 _P = r"[A-Za-z0-9_(/$.+~-][A-Za-z0-9_.+\-/*()<>=!%$^&~@]*(?: +[A-Za-z0-9_.+\-/*()<>=!%$^&~@]+)*"
@@ -87,12 +90,27 @@ class _Declined(Exception):
 def read_plain(text: str, file: str) -> dict[str, Any] | None:
     """The located data of ``text`` (what :mod:`kspec.spec.yaml_read`
     gives), or None when the document is not in the subset read here."""
-    if not text.isascii() or _UNREAD.search(text):
+    if _UNREAD.search(text):
         return None
+    if not text.isascii() and not all(map(_ordinary, set(_NOT_ASCII.findall(text)))):
+        return None
+    text = text.replace("\r\n", "\n")  # a line break either way: lines and columns stay as they are
     try:
         return _Reader(text, file).read()
     except (_Declined, IndexError, ValueError, RecursionError):  # an unclosed bracket runs off its line
         return None
+
+
+def _ordinary(char: str) -> bool:
+    """Whether a character past ASCII is printable in YAML and neither a line
+    break (NEL, LS, PS) nor a byte order mark: in a comment or a quoted
+    scalar, one column like any other."""
+    code = ord(char)
+    if code <= 0xD7FF:
+        return code >= 0xA0 and code not in (0x2028, 0x2029)
+    if code <= 0xFFFD:
+        return code >= 0xE000 and code != 0xFEFF
+    return code >= 0x10000
 
 
 def _number(value: str) -> Any:
