@@ -220,10 +220,11 @@ def _layout(draw: st.DrawFn) -> str:
         if kind == "scalar":
             return draw(st.one_of(_PLAIN, _QUOTED))
         sep = draw(st.sampled_from([", ", ",", " , "]))
+        pad = draw(st.sampled_from(["", "", " "]))
         if kind == "list":
-            return "[" + sep.join(flow(depth + 1) for _ in range(draw(st.integers(0, 3)))) + "]"
+            return "[" + pad + sep.join(flow(depth + 1) for _ in range(draw(st.integers(0, 3)))) + pad + "]"
         keys = draw(st.lists(_NAMES, max_size=3, unique=True))
-        return "{" + sep.join(f"{k}: {flow(depth + 1)}" for k in keys) + "}"
+        return "{" + pad + sep.join(f"{k}:{' ' * draw(st.integers(1, 2))}{flow(depth + 1)}" for k in keys) + pad + "}"
 
     def block_map(indent: int, first_prefix: str | None, depth: int) -> None:
         keys = draw(st.lists(_NAMES, min_size=1, max_size=4, unique=True))
