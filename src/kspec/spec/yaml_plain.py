@@ -43,7 +43,7 @@ from typing import Any
 from kspec.spec import limits
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
 
-__all__ = ["read_plain"]
+__all__ = ["key_text", "read_plain"]
 
 #: Characters YAML forbids or this reader leaves to PyYAML: tabs, controls,
 #: DEL, and a carriage return that is not part of a CR LF line break.
@@ -147,7 +147,7 @@ def _number(value: str) -> Any:
     return value
 
 
-def _key_text(value: Any) -> str:
+def key_text(value: Any) -> str:
     """A mapping key as the YAML readers keep it: ``1`` is ``"1"``, ``yes`` is ``"true"``."""
     if type(value) is str:
         return value
@@ -260,7 +260,7 @@ class _Reader:
                 raise _Declined
             key = key_row.group(1)
             known = plain.get(key, plain)
-            key = _key_text(self.scalar(key) if known is plain else known)
+            key = key_text(self.scalar(key) if known is plain else known)
             key_start, key_end = (line_no, column), (line_no, key_row.end(1))
             after = key_row.end()  # past ':'
             value: Any
@@ -353,7 +353,7 @@ class _Reader:
         end = match.end()
         if end - at >= _KEY_CHARS or line[end:end + 1] != ":":
             raise _Declined
-        return _key_text(self.scalar(match.group())), (line_no, at), (line_no, end)
+        return key_text(self.scalar(match.group())), (line_no, at), (line_no, end)
 
     def scalar(self, text: str) -> Any:
         """The Python value of a plain scalar."""

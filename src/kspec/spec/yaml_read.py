@@ -21,6 +21,7 @@ import yaml
 from kspec.spec import limits
 from kspec.spec.diagnostics import Diagnostic, KspecError
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
+from kspec.spec.yaml_plain import key_text
 
 __all__ = ["read_located"]
 
@@ -149,9 +150,7 @@ class _Located:
                 if key_node.tag == _MERGE_TAG:  # `<<: *defaults`: merged after the keys written here
                     merged.append(value_node)
                     continue
-                key = self.scalar(key_node)
-                if not isinstance(key, str):
-                    key = str(key) if not isinstance(key, bool) else str(key).lower()
+                key = key_text(self.scalar(key_node))
                 if key in out:
                     self.errors.append(Diagnostic("K102", f"duplicate key '{key}'", span(key_node)))
                     continue
@@ -313,7 +312,7 @@ class _EventReader:
                 start, end = event.start_mark, event.end_mark
                 if spans is not None and frame[3] is _NO_KEY:  # a mapping's key
                     if type(value) is not str:
-                        value = str(value) if not isinstance(value, bool) else str(value).lower()
+                        value = key_text(value)
                     if value in frame[0]:
                         raise _Exact  # a duplicate key
                     frame[3] = value
