@@ -51,7 +51,7 @@ _UNREAD = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 #: A plain scalar: words of the allowed characters, separated by spaces.
 #: What may end one (``: ``, `` #``, a flow indicator) is outside the set.
-_P = r"[A-Za-z0-9_(/$.+~-][A-Za-z0-9_.+\-/*()<>=!%$^&~@]*(?: +[A-Za-z0-9_.+\-/*()<>=!%$^&~@]+)*"
+_P = r"[A-Za-z0-9_(/$.+~-][A-Za-z0-9_.+\-/*()<>=!%$^&~@]*+(?: +[A-Za-z0-9_.+\-/*()<>=!%$^&~@]++)*+"
 _PLAIN = re.compile(_P)
 #: A key: a plain scalar, then ':' and a space or the end of the line.
 _KEY = re.compile(rf"({_P}):(?= |$)")
