@@ -32,6 +32,7 @@ def read_located(text: str, file: str) -> Any:
     YAML error, with its position."""
     return _compose(text, file)
 
+
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
