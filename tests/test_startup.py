@@ -95,6 +95,15 @@ def test_a_yaml_spec_outside_the_plain_subset_is_read_by_pyyaml(tmp_path: Path) 
     assert (rc, err) == _run("check", str(YAML_FILE))[::2]
 
 
+def test_yaml_arithmetic_needs_no_kspec_parser() -> None:
+    """resnet50.yaml computes its layers' sizes with {expr: 4 * filters} and
+    the like: arithmetic on parameters, read without the .kspec front end."""
+    rc, modules = _modules_after("check", str(ROOT / "examples" / "resnet50.yaml"))
+    assert rc == 0
+    assert "kspec.spec.arithmetic" in modules
+    assert {"kspec.spec.kspec_form", "kspec.spec._kspec_tables"} & modules == set()
+
+
 @pytest.mark.parametrize("name", ["resnet50.kspec", "resnet50.yaml"])
 def test_a_spec_that_reaches_no_other_file_needs_no_pathlib(name: str) -> None:
     """Parameters, blocks and loops expanded, every check run: pathlib

@@ -33,6 +33,7 @@ from typing import Any
 
 from kspec.spec import ir
 from kspec.spec._core import core
+from kspec.spec.arithmetic import read_arithmetic
 from kspec.spec.diagnostics import Diagnostic, KspecError, did_you_mean
 from kspec.spec.ir import KEY_SPANS_KEY, SPAN_KEY, Span
 from kspec.spec.ops import MERGE_HELPERS
@@ -548,12 +549,16 @@ class _Normalizer:
         return data
 
     def expression(self, text: Any, span: Span | None) -> Any:
-        """``{expr: "4 * filters"}``: parameter arithmetic in .kspec syntax."""
-        from kspec.spec.kspec_form import parse_expression
-
+        """``{expr: "4 * filters"}``: a value in .kspec syntax. Arithmetic on
+        names and numbers is read without loading the .kspec front end."""
         if not isinstance(text, str):
             self.error("'expr' holds a .kspec expression as a string, e.g. {expr: 4 * filters}", span)
             return None
+        value = read_arithmetic(text, span.file if span is not None else Span().file)
+        if value is not None:
+            return value
+        from kspec.spec.kspec_form import parse_expression
+
         try:
             return parse_expression(text, span)
         except KspecError as exc:
