@@ -5,8 +5,6 @@ node-by-node path, so messages and positions stay the same."""
 
 from __future__ import annotations
 
-import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +12,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _yaml_cases import DATA, EDITS, YAML_FILES, edited
 from kspec.spec import limits
 from kspec.spec.diagnostics import KspecError
-from kspec.spec.yaml_read import _compose, _compose_nodes, _EventReader, _Exact
-
-ROOT = Path(__file__).resolve().parent.parent
-YAML_FILES = sorted(p for p in [*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("tests/fixtures/**/*.yaml")])
+from kspec.spec.yaml_read import _compose_nodes, _EventReader, _Exact, read_located
 
 pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="the event reader needs libyaml")
 
@@ -82,7 +78,7 @@ def test_spans_of_mappings_keys_and_values() -> None:
 def test_unusual_documents_take_the_exact_path(text: str) -> None:
     with pytest.raises((_Exact, yaml.YAMLError)):
         _events(text)
-    assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+    assert _outcome(read_located, text) == _outcome(_compose_nodes, text)
 
 
 def test_nesting_limit_stops_the_read_at_the_same_place() -> None:
@@ -90,14 +86,14 @@ def test_nesting_limit_stops_the_read_at_the_same_place() -> None:
     with pytest.raises(KspecError) as fast:
         _events(text)
     assert fast.value.render({"f.yaml": text}) == _outcome(_compose_nodes, text)
-    assert "YAML nesting is too deep; at most 100" in _outcome(_compose, text)
+    assert "YAML nesting is too deep; at most 100" in _outcome(read_located, text)
 
 
 def test_compact_block_nesting_is_bounded_too() -> None:
     """Nested sequences on one line (``- - - x``) count towards the limit."""
     text = "- " * 150 + "x\n"
-    assert "YAML nesting is too deep" in _outcome(_compose, text)
-    assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+    assert "YAML nesting is too deep" in _outcome(read_located, text)
+    assert _outcome(read_located, text) == _outcome(_compose_nodes, text)
 
 
 def test_value_limit_is_reported_by_the_exact_path() -> None:
@@ -105,50 +101,35 @@ def test_value_limit_is_reported_by_the_exact_path() -> None:
     with limits.using(limits.Limits(yaml_values=20)):
         with pytest.raises(_Exact):
             _events(text)
-        message = _outcome(_compose, text)
+        message = _outcome(read_located, text)
         assert message == _outcome(_compose_nodes, text)
     assert "too many values" in message
 
 
-_TEXTS = st.sampled_from(["relu", "yes", "No", "null", "~", "1e-4", "1.5", "0x1F", "012", "2001-12-14", "a b",
-                          "", " x", "#", "- a", "a: b", "True", ".inf", "-.5", "16", "@x", "'q'", "é"])
-_SCALARS = st.one_of(_TEXTS, st.integers(-10**6, 10**6), st.floats(allow_nan=False), st.booleans(), st.none(),
-                     st.dates(min_value=datetime.date(1900, 1, 1)))
-_KEYS = st.one_of(_TEXTS, st.integers(0, 99), st.booleans())
-_DATA = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=25)
-
-
-@given(_DATA, st.sampled_from([False, True, None]), st.integers(0, 2))
+@given(DATA, st.sampled_from([False, True, None]), st.integers(0, 2))
 def test_any_dumped_document_reads_alike(data: Any, flow: bool | None, indent: int) -> None:
     """Property: whatever plain data YAML writes, in block or flow style,
     both readers give the same located data (or the same error)."""
     text = yaml.safe_dump(data, default_flow_style=flow, indent=2 + indent, allow_unicode=True, sort_keys=False)
-    assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+    assert _outcome(read_located, text) == _outcome(_compose_nodes, text)
 
 
 @given(st.text(alphabet="ab:-[]{},#&*!'\" \n0\t?|>", max_size=40))
 def test_any_text_reads_alike(text: str) -> None:
     """Property: for any text, both readers agree (data, or error and position)."""
-    assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+    assert _outcome(read_located, text) == _outcome(_compose_nodes, text)
 
 
 _VALID = [t for t in (p.read_text(encoding="utf-8")[:4000] for p in YAML_FILES) if _outcome(_compose_nodes, t)
           is not None and not isinstance(_outcome(_compose_nodes, t), str)]
-_MARKS = ["[", "]", "{", "}", ": ", "- ", ",", "&a ", "*a", "*b", "!!int ", "'", '"', "\n", "\n  ", "#", "? ",
-          "|", ">", "\t", "---\n", "...\n", "%YAML 1.1\n", "\x00", "@", "`", "  "]
 
-
-@given(st.sampled_from(_VALID), st.lists(st.tuples(st.floats(0, 1), st.sampled_from([*_MARKS, ""])), min_size=1,
-                                          max_size=4))
+@given(st.sampled_from(_VALID), EDITS)
 def test_a_broken_document_gets_the_exact_paths_message(text: str, edits: list[tuple[float, str]]) -> None:
     """A document libyaml stops on is described from PyYAML's parser events
     alone unless its composer would speak first (an anchor, an alias, a
     second document): the message and position are the exact path's."""
-    for where, mark in edits:
-        at = int(where * len(text))
-        text = text[:at] + mark + text[at + (0 if mark else 1):]  # insert a mark, or delete a character
-    assert _outcome(_compose, text) == _outcome(_compose_nodes, text)
+    text = edited(text, edits)
+    assert _outcome(read_located, text) == _outcome(_compose_nodes, text)
 
 
 @pytest.mark.parametrize("before", ["", "anchor: &a 1\nalias: *a\n"])
@@ -157,6 +138,6 @@ def test_a_control_character_in_a_long_document_is_a_located_error(before: str) 
     an internal error (libyaml's reader error escaped the check), with and
     without an anchor that sends the document down the exact path."""
     text = before + "models:\n" + "".join(f"- name: m{i}\n  inputs: {{x: [4]}}\n" for i in range(60)) + "- \x00\n"
-    message = _outcome(_compose, text)
+    message = _outcome(read_located, text)
     assert isinstance(message, str) and "error[K101]: YAML syntax error: character '\\x00' is not allowed" in message
     assert message == _outcome(_compose_nodes, text)

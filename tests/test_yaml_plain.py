@@ -7,9 +7,7 @@ spec-like documents in any of the usual layouts."""
 
 from __future__ import annotations
 
-import datetime
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +15,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _yaml_cases import DATA, EDITS, KEYS, YAML_FILES, edited
 from kspec.spec import limits
 from kspec.spec.diagnostics import KspecError
 from kspec.spec.yaml_plain import read_plain
 from kspec.spec.yaml_read import read_located
-
-ROOT = Path(__file__).resolve().parent.parent
-YAML_FILES = sorted(p for p in [*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("tests/fixtures/**/*.yaml")])
 
 
 def _exact(text: str) -> str:
@@ -150,17 +146,7 @@ def test_limits_are_left_to_the_exact_reader() -> None:
 
 # -- dumped documents and arbitrary text
 
-_TEXTS = st.sampled_from(["relu", "yes", "No", "null", "~", "1e-4", "1.5", "0x1F", "012", "2001-12-14", "a b",
-                          "", " x", "#", "- a", "a: b", "True", ".inf", "-.5", "16", "@x", "'q'", "x-y", "1_000",
-                          "+3", "-0", "0.", "1.e+5", "=", "<<", "a  b", "4 * n", "(x)", "$v", "~x", "-relu", "0"])
-_SCALARS = st.one_of(_TEXTS, st.integers(-10**20, 10**20), st.floats(allow_nan=False), st.booleans(), st.none(),
-                     st.dates(min_value=datetime.date(1900, 1, 1)), st.text(max_size=6))
-_KEYS = st.one_of(_TEXTS, st.integers(0, 99), st.booleans())
-_DATA = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=25)
-
-
-@given(st.dictionaries(_KEYS, _DATA, min_size=1, max_size=4), st.sampled_from([False, True, None]),
+@given(st.dictionaries(KEYS, DATA, min_size=1, max_size=4), st.sampled_from([False, True, None]),
        st.integers(0, 2), st.sampled_from([80, 20, 4000]))
 def test_any_dumped_mapping_reads_alike(data: Any, flow: bool | None, indent: int, width: int) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, indent=2 + indent, width=width, sort_keys=False)
@@ -180,18 +166,10 @@ def test_number_like_scalars_resolve_as_yaml_1_1(text: str) -> None:
 
 
 _VALID = [t for t in (p.read_text(encoding="utf-8")[:4000] for p in YAML_FILES) if not _exact(t).startswith("error")]
-_MARKS = ["[", "]", "{", "}", ": ", ":", "- ", "-", ",", "&a ", "*a", "!!int ", "'", '"', "\n", "\n  ", " ", "#",
-          " #", "? ", "|", ">", "\t", "---\n", "...\n", "%YAML 1.1\n", "\x00", "@", "`", "  ", "0", "1.5", "yes", "~",
-          "\r", "\r\n", "\u00e9", "\U0001f600", "\x85", "\u2028", "\ufeff"]
 
-
-@given(st.sampled_from(_VALID), st.lists(st.tuples(st.floats(0, 1), st.sampled_from([*_MARKS, ""])), min_size=1,
-                                          max_size=4))
+@given(st.sampled_from(_VALID), EDITS)
 def test_an_edited_spec_reads_alike(text: str, edits: list[tuple[float, str]]) -> None:
-    for where, mark in edits:
-        at = int(where * len(text))
-        text = text[:at] + mark + text[at + (0 if mark else 1):]  # insert a mark, or delete a character
-    _agrees(text)
+    _agrees(edited(text, edits))
 
 
 # -- spec-like documents in the usual layouts, which the plain reader must read

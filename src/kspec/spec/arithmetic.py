@@ -18,6 +18,7 @@ to that.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kspec.spec import ir, limits
@@ -108,17 +109,18 @@ class _Reader:
         span = self._span(start, end, height)
         return ir.BinOp(op=op, left=left[0], right=right[0], span=span), start, end, height  # type: ignore[arg-type]
 
-    def sum(self, parens: int) -> _Read:
-        left = self.product(parens)
-        while (op := self._op(_SUMS)) is not None:
-            left = self._binary(op, left, self.product(parens))
+    def _chain(self, ops: tuple[str, ...], operand: Callable[[int], _Read], parens: int) -> _Read:
+        """Operands joined by ``ops``, from the left."""
+        left = operand(parens)
+        while (op := self._op(ops)) is not None:
+            left = self._binary(op, left, operand(parens))
         return left
 
+    def sum(self, parens: int) -> _Read:
+        return self._chain(_SUMS, self.product, parens)
+
     def product(self, parens: int) -> _Read:
-        left = self.unary(parens)
-        while (op := self._op(_PRODUCTS)) is not None:
-            left = self._binary(op, left, self.unary(parens))
-        return left
+        return self._chain(_PRODUCTS, self.unary, parens)
 
     def unary(self, parens: int) -> _Read:
         start = self.tokens[self.at][2]

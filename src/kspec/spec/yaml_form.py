@@ -554,7 +554,7 @@ class _Normalizer:
         if not isinstance(text, str):
             self.error("'expr' holds a .kspec expression as a string, e.g. {expr: 4 * filters}", span)
             return None
-        value = read_arithmetic(text, span.file if span is not None else Span().file)
+        value = read_arithmetic(text, (span or Span()).file)  # the file parse_expression names
         if value is not None:
             return value
         from kspec.spec.kspec_form import parse_expression

@@ -120,9 +120,9 @@ def _number(value: str) -> Any:
     first = value[0]
     sign = -1 if first == "-" else 1
     digits = value[1:] if first in "+-" else value
-    usual = _USUAL_NUMBER.fullmatch(value)
-    if usual is not None:
-        is_float, is_int = "." in value, "." not in value
+    if _USUAL_NUMBER.fullmatch(value):
+        is_float = "." in value
+        is_int = not is_float
     else:
         if not _numeric:
             _numeric.extend(re.compile(p) for p in (_FLOAT, _INT, _TIMESTAMP))
@@ -253,16 +253,10 @@ class _Reader:
         spans: dict[str, Span] = {}
         rows, lines = self.rows, self.lines
         file, n_rows, plain, plain_value = self.file, len(rows), self.plain, _PLAIN_VALUE
-        key_row = _KEY.match(lines[line_no], column)
         while True:
             line = lines[line_no]
-            if key_row is None or key_row.end(1) - column >= _KEY_CHARS:
-                raise _Declined
-            key = key_row.group(1)
-            known = plain.get(key, plain)
-            key = key_text(self.scalar(key) if known is plain else known)
-            key_start, key_end = (line_no, column), (line_no, key_row.end(1))
-            after = key_row.end()  # past ':'
+            key, key_end = self.key(line, column)
+            after = key_end + 1  # past ':'
             value: Any
             simple = plain_value.fullmatch(line, after)
             if simple is not None:  # the usual row: "key: value"
@@ -293,7 +287,7 @@ class _Reader:
             if key in out:
                 raise _Declined  # a doubled key: the exact reader names it
             out[key] = value
-            spans["key:" + key] = Span(file, line_no + 1, key_start[1] + 1, line_no + 1, key_end[1] + 1)
+            spans["key:" + key] = Span(file, line_no + 1, column + 1, line_no + 1, key_end + 1)
             if self.k == n_rows:
                 break
             line_no, indent = rows[self.k]
@@ -301,7 +295,6 @@ class _Reader:
                 break
             if indent > column:
                 raise _Declined
-            key_row = _KEY.match(lines[line_no], column)
         end = self.next_start(column)
         out[SPAN_KEY] = self.span(start, end)
         out[KEY_SPANS_KEY] = spans
@@ -346,14 +339,13 @@ class _Reader:
 
     # -- keys, scalars and flow collections on one line
 
-    def plain_key(self, line: str, line_no: int, at: int) -> tuple[str, _Pos, _Pos]:
-        match = _PLAIN.match(line, at)
-        if match is None:
+    def key(self, line: str, at: int) -> tuple[str, int]:
+        """The mapping key at ``at`` (a plain scalar followed by ``: `` or ``:``
+        at the end of the line) as text, and where it ends (at its ':')."""
+        match = _KEY.match(line, at)
+        if match is None or match.end(1) - at >= _KEY_CHARS:
             raise _Declined
-        end = match.end()
-        if end - at >= _KEY_CHARS or line[end:end + 1] != ":":
-            raise _Declined
-        return key_text(self.scalar(match.group())), (line_no, at), (line_no, end)
+        return key_text(self.scalar(match.group(1))), match.end(1)
 
     def scalar(self, text: str) -> Any:
         """The Python value of a plain scalar."""
@@ -415,15 +407,14 @@ class _Reader:
             value = {SPAN_KEY: None}
             spans: dict[str, Span] = {}
             while line[pos] != "}":
-                key, key_start, key_end = self.plain_key(line, line_no, pos)
-                if line[key_end[1] + 1] != " ":
-                    raise _Declined
-                item, v_start, v_end, pos = self.inline(line, line_no, _skip(line, key_end[1] + 1), depth + 1)
+                key_start = pos
+                key, key_end = self.key(line, pos)
+                item, v_start, v_end, pos = self.inline(line, line_no, _skip(line, key_end + 1), depth + 1)
                 if key in value:
                     raise _Declined
                 value[key] = item
                 spans[key] = item[SPAN_KEY] if type(item) is dict else self.span(v_start, v_end)
-                spans["key:" + key] = self.span(key_start, key_end)
+                spans["key:" + key] = self.span((line_no, key_start), (line_no, key_end))
                 pos = self.flow_separator(line, pos, "}")
         end = (line_no, pos + 1)
         if close == "}":

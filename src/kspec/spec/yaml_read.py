@@ -26,13 +26,6 @@ from kspec.spec.yaml_plain import key_text
 __all__ = ["read_located"]
 
 
-def read_located(text: str, file: str) -> Any:
-    """The located data of YAML text: mappings are dicts holding SPAN_KEY
-    and KEY_SPANS_KEY, sequences lists. Raises :class:`KspecError` for a
-    YAML error, with its position."""
-    return _compose(text, file)
-
-
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -385,8 +378,9 @@ def _too_deep(mark: Any, file: str) -> KspecError:
     return KspecError(Diagnostic("K101", limits.exceeded("nesting", "YAML nesting is too deep"), span))
 
 
-def _compose(text: str, file: str) -> Any:
-    """Located data for YAML text: in one pass over libyaml's events when
+def read_located(text: str, file: str) -> Any:
+    """The located data of YAML text (mappings are dicts holding SPAN_KEY
+    and KEY_SPANS_KEY, sequences lists): in one pass over libyaml's events when
     libyaml is installed and the document is plain (the usual case), else
     through composed nodes (:func:`_compose_nodes`), which also gives every
     error its message and position."""
