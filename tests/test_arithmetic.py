@@ -17,6 +17,7 @@ from kspec.spec import ir, limits
 from kspec.spec.arithmetic import _RESERVED, read_arithmetic
 from kspec.spec.diagnostics import KspecError
 from kspec.spec.kspec_form import parse_expression
+from kspec.spec.yaml_form import load_yaml
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "src" / "kspec" / "grammars" / "kspec.lark"
 WHERE = ir.Span("f.yaml", 7, 9, 7, 30)
@@ -70,10 +71,19 @@ def test_arithmetic_is_read_as_the_parser_reads_it(text: str) -> None:
     "text",
     ["true", "None", "float32", "model", "a.shape", "f(x)", "[1, 2]", "'s'", 'f"x{i}"', "a if b else c", "a < b",
      "not a", "a and b", "a @ b", "x[0]", "ops.mean", "a::B", "007", "2x", "1e", "x\t+ 1", "x +", "", "  ", "(x",
-     "x)", str(2**63), "a\n+ b", "# c"],
+     "x)", str(2**63), "1" * 5000, "a\n+ b", "# c"],
 )
 def test_anything_else_is_left_to_the_parser(text: str) -> None:
     assert read_arithmetic(text, "f.yaml") is None
+
+
+def test_an_integer_of_thousands_of_digits_is_a_located_error() -> None:
+    """int() refuses more than 4,300 digits: such an integer, written in an
+    expr string, is the parser's located error, not an internal one."""
+    text = ("models:\n  - name: m\n    inputs: {x: [4]}\n    outputs:\n"
+            "      y: {from: x, apply: {Dense: [{expr: '%s'}]}}\n")
+    with pytest.raises(KspecError, match="too large"):
+        load_yaml(text % ("1" * 5000), "f.yaml")
 
 
 def test_nesting_is_left_to_the_parser() -> None:

@@ -76,6 +76,7 @@ def test_every_example_and_valid_fixture_is_read_without_pyyaml() -> None:
         ("a: 2001-12-14\n", "a date"),
         ("a: 1:30\n", "a sexagesimal number"),
         ("a: 99999999999999999999\n", "an integer too large"),
+        ("a: " + "9" * 5000 + "\n", "an integer of more digits than int() reads"),
         ("a:\tb\n", "a tab"),
         ("a: b\rc: d\n", "a carriage return alone"),
         ("a: caf\u00e9\n", "a plain scalar that is not ASCII"),

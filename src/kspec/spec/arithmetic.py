@@ -148,10 +148,10 @@ class _Reader:
                 raise _NotRead
             return ir.Var(name=text, span=Span(self.file, 1, start + 1, 1, end + 1)), start, end, 0
         if kind == "int":
-            number = int(text.replace("_", ""))
-            if number >= limits.INT_LIMIT:
+            digits = text.replace("_", "")
+            if len(digits) > limits.INT_LIMIT_DIGITS or int(digits) >= limits.INT_LIMIT:
                 raise _NotRead
-            return number, start, end, 0
+            return int(digits), start, end, 0
         if kind == "number":
             return float(text.replace("_", "")), start, end, 0
         if text != "(" or parens + 1 >= self.deepest:

@@ -370,9 +370,6 @@ class _Names:
     used_blocks: dict[str, bool] = field(default_factory=dict)
 
 
-_INT_LIMIT_DIGITS = len(str(limits.INT_LIMIT))
-
-
 class _Fail(Exception):
     def __init__(self, diag: Diagnostic) -> None:
         super().__init__(diag.message)
@@ -482,7 +479,8 @@ class _Builder:
     def integer(self, tok: Token) -> int:
         # Python reads single underscores between digits too, but the grammar allows any ("1__0", "10_")
         digits = tok.replace("_", "") if "_" in tok else tok
-        if len(digits) >= _INT_LIMIT_DIGITS and (len(digits) > _INT_LIMIT_DIGITS or int(digits) >= limits.INT_LIMIT):
+        size = len(digits)
+        if size >= limits.INT_LIMIT_DIGITS and (size > limits.INT_LIMIT_DIGITS or int(digits) >= limits.INT_LIMIT):
             raise self._fail("K103", f"this integer is too large: at most {limits.INT_LIMIT - 1}", self._tspan(tok))
         return int(digits)
 

@@ -66,6 +66,9 @@ DEFAULT = Limits()
 #: Integers a spec writes or computes are below this in size (Keras takes
 #: 64-bit integers); not a ``--limit``.
 INT_LIMIT = 2**63
+#: Digits of INT_LIMIT: an integer written with more is past it (and is
+#: never given to ``int()``, which refuses more than 4,300 digits).
+INT_LIMIT_DIGITS = len(str(INT_LIMIT))
 
 #: One line per limit, for ``--help`` and the docs.
 LIMIT_HELP = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(Limits) if f.type == "int")

@@ -97,7 +97,8 @@ def read_plain(text: str, file: str) -> dict[str, Any] | None:
     text = text.replace("\r\n", "\n")  # a line break either way: lines and columns stay as they are
     try:
         return _Reader(text, file).read()
-    except (_Declined, IndexError, ValueError, RecursionError):  # an unclosed bracket runs off its line
+    # IndexError: an unclosed bracket runs off its line; the others are a safety net (never a traceback).
+    except (_Declined, IndexError, ValueError, RecursionError):
         return None
 
 
@@ -139,6 +140,8 @@ def _number(value: str) -> Any:
     if is_int:
         digits = digits.replace("_", "")
         if digits != "0" and (digits[0] == "0" or ":" in digits):  # octal, hex, binary, sexagesimal
+            raise _Declined
+        if len(digits) > limits.INT_LIMIT_DIGITS:
             raise _Declined
         number = sign * int(digits)
         if abs(number) >= limits.INT_LIMIT:
@@ -357,7 +360,10 @@ class _Reader:
         if first in "-+.0123456789":
             if first == "-" and text[1:2] in ("", " "):
                 raise _Declined  # a "- " entry where a scalar is due
-            value = int(text) if text.isdigit() and (first != "0" or len(text) == 1) else _number(text)
+            if text.isdigit() and (first != "0" or len(text) == 1) and len(text) <= limits.INT_LIMIT_DIGITS:
+                value = int(text)
+            else:
+                value = _number(text)
             if type(value) is int and value >= limits.INT_LIMIT:
                 raise _Declined
         elif text in _BOOLS:
