@@ -71,7 +71,7 @@ def test_arithmetic_is_read_as_the_parser_reads_it(text: str) -> None:
     "text",
     ["true", "None", "float32", "model", "a.shape", "f(x)", "[1, 2]", "'s'", 'f"x{i}"', "a if b else c", "a < b",
      "not a", "a and b", "a @ b", "x[0]", "ops.mean", "a::B", "007", "2x", "1e", "x\t+ 1", "x +", "", "  ", "(x",
-     "x)", str(2**63), "1" * 5000, "a\n+ b", "# c"],
+     "x)", str(2**63), "1" * 5000, "-" * 5000 + "x", "-" * 5000 + "1", "2 ** " * 3000 + "2", "a\n+ b", "# c"],
 )
 def test_anything_else_is_left_to_the_parser(text: str) -> None:
     assert read_arithmetic(text, "f.yaml") is None

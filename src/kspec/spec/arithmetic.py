@@ -86,7 +86,7 @@ class _Reader:
     def __init__(self, tokens: list[tuple[str, str, int, int]], file: str, deepest: int) -> None:
         self.tokens = tokens
         self.file = file
-        #: Operations or parentheses nested this deep are the parser's to read (or refuse).
+        #: Operations, parentheses, signs or exponents nested this deep are the parser's to read (or refuse).
         self.deepest = deepest
         self.at = 0
 
@@ -97,6 +97,14 @@ class _Reader:
                 self.at += 1
                 return text
         return None
+
+    def _deeper(self, depth: int) -> int:
+        """``depth`` + 1, for a parenthesis, a sign or a power's exponent:
+        each is a call deeper into this reader, and a value nested deeper
+        than ``deepest`` is the parser's to read (or refuse)."""
+        if depth + 1 >= self.deepest:
+            raise _NotRead
+        return depth + 1
 
     def _span(self, start: int, end: int, height: int) -> Span:
         """The span of an operation with ``height`` operations nested in it and itself."""
@@ -109,38 +117,38 @@ class _Reader:
         span = self._span(start, end, height)
         return ir.BinOp(op=op, left=left[0], right=right[0], span=span), start, end, height  # type: ignore[arg-type]
 
-    def _chain(self, ops: tuple[str, ...], operand: Callable[[int], _Read], parens: int) -> _Read:
+    def _chain(self, ops: tuple[str, ...], operand: Callable[[int], _Read], depth: int) -> _Read:
         """Operands joined by ``ops``, from the left."""
-        left = operand(parens)
+        left = operand(depth)
         while (op := self._op(ops)) is not None:
-            left = self._binary(op, left, operand(parens))
+            left = self._binary(op, left, operand(depth))
         return left
 
-    def sum(self, parens: int) -> _Read:
-        return self._chain(_SUMS, self.product, parens)
+    def sum(self, depth: int) -> _Read:
+        return self._chain(_SUMS, self.product, depth)
 
-    def product(self, parens: int) -> _Read:
-        return self._chain(_PRODUCTS, self.unary, parens)
+    def product(self, depth: int) -> _Read:
+        return self._chain(_PRODUCTS, self.unary, depth)
 
-    def unary(self, parens: int) -> _Read:
+    def unary(self, depth: int) -> _Read:
         start = self.tokens[self.at][2]
         op = self._op(_SUMS)
         if op is None:
-            return self.power(parens)
-        value, _, end, height = self.unary(parens)
+            return self.power(depth)
+        value, _, end, height = self.unary(self._deeper(depth))
         if op == "+":
             return value, start, end, height
         if type(value) is int or type(value) is float:  # the grammar negates a number as it reads it
             return -value, start, end, height
         return ir.UnaryOp(op="-", operand=value, span=self._span(start, end, height + 1)), start, end, height + 1
 
-    def power(self, parens: int) -> _Read:
-        base = self.atom(parens)
+    def power(self, depth: int) -> _Read:
+        base = self.atom(depth)
         if self._op(("**",)) is None:
             return base
-        return self._binary("**", base, self.unary(parens))
+        return self._binary("**", base, self.unary(self._deeper(depth)))
 
-    def atom(self, parens: int) -> _Read:
+    def atom(self, depth: int) -> _Read:
         kind, text, start, end = self.tokens[self.at]
         self.at += 1
         if kind == "name":
@@ -154,9 +162,9 @@ class _Reader:
             return int(digits), start, end, 0
         if kind == "number":
             return float(text.replace("_", "")), start, end, 0
-        if text != "(" or parens + 1 >= self.deepest:
+        if text != "(":
             raise _NotRead
-        value, _, _, height = self.sum(parens + 1)
+        value, _, _, height = self.sum(self._deeper(depth))
         if self._op((")",)) is None:
             raise _NotRead
         return value, start, self.tokens[self.at - 1][3], height
