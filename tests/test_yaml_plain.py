@@ -159,10 +159,11 @@ def test_any_text_reads_alike(text: str) -> None:
     _agrees(text)
 
 
-@given(st.text(alphabet="0123456789+-._eEx:", min_size=1, max_size=10))
+@given(st.text(alphabet="0123456789+-._eEx:infaNTZb *o", min_size=1, max_size=10))
 def test_number_like_scalars_resolve_as_yaml_1_1(text: str) -> None:
-    """Property: a scalar of digits, signs, dots and exponents is the int,
-    float or string PyYAML's resolvers make of it (or is declined)."""
+    """Property: a scalar of digits, signs, dots, exponents, the letters of
+    other numbers and dates, and characters no number has (``4 * n``) is the
+    int, float or string PyYAML's resolvers make of it (or is declined)."""
     _agrees(f"a: {text}\nb: [{text}]\n")
 
 

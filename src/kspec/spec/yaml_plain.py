@@ -76,6 +76,8 @@ _numeric: list[re.Pattern[str]] = []  # the three, compiled at the first scalar 
 #: ``_FLOAT`` (a decimal with a dot) and the decimal form of ``_INT``, which
 #: no other resolver's pattern matches.
 _USUAL_NUMBER = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?)")
+#: Every character the three can match: a scalar with another one (``4 * n``) is text, told without compiling them.
+_NUMERIC_CHARS = frozenset("0123456789_.:+-abcdefABCDEFxinINTtZ \t")
 
 
 #: A position (line index, column), and a node read with where it starts and ends.
@@ -124,6 +126,8 @@ def _number(value: str) -> Any:
     if _USUAL_NUMBER.fullmatch(value):
         is_float = "." in value
         is_int = not is_float
+    elif not _NUMERIC_CHARS.issuperset(value):
+        return value
     else:
         if not _numeric:
             _numeric.extend(re.compile(p) for p in (_FLOAT, _INT, _TIMESTAMP))
