@@ -77,13 +77,14 @@ _INPUT_KEYS = {"shape", "dtype", "batch_size", "sparse"}
 _VALUE_SUGAR = {"fn": "call"}
 
 
-#: Numbers YAML 1.1 leaves as strings (``1e-4``: no dot before the exponent).
-_EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+#: Numbers YAML 1.1 leaves as strings (``1e-4``: no dot before the exponent);
+#: compiled (and cached by :mod:`re`) at the first string that needs it.
+_EXPONENT = r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+"
 
 
 def _float_text(value: Any) -> Any:
     """``value``, or the float it spells when YAML 1.1 left it a string (``1e-4``)."""
-    return float(value) if isinstance(value, str) and _EXPONENT.fullmatch(value) else value
+    return float(value) if isinstance(value, str) and re.fullmatch(_EXPONENT, value) else value
 
 
 class _Normalizer:

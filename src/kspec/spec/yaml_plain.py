@@ -48,7 +48,7 @@ __all__ = ["key_text", "read_plain"]
 #: Characters YAML forbids or this reader leaves to PyYAML: tabs, controls,
 #: DEL, and a carriage return that is not part of a CR LF line break.
 _UNREAD = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+_NOT_ASCII = r"[^\x00-\x7f]"  # compiled (and cached by re) at the first text past ASCII
 #: A plain scalar: words of the allowed characters, separated by spaces.
 #: What may end one (``: ``, `` #``, a flow indicator) is outside the set.
 _P = r"[A-Za-z0-9_(/$.+~-][A-Za-z0-9_.+\-/*()<>=!%$^&~@]*+(?: +[A-Za-z0-9_.+\-/*()<>=!%$^&~@]++)*+"
@@ -94,7 +94,7 @@ def read_plain(text: str, file: str) -> dict[str, Any] | None:
     gives), or None when the document is not in the subset read here."""
     if _UNREAD.search(text):
         return None
-    if not text.isascii() and not all(map(_ordinary, set(_NOT_ASCII.findall(text)))):
+    if not text.isascii() and not all(map(_ordinary, set(re.findall(_NOT_ASCII, text)))):
         return None
     text = text.replace("\r\n", "\n")  # a line break either way: lines and columns stay as they are
     try:
