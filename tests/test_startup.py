@@ -66,7 +66,10 @@ def test_checking_a_kspec_file_imports_only_what_it_needs() -> None:
     assert "kspec.commands.check" in modules and "kspec.compiler.pipeline" in modules
     others = {f"kspec.commands.{name}" for name in COMMANDS if name != "check"}
     assert modules & others == set()
-    assert _tops(modules) & {"yaml", "_yaml", "shtab", "keras", "tensorflow", "difflib"} == set()
+    # parsed on the shipped tables (no Lark), built as slotted records (no pydantic)
+    assert _tops(modules) & {"lark", "pydantic", "pydantic_core", "yaml", "_yaml", "shtab", "keras", "tensorflow",
+                             "difflib"} == set()
+    assert "kspec.spec._core" not in modules  # which loads pydantic-core's compiled module, outside sys.modules
     assert "kspec._atomic" not in modules
     # argparse's formatters import shutil (and bz2, lzma) only to wrap help text
     assert modules & _NOT_ON_A_CHECK == set()
