@@ -30,7 +30,11 @@ def collector_paused() -> Iterator[None]:
     by reference counting: it makes no reference cycles (a test holds
     this), so no garbage waits there for that collection. When objects
     are frozen already (an application that froze its heap before
-    forking), that is left alone and the collector resumes as it is.
+    forking), that is left alone and the collector resumes as it is; so it
+    is on CPython 3.12 (3.12.1), which starts with some of its own objects frozen
+    (immortal tuples of the built-in types), and where the collector then
+    traverses what the block kept at its next collections, as it would
+    have without the pause.
     """
     was_enabled = gc.isenabled()
     gc.disable()
