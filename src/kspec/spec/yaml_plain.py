@@ -366,10 +366,10 @@ class _Reader:
                 raise _Declined  # a "- " entry where a scalar is due
             if text.isdigit() and (first != "0" or len(text) == 1) and len(text) <= limits.INT_LIMIT_DIGITS:
                 value = int(text)
+                if value >= limits.INT_LIMIT:
+                    raise _Declined
             else:
-                value = _number(text)
-            if type(value) is int and value >= limits.INT_LIMIT:
-                raise _Declined
+                value = _number(text)  # which declines integers past the limit itself
         elif text in _BOOLS:
             value = _BOOLS[text]
         elif text in _NULLS:
