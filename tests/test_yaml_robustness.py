@@ -142,3 +142,24 @@ def test_a_merged_key_is_checked_at_its_place_and_a_bad_merge_is_located(old: st
     with pytest.raises(KspecError) as info:
         kspec.loads(_MERGED.replace(old, new), format="yaml", file="m.yaml")
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("!!int", "it is not a valid !!int"),
+    ('!!int ""', "it is not a valid !!int"),
+    ("!!int abc", "it is not a valid !!int"),
+    ("!!float", "it is not a valid !!float"),
+    ("!!bool maybe", "it is not a valid !!bool"),
+    ("!!timestamp x", "it is not a valid !!timestamp"),
+    ("2020-13-45", "month must be in 1..12"),
+])
+def test_a_value_its_tag_cannot_build_is_located(value: str, message: str) -> None:
+    with pytest.raises(KspecError) as info:
+        kspec.loads(f"models:\n  - name: {value}\n", format="yaml", file="t.yaml")
+    assert str(info.value).startswith(f"t.yaml:2:11: error[K101]: this value cannot be read: {message}")
+
+
+@given(st.sampled_from(["int", "float", "bool", "null", "timestamp", "str"]),
+       st.text(alphabet="0123456789+-._:eExabnulTZ -", max_size=12))
+def test_any_scalar_under_any_plain_tag_loads_or_is_located(tag: str, value: str) -> None:
+    _loads_or_located_error(f"models:\n  - name: !!{tag} {value}\n")

@@ -28,6 +28,7 @@ __all__ = ["read_located"]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
 
@@ -53,11 +54,15 @@ class _Located:
             return node.value
         try:
             value = self.constructor.construct_object(node, deep=True)
-        except ValueError as exc:  # an integer of more digits than Python reads, a date that does not exist
-            if node.tag == _INT_TAG:
+        # An integer of more digits than Python reads, a date that does not exist, or a value its explicit
+        # tag's constructor fails on (PyYAML raises what it meets: '!!int ""' IndexError, '!!bool maybe' KeyError).
+        except Exception as exc:
+            if node.tag == _INT_TAG and node.value.lstrip("+-").replace("_", "").isdigit():
                 raise self._too_large(node) from None
-            raise KspecError(Diagnostic("K101", f"this value cannot be read: {exc}", self.span(node),
-                                        "quote it to make it a string")) from None
+            dated = node.tag == _TIMESTAMP_TAG and isinstance(exc, ValueError)  # "month must be in 1..12"
+            reason = str(exc) if dated else f"it is not a valid !!{node.tag.rpartition(':')[2]}"
+            raise KspecError(Diagnostic("K101", f"this value cannot be read: {reason}", self.span(node),
+                                        "write it without a tag, quoted, to make it a string")) from None
         if type(value) is int and abs(value) >= limits.INT_LIMIT:
             raise self._too_large(node)
         return value
